@@ -1,0 +1,156 @@
+// The worker's side of Redis pub/sub: raw inputs on `<prefix>:ingest` are validated and sequenced (exactly
+// once across workers, by a dedupe key on the raw bytes); envelopes on `<prefix>:events` are re-validated
+// and fanned out. Pub/sub is at-most-once, so after the subscriber reconnects the worker replays the log
+// from the last id it fanned out before going live again (DESIGN.md, "Worker's own gap").
+import { createHash } from 'node:crypto';
+import { parseEnvelope, parseRawEventInput, toSingleEvents } from '../../shared/events.ts';
+import type { Sequencer } from '../../shared/publisher.ts';
+import { createRateLimitedWarn, type Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import type { RedisClient } from '../redis.ts';
+import type { Hub } from '../sse/hub.ts';
+import { isOlderThanLog, lastLogId, replayLog } from './event-log.ts';
+
+export interface EventBusOptions {
+  /** Command connection (replays, sequencing). */
+  redis: RedisClient;
+  /** Connection used only for SUBSCRIBE. */
+  subscriber: RedisClient;
+  sequencer: Sequencer;
+  hub: Hub;
+  metrics: Metrics;
+  log: Logger;
+  dedupeWindowMs: number;
+}
+
+const GAP_RETRY_MS = 250;
+
+export class EventBus {
+  private readonly options: EventBusOptions;
+  private readonly warn: (key: string, fields: Record<string, unknown>, message: string) => void;
+  /** Envelopes held while a gap fill runs, so replayed and live events stay in id order. */
+  private held: string[] | null = null;
+  private gapFill: Promise<void> | undefined;
+  /** Set when the subscriber came back again while a gap fill ran: replay once more before going live. */
+  private refillRequested = false;
+  /** Newest log id when the worker started: the replay base if the subscriber drops before any event. */
+  private startId = '0-0';
+  private stopped = false;
+  private readonly onReconnecting = () => this.markGap();
+  private readonly onReady = () => this.fillGap();
+
+  constructor(options: EventBusOptions) {
+    this.options = options;
+    this.warn = createRateLimitedWarn(options.log);
+  }
+
+  /** Whether the subscriber is connected and no gap fill is running. */
+  get live(): boolean {
+    return this.options.subscriber.isReady && this.held === null;
+  }
+
+  async start(): Promise<void> {
+    const { subscriber, sequencer } = this.options;
+    const names = sequencer.names;
+    await subscriber.subscribe(names.eventsChannel, (message) => this.onEnvelope(message));
+    await subscriber.subscribe(names.ingestChannel, (message) => void this.onIngest(message));
+    this.startId = await lastLogId(this.options.redis, names);
+    subscriber.on('reconnecting', this.onReconnecting);
+    subscriber.on('error', this.onReconnecting);
+    subscriber.on('ready', this.onReady);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const { subscriber } = this.options;
+    subscriber.off('reconnecting', this.onReconnecting);
+    subscriber.off('error', this.onReconnecting);
+    subscriber.off('ready', this.onReady);
+    await this.gapFill?.catch(() => undefined);
+  }
+
+  private markGap(): void {
+    this.held ??= [];
+  }
+
+  private onEnvelope(raw: string): void {
+    if (this.held) {
+      this.held.push(raw);
+      return;
+    }
+    this.fanOut(raw);
+  }
+
+  private fanOut(raw: string): void {
+    const parsed = parseEnvelope(raw);
+    if (!parsed.ok) {
+      this.options.metrics.eventsRejected.inc({ reason: parsed.reason, source: 'events' });
+      this.warn(`events:${parsed.reason}`, { reason: parsed.message }, 'dropped an invalid envelope');
+      return;
+    }
+    this.options.hub.fanOut(parsed.value);
+  }
+
+  private async onIngest(raw: string): Promise<void> {
+    const { metrics, sequencer, dedupeWindowMs } = this.options;
+    const parsed = parseRawEventInput(raw);
+    if (!parsed.ok) {
+      metrics.eventsRejected.inc({ reason: parsed.reason, source: 'ingest' });
+      this.warn(
+        `ingest:${parsed.reason}`,
+        { reason: parsed.message, bytes: raw.length },
+        'rejected raw input',
+      );
+      return;
+    }
+    const dedupeKey = sequencer.names.dedupePrefix + createHash('sha256').update(raw).digest('hex');
+    try {
+      const events = toSingleEvents(parsed.value);
+      const ids = await sequencer.sequence(events, { dedupeKey, dedupeWindowMs });
+      for (const event of ids.length > 0 ? events : [])
+        metrics.eventsIngested.inc({ type: event.type, source: 'ingest' });
+    } catch (error) {
+      this.warn('ingest:redis', { err: error }, 'could not sequence raw input');
+    }
+  }
+
+  /** Replays what was published while the subscriber was away, then releases the held live events. */
+  private fillGap(): void {
+    if (this.held === null || this.stopped) return;
+    if (this.gapFill) {
+      this.refillRequested = true;
+      return;
+    }
+    this.gapFill = this.replayGap().finally(() => {
+      this.gapFill = undefined;
+    });
+  }
+
+  private async replayGap(): Promise<void> {
+    const { redis, sequencer, hub, metrics, log, subscriber } = this.options;
+    do {
+      this.refillRequested = false;
+      const since = hub.lastId ?? this.startId;
+      try {
+        if (await isOlderThanLog(redis, sequencer.names, since)) {
+          hub.resetAll('worker-gap');
+        } else {
+          const count = await replayLog(redis, sequencer.names, since, (events) => {
+            for (const event of events) hub.fanOut(event);
+          });
+          metrics.replays.inc({ kind: 'gap' });
+          log.info({ since, replayed: count }, 'subscriber reconnected; replayed the gap');
+        }
+      } catch (error) {
+        this.warn('gap', { err: error }, 'gap fill failed; retrying');
+        await new Promise((resolve) => setTimeout(resolve, GAP_RETRY_MS));
+        this.refillRequested = true;
+      }
+    } while (this.refillRequested && !this.stopped);
+    // If the subscriber dropped again meanwhile, stay held: its next 'ready' starts another fill.
+    if (!subscriber.isReady || this.stopped) return;
+    const held = this.held ?? [];
+    this.held = null;
+    for (const raw of held) this.fanOut(raw);
+  }
+}

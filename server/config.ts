@@ -1,0 +1,64 @@
+// Configuration from the environment, validated once at start and frozen (DESIGN.md, "Processes").
+// A bad value stops start with every problem listed.
+import { z } from 'zod';
+import { DEFAULT_PREFIX } from '../shared/keys.ts';
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+const list = z.string().transform((value) =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean),
+);
+
+export const configSchema = z.object({
+  PORT: int(0, 65535).default(3000),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
+  PULSEBOARD_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/)
+    .default(DEFAULT_PREFIX),
+  SESSION_KEYS: list.pipe(z.array(z.string().min(16, 'each key needs at least 16 characters'))).optional(),
+  SESSION_TTL_MS: int(60_000).default(24 * 60 * 60 * 1000),
+  TRUST_PROXY: bool.default(false),
+  PULSEBOARD_ADMIN_PASSWORD: z.string().min(8).optional(),
+  HISTORY_MAX: int(100).default(10_000),
+  METRIC_HISTORY_MAX: int(10, 100_000).default(1000),
+  INGEST_DEDUPE_MS: int(100, 600_000).default(3000),
+  HEARTBEAT_MS: int(1000).default(15_000),
+  SSE_RETRY_MS: int(100).default(2000),
+  SSE_MAX_BUFFER_BYTES: int(16 * 1024).default(1024 * 1024),
+  MAX_STREAMS_PER_SESSION: int(1).default(8),
+  METRICS_TOKEN: z.string().min(16).optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SHUTDOWN_TIMEOUT_MS: int(100).default(1200),
+  WEB_CONCURRENCY: int(0).optional(),
+});
+
+export type Config = Readonly<z.infer<typeof configSchema>>;
+
+/** Thrown when the environment has bad values; `problems` lists every one. */
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** Parses an environment (usually `process.env`); empty strings count as unset. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
+  );
+  const parsed = configSchema.safeParse(present);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
+  }
+  return Object.freeze(parsed.data);
+}

@@ -1,0 +1,46 @@
+// The only module with side effects at start: reads the environment, starts the worker, installs signal
+// handlers and tells PM2 it is ready (after listening and subscribed).
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { createLogger } from './log.ts';
+import { startPulseboard } from './pulseboard.ts';
+
+let config: Config;
+try {
+  config = loadConfig(process.env);
+} catch (error) {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`pulseboard: ${error.message}\n`);
+    process.exit(1);
+  }
+  throw error;
+}
+
+const log = createLogger(config.LOG_LEVEL);
+const pulseboard = await startPulseboard(config, { log });
+log.info({ url: pulseboard.url, worker: process.env.NODE_APP_INSTANCE }, 'pulseboard listening');
+process.send?.('ready');
+
+let shuttingDown = false;
+function shutdown(signal: string): void {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  log.info({ signal }, 'shutting down');
+  const deadline = setTimeout(() => {
+    log.warn('shutdown took too long; exiting');
+    process.exit(1);
+  }, config.SHUTDOWN_TIMEOUT_MS);
+  deadline.unref();
+  pulseboard.stop().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      log.error({ err: error }, 'error during shutdown');
+      process.exit(1);
+    },
+  );
+}
+process.on('SIGINT', () => shutdown('SIGINT'));
+process.on('SIGTERM', () => shutdown('SIGTERM'));
+// PM2 on Windows and some orchestrators send a message instead of a signal.
+process.on('message', (message) => {
+  if (message === 'shutdown') shutdown('message');
+});

@@ -1,0 +1,118 @@
+// Starts one pulseboard worker: Redis connections, the event bus, the hub, health, the Koa app and the
+// HTTP server. Used by server/main.ts, the CLI's `serve` and `demo`, and the tests (port 0).
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createSequencer } from '../shared/publisher.ts';
+import { createApp } from './app.ts';
+import { EventBus } from './bus/event-bus.ts';
+import type { Config } from './config.ts';
+import { Health } from './http/health.ts';
+import type { Logger } from './log.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { createRedisClient, type RedisClient } from './redis.ts';
+import { Hub } from './sse/hub.ts';
+
+export interface Pulseboard {
+  server: http.Server;
+  /** Base URL the server listens on, e.g. http://127.0.0.1:3000 */
+  url: string;
+  port: number;
+  hub: Hub;
+  health: Health;
+  metrics: Metrics;
+  redis: RedisClient;
+  subscriber: RedisClient;
+  /** Graceful stop: health turns 503, no new connections, streams end, Redis closes. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  log: Logger;
+  /** Folder of the bundled client; defaults to build/public. */
+  publicDir?: string;
+  /** Collect Node's default metrics (off in tests that start many apps). Default true. */
+  defaultMetrics?: boolean;
+}
+
+export async function startPulseboard(config: Config, options: StartOptions): Promise<Pulseboard> {
+  const { log } = options;
+  const metrics = createMetrics({ defaults: options.defaultMetrics ?? true });
+  const redis = createRedisClient(config.REDIS_URL, 'commands', log);
+  const subscriber = redis.duplicate();
+  subscriber.on('error', () => undefined); // logged through the command connection's listener
+  await Promise.all([redis.connect(), subscriber.connect()]);
+
+  const sequencer = createSequencer(redis, {
+    prefix: config.PULSEBOARD_PREFIX,
+    historyMax: config.HISTORY_MAX,
+    metricHistoryMax: config.METRIC_HISTORY_MAX,
+  });
+  const hub = new Hub({ metrics, heartbeatMs: config.HEARTBEAT_MS });
+  const bus = new EventBus({
+    redis,
+    subscriber,
+    sequencer,
+    hub,
+    metrics,
+    log,
+    dedupeWindowMs: config.INGEST_DEDUPE_MS,
+  });
+  await bus.start();
+  const health = new Health({ redis, subscriberLive: () => bus.live, metrics });
+  await health.start();
+  hub.startHeartbeats();
+
+  const app = createApp({
+    config,
+    redis,
+    names: sequencer.names,
+    sequencer,
+    hub,
+    health,
+    metrics,
+    log,
+    ...(options.publicDir ? { publicDir: options.publicDir } : {}),
+  });
+  const server = http.createServer(app.callback());
+  // Longer than the usual load-balancer idle timeout (60 s), so the balancer closes idle sockets first.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.PORT, config.HOST, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+  let stopping: Promise<void> | undefined;
+  async function stop(): Promise<void> {
+    health.draining = true;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    hub.closeAll('shutdown');
+    hub.stopHeartbeats();
+    server.closeIdleConnections();
+    health.stop();
+    await bus.stop();
+    await Promise.allSettled([subscriber.quit(), redis.quit()]);
+    // Streams have ended; anything still open after a moment is cut so exit stays inside kill_timeout.
+    const forced = setTimeout(() => server.closeAllConnections(), 500);
+    await closed;
+    clearTimeout(forced);
+  }
+
+  return {
+    server,
+    url,
+    port,
+    hub,
+    health,
+    metrics,
+    redis,
+    subscriber,
+    stop: () => (stopping ??= stop()),
+  };
+}

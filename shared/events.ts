@@ -1,0 +1,185 @@
+// The event contract (DESIGN.md, "Events"): one zod schema, types inferred from it, parsed at every
+// boundary. Nothing here touches Node or the DOM, so scripts, server and browser share it.
+import { z } from 'zod';
+
+/** Largest raw input accepted from Redis, HTTP or the CLI, in bytes. */
+export const MAX_RAW_BYTES = 64 * 1024;
+/** Largest number of points in one `metrics` batch. */
+export const MAX_BATCH_POINTS = 1000;
+
+/** Service and metric names: 1..64 of `[A-Za-z0-9._:/-]`; no CR, LF or NUL can ever reach an SSE frame. */
+export const nameSchema = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9._:/-]+$/, 'only letters, digits and . _ : / - are allowed');
+
+const tsSchema = z.number().int().nonnegative().max(8_640_000_000_000_000);
+export const STATUS_STATES = ['ok', 'degraded', 'down', 'maintenance'] as const;
+export const EVENT_LEVELS = ['info', 'warn', 'error'] as const;
+
+export const statusInputSchema = z.strictObject({
+  type: z.literal('status'),
+  service: nameSchema,
+  state: z.enum(STATUS_STATES),
+  message: z.string().max(500).optional(),
+  group: nameSchema.optional(),
+  ttl: z.number().int().positive().max(31_536_000).optional(),
+  ts: tsSchema.optional(),
+});
+
+const metricFields = {
+  name: nameSchema,
+  value: z.number().refine(Number.isFinite, 'must be a finite number'),
+  unit: z.string().min(1).max(16).optional(),
+  ts: tsSchema.optional(),
+};
+
+export const metricInputSchema = z.strictObject({ type: z.literal('metric'), ...metricFields });
+
+export const metricsBatchInputSchema = z.strictObject({
+  type: z.literal('metrics'),
+  points: z.array(z.strictObject(metricFields)).min(1).max(MAX_BATCH_POINTS),
+});
+
+export const logEventInputSchema = z.strictObject({
+  type: z.literal('event'),
+  level: z.enum(EVENT_LEVELS),
+  title: z.string().min(1).max(200),
+  text: z.string().max(2000).optional(),
+  service: nameSchema.optional(),
+  ts: tsSchema.optional(),
+});
+
+/** What a publisher may send: one event, or a batch of metric points. */
+export const eventInputSchema = z.discriminatedUnion('type', [
+  statusInputSchema,
+  metricInputSchema,
+  metricsBatchInputSchema,
+  logEventInputSchema,
+]);
+
+export type StatusInput = z.infer<typeof statusInputSchema>;
+export type MetricInput = z.infer<typeof metricInputSchema>;
+export type MetricsBatchInput = z.infer<typeof metricsBatchInputSchema>;
+export type LogEventInput = z.infer<typeof logEventInputSchema>;
+export type EventInput = z.infer<typeof eventInputSchema>;
+/** A single event as sequenced: a batch is split into `metric` events, one stream entry each. */
+export type SingleEventInput = StatusInput | MetricInput | LogEventInput;
+
+/** Stream ids are `<ms>-<seq>` (Redis stream ids). */
+export const streamIdSchema = z
+  .string()
+  .regex(/^\d{1,20}-\d{1,20}$/, 'must be a stream id like 1700000000000-0');
+
+const envelopeExtra = { id: streamIdSchema, ts: tsSchema };
+export const statusEnvelopeSchema = statusInputSchema.extend(envelopeExtra);
+export const metricEnvelopeSchema = metricInputSchema.extend(envelopeExtra);
+export const logEventEnvelopeSchema = logEventInputSchema.extend(envelopeExtra);
+
+/** What workers fan out and browsers receive: a sequenced event with its global id. */
+export const envelopeSchema = z.discriminatedUnion('type', [
+  statusEnvelopeSchema,
+  metricEnvelopeSchema,
+  logEventEnvelopeSchema,
+]);
+export type StatusEnvelope = z.infer<typeof statusEnvelopeSchema>;
+export type MetricEnvelope = z.infer<typeof metricEnvelopeSchema>;
+export type LogEventEnvelope = z.infer<typeof logEventEnvelopeSchema>;
+export type Envelope = z.infer<typeof envelopeSchema>;
+export type EnvelopeType = Envelope['type'];
+
+/** Why an input was rejected; used as the `reason` label of the rejection metric. */
+export type RejectReason = 'too_large' | 'bad_json' | 'unknown_type' | 'invalid';
+
+export type ParseResult<T> =
+  { ok: true; value: T } | { ok: false; reason: RejectReason; message: string; field?: string };
+
+/** UTF-8 length without TextEncoder or Buffer, which shared/ cannot assume. */
+function byteLength(text: string): number {
+  let bytes = 0;
+  for (const char of text) {
+    const code = char.codePointAt(0) ?? 0;
+    bytes += code < 0x80 ? 1 : code < 0x800 ? 2 : code < 0x10000 ? 3 : 4;
+  }
+  return bytes;
+}
+
+function describeIssues(error: z.ZodError): { message: string; field?: string } {
+  const issue = error.issues[0];
+  if (!issue) return { message: 'invalid input' };
+  const field = issue.path.map(String).join('.');
+  return field ? { field, message: `${field}: ${issue.message}` } : { message: issue.message };
+}
+
+/** Validates an already-decoded value against the input schema. */
+export function parseEventInput(value: unknown): ParseResult<EventInput> {
+  const parsed = eventInputSchema.safeParse(value);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined;
+  const known = ['status', 'metric', 'metrics', 'event'];
+  if (typeof type !== 'string' || !known.includes(type)) {
+    return {
+      ok: false,
+      reason: 'unknown_type',
+      field: 'type',
+      message: `type: must be one of ${known.join(', ')}`,
+    };
+  }
+  return { ok: false, reason: 'invalid', ...describeIssues(parsed.error) };
+}
+
+/** Validates raw text (a Redis message, a request body, a CLI argument): size, JSON, then schema. */
+export function parseRawEventInput(raw: string): ParseResult<EventInput> {
+  if (raw.length > MAX_RAW_BYTES || byteLength(raw) > MAX_RAW_BYTES) {
+    return { ok: false, reason: 'too_large', message: `input is larger than ${MAX_RAW_BYTES} bytes` };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return { ok: false, reason: 'bad_json', message: 'input is not valid JSON' };
+  }
+  return parseEventInput(value);
+}
+
+/** Validates an envelope coming back from Redis (defence in depth before fan-out). */
+export function parseEnvelope(raw: string): ParseResult<Envelope> {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return { ok: false, reason: 'bad_json', message: 'envelope is not valid JSON' };
+  }
+  const parsed = envelopeSchema.safeParse(value);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  return { ok: false, reason: 'invalid', ...describeIssues(parsed.error) };
+}
+
+/** Splits a batch into single events, the unit of sequencing and of SSE delivery. */
+export function toSingleEvents(input: EventInput): SingleEventInput[] {
+  if (input.type !== 'metrics') return [input];
+  return input.points.map((point) => ({ type: 'metric' as const, ...point }));
+}
+
+/** The topic an envelope is filtered by: `status:<service>`, `metric:<name>`, `event:<level>`. */
+export function topicOf(event: SingleEventInput): string {
+  switch (event.type) {
+    case 'status':
+      return `status:${event.service}`;
+    case 'metric':
+      return `metric:${event.name}`;
+    case 'event':
+      return `event:${event.level}`;
+  }
+}
+
+/** Compares two stream ids numerically: negative when a < b. */
+export function compareStreamIds(a: string, b: string): number {
+  const [aMs = '0', aSeq = '0'] = a.split('-');
+  const [bMs = '0', bSeq = '0'] = b.split('-');
+  const ms = BigInt(aMs) - BigInt(bMs);
+  if (ms !== 0n) return ms < 0n ? -1 : 1;
+  const seq = BigInt(aSeq) - BigInt(bSeq);
+  return seq === 0n ? 0 : seq < 0n ? -1 : 1;
+}

@@ -1,0 +1,43 @@
+// Redis names (DESIGN.md, "Publish paths and sequencing"). Keys carry the prefix as a hash tag so they
+// share one Redis Cluster slot; pub/sub channels carry it plainly.
+
+/** The Redis keys and channels of one pulseboard installation. */
+export interface RedisNames {
+  prefix: string;
+  /** Stream of every sequenced event: the global id and the replay log. */
+  log: string;
+  /** Hash: service -> latest status envelope. */
+  status: string;
+  /** Sorted set: metric name -> ts of its last point (enumerates metric series for the snapshot). */
+  metricIndex: string;
+  /** Prefix of the capped list of one metric's recent envelopes: `<metricPrefix><name>`. */
+  metricPrefix: string;
+  /** Prefix of the short-lived dedupe keys of raw ingest messages. */
+  dedupePrefix: string;
+  /** Channel carrying raw event JSON from any Redis client. */
+  ingestChannel: string;
+  /** Channel carrying sequenced envelopes to every worker. */
+  eventsChannel: string;
+  /** Channel carrying control messages between workers (e.g. close a session's streams). */
+  controlChannel: string;
+  /** Builds any other key of this installation, inside the same hash slot. */
+  key(name: string): string;
+}
+
+export const DEFAULT_PREFIX = 'pulseboard';
+
+export function redisNames(prefix: string = DEFAULT_PREFIX): RedisNames {
+  const tag = `{${prefix}}`;
+  return {
+    prefix,
+    log: `${tag}:log`,
+    status: `${tag}:status`,
+    metricIndex: `${tag}:metrics`,
+    metricPrefix: `${tag}:m:`,
+    dedupePrefix: `${tag}:dedupe:`,
+    ingestChannel: `${prefix}:ingest`,
+    eventsChannel: `${prefix}:events`,
+    controlChannel: `${prefix}:control`,
+    key: (name: string) => `${tag}:${name}`,
+  };
+}

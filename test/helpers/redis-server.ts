@@ -1,0 +1,116 @@
+// A private redis-server per test file, on a free port, so tests are hermetic and can stop and restart
+// Redis on purpose. With REDIS_URL set, tests use that server instead (and cannot stop it).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { createClient } from 'redis';
+
+export interface TestRedis {
+  url: string;
+  port: number;
+  /** Whether this harness owns the server (false when REDIS_URL is used). */
+  owned: boolean;
+  /** Stops the server (SIGKILL-like abrupt stop unless `graceful`). */
+  stop(): Promise<void>;
+  /** Starts it again on the same port. */
+  start(): Promise<void>;
+  /** Stops it for good and removes its folder. */
+  close(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+async function waitForPing(url: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const client = createClient({ url, socket: { reconnectStrategy: false, connectTimeout: 500 } });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      await client.ping();
+      await client.quit();
+      return;
+    } catch (error) {
+      client.destroy();
+      if (Date.now() > deadline) throw new Error(`redis at ${url} did not answer: ${String(error)}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
+export async function startTestRedis(): Promise<TestRedis> {
+  if (process.env.REDIS_URL) {
+    const url = process.env.REDIS_URL;
+    await waitForPing(url);
+    const refuse = async () => {
+      throw new Error('this test needs its own redis-server; unset REDIS_URL');
+    };
+    return {
+      url,
+      port: Number(new URL(url).port || 6379),
+      owned: false,
+      stop: refuse,
+      start: refuse,
+      close: async () => undefined,
+    };
+  }
+  const port = await freePort();
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'pulseboard-redis-'));
+  const url = `redis://127.0.0.1:${port}`;
+  let child: ChildProcess | undefined;
+
+  async function start(): Promise<void> {
+    const proc = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+      { stdio: 'ignore' },
+    );
+    child = proc;
+    await new Promise<void>((resolve, reject) => {
+      proc.once('error', (error) =>
+        reject(
+          new Error(
+            `cannot start redis-server (is it installed? apt-get install redis-server): ${error.message}`,
+          ),
+        ),
+      );
+      waitForPing(url).then(resolve, reject);
+    });
+  }
+
+  async function stop(): Promise<void> {
+    const proc = child;
+    if (!proc || proc.exitCode !== null) return;
+    child = undefined;
+    await new Promise<void>((resolve) => {
+      proc.once('exit', () => resolve());
+      proc.kill('SIGKILL');
+    });
+  }
+
+  await start();
+  return {
+    url,
+    port,
+    owned: true,
+    stop,
+    start,
+    close: async () => {
+      await stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

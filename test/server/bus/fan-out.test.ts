@@ -1,0 +1,106 @@
+import { expect } from 'chai';
+import { createClient } from 'redis';
+import { createPublisher } from '../../../shared/publisher.ts';
+import { startTestApp, stopAll, uniquePrefix, type TestApp } from '../../helpers/app.ts';
+import { startTestRedis, type TestRedis } from '../../helpers/redis-server.ts';
+import { openStream, type RecordedStream } from '../../helpers/sse-client.ts';
+
+describe('fan-out across workers', function () {
+  let redis: TestRedis;
+  let apps: TestApp[] = [];
+  let streams: RecordedStream[] = [];
+  let client: ReturnType<typeof createClient>;
+  let prefix: string;
+
+  before(async function () {
+    redis = await startTestRedis();
+  });
+  after(async function () {
+    await redis.close();
+  });
+  beforeEach(async function () {
+    prefix = uniquePrefix();
+    apps = await Promise.all([
+      startTestApp(redis.url, { PULSEBOARD_PREFIX: prefix }),
+      startTestApp(redis.url, { PULSEBOARD_PREFIX: prefix }),
+    ]);
+    client = createClient({ url: redis.url });
+    await client.connect();
+  });
+  afterEach(async function () {
+    for (const stream of streams) stream.close();
+    streams = [];
+    await stopAll(apps);
+    await client.quit();
+  });
+
+  async function openOnEveryApp(): Promise<RecordedStream[]> {
+    streams = apps.map((app) => openStream(`${app.url}/events`));
+    await Promise.all(streams.map((stream) => stream.waitForOpen()));
+    return streams;
+  }
+
+  it('delivers publisher and raw ingest events to clients on two workers once each, with one id, within a second', async function () {
+    const [first, second] = await openOnEveryApp();
+    const publisher = createPublisher(client, { prefix });
+    const started = Date.now();
+    const [publishedId] = await publisher.publish({
+      type: 'status',
+      service: 'api',
+      state: 'ok',
+      message: 'all good',
+    });
+    await client.publish(
+      `${prefix}:ingest`,
+      JSON.stringify({ type: 'event', level: 'warn', title: 'disk 91% full' }),
+    );
+    await client.publish(
+      `${prefix}:ingest`,
+      JSON.stringify({ type: 'metric', name: 'api.latency', value: 12.5, unit: 'ms' }),
+    );
+
+    for (const stream of [first, second]) {
+      await stream!.waitFor((events) => events.length >= 3, 1000, 'three events within one second');
+    }
+    expect(Date.now() - started).to.be.below(1000);
+    // Give any duplicate a chance to arrive before asserting "exactly once".
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(first!.events).to.have.length(3);
+    expect(second!.events).to.have.length(3);
+    expect(first!.events.map((event) => event.id)).to.deep.equal(second!.events.map((event) => event.id));
+    expect(first!.events[0]).to.include({ id: publishedId, type: 'status', service: 'api', state: 'ok' });
+    expect(first!.events[1]).to.include({ type: 'event', level: 'warn', title: 'disk 91% full' });
+    expect(first!.events[2]).to.include({ type: 'metric', name: 'api.latency', value: 12.5, unit: 'ms' });
+    expect(await client.xLen(`{${prefix}}:log`)).to.equal(3);
+  });
+
+  it('drops and counts invalid raw messages and still delivers the next valid one', async function () {
+    const [first, second] = await openOnEveryApp();
+    await client.publish(`${prefix}:ingest`, '{not json');
+    await client.publish(`${prefix}:ingest`, JSON.stringify({ type: 'bogus', service: 'api' }));
+    await client.publish(
+      `${prefix}:ingest`,
+      JSON.stringify({ type: 'event', level: 'info', title: 'x'.repeat(70_000) }),
+    );
+    await client.publish(
+      `${prefix}:ingest`,
+      JSON.stringify({ type: 'status', service: 'api', state: 'sideways' }),
+    );
+    await client.publish(
+      `${prefix}:ingest`,
+      JSON.stringify({ type: 'status', service: 'db', state: 'down' }),
+    );
+
+    for (const stream of [first, second])
+      await stream!.waitFor((events) => events.length >= 1, 1000, 'the valid event');
+    expect(first!.events.map((event) => event.type)).to.deep.equal(['status']);
+    expect(first!.events[0]).to.include({ service: 'db', state: 'down' });
+
+    for (const app of apps) {
+      const rejected = await app.metrics.eventsRejected.get();
+      const byReason = Object.fromEntries(rejected.values.map((value) => [value.labels.reason, value.value]));
+      expect(byReason).to.deep.equal({ bad_json: 1, unknown_type: 1, too_large: 1, invalid: 1 });
+    }
+    expect(await client.xLen(`{${prefix}}:log`)).to.equal(1);
+  });
+});
