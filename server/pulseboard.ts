@@ -13,6 +13,7 @@ import { createRedisClient, type RedisClient } from './redis.ts';
 import { Hub } from './sse/hub.ts';
 
 export interface Pulseboard {
+  config: Config;
   server: http.Server;
   /** Base URL the server listens on, e.g. http://127.0.0.1:3000 */
   url: string;
@@ -105,6 +106,7 @@ export async function startPulseboard(config: Config, options: StartOptions): Pr
   }
 
   return {
+    config,
     server,
     url,
     port,

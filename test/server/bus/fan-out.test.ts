@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { createClient } from 'redis';
 import { createPublisher } from '../../../shared/publisher.ts';
+import { login } from '../../helpers/auth.ts';
 import { startTestApp, stopAll, uniquePrefix, type TestApp } from '../../helpers/app.ts';
 import { startTestRedis, type TestRedis } from '../../helpers/redis-server.ts';
 import { openStream, type RecordedStream } from '../../helpers/sse-client.ts';
@@ -35,7 +36,10 @@ describe('fan-out across workers', function () {
   });
 
   async function openOnEveryApp(): Promise<RecordedStream[]> {
-    streams = apps.map((app) => openStream(`${app.url}/events`));
+    const sessions = await Promise.all(apps.map((app) => login(app.url, { redisUrl: redis.url, prefix })));
+    streams = apps.map((app, index) =>
+      openStream(`${app.url}/events`, { headers: sessions[index]!.headers }),
+    );
     await Promise.all(streams.map((stream) => stream.waitForOpen()));
     return streams;
   }
