@@ -1,0 +1,45 @@
+// JSON bodies of the HTTP API (DESIGN.md, "Interfaces at a glance"), parsed by the browser and the tests.
+import { z } from 'zod';
+import {
+  logEventEnvelopeSchema,
+  metricEnvelopeSchema,
+  statusEnvelopeSchema,
+  streamIdSchema,
+} from './events.ts';
+
+export const ROLES = ['viewer', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** `POST /api/login` and `GET /api/session` answer this. */
+export const sessionResponseSchema = z.object({
+  user: z.object({ name: z.string(), role: z.enum(ROLES) }),
+  csrfToken: z.string().min(16),
+});
+export type SessionResponse = z.infer<typeof sessionResponseSchema>;
+
+/** Every error answer: `{ "error": { "code", "message", "field"? } }`. */
+export const errorResponseSchema = z.object({
+  error: z.object({ code: z.string(), message: z.string(), field: z.string().optional() }),
+});
+export type ErrorResponse = z.infer<typeof errorResponseSchema>;
+
+/**
+ * `GET /api/snapshot`: the current state, read consistently. A client renders it, then opens
+ * `/events?since=<lastEventId>`; every event after `lastEventId` is then delivered exactly once.
+ */
+export const snapshotSchema = z.object({
+  /** Latest status per service. */
+  statuses: z.array(statusEnvelopeSchema),
+  /** Recent points per metric name, oldest first. */
+  metrics: z.record(z.string(), z.array(metricEnvelopeSchema)),
+  /** Recent log events (`type: 'event'`), oldest first. */
+  events: z.array(logEventEnvelopeSchema),
+  /** Id of the newest entry in the log when the snapshot was read; `0-0` when empty. */
+  lastEventId: streamIdSchema,
+  /** Server time when the snapshot was read (epoch ms), to age `ttl`s against. */
+  serverTime: z.number(),
+});
+export type Snapshot = z.infer<typeof snapshotSchema>;
+
+/** `POST /api/publish` answers the ids given to the published events. */
+export const publishResponseSchema = z.object({ ids: z.array(streamIdSchema) });
