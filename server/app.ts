@@ -2,14 +2,28 @@
 // the environment; `startPulseboard` and the tests pass everything in.
 import Router from '@koa/router';
 import Koa from 'koa';
+import compress from 'koa-compress';
 import type { RedisNames } from '../shared/keys.ts';
 import type { Sequencer } from '../shared/publisher.ts';
+import { loginRoute, readLoginBody } from './api/login.ts';
+import { publishRoute } from './api/publish.ts';
+import { logoutRoute, sessionRoute } from './api/session.ts';
+import { snapshotRoute } from './api/snapshot.ts';
+import { csrfProtection } from './auth/csrf.ts';
+import { authGuard, getAuth } from './auth/guard.ts';
+import { sessionMiddleware } from './auth/sessions.ts';
+import { LoginThrottle } from './auth/throttle.ts';
+import { TokenStore } from './auth/tokens.ts';
+import type { UserStore } from './auth/users.ts';
 import type { Config } from './config.ts';
 import { errorMiddleware } from './http/errors.ts';
 import { healthRoutes, type Health } from './http/health.ts';
+import { metricsRoute } from './http/metrics-route.ts';
 import { requestLog } from './http/request-log.ts';
+import { securityHeaders } from './http/security-headers.ts';
 import { staticFiles } from './http/static-files.ts';
 import type { Logger } from './log.ts';
+import type { ClusterMetrics } from './metrics-cluster.ts';
 import type { Metrics } from './metrics.ts';
 import type { RedisClient } from './redis.ts';
 import type { Hub } from './sse/hub.ts';
@@ -23,7 +37,13 @@ export interface AppDeps {
   hub: Hub;
   health: Health;
   metrics: Metrics;
+  /** Cluster-wide aggregation behind GET /metrics. */
+  clusterMetrics: ClusterMetrics;
   log: Logger;
+  /** Cookie signing keys: the first signs, all verify (server/auth/session-keys.ts). */
+  sessionKeys: string[];
+  /** Users of the installation (login, session guard). */
+  users: UserStore;
   /** Folder of the bundled client; defaults to build/public. */
   publicDir?: string;
 }
@@ -36,7 +56,10 @@ function isClientDisconnect(error: unknown): boolean {
 
 export function createApp(deps: AppDeps): Koa {
   const { config, log } = deps;
-  const app = new Koa({ proxy: config.TRUST_PROXY });
+  // maxIpsCount 1: the client address is the one our proxy appended to X-Forwarded-For, not whatever the
+  // client put before it (login throttling keys on it).
+  const app = new Koa({ proxy: config.TRUST_PROXY, maxIpsCount: 1 });
+  app.keys = [...deps.sessionKeys];
   app.silent = true;
   app.on('error', (error: unknown) => {
     if (isClientDisconnect(error)) return;
@@ -54,12 +77,57 @@ export function createApp(deps: AppDeps): Koa {
       log,
       retryMs: config.SSE_RETRY_MS,
       maxBufferBytes: config.SSE_MAX_BUFFER_BYTES,
+      identify: (ctx) => {
+        const auth = getAuth(ctx);
+        return auth ? { sessionId: auth.sessionId, userName: auth.user.name } : {};
+      },
+      maxStreamsPerSession: config.MAX_STREAMS_PER_SESSION,
+    }),
+  );
+  router.get(
+    '/api/snapshot',
+    snapshotRoute({
+      redis: deps.redis,
+      names: deps.names,
+      metricHistoryMax: config.METRIC_HISTORY_MAX,
     }),
   );
 
+  const throttle = new LoginThrottle({
+    redis: deps.redis,
+    names: deps.names,
+    maxFailuresPerIp: config.LOGIN_MAX_FAILURES_PER_IP,
+    maxFailuresPerUserIp: config.LOGIN_MAX_FAILURES_PER_USER_IP,
+    windowMs: config.LOGIN_THROTTLE_WINDOW_MS,
+  });
+  router.post(
+    '/api/login',
+    readLoginBody,
+    loginRoute({ users: deps.users, throttle, metrics: deps.metrics, log }),
+  );
+  router.post('/api/logout', logoutRoute({ redis: deps.redis, names: deps.names }));
+  router.get('/api/session', sessionRoute());
+  router.post(
+    '/api/publish',
+    publishRoute({
+      tokens: new TokenStore(deps.redis, deps.names),
+      sequencer: deps.sequencer,
+      metrics: deps.metrics,
+    }),
+  );
+
+  // Outermost, so every answer (health, errors, streams) carries the security headers.
+  app.use(securityHeaders());
   app.use(healthRoutes(deps.health));
   app.use(requestLog(log, deps.metrics));
+  // JSON only: an SSE stream must never sit in a compressor's buffer (PITFALLS; /events also opts out).
+  app.use(compress({ filter: (type) => /^application\/json\b/.test(type), threshold: 1024 }));
   app.use(errorMiddleware(log));
+  // Sessionless (bearer METRICS_TOKEN), ahead of the routes that need a session.
+  app.use(metricsRoute({ cluster: deps.clusterMetrics, token: config.METRICS_TOKEN }));
+  app.use(sessionMiddleware(app, { redis: deps.redis, names: deps.names, ttlMs: config.SESSION_TTL_MS }));
+  app.use(authGuard({ users: deps.users }));
+  app.use(csrfProtection());
   app.use(router.routes());
   app.use(router.allowedMethods());
   app.use(staticFiles(deps.publicDir));

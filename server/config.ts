@@ -26,6 +26,10 @@ export const configSchema = z.object({
   SESSION_TTL_MS: int(60_000).default(24 * 60 * 60 * 1000),
   TRUST_PROXY: bool.default(false),
   PULSEBOARD_ADMIN_PASSWORD: z.string().min(8).optional(),
+  SESSION_CHECK_MS: int(100).default(30_000),
+  LOGIN_MAX_FAILURES_PER_IP: int(1).default(50),
+  LOGIN_MAX_FAILURES_PER_USER_IP: int(1).default(5),
+  LOGIN_THROTTLE_WINDOW_MS: int(1000).default(15 * 60 * 1000),
   HISTORY_MAX: int(100).default(10_000),
   METRIC_HISTORY_MAX: int(10, 100_000).default(1000),
   INGEST_DEDUPE_MS: int(100, 600_000).default(3000),
@@ -34,9 +38,14 @@ export const configSchema = z.object({
   SSE_MAX_BUFFER_BYTES: int(16 * 1024).default(1024 * 1024),
   MAX_STREAMS_PER_SESSION: int(1).default(8),
   METRICS_TOKEN: z.string().min(16).optional(),
+  METRICS_COLLECT_TIMEOUT_MS: int(50, 10_000).default(1000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: int(100).default(1200),
   WEB_CONCURRENCY: int(0).optional(),
+  // Read by the `pulseboard tail` CLI (a client of the server), not by workers.
+  PULSEBOARD_URL: z.url({ protocol: /^https?$/ }).optional(),
+  PULSEBOARD_COOKIE: z.string().min(1).optional(),
+  PULSEBOARD_PASSWORD: z.string().min(1).optional(),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;

@@ -18,7 +18,6 @@ try {
 const log = createLogger(config.LOG_LEVEL);
 const pulseboard = await startPulseboard(config, { log });
 log.info({ url: pulseboard.url, worker: process.env.NODE_APP_INSTANCE }, 'pulseboard listening');
-process.send?.('ready');
 
 let shuttingDown = false;
 function shutdown(signal: string): void {
@@ -44,3 +43,6 @@ process.on('SIGTERM', () => shutdown('SIGTERM'));
 process.on('message', (message) => {
   if (message === 'shutdown') shutdown('message');
 });
+// Only now: a supervisor may signal the moment it reads 'ready', and a signal that comes before the
+// handlers exist kills the worker without draining (seen in test/ops/shutdown.test.ts).
+process.send?.('ready');

@@ -4,10 +4,16 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createSequencer } from '../shared/publisher.ts';
 import { createApp } from './app.ts';
+import { ensureFirstAdmin } from './auth/first-admin.ts';
+import { resolveSessionKeys } from './auth/session-keys.ts';
+import { startStreamSessionWatch } from './auth/stream-sessions.ts';
+import { FIRST_ADMIN_NAME, UserStore } from './auth/users.ts';
+import { subscribeControl } from './bus/control.ts';
 import { EventBus } from './bus/event-bus.ts';
 import type { Config } from './config.ts';
 import { Health } from './http/health.ts';
 import type { Logger } from './log.ts';
+import { ClusterMetrics } from './metrics-cluster.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { createRedisClient, type RedisClient } from './redis.ts';
 import { Hub } from './sse/hub.ts';
@@ -21,11 +27,16 @@ export interface Pulseboard {
   hub: Hub;
   health: Health;
   metrics: Metrics;
+  clusterMetrics: ClusterMetrics;
+  users: UserStore;
   redis: RedisClient;
   subscriber: RedisClient;
   /** Graceful stop: health turns 503, no new connections, streams end, Redis closes. */
   stop(): Promise<void>;
 }
+
+/** How long a stopping worker waits for Redis to take its goodbyes (unsubscribe, final metrics, QUIT). */
+const REDIS_GOODBYE_MS = 500;
 
 export interface StartOptions {
   log: Logger;
@@ -61,7 +72,41 @@ export async function startPulseboard(config: Config, options: StartOptions): Pr
   await bus.start();
   const health = new Health({ redis, subscriberLive: () => bus.live, metrics });
   await health.start();
+  const clusterMetrics = new ClusterMetrics({
+    redis,
+    subscriber,
+    names: sequencer.names,
+    registry: metrics.registry,
+    log,
+    collectTimeoutMs: config.METRICS_COLLECT_TIMEOUT_MS,
+  });
+  await clusterMetrics.start();
   hub.startHeartbeats();
+
+  const users = new UserStore(redis, sequencer.names);
+  const sessionKeys = await resolveSessionKeys(redis, sequencer.names, config.SESSION_KEYS, log);
+  const firstAdmin = await ensureFirstAdmin(users, config.PULSEBOARD_ADMIN_PASSWORD);
+  if (firstAdmin.generatedPassword) {
+    // Shown once, by the one worker that created the user; only the hash is kept.
+    log.warn(
+      { username: FIRST_ADMIN_NAME, password: firstAdmin.generatedPassword },
+      'no users yet: created the admin user with this random password (shown once; change it with `pulseboard user passwd admin`)',
+    );
+  } else if (firstAdmin.created) {
+    log.info(
+      { username: FIRST_ADMIN_NAME },
+      'no users yet: created the admin user from PULSEBOARD_ADMIN_PASSWORD',
+    );
+  }
+  const control = await subscribeControl({ subscriber, names: sequencer.names, hub, log });
+  const streamSessions = startStreamSessionWatch({
+    hub,
+    redis,
+    names: sequencer.names,
+    users,
+    log,
+    intervalMs: config.SESSION_CHECK_MS,
+  });
 
   const app = createApp({
     config,
@@ -71,7 +116,10 @@ export async function startPulseboard(config: Config, options: StartOptions): Pr
     hub,
     health,
     metrics,
+    clusterMetrics,
     log,
+    sessionKeys,
+    users,
     ...(options.publicDir ? { publicDir: options.publicDir } : {}),
   });
   const server = http.createServer(app.callback());
@@ -97,8 +145,22 @@ export async function startPulseboard(config: Config, options: StartOptions): Pr
     hub.stopHeartbeats();
     server.closeIdleConnections();
     health.stop();
+    streamSessions.stop();
+    // While Redis is away node-redis queues commands until it returns, so the goodbyes below get a
+    // deadline; then the connections are dropped, which fails whatever is still queued.
+    const dropRedis = () => {
+      for (const connection of [subscriber, redis]) if (connection.isOpen) connection.destroy();
+    };
+    if (!redis.isReady || !subscriber.isReady) dropRedis();
+    const redisDeadline = setTimeout(dropRedis, REDIS_GOODBYE_MS);
+    await control.stop().catch(() => undefined);
     await bus.stop();
-    await Promise.allSettled([subscriber.quit(), redis.quit()]);
+    // Streams have ended, so these are the final counts: keep them in the cluster totals.
+    await clusterMetrics.retire();
+    await Promise.allSettled(
+      [subscriber, redis].map(async (connection) => connection.isOpen && connection.quit()),
+    );
+    clearTimeout(redisDeadline);
     // Streams have ended; anything still open after a moment is cut so exit stays inside kill_timeout.
     const forced = setTimeout(() => server.closeAllConnections(), 500);
     await closed;
@@ -113,6 +175,8 @@ export async function startPulseboard(config: Config, options: StartOptions): Pr
     hub,
     health,
     metrics,
+    clusterMetrics,
+    users,
     redis,
     subscriber,
     stop: () => (stopping ??= stop()),

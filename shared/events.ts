@@ -108,6 +108,11 @@ function byteLength(text: string): number {
 function describeIssues(error: z.ZodError): { message: string; field?: string } {
   const issue = error.issues[0];
   if (!issue) return { message: 'invalid input' };
+  // An unknown field is named itself, so the caller learns which one to remove.
+  if (issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined) {
+    const field = [...issue.path.map(String), issue.keys[0]].join('.');
+    return { field, message: `${field}: unknown field` };
+  }
   const field = issue.path.map(String).join('.');
   return field ? { field, message: `${field}: ${issue.message}` } : { message: issue.message };
 }

@@ -3,7 +3,7 @@
 // itself: the caller owns the client (as socket.io's redis adapter does).
 import { parseEventInput, toSingleEvents, type EventInput, type SingleEventInput } from './events.ts';
 import { redisNames, type RedisNames } from './keys.ts';
-import { SEQUENCE_SCRIPT } from './sequence-script.ts';
+import { recentEventsKey, SEQUENCE_SCRIPT } from './sequence-script.ts';
 
 /** The one Redis capability the publisher needs; a node-redis client satisfies it. */
 export interface RedisCommandSender {
@@ -17,6 +17,8 @@ export interface SequencerOptions {
   historyMax?: number;
   /** Points kept per metric series. Default 1000. */
   metricHistoryMax?: number;
+  /** Log events (`type: 'event'`) kept for the snapshot. Default 200. */
+  eventHistoryMax?: number;
 }
 
 export interface SequenceOptions {
@@ -28,6 +30,7 @@ export interface SequenceOptions {
 
 export const DEFAULT_HISTORY_MAX = 10_000;
 export const DEFAULT_METRIC_HISTORY_MAX = 1000;
+export const DEFAULT_EVENT_HISTORY_MAX = 200;
 export const DEFAULT_DEDUPE_WINDOW_MS = 3000;
 
 /** Thrown by `publish` when the input does not match the event schema. */
@@ -58,48 +61,61 @@ export interface Sequencer {
   sequence(events: readonly SingleEventInput[], options?: SequenceOptions): Promise<string[]>;
 }
 
+/**
+ * Runs a Lua script by EVALSHA, loading it on first use and again after a Redis restart or SCRIPT FLUSH
+ * (NOSCRIPT), so the script text crosses the wire once per connection life, not per call.
+ */
+export function createScriptRunner(
+  client: RedisCommandSender,
+  script: string,
+): (args: string[]) => Promise<unknown> {
+  let sha: Promise<string> | undefined;
+  const load = (): Promise<string> => {
+    const loading = client.sendCommand(['SCRIPT', 'LOAD', script]).then((loaded) => {
+      if (typeof loaded !== 'string') throw new Error('SCRIPT LOAD did not return a sha');
+      return loaded;
+    });
+    loading.catch(() => {
+      if (sha === loading) sha = undefined;
+    });
+    return loading;
+  };
+  return async function run(args: string[]): Promise<unknown> {
+    sha ??= load();
+    try {
+      return await client.sendCommand(['EVALSHA', await sha, ...args]);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      sha = load();
+      return client.sendCommand(['EVALSHA', await sha, ...args]);
+    }
+  };
+}
+
 export function createSequencer(client: RedisCommandSender, options: SequencerOptions = {}): Sequencer {
   const names = redisNames(options.prefix);
   const historyMax = String(options.historyMax ?? DEFAULT_HISTORY_MAX);
   const metricMax = String(options.metricHistoryMax ?? DEFAULT_METRIC_HISTORY_MAX);
-  let sha: Promise<string> | undefined;
-
-  const loadScript = async (): Promise<string> => {
-    const loaded = await client.sendCommand(['SCRIPT', 'LOAD', SEQUENCE_SCRIPT]);
-    if (typeof loaded !== 'string') throw new Error('SCRIPT LOAD did not return a sha');
-    return loaded;
-  };
-
-  async function run(args: string[]): Promise<unknown> {
-    sha ??= loadScript().catch((error: unknown) => {
-      sha = undefined;
-      throw error;
-    });
-    try {
-      return await client.sendCommand(['EVALSHA', await sha, ...args]);
-    } catch (error) {
-      // After a Redis restart or SCRIPT FLUSH the cached script is gone: load it again once.
-      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      sha = loadScript();
-      return client.sendCommand(['EVALSHA', await sha, ...args]);
-    }
-  }
+  const eventMax = String(options.eventHistoryMax ?? DEFAULT_EVENT_HISTORY_MAX);
+  const run = createScriptRunner(client, SEQUENCE_SCRIPT);
 
   return {
     names,
     async sequence(events, sequenceOptions = {}) {
       if (events.length === 0) return [];
       const args = [
-        '3',
+        '4',
         names.log,
         names.status,
         names.metricIndex,
+        recentEventsKey(names),
         historyMax,
         metricMax,
         sequenceOptions.dedupeKey ?? '',
         String(sequenceOptions.dedupeWindowMs ?? DEFAULT_DEDUPE_WINDOW_MS),
         names.eventsChannel,
         names.metricPrefix,
+        eventMax,
         ...events.flatMap(argsFor),
       ];
       const reply = await run(args);

@@ -9,7 +9,7 @@ import { createRateLimitedWarn, type Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { RedisClient } from '../redis.ts';
 import type { Hub } from '../sse/hub.ts';
-import { isOlderThanLog, lastLogId, replayLog } from './event-log.ts';
+import { lastLogId, replayLog } from './event-log.ts';
 
 export interface EventBusOptions {
   /** Command connection (replays, sequencing). */
@@ -38,6 +38,12 @@ export class EventBus {
   private stopped = false;
   private readonly onReconnecting = () => this.markGap();
   private readonly onReady = () => this.fillGap();
+  private readonly onError = () => {
+    this.markGap();
+    // An error that did not drop the connection (e.g. a corrupt reply) brings no 'ready': fill at once,
+    // since messages may have been lost with it.
+    if (this.options.subscriber.isReady) this.fillGap();
+  };
 
   constructor(options: EventBusOptions) {
     this.options = options;
@@ -56,7 +62,7 @@ export class EventBus {
     await subscriber.subscribe(names.ingestChannel, (message) => void this.onIngest(message));
     this.startId = await lastLogId(this.options.redis, names);
     subscriber.on('reconnecting', this.onReconnecting);
-    subscriber.on('error', this.onReconnecting);
+    subscriber.on('error', this.onError);
     subscriber.on('ready', this.onReady);
   }
 
@@ -64,7 +70,7 @@ export class EventBus {
     this.stopped = true;
     const { subscriber } = this.options;
     subscriber.off('reconnecting', this.onReconnecting);
-    subscriber.off('error', this.onReconnecting);
+    subscriber.off('error', this.onError);
     subscriber.off('ready', this.onReady);
     await this.gapFill?.catch(() => undefined);
   }
@@ -132,14 +138,19 @@ export class EventBus {
       this.refillRequested = false;
       const since = hub.lastId ?? this.startId;
       try {
-        if (await isOlderThanLog(redis, sequencer.names, since)) {
+        const outcome = await replayLog(redis, sequencer.names, since, (events) => {
+          for (const event of events) hub.fanOut(event);
+        });
+        if (outcome.kind === 'trimmed') {
           hub.resetAll('worker-gap');
+        } else if (outcome.kind === 'ahead') {
+          // The log lost events this worker already fanned out (Redis restarted without its data): clients
+          // start over from a snapshot, and ids are compared against the new log from now on.
+          hub.resetAll('log-lost', { forgetIds: true });
+          this.startId = outcome.lastId;
         } else {
-          const count = await replayLog(redis, sequencer.names, since, (events) => {
-            for (const event of events) hub.fanOut(event);
-          });
           metrics.replays.inc({ kind: 'gap' });
-          log.info({ since, replayed: count }, 'subscriber reconnected; replayed the gap');
+          log.info({ since, replayed: outcome.count }, 'subscriber reconnected; replayed the gap');
         }
       } catch (error) {
         this.warn('gap', { err: error }, 'gap fill failed; retrying');

@@ -14,38 +14,64 @@ export function envelopeFromEntry(id: string, entry: string | undefined): Envelo
   return parsed.ok ? parsed.value : undefined;
 }
 
-/** Events after `afterId` (exclusive), oldest first, at most `count`. */
-export async function readLogAfter(
+/** Events after `afterId` (exclusive), oldest first, at most `count`, and the id the read reached. */
+async function readLogAfter(
   redis: RedisClient,
   names: RedisNames,
   afterId: string,
-  count = REPLAY_BATCH,
-): Promise<Envelope[]> {
+  count: number,
+): Promise<{ events: Envelope[]; entries: number; lastId: string | undefined }> {
   const entries = await redis.xRange(names.log, `(${afterId}`, '+', { COUNT: count });
-  const envelopes: Envelope[] = [];
+  const events: Envelope[] = [];
   for (const entry of entries ?? []) {
     const envelope = envelopeFromEntry(entry.id, entry.message.e);
-    if (envelope) envelopes.push(envelope);
+    if (envelope) events.push(envelope);
   }
-  return envelopes;
+  return { events, entries: entries?.length ?? 0, lastId: entries?.at(-1)?.id };
 }
 
-/** Calls `onBatch` with every event after `afterId` until the end of the log; returns how many. */
+/**
+ * How a replay ended: `replayed` (every event after the id was handed over), `trimmed` (events after the
+ * id may be gone from the log: the reader must start over from a snapshot), `ahead` (the id is newer than
+ * anything in the log: it was never issued by this log, e.g. Redis lost its data), `stopped` (the
+ * consumer asked to stop).
+ */
+export type ReplayOutcome =
+  | { kind: 'replayed'; count: number }
+  | { kind: 'trimmed' }
+  | { kind: 'ahead'; lastId: string }
+  | { kind: 'stopped'; count: number };
+
+/**
+ * Hands every event after `afterId` to `onBatch`, oldest first, until the end of the log. `onBatch` may be
+ * async (to wait for a slow socket) and returns false to stop. Trimming is checked after each read: an
+ * entry trimmed before the read would otherwise be skipped silently.
+ */
 export async function replayLog(
   redis: RedisClient,
   names: RedisNames,
   afterId: string,
-  onBatch: (events: Envelope[]) => void,
-): Promise<number> {
+  onBatch: (events: Envelope[]) => unknown,
+  batchSize = REPLAY_BATCH,
+): Promise<ReplayOutcome> {
   let cursor = afterId;
-  let total = 0;
+  let count = 0;
   for (;;) {
-    const batch = await readLogAfter(redis, names, cursor);
-    if (batch.length === 0) return total;
-    onBatch(batch);
-    total += batch.length;
-    cursor = batch[batch.length - 1]?.id ?? cursor;
-    if (batch.length < REPLAY_BATCH) return total;
+    const batch = await readLogAfter(redis, names, cursor, batchSize);
+    if (await isOlderThanLog(redis, names, cursor)) return { kind: 'trimmed' };
+    if (batch.lastId === undefined) {
+      if (count === 0) {
+        const lastId = await lastLogId(redis, names);
+        if (compareStreamIds(afterId, lastId) > 0) return { kind: 'ahead', lastId };
+      }
+      return { kind: 'replayed', count };
+    }
+    if (batch.events.length > 0 && (await onBatch(batch.events)) === false) {
+      return { kind: 'stopped', count: count + batch.events.length };
+    }
+    count += batch.events.length;
+    cursor = batch.lastId;
+    if (batch.entries < batchSize) return { kind: 'replayed', count };
   }
 }
 
@@ -55,14 +81,19 @@ interface StreamInfo {
   firstId: string | undefined;
 }
 
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 async function streamInfo(redis: RedisClient, names: RedisNames): Promise<StreamInfo | undefined> {
-  let info: Record<string, unknown>;
+  let info: unknown;
   try {
-    info = (await redis.sendCommand(['XINFO', 'STREAM', names.log])) as Record<string, unknown>;
+    info = await redis.sendCommand(['XINFO', 'STREAM', names.log]);
   } catch (error) {
     if (error instanceof Error && /no such key/i.test(error.message)) return undefined;
     throw error;
   }
+  if (!isRecord(info)) throw new Error('XINFO STREAM returned an unexpected reply');
   const first = info['first-entry'];
   return {
     length: Number(info.length),
@@ -79,7 +110,9 @@ async function streamInfo(redis: RedisClient, names: RedisNames): Promise<Stream
 export async function isOlderThanLog(redis: RedisClient, names: RedisNames, id: string): Promise<boolean> {
   const info = await streamInfo(redis, names);
   if (!info?.firstId) return false;
-  return compareStreamIds(id, info.firstId) < 0 && info.entriesAdded > info.length;
+  if (compareStreamIds(id, info.firstId) >= 0) return false;
+  // Redis before 7.0 does not report entries-added: assume trimmed (a needless reset, never a silent loss).
+  return Number.isNaN(info.entriesAdded) || info.entriesAdded > info.length;
 }
 
 /** Id of the newest event in the log, or `0-0` when it is empty. */

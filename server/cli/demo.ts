@@ -6,6 +6,10 @@ import { NO_REDIS_HELP, redisAnswers, startPrivateRedis, type PrivateRedis } fro
 import { startSimulator } from '../demo/simulator.ts';
 import { createLogger } from '../log.ts';
 import { startPulseboard } from '../pulseboard.ts';
+import { createClient } from 'redis';
+import { redisNames } from '../../shared/keys.ts';
+import { ensureFirstAdmin, type FirstAdminResult } from '../auth/first-admin.ts';
+import { FIRST_ADMIN_NAME, UserStore } from '../auth/users.ts';
 
 export const DEMO_DATA_DIR = '.data/redis';
 
@@ -37,6 +41,16 @@ export function registerDemo(program: Command): void {
       }
       const config = loadConfig({ LOG_LEVEL: 'warn', ...env });
       const log = createLogger(config.LOG_LEVEL);
+      // The demo creates the first admin itself (before the worker would) so it can say how to log in.
+      const accounts = createClient({ url: config.REDIS_URL });
+      await accounts.connect();
+      let firstAdmin: FirstAdminResult;
+      try {
+        const users = new UserStore(accounts, redisNames(config.PULSEBOARD_PREFIX));
+        firstAdmin = await ensureFirstAdmin(users, config.PULSEBOARD_ADMIN_PASSWORD);
+      } finally {
+        await accounts.quit();
+      }
       const pulseboard = await startPulseboard(config, { log });
       const simulator = startSimulator(
         createPublisher(pulseboard.redis, { prefix: config.PULSEBOARD_PREFIX }),
@@ -47,6 +61,19 @@ export function registerDemo(program: Command): void {
       );
       const shownUrl = pulseboard.url.replace('127.0.0.1', 'localhost');
       process.stdout.write(`pulseboard demo is running at ${shownUrl}  (Ctrl-C to stop)\n`);
+      if (firstAdmin.generatedPassword) {
+        process.stdout.write(
+          `Log in as ${FIRST_ADMIN_NAME} with password ${firstAdmin.generatedPassword}  (shown once; change it with: pulseboard user passwd ${FIRST_ADMIN_NAME})\n`,
+        );
+      } else if (firstAdmin.created) {
+        process.stdout.write(
+          `Log in as ${FIRST_ADMIN_NAME} with the password in PULSEBOARD_ADMIN_PASSWORD.\n`,
+        );
+      } else {
+        process.stdout.write(
+          `Log in with an existing user (forgot it? pulseboard user passwd ${FIRST_ADMIN_NAME}, or pulseboard user add <name> --role admin).\n`,
+        );
+      }
 
       const stop = async () => {
         simulator.stop();

@@ -65,11 +65,13 @@ export class Health {
 
   report(): HealthReport {
     const subscriber = this.options.subscriberLive();
-    const ready = this.redisOk && subscriber && !this.draining;
+    // The last PING and the connection's own state: a dropped connection fails at once, not a second later.
+    const redisOk = this.redisOk && this.options.redis.isReady;
+    const ready = redisOk && subscriber && !this.draining;
     return {
       status: ready ? 'ok' : 'unavailable',
       checks: {
-        redis: this.redisOk ? 'ok' : 'fail',
+        redis: redisOk ? 'ok' : 'fail',
         subscriber: subscriber ? 'ok' : 'fail',
         draining: this.draining,
       },

@@ -56,15 +56,24 @@ export class Hub {
     }
     if (delivered > 0) {
       this.metrics.deliveries.inc(delivered);
-      this.metrics.publishToWriteLag.observe(Math.max(0, Date.now() - envelope.ts) / 1000);
+      // The id's first part is Redis' clock at sequencing; `ts` may be a publisher's (backfill, skew).
+      const sequencedAt = Number(envelope.id.slice(0, envelope.id.indexOf('-')));
+      this.metrics.publishToWriteLag.observe(Math.max(0, Date.now() - sequencedAt) / 1000);
     }
     return delivered;
   }
 
-  /** Tells every client to refetch the snapshot (this worker lost events it cannot replay). */
-  resetAll(reason: string): void {
+  /**
+   * Tells every client to refetch the snapshot (this worker lost events it cannot replay). With
+   * `forgetIds`, ids seen so far no longer hold back newer events: the log they came from is gone.
+   */
+  resetAll(reason: string, options: { forgetIds?: boolean } = {}): void {
     const frame = encodeReset(reason);
-    for (const connection of this.connections) connection.write(frame);
+    if (options.forgetIds) this.lastId = undefined;
+    for (const connection of this.connections) {
+      if (options.forgetIds) connection.lastId = undefined;
+      connection.write(frame);
+    }
     this.metrics.resets.inc(this.connections.size);
   }
 

@@ -2,10 +2,10 @@
 // `?since=` with live events held and de-duplicated meanwhile, `reset` when the id is older than the log,
 // topic filters, and the connection handed to the hub for live fan-out.
 import type { Context } from 'koa';
-import { streamIdSchema } from '../../shared/events.ts';
+import { streamIdSchema, topicOf } from '../../shared/events.ts';
 import type { RedisNames } from '../../shared/keys.ts';
-import { isOlderThanLog, replayLog } from '../bus/event-log.ts';
-import { ValidationError } from '../http/errors.ts';
+import { replayLog } from '../bus/event-log.ts';
+import { AppError, ValidationError } from '../http/errors.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { RedisClient } from '../redis.ts';
@@ -24,6 +24,8 @@ export interface EventsRouteOptions {
   maxBufferBytes: number;
   /** Who is asking (filled by the auth layer); streams are tagged with it so logout can close them. */
   identify?: (ctx: Context) => { sessionId?: string; userName?: string };
+  /** Concurrent streams one session may hold on this worker (MAX_STREAMS_PER_SESSION); unlimited if unset. */
+  maxStreamsPerSession?: number;
 }
 
 /** Picks the resume point: the Last-Event-ID header wins over `?since=` (the browser sets it on reconnect). */
@@ -46,22 +48,32 @@ function jitteredRetry(baseMs: number): number {
 export function eventsRoute(options: EventsRouteOptions) {
   const { hub, redis, names, metrics, log } = options;
 
+  /** Replays what the client missed, then releases the live events held meanwhile (DESIGN.md, "Resume"). */
   async function replayInto(connection: SseConnection, since: string): Promise<void> {
     connection.beginReplay();
     try {
-      if (await isOlderThanLog(redis, names, since)) {
-        connection.write(encodeReset('history-trimmed'));
+      const outcome = await replayLog(redis, names, since, async (events) => {
+        for (const event of events) {
+          if (!connection.topics.matches(topicOf(event))) continue;
+          await connection.waitForRoom();
+          if (connection.closed) return false;
+          connection.replay(event.id, encodeEvent(event));
+        }
+        return !connection.closed;
+      });
+      if (outcome.kind === 'trimmed' || outcome.kind === 'ahead') {
+        // The client's state cannot be completed from the log: it refetches the snapshot. An id the log
+        // never issued must not hold back live events either.
+        if (outcome.kind === 'ahead') connection.lastId = undefined;
+        connection.write(encodeReset(outcome.kind === 'trimmed' ? 'history-trimmed' : 'unknown-id'));
         metrics.resets.inc();
-      } else {
-        await replayLog(redis, names, since, (events) => {
-          for (const event of events) connection.replay(event.id, encodeEvent(event));
-        });
+      } else if (outcome.kind === 'replayed') {
         metrics.replays.inc({ kind: 'client' });
       }
     } catch (error) {
       // Redis is away: close so the client retries with the same Last-Event-ID instead of missing events.
       log.warn({ err: error }, 'replay failed; closing the stream');
-      connection.close('client');
+      connection.close('error');
       return;
     }
     connection.endReplay();
@@ -71,6 +83,14 @@ export function eventsRoute(options: EventsRouteOptions) {
     const topics = parseTopics(ctx.query.topics);
     const since = resumeId(ctx);
     const identity = options.identify?.(ctx) ?? {};
+    const { sessionId } = identity;
+    const limit = options.maxStreamsPerSession;
+    // Refused rather than closing an older stream: that tab would reconnect and evict another, forever.
+    if (sessionId !== undefined && limit !== undefined) {
+      if (hub.count((connection) => connection.sessionId === sessionId && !connection.closed) >= limit) {
+        throw new AppError(429, 'too_many_streams', `at most ${limit} open streams per session`);
+      }
+    }
 
     const socket = ctx.req.socket;
     socket.setTimeout(0);

@@ -1,0 +1,67 @@
+// `POST /api/publish` (DESIGN.md, "Publish paths and sequencing"): `Authorization: Bearer <API token>`,
+// one event as JSON (the shared schema: a status, metric, metrics batch or log event), at most 64 KiB.
+// Validated before sequencing, so nothing invalid gets an id; answers `{ids}`.
+import { bodyParser } from '@koa/bodyparser';
+import type { Context } from 'koa';
+import { MAX_RAW_BYTES, parseRawEventInput, toSingleEvents } from '../../shared/events.ts';
+import type { Sequencer } from '../../shared/publisher.ts';
+import type { TokenStore } from '../auth/tokens.ts';
+import { AppError, PayloadTooLargeError, ValidationError } from '../http/errors.ts';
+import type { Metrics } from '../metrics.ts';
+
+const readRawBody = bodyParser({
+  enableTypes: ['text'],
+  extendTypes: { text: ['application/json'] },
+  textLimit: MAX_RAW_BYTES,
+});
+
+function unauthorized(message: string): AppError {
+  return new AppError(401, 'unauthorized', message, {
+    headers: { 'WWW-Authenticate': 'Bearer realm="pulseboard"' },
+  });
+}
+
+function bearerToken(ctx: Context): string | undefined {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(ctx.get('Authorization'));
+  return match?.[1];
+}
+
+export interface PublishRouteOptions {
+  tokens: TokenStore;
+  sequencer: Sequencer;
+  metrics: Metrics;
+}
+
+export function publishRoute(options: PublishRouteOptions) {
+  const { tokens, sequencer, metrics } = options;
+  return async function publish(ctx: Context): Promise<void> {
+    const token = bearerToken(ctx);
+    if (!token) throw unauthorized('an API token is required (Authorization: Bearer <token>)');
+    const record = await tokens.verify(token);
+    if (!record || record.role !== 'publisher') throw unauthorized('invalid or revoked API token');
+
+    if (!ctx.is('application/json')) {
+      throw new AppError(415, 'unsupported_media_type', 'send the event as Content-Type: application/json');
+    }
+    try {
+      await readRawBody(ctx, async () => undefined);
+    } catch (error) {
+      if (error instanceof Error && 'status' in error && error.status === 413) {
+        metrics.eventsRejected.inc({ reason: 'too_large', source: 'http' });
+        throw new PayloadTooLargeError(`request body is larger than ${MAX_RAW_BYTES} bytes`);
+      }
+      throw error;
+    }
+    const raw = typeof ctx.request.body === 'string' ? ctx.request.body : '';
+    const parsed = parseRawEventInput(raw);
+    if (!parsed.ok) {
+      metrics.eventsRejected.inc({ reason: parsed.reason, source: 'http' });
+      throw new ValidationError(parsed.message, parsed.field);
+    }
+    const events = toSingleEvents(parsed.value);
+    const ids = await sequencer.sequence(events);
+    for (const event of events) metrics.eventsIngested.inc({ type: event.type, source: 'http' });
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { ids };
+  };
+}

@@ -1,0 +1,150 @@
+// `GET /api/snapshot` (DESIGN.md, "Snapshot"): statuses, recent metric windows, recent log events and the
+// id of the newest log entry, read by one read-only Lua script so they are consistent with each other
+// (the sequencing script updates them in the same atomic step as the XADD). A client renders it, then
+// opens `/events?since=<lastEventId>` and misses nothing.
+import type { Context } from 'koa';
+import type { Snapshot } from '../../shared/api.ts';
+import {
+  parseEnvelope,
+  type Envelope,
+  type LogEventEnvelope,
+  type MetricEnvelope,
+  type StatusEnvelope,
+} from '../../shared/events.ts';
+import type { RedisNames } from '../../shared/keys.ts';
+import { createScriptRunner, type RedisCommandSender } from '../../shared/publisher.ts';
+import { recentEventsKey } from '../../shared/sequence-script.ts';
+
+/** Metric points older than this (by `ts`, against Redis' clock) are left out of the snapshot. */
+export const SNAPSHOT_WINDOW_MS = 15 * 60 * 1000;
+/** Most recently updated metric series included; a snapshot must stay a few MB at most. */
+export const SNAPSHOT_MAX_SERIES = 200;
+/** Log events included (the list the sequencing script keeps holds as many). */
+export const SNAPSHOT_MAX_EVENTS = 200;
+
+// KEYS: 1 log, 2 status hash, 3 metric index, 4 recent events list.
+// ARGV: 1 metric series key prefix, 2 window ms, 3 points per series, 4 series, 5 events.
+// Reply: { last log id, Redis time ms, status envelopes, { name, { point envelopes } }..., event envelopes }.
+// A point's ts is read from the envelope's text (`{"id":"…","ts":N,`), which the sequencing script writes.
+const SNAPSHOT_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local from = now - tonumber(ARGV[2])
+local maxPoints = tonumber(ARGV[3])
+local names = redis.call('ZRANGE', KEYS[3], '+inf', from, 'BYSCORE', 'REV', 'LIMIT', 0, ARGV[4])
+local metrics = {}
+for _, name in ipairs(names) do
+  local recent = {}
+  for _, point in ipairs(redis.call('LRANGE', ARGV[1] .. name, -maxPoints, -1)) do
+    local ts = tonumber(string.match(point, '^{"id":"[0-9-]+","ts":([0-9]+)'))
+    if ts and ts >= from then recent[#recent + 1] = point end
+  end
+  metrics[#metrics + 1] = { name, recent }
+end
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local lastId = '0-0'
+if last[1] then lastId = last[1][1] end
+return {
+  lastId,
+  string.format('%.0f', now),
+  redis.call('HVALS', KEYS[2]),
+  metrics,
+  redis.call('LRANGE', KEYS[4], -tonumber(ARGV[5]), -1),
+}
+`;
+
+export interface SnapshotOptions {
+  redis: RedisCommandSender;
+  names: RedisNames;
+  /** Points per metric series at most (METRIC_HISTORY_MAX). */
+  metricHistoryMax: number;
+  /**
+   * How long a worker reuses a snapshot, in ms; 0 disables. Default 250. A reused snapshot is still exact
+   * as of its `lastEventId`, and the stream from that id delivers the rest, so age costs nothing but a
+   * slightly longer replay. (Dropping it whenever a newer event arrives was measured: under live traffic it
+   * then never hits, see docs/events.md.)
+   */
+  cacheMs?: number;
+}
+
+function strings(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
+}
+
+/** Parses stored envelopes; whatever else sits in these keys is skipped, never sent on (defence in depth). */
+function envelopes(raws: string[]): Envelope[] {
+  const out: Envelope[] = [];
+  for (const raw of raws) {
+    const parsed = parseEnvelope(raw);
+    if (parsed.ok) out.push(parsed.value);
+  }
+  return out;
+}
+
+const isStatus = (event: Envelope): event is StatusEnvelope => event.type === 'status';
+const isMetric = (event: Envelope): event is MetricEnvelope => event.type === 'metric';
+const isLogEvent = (event: Envelope): event is LogEventEnvelope => event.type === 'event';
+
+/** Decodes the script's reply into the `snapshotSchema` shape (shared/api.ts). */
+function toSnapshot(reply: unknown): Snapshot {
+  if (!Array.isArray(reply) || reply.length !== 5) throw new Error('snapshot script: unexpected reply');
+  const [lastEventId, serverTime, statuses, series, events] = reply;
+  if (typeof lastEventId !== 'string' || typeof serverTime !== 'string')
+    throw new Error('snapshot script: unexpected reply');
+  const metrics: Snapshot['metrics'] = {};
+  for (const entry of Array.isArray(series) ? series : []) {
+    if (!Array.isArray(entry) || typeof entry[0] !== 'string') continue;
+    const points = envelopes(strings(entry[1])).filter(isMetric);
+    if (points.length > 0) metrics[entry[0]] = points;
+  }
+  return {
+    statuses: envelopes(strings(statuses))
+      .filter(isStatus)
+      .sort((a, b) => a.service.localeCompare(b.service)),
+    metrics,
+    events: envelopes(strings(events)).filter(isLogEvent),
+    lastEventId,
+    serverTime: Number(serverTime),
+  };
+}
+
+/** Reads snapshots; concurrent callers share one read, and each read is reused for `cacheMs`. */
+export function createSnapshotReader(options: SnapshotOptions): () => Promise<Snapshot> {
+  const { names } = options;
+  const cacheMs = options.cacheMs ?? 250;
+  const run = createScriptRunner(options.redis, SNAPSHOT_SCRIPT);
+  const keys = ['4', names.log, names.status, names.metricIndex, recentEventsKey(names)];
+  const args = [
+    names.metricPrefix,
+    String(SNAPSHOT_WINDOW_MS),
+    String(options.metricHistoryMax),
+    String(SNAPSHOT_MAX_SERIES),
+    String(SNAPSHOT_MAX_EVENTS),
+  ];
+  let cached: { snapshot: Snapshot; readAt: number } | undefined;
+  let inFlight: Promise<Snapshot> | undefined;
+
+  return async function readSnapshot(): Promise<Snapshot> {
+    if (cached && Date.now() - cached.readAt < cacheMs) return cached.snapshot;
+    inFlight ??= run([...keys, ...args])
+      .then((reply) => {
+        const snapshot = toSnapshot(reply);
+        if (cacheMs > 0) cached = { snapshot, readAt: Date.now() };
+        return snapshot;
+      })
+      .finally(() => {
+        inFlight = undefined;
+      });
+    return inFlight;
+  };
+}
+
+export function snapshotRoute(options: SnapshotOptions) {
+  const readSnapshot = createSnapshotReader(options);
+  return async function getSnapshot(ctx: Context): Promise<void> {
+    const snapshot = await readSnapshot();
+    // Per-user data that is stale within a second: no shared or browser caching.
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = snapshot;
+  };
+}

@@ -1,0 +1,51 @@
+// CSRF (DESIGN.md): every state-changing request must come from our own origin (Origin header, or
+// Sec-Fetch-Site: same-origin when a browser sends no Origin) and, when it rides on a session, carry the
+// session's token in X-CSRF-Token. SameSite=Lax already keeps the cookie off cross-site POSTs; these
+// checks also cover same-site attackers (a sibling subdomain) and old browsers.
+// Token paths (/api/publish, /metrics) are exempt: they ignore cookies and need an Authorization header,
+// which a cross-site page cannot make a browser send.
+import { timingSafeEqual } from 'node:crypto';
+import type { Context, Next } from 'koa';
+import { ForbiddenError } from '../http/errors.ts';
+import { getAuth } from './guard.ts';
+import { isSessionless, isStateChanging } from './paths.ts';
+
+export const CSRF_HEADER = 'X-CSRF-Token';
+
+/** Our own origin as a browser names it: scheme and host (TRUST_PROXY honours X-Forwarded-Proto/Host). */
+function ownOrigin(ctx: Context): string {
+  return `${ctx.protocol}://${ctx.host}`;
+}
+
+/** Throws ForbiddenError unless the request says it comes from a page of our own origin. */
+export function checkSameOrigin(ctx: Context): void {
+  const origin = ctx.get('Origin');
+  const fetchSite = ctx.get('Sec-Fetch-Site');
+  // A browser that sends Fetch Metadata tells us the truth; anything but same-origin is refused.
+  if (fetchSite && fetchSite !== 'same-origin') throw new ForbiddenError('cross-origin request refused');
+  if (origin) {
+    if (origin !== ownOrigin(ctx)) throw new ForbiddenError('cross-origin request refused');
+    return;
+  }
+  if (fetchSite !== 'same-origin') throw new ForbiddenError('request origin unknown (send an Origin header)');
+}
+
+function tokensMatch(sent: string, expected: string): boolean {
+  const a = Buffer.from(sent);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Runs after the guard: every unsafe request is same-origin, and a session's requests carry its token. */
+export function csrfProtection() {
+  return async function checkCsrf(ctx: Context, next: Next): Promise<void> {
+    if (!isStateChanging(ctx.method) || isSessionless(ctx.path)) return next();
+    checkSameOrigin(ctx);
+    const auth = getAuth(ctx);
+    // /api/login needs no session (a logged-in user may log in again): the origin check is its defence.
+    if (auth && ctx.path !== '/api/login' && !tokensMatch(ctx.get(CSRF_HEADER), auth.csrfToken)) {
+      throw new ForbiddenError('missing or wrong X-CSRF-Token');
+    }
+    return next();
+  };
+}

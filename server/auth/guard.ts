@@ -1,0 +1,49 @@
+// The session guard (DESIGN.md, "Sessions, users, security"): every request but the public ones needs a
+// valid session. API paths answer 401 JSON, the dashboard page redirects to /login. A session is valid
+// while it exists in Redis, its user exists and the user's security stamp is the one it was issued with.
+import type { Context, Next } from 'koa';
+import type { Role } from '../../shared/api.ts';
+import { UnauthorizedError } from '../http/errors.ts';
+import { isPublic, isSessionless } from './paths.ts';
+import { endSession, readSession } from './sessions.ts';
+import type { UserStore } from './users.ts';
+
+export interface Auth {
+  /** Public handle of the session (SHA-256 of its id): tags SSE streams, names it in control messages. */
+  sessionId: string;
+  user: { name: string; role: Role };
+  csrfToken: string;
+}
+
+const authByContext = new WeakMap<Context, Auth>();
+
+/** Who made this request, when it carries a valid session. */
+export function getAuth(ctx: Context): Auth | undefined {
+  return authByContext.get(ctx);
+}
+
+export function authGuard(options: { users: UserStore }) {
+  return async function requireSession(ctx: Context, next: Next): Promise<void> {
+    if (isSessionless(ctx.path)) return next();
+    const session = readSession(ctx);
+    if (session) {
+      const user = await options.users.get(session.fields.user);
+      if (user && user.stamp === session.fields.stamp) {
+        authByContext.set(ctx, {
+          sessionId: session.handle,
+          user: { name: user.name, role: user.role },
+          csrfToken: session.fields.csrf,
+        });
+      } else {
+        // The user was removed or changed password: this session is void; forget it and its cookie.
+        endSession(ctx);
+      }
+    }
+    if (authByContext.has(ctx) || isPublic(ctx.method, ctx.path)) return next();
+    if ((ctx.method === 'GET' || ctx.method === 'HEAD') && ctx.path === '/') {
+      ctx.redirect('/login');
+      return;
+    }
+    throw new UnauthorizedError();
+  };
+}

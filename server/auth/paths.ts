@@ -1,0 +1,21 @@
+// Which requests need a session (DESIGN.md, "Sessions, users, security"). Everything not listed here does.
+
+/** Paths that never use the session cookie: their own bearer token, or files of the public bundle. */
+export function isSessionless(path: string): boolean {
+  return (
+    path === '/metrics' || path === '/api/publish' || path === '/favicon.ico' || path.startsWith('/assets/')
+  );
+}
+
+/** Requests answered without a session: the login page and its assets, the login call, token paths. */
+export function isPublic(method: string, path: string): boolean {
+  if (isSessionless(path)) return true;
+  if (path === '/login') return method === 'GET' || method === 'HEAD';
+  if (path === '/api/login') return method === 'POST';
+  return false;
+}
+
+/** Requests that change state, which CSRF protection covers (RFC 9110 safe methods are exempt). */
+export function isStateChanging(method: string): boolean {
+  return method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS';
+}

@@ -1,0 +1,83 @@
+// Session expiry for open streams (DESIGN.md, "SSE stream"): an SSE stream outlives the request that
+// checked its session, so each worker re-checks the sessions of its open streams every SESSION_CHECK_MS
+// and closes the streams whose session expired, was destroyed, or whose user was removed or changed
+// password. The same check covers a control message lost while the subscriber was reconnecting.
+// An open stream does not extend its session: only requests roll it (documented in docs/security.md).
+import type { RedisNames } from '../../shared/keys.ts';
+import type { Logger } from '../log.ts';
+import type { RedisClient } from '../redis.ts';
+import type { Hub } from '../sse/hub.ts';
+import { sessionFieldsSchema, sessionRedisKey } from './sessions.ts';
+import type { UserStore } from './users.ts';
+
+export interface StreamSessionWatchOptions {
+  hub: Hub;
+  redis: RedisClient;
+  names: RedisNames;
+  users: UserStore;
+  log: Logger;
+  intervalMs: number;
+}
+
+/** The handles of the sessions that still hold a live stream, out of `handles`. */
+async function liveSessions(options: StreamSessionWatchOptions, handles: string[]): Promise<Set<string>> {
+  const { redis, names, users } = options;
+  const raws = await redis.mGet(handles.map((handle) => sessionRedisKey(names, handle)));
+  const now = Date.now();
+  const candidates: { handle: string; user: string; stamp: string }[] = [];
+  raws.forEach((raw, index) => {
+    const handle = handles[index];
+    if (raw === null || handle === undefined) return;
+    const data: unknown = JSON.parse(String(raw));
+    const expire = typeof data === 'object' && data !== null && '_expire' in data ? data._expire : undefined;
+    if (typeof expire === 'number' && expire < now) return;
+    const fields = sessionFieldsSchema.safeParse(data);
+    if (fields.success) candidates.push({ handle, user: fields.data.user, stamp: fields.data.stamp });
+  });
+  const records = await users.getMany([...new Set(candidates.map((candidate) => candidate.user))]);
+  return new Set(
+    candidates
+      .filter((candidate) => records.get(candidate.user)?.stamp === candidate.stamp)
+      .map((candidate) => candidate.handle),
+  );
+}
+
+/** One pass: closes this worker's streams whose session is no longer valid; returns how many. */
+export async function closeStaleStreams(options: StreamSessionWatchOptions): Promise<number> {
+  const { hub } = options;
+  const handles = new Set<string>();
+  // The hub has no iterator; count() visits every connection, which is what we need here.
+  hub.count((connection) => {
+    if (connection.sessionId !== undefined) handles.add(connection.sessionId);
+    return false;
+  });
+  if (handles.size === 0) return 0;
+  const live = await liveSessions(options, [...handles]);
+  return hub.closeWhere(
+    (connection) => connection.sessionId !== undefined && !live.has(connection.sessionId),
+    'logout',
+  );
+}
+
+export interface StreamSessionWatch {
+  stop(): void;
+}
+
+export function startStreamSessionWatch(options: StreamSessionWatchOptions): StreamSessionWatch {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    closeStaleStreams(options)
+      .then((closed) => {
+        if (closed > 0) options.log.info({ closed }, 'closed streams of expired or voided sessions');
+      })
+      // Redis away: keep the streams (they get no events either) and try again next tick.
+      .catch((error: unknown) => options.log.warn({ err: error }, 'stream session check failed'))
+      .finally(() => {
+        running = false;
+      });
+  }, options.intervalMs);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}

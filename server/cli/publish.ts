@@ -1,0 +1,192 @@
+// `pulseboard publish status|metric|event|json …`: builds an event from arguments, validates it with the
+// shared schema and sequences it through the publisher (DESIGN.md, "Publish paths"). Prints the new id.
+// Exit codes: 0 published, 2 bad input (the message names the field), 1 Redis or configuration trouble.
+import type { Command, CommanderError } from 'commander';
+import { createClient } from 'redis';
+import { parseEventInput, parseRawEventInput, type EventInput } from '../../shared/events.ts';
+import { createPublisher } from '../../shared/publisher.ts';
+import { ConfigError, loadConfig } from '../config.ts';
+
+export const EXIT_BAD_INPUT = 2;
+export const EXIT_FAILURE = 1;
+
+/** A bad argument: reported as `pulseboard publish: <message>` with exit code 2. */
+class BadInput extends Error {}
+
+/** Numbers as a person types them (`12.5`, `-3`, `1e3`); anything else is named, not turned into NaN. */
+function toNumber(field: string, text: string, integer = false): number {
+  const pattern = integer ? /^[+-]?\d+$/ : /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+  if (!pattern.test(text.trim())) {
+    throw new BadInput(`${field}: "${text}" is not ${integer ? 'a whole number' : 'a number'}`);
+  }
+  const value = Number(text);
+  if (!Number.isFinite(value)) throw new BadInput(`${field}: "${text}" is not a finite number`);
+  return value;
+}
+
+/** Drops options that were not given, so the schema sees exactly what the user typed. */
+function defined(fields: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
+}
+
+function validate(input: unknown): EventInput {
+  const parsed = parseEventInput(input);
+  if (!parsed.ok) throw new BadInput(parsed.message);
+  return parsed.value;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function fail(code: number, message: string): void {
+  process.stderr.write(`pulseboard publish: ${message}\n`);
+  process.exitCode = code;
+}
+
+/** Validates first (no Redis needed to be told an argument is wrong), then connects and sequences. */
+async function run(build: () => EventInput | Promise<EventInput>): Promise<void> {
+  let input: EventInput;
+  try {
+    input = await build();
+  } catch (error) {
+    if (error instanceof BadInput) return fail(EXIT_BAD_INPUT, error.message);
+    throw error;
+  }
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) return fail(EXIT_FAILURE, error.message);
+    throw error;
+  }
+  // A CLI must not retry forever: one attempt, a clear message, a non-zero exit.
+  const redis = createClient({
+    url: config.REDIS_URL,
+    socket: { reconnectStrategy: false, connectTimeout: 5000 },
+  });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    return fail(EXIT_FAILURE, `cannot reach Redis at ${config.REDIS_URL}: ${reason}`);
+  }
+  try {
+    const publisher = createPublisher(redis, {
+      prefix: config.PULSEBOARD_PREFIX,
+      historyMax: config.HISTORY_MAX,
+      metricHistoryMax: config.METRIC_HISTORY_MAX,
+    });
+    const ids = await publisher.publish(input);
+    process.stdout.write(`${ids.join('\n')}\n`);
+  } catch (error) {
+    fail(EXIT_FAILURE, `publishing failed: ${error instanceof Error ? error.message : String(error)}`);
+  } finally {
+    redis.destroy();
+  }
+}
+
+/** Usage errors (missing argument, unknown option) exit 2 like invalid values; help exits 0. */
+function exitOnUsageError(error: CommanderError): never {
+  process.exit(error.exitCode === 0 ? 0 : EXIT_BAD_INPUT);
+}
+
+export function registerPublish(program: Command): void {
+  const publish = program
+    .command('publish')
+    .description(
+      'publish an event to every open dashboard (REDIS_URL, PULSEBOARD_PREFIX from the environment); prints its id',
+    )
+    .exitOverride(exitOnUsageError)
+    .showHelpAfterError('(add --help for usage)');
+
+  publish
+    .command('status')
+    .description('set the status of a service tile')
+    .argument('<service>', 'service name: 1-64 of A-Z a-z 0-9 . _ : / -')
+    .argument('<state>', 'ok | degraded | down | maintenance')
+    .option('--message <text>', 'short explanation shown on the tile (at most 500 characters)')
+    .option('--group <name>', 'group the tile belongs to')
+    .option('--ttl <seconds>', 'seconds until the tile shows as stale unless refreshed')
+    .option(
+      '--ts <ms>',
+      'event time in epoch ms (default: now); an older status does not replace a newer one',
+    )
+    .action((service: string, state: string, options: Record<string, string | undefined>) =>
+      run(() =>
+        validate(
+          defined({
+            type: 'status',
+            service,
+            state,
+            message: options.message,
+            group: options.group,
+            ttl: options.ttl === undefined ? undefined : toNumber('ttl', options.ttl, true),
+            ts: options.ts === undefined ? undefined : toNumber('ts', options.ts, true),
+          }),
+        ),
+      ),
+    );
+
+  publish
+    .command('metric')
+    .description('add a point to a metric chart')
+    .argument('<name>', 'metric name: 1-64 of A-Z a-z 0-9 . _ : / -')
+    .argument('<value>', 'a finite number, e.g. 12.5')
+    .option('--unit <unit>', 'unit shown on the chart, e.g. ms (at most 16 characters)')
+    .option('--ts <ms>', 'point time in epoch ms (default: now)')
+    .action((name: string, value: string, options: Record<string, string | undefined>) =>
+      run(() =>
+        validate(
+          defined({
+            type: 'metric',
+            name,
+            value: toNumber('value', value),
+            unit: options.unit,
+            ts: options.ts === undefined ? undefined : toNumber('ts', options.ts, true),
+          }),
+        ),
+      ),
+    );
+
+  publish
+    .command('event')
+    .description('add an entry to the event log')
+    .argument('<level>', 'info | warn | error')
+    .argument('<title>', 'one line, at most 200 characters')
+    .option('--text <text>', 'details (at most 2000 characters)')
+    .option('--service <name>', 'service the event is about')
+    .option('--ts <ms>', 'event time in epoch ms (default: now)')
+    .action((level: string, title: string, options: Record<string, string | undefined>) =>
+      run(() =>
+        validate(
+          defined({
+            type: 'event',
+            level,
+            title,
+            text: options.text,
+            service: options.service,
+            ts: options.ts === undefined ? undefined : toNumber('ts', options.ts, true),
+          }),
+        ),
+      ),
+    );
+
+  publish
+    .command('json')
+    .description(
+      'publish raw JSON: one event or a {"type":"metrics","points":[…]} batch ("-" or nothing: stdin)',
+    )
+    .argument('[json]', 'the event as JSON')
+    .action((json: string | undefined) =>
+      run(async () => {
+        const raw = json === undefined || json === '-' ? await readStdin() : json;
+        const parsed = parseRawEventInput(raw);
+        if (!parsed.ok) throw new BadInput(parsed.message);
+        return parsed.value;
+      }),
+    );
+}

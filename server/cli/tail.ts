@@ -1,0 +1,256 @@
+// `pulseboard tail`: follows `GET /events` in a terminal, one line per event (or one JSON line with
+// `--json`), resuming by id across reconnects like a browser does. It is a client of the server: it needs
+// only the URL and a session (cookie, or `--user` with PULSEBOARD_PASSWORD to log in).
+import type { Command, CommanderError } from 'commander';
+import { EventSource, type FetchLike } from 'eventsource';
+import { errorResponseSchema } from '../../shared/api.ts';
+import { envelopeSchema, streamIdSchema, type Envelope } from '../../shared/events.ts';
+import { ConfigError, loadConfig } from '../config.ts';
+
+const EXIT_BAD_INPUT = 2;
+const EXIT_FAILURE = 1;
+const DEFAULT_URL = 'http://localhost:3000';
+
+interface TailOptions {
+  url?: string;
+  topics?: string;
+  since?: string;
+  json?: boolean;
+  cookie?: string;
+  user?: string;
+}
+
+/** Refused by the server or by us; ends `tail` with a message and a non-zero exit code. */
+class TailError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode = EXIT_FAILURE) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
+
+/**
+ * Event text comes from anyone who can publish: escape C0/C1 controls (an ESC sequence could rewrite the
+ * terminal) and bidi overrides (which could make a line read differently than it is).
+ */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (char) => {
+    if (char === '\n') return '\\n';
+    if (char === '\r') return '\\r';
+    if (char === '\t') return '\\t';
+    return `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  });
+}
+
+/** One terminal line per event: time, type, then the fields a person scans for. */
+export function formatEvent(event: Envelope): string {
+  const time = new Date(event.ts).toISOString();
+  switch (event.type) {
+    case 'status': {
+      const group = event.group ? ` (${event.group})` : '';
+      const message = event.message ? ` - ${printable(event.message)}` : '';
+      const ttl = event.ttl ? ` ttl=${event.ttl}s` : '';
+      return `${time} status ${event.service}${group} ${event.state}${message}${ttl}`;
+    }
+    case 'metric':
+      return `${time} metric ${event.name} ${event.value}${event.unit ? ` ${printable(event.unit)}` : ''}`;
+    case 'event': {
+      const service = event.service ? ` [${event.service}]` : '';
+      const text = event.text ? ` - ${printable(event.text)}` : '';
+      return `${time} event ${event.level}${service} ${printable(event.title)}${text}`;
+    }
+  }
+}
+
+/** `--json`: the envelope as one JSON line; JSON leaves C1 controls and bidi overrides raw, so escape them. */
+function jsonLine(event: Envelope): string {
+  return JSON.stringify(event).replace(
+    /[\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
+async function errorMessage(response: Response): Promise<string> {
+  try {
+    const body = errorResponseSchema.safeParse(await response.json());
+    if (body.success) return body.data.error.message;
+  } catch {
+    // not JSON: fall back to the status line
+  }
+  return response.statusText || `HTTP ${response.status}`;
+}
+
+/** `POST /api/login` (DESIGN.md, "Interfaces"); returns the session cookie to send with the stream. */
+async function logIn(base: URL, username: string, password: string): Promise<string> {
+  let response: Response;
+  try {
+    response = await fetch(new URL('/api/login', base), {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Origin: base.origin },
+      body: JSON.stringify({ username, password }),
+      redirect: 'manual',
+    });
+  } catch (error) {
+    throw new TailError(`cannot reach ${base.origin}: ${error instanceof Error ? error.message : error}`);
+  }
+  if (!response.ok) {
+    throw new TailError(`login as ${username} failed (${response.status}): ${await errorMessage(response)}`);
+  }
+  const cookies = response.headers
+    .getSetCookie()
+    .map((cookie) => cookie.split(';')[0]?.trim() ?? '')
+    .filter(Boolean);
+  if (cookies.length === 0) throw new TailError('login succeeded but the server set no session cookie');
+  return cookies.join('; ');
+}
+
+function streamUrl(base: URL, options: TailOptions, since: string | undefined): URL {
+  const url = new URL('/events', base);
+  if (options.topics) url.searchParams.set('topics', options.topics);
+  if (since) url.searchParams.set('since', since);
+  return url;
+}
+
+async function follow(options: TailOptions): Promise<number> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new TailError(error.message);
+    throw error;
+  }
+  const rawUrl = options.url ?? config.PULSEBOARD_URL ?? DEFAULT_URL;
+  let base: URL;
+  try {
+    base = new URL(rawUrl);
+  } catch {
+    throw new TailError(`--url: "${rawUrl}" is not a URL`, EXIT_BAD_INPUT);
+  }
+  if (options.since !== undefined && !streamIdSchema.safeParse(options.since).success) {
+    throw new TailError(
+      `--since: "${options.since}" is not a stream id like 1700000000000-0`,
+      EXIT_BAD_INPUT,
+    );
+  }
+  const password = config.PULSEBOARD_PASSWORD;
+  if (options.user && !password) {
+    throw new TailError(
+      '--user needs the password in the environment variable PULSEBOARD_PASSWORD',
+      EXIT_BAD_INPUT,
+    );
+  }
+  let cookie = options.cookie ?? config.PULSEBOARD_COOKIE;
+  if (options.user && password) cookie = await logIn(base, options.user, password);
+
+  return new Promise<number>((resolve) => {
+    let lastId = options.since;
+    let source: EventSource | undefined;
+    let refusal: string | undefined;
+    let opened = false;
+    let reportedLoss = false;
+
+    // The stream's answer is read here so a refusal (401, 400) can be explained with the server's words.
+    const fetchWithSession: FetchLike = async (input, init) => {
+      const headers = { ...(init?.headers ?? {}), ...(cookie ? { Cookie: cookie } : {}) };
+      const response = await fetch(input, { ...init, headers });
+      refusal = response.ok ? undefined : `${response.status}: ${await errorMessage(response.clone())}`;
+      return response;
+    };
+
+    const stop = (code: number) => {
+      source?.close();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolve(code);
+    };
+    const onSignal = () => stop(0);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+
+    const open = () => {
+      // Resume from the last id printed: a reopened stream (after a new login) misses nothing either.
+      const current = new EventSource(streamUrl(base, options, lastId), { fetch: fetchWithSession });
+      source = current;
+      current.addEventListener('open', () => {
+        process.stderr.write(
+          `${opened ? 'reconnected to' : 'following'} ${base.origin}${options.topics ? ` (topics ${options.topics})` : ''}; Ctrl-C to stop\n`,
+        );
+        opened = true;
+        reportedLoss = false;
+      });
+      for (const type of ['status', 'metric', 'event'] as const) {
+        current.addEventListener(type, (message) => {
+          let parsed;
+          try {
+            parsed = envelopeSchema.safeParse(JSON.parse(message.data));
+          } catch {
+            parsed = undefined;
+          }
+          if (!parsed?.success) {
+            process.stderr.write('skipped an event that does not match the schema\n');
+            return;
+          }
+          lastId = parsed.data.id;
+          process.stdout.write(`${options.json ? jsonLine(parsed.data) : formatEvent(parsed.data)}\n`);
+        });
+      }
+      current.addEventListener('reset', () => {
+        process.stderr.write(
+          'reset: the server no longer has every event since the last one shown; some were skipped\n',
+        );
+      });
+      current.addEventListener('error', () => {
+        if (current.readyState !== EventSource.CLOSED) {
+          if (!reportedLoss) process.stderr.write('connection lost; reconnecting…\n');
+          reportedLoss = true;
+          return;
+        }
+        // A refusal (not a network error) ends EventSource for good.
+        if (refusal?.startsWith('401') && options.user && password) {
+          logIn(base, options.user, password).then(
+            (fresh) => {
+              cookie = fresh;
+              open();
+            },
+            (error: unknown) => {
+              process.stderr.write(`pulseboard tail: ${error instanceof Error ? error.message : error}\n`);
+              stop(EXIT_FAILURE);
+            },
+          );
+          return;
+        }
+        const hint = refusal?.startsWith('401')
+          ? ' (log in with --user <name> and PULSEBOARD_PASSWORD, or set PULSEBOARD_COOKIE)'
+          : '';
+        process.stderr.write(
+          `pulseboard tail: the server refused the stream${refusal ? ` (${refusal})` : ''}${hint}\n`,
+        );
+        stop(refusal?.startsWith('400') ? EXIT_BAD_INPUT : EXIT_FAILURE);
+      });
+    };
+    open();
+  });
+}
+
+export function registerTail(program: Command): void {
+  program
+    .command('tail')
+    .description('follow the live event stream in the terminal, one line per event')
+    .option('--url <url>', `pulseboard base URL (env PULSEBOARD_URL, default ${DEFAULT_URL})`)
+    .option('--topics <list>', 'only these topics, e.g. status:*,metric:api.*,event:error')
+    .option('--since <id>', 'first print every event after this id, then follow')
+    .option('--json', 'print each event as one line of JSON (the SSE envelope)')
+    .option('--cookie <cookie>', 'session cookie to send (env PULSEBOARD_COOKIE)')
+    .option('--user <name>', 'log in as this user first; the password comes from env PULSEBOARD_PASSWORD')
+    .exitOverride((error: CommanderError) => process.exit(error.exitCode === 0 ? 0 : EXIT_BAD_INPUT))
+    .action(async (options: TailOptions) => {
+      try {
+        process.exitCode = await follow(options);
+      } catch (error) {
+        if (!(error instanceof TailError)) throw error;
+        process.stderr.write(`pulseboard tail: ${error.message}\n`);
+        process.exitCode = error.exitCode;
+      }
+    });
+}

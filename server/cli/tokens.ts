@@ -1,0 +1,65 @@
+// `pulseboard token create|revoke|list`: API tokens for `POST /api/publish`. A token is printed once (on
+// stdout, alone, so scripts can capture it) and only its SHA-256 is kept.
+import type { Command } from 'commander';
+import { TOKEN_ROLES, TokenInputError, TokenStore, type TokenRole } from '../auth/tokens.ts';
+import { CliError, runAction, withInstallation } from './installation.ts';
+
+function parseTokenRole(value: string): TokenRole {
+  const role = TOKEN_ROLES.find((candidate) => candidate === value);
+  if (!role) throw new CliError(`token role must be one of ${TOKEN_ROLES.join(', ')}`);
+  return role;
+}
+
+export function registerTokens(program: Command): void {
+  const token = program.command('token').description('manage API tokens for POST /api/publish');
+
+  token
+    .command('create')
+    .description('create a token; it is printed once')
+    .requiredOption('--name <name>', 'a unique name, e.g. the script or host that uses it')
+    .option('--role <role>', TOKEN_ROLES.join(' | '), 'publisher')
+    .action(
+      runAction(
+        async (options: { name: string; role: string }) => {
+          const role = parseTokenRole(options.role);
+          const { token: secret, record } = await withInstallation((redis, names) =>
+            new TokenStore(redis, names).create(options.name, role),
+          );
+          process.stderr.write(
+            `created API token ${record.name} (id ${record.id}, ${record.role}); it is shown only now:\n`,
+          );
+          process.stdout.write(`${secret}\n`);
+        },
+        [TokenInputError],
+      ),
+    );
+
+  token
+    .command('revoke <nameOrId>')
+    .description('revoke a token by name or id')
+    .action(
+      runAction(async (nameOrId: string) => {
+        const revoked = await withInstallation((redis, names) =>
+          new TokenStore(redis, names).revoke(nameOrId),
+        );
+        if (revoked === 0) throw new CliError(`no token named ${nameOrId} or with that id`);
+        process.stdout.write(`revoked ${revoked} token${revoked === 1 ? '' : 's'}\n`);
+      }),
+    );
+
+  token
+    .command('list')
+    .description('list tokens (never their secrets)')
+    .action(
+      runAction(async () => {
+        const records = await withInstallation((redis, names) => new TokenStore(redis, names).list());
+        if (records.length === 0) process.stdout.write('no tokens\n');
+        for (const record of records) {
+          const created = new Date(record.createdAt).toISOString();
+          process.stdout.write(
+            `${record.id}  ${record.name.padEnd(24)} ${record.role.padEnd(10)} created ${created}\n`,
+          );
+        }
+      }),
+    );
+}

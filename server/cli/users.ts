@@ -1,0 +1,89 @@
+// `pulseboard user add|passwd|remove|list` (DESIGN.md, "Sessions, users, security"). Passwords are read
+// without echo from a terminal or from stdin. A password change or a removal ends the user's sessions:
+// the new security stamp voids them, and a control message closes their open streams on every worker.
+import type { Command } from 'commander';
+import { ROLES, type Role } from '../../shared/api.ts';
+import { UserInputError, UserStore, normalizeUsername } from '../auth/users.ts';
+import { publishControl } from '../bus/control.ts';
+import { CliError, runAction, withInstallation } from './installation.ts';
+import { readNewPassword } from './read-password.ts';
+
+function parseRole(value: string): Role {
+  const role = ROLES.find((candidate) => candidate === value);
+  if (!role) throw new CliError(`role must be one of ${ROLES.join(', ')}`);
+  return role;
+}
+
+export function registerUsers(program: Command): void {
+  const user = program.command('user').description('manage dashboard users (REDIS_URL, PULSEBOARD_PREFIX)');
+
+  user
+    .command('add <name>')
+    .description('add a user; the password is asked without echo, or read from stdin')
+    .option('--role <role>', `${ROLES.join(' | ')}`, 'viewer')
+    .action(
+      runAction(
+        async (rawName: string, options: { role: string }) => {
+          const role = parseRole(options.role);
+          const name = normalizeUsername(rawName);
+          const password = await readNewPassword(name);
+          await withInstallation(async (redis, names) => {
+            await new UserStore(redis, names).add(name, password, role);
+          });
+          process.stdout.write(`added user ${name} (${role})\n`);
+        },
+        [UserInputError],
+      ),
+    );
+
+  user
+    .command('passwd <name>')
+    .description("set a user's password (ends the user's sessions)")
+    .action(
+      runAction(
+        async (rawName: string) => {
+          const name = normalizeUsername(rawName);
+          await withInstallation(async (redis, names) => {
+            const users = new UserStore(redis, names);
+            if (!(await users.get(name))) throw new UserInputError(`no user ${name}`);
+            await users.setPassword(name, await readNewPassword(name));
+            await publishControl(redis, names, { type: 'close-user', userName: name });
+          });
+          process.stdout.write(`changed the password of ${name}; their sessions were ended\n`);
+        },
+        [UserInputError],
+      ),
+    );
+
+  user
+    .command('remove <name>')
+    .description("remove a user (ends the user's sessions and closes their streams)")
+    .action(
+      runAction(
+        async (rawName: string) => {
+          const name = normalizeUsername(rawName);
+          await withInstallation(async (redis, names) => {
+            if (!(await new UserStore(redis, names).remove(name)))
+              throw new UserInputError(`no user ${name}`);
+            await publishControl(redis, names, { type: 'close-user', userName: name });
+          });
+          process.stdout.write(`removed user ${name}\n`);
+        },
+        [UserInputError],
+      ),
+    );
+
+  user
+    .command('list')
+    .description('list users')
+    .action(
+      runAction(async () => {
+        const users = await withInstallation((redis, names) => new UserStore(redis, names).list());
+        if (users.length === 0) process.stdout.write('no users\n');
+        for (const entry of users) {
+          const created = new Date(entry.createdAt).toISOString();
+          process.stdout.write(`${entry.name.padEnd(24)} ${entry.role.padEnd(8)} created ${created}\n`);
+        }
+      }),
+    );
+}

@@ -1,0 +1,47 @@
+// GET /metrics (DESIGN.md, "Health, metrics, logs"): cluster totals by default, the per-worker breakdown
+// with `?scope=workers`. No session; a bearer token when METRICS_TOKEN is set.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Context, Next } from 'koa';
+import type { ClusterMetrics, MetricsScope } from '../metrics-cluster.ts';
+import { AppError, ValidationError } from './errors.ts';
+
+export interface MetricsRouteOptions {
+  cluster: ClusterMetrics;
+  /** Bearer token required when set (METRICS_TOKEN). */
+  token?: string | undefined;
+}
+
+const SCOPES: readonly MetricsScope[] = ['cluster', 'workers'];
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}
+
+/** Compares digests, so neither the length nor the content of the token leaks through timing. */
+function hasToken(ctx: Context, token: string): boolean {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(ctx.get('Authorization'));
+  return match !== null && timingSafeEqual(digest(match[1] ?? ''), digest(token));
+}
+
+function scopeOf(ctx: Context): MetricsScope {
+  const value = ctx.query.scope;
+  if (value === undefined) return 'cluster';
+  const scope = SCOPES.find((candidate) => candidate === value);
+  if (!scope) throw new ValidationError(`scope: must be one of ${SCOPES.join(', ')}`, 'scope');
+  return scope;
+}
+
+export function metricsRoute(options: MetricsRouteOptions) {
+  return async function serveMetrics(ctx: Context, next: Next): Promise<void> {
+    if (ctx.path !== '/metrics' || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) return next();
+    if (options.token !== undefined && !hasToken(ctx, options.token)) {
+      throw new AppError(401, 'unauthorized', 'a valid metrics bearer token is required', {
+        headers: { 'WWW-Authenticate': 'Bearer realm="metrics"' },
+      });
+    }
+    const scrape = await options.cluster.scrape(scopeOf(ctx));
+    ctx.set('Cache-Control', 'no-store');
+    ctx.type = scrape.contentType;
+    ctx.body = scrape.text;
+  };
+}

@@ -1,0 +1,143 @@
+import { expect } from 'chai';
+import { errorResponseSchema } from '../../../shared/api.ts';
+import { redisNames } from '../../../shared/keys.ts';
+import { TokenStore } from '../../../server/auth/tokens.ts';
+import { startTestApp, stopAll, uniquePrefix, type TestApp } from '../../helpers/app.ts';
+import { ensureTestUser, login, TEST_PASSWORD, withUsers, type TestSession } from '../../helpers/auth.ts';
+import { startTestRedis, type TestRedis } from '../../helpers/redis-server.ts';
+import { loginRequest, setCookies } from './requests.ts';
+
+describe('CSRF protection', function () {
+  this.timeout(30_000);
+  let redis: TestRedis;
+  let apps: TestApp[] = [];
+  let prefix: string;
+
+  before(async function () {
+    redis = await startTestRedis();
+  });
+  after(async function () {
+    await redis.close();
+  });
+  beforeEach(function () {
+    prefix = uniquePrefix();
+  });
+  afterEach(async function () {
+    await stopAll(apps);
+    apps = [];
+  });
+
+  async function start(env: Record<string, string> = {}): Promise<TestApp> {
+    const app = await startTestApp(redis.url, { PULSEBOARD_PREFIX: prefix, ...env });
+    apps.push(app);
+    return app;
+  }
+
+  async function logout(app: TestApp, headers: Record<string, string>): Promise<Response> {
+    return fetch(`${app.url}/api/logout`, { method: 'POST', headers });
+  }
+
+  async function expectForbidden(response: Response): Promise<void> {
+    expect(response.status).to.equal(403);
+    expect(errorResponseSchema.parse(await response.json()).error.code).to.equal('forbidden');
+  }
+
+  async function stillLoggedIn(app: TestApp, session: TestSession): Promise<boolean> {
+    return (await fetch(`${app.url}/api/session`, { headers: session.headers })).status === 200;
+  }
+
+  it('refuses a state-changing request without the CSRF token, or with a wrong one', async function () {
+    const app = await start();
+    const session = await login(app.url, { redisUrl: redis.url, prefix });
+    const { 'X-CSRF-Token': token, ...withoutToken } = session.csrfHeaders;
+    await expectForbidden(await logout(app, withoutToken));
+    await expectForbidden(await logout(app, { ...withoutToken, 'X-CSRF-Token': `${token}x` }));
+    await expectForbidden(
+      await logout(app, {
+        ...withoutToken,
+        'X-CSRF-Token': token!.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')),
+      }),
+    );
+    expect(await stillLoggedIn(app, session)).to.equal(true);
+  });
+
+  it('refuses a foreign Origin even with the right token', async function () {
+    const app = await start();
+    const session = await login(app.url, { redisUrl: redis.url, prefix });
+    await expectForbidden(await logout(app, { ...session.csrfHeaders, Origin: 'http://evil.example' }));
+    // Same host, other scheme or port: another origin too.
+    const { port } = new URL(app.url);
+    await expectForbidden(await logout(app, { ...session.csrfHeaders, Origin: `https://127.0.0.1:${port}` }));
+    await expectForbidden(
+      await logout(app, { ...session.csrfHeaders, Origin: `http://127.0.0.1:${Number(port) + 1}` }),
+    );
+    await expectForbidden(await logout(app, { ...session.csrfHeaders, Origin: 'null' }));
+    expect(await stillLoggedIn(app, session)).to.equal(true);
+  });
+
+  it('uses Sec-Fetch-Site when there is no Origin, and refuses a request that names neither', async function () {
+    const app = await start();
+    const session = await login(app.url, { redisUrl: redis.url, prefix });
+    const { Origin: _origin, ...noOrigin } = session.csrfHeaders;
+    await expectForbidden(await logout(app, noOrigin));
+    await expectForbidden(await logout(app, { ...noOrigin, 'Sec-Fetch-Site': 'cross-site' }));
+    await expectForbidden(await logout(app, { ...noOrigin, 'Sec-Fetch-Site': 'same-site' }));
+    await expectForbidden(await logout(app, { ...session.csrfHeaders, 'Sec-Fetch-Site': 'cross-site' }));
+    expect(await stillLoggedIn(app, session)).to.equal(true);
+    expect((await logout(app, { ...noOrigin, 'Sec-Fetch-Site': 'same-origin' })).status).to.equal(204);
+    expect(await stillLoggedIn(app, session)).to.equal(false);
+  });
+
+  it('checks the origin of a login (no session yet) and sets no cookie when refusing it', async function () {
+    const app = await start();
+    await ensureTestUser(redis.url, prefix, 'alice');
+    const foreign = await loginRequest(app.url, 'alice', TEST_PASSWORD, { Origin: 'http://evil.example' });
+    await expectForbidden(foreign);
+    expect(setCookies(foreign).size).to.equal(0);
+    const anonymous = await fetch(`${app.url}/api/login`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ username: 'alice', password: TEST_PASSWORD }),
+    });
+    await expectForbidden(anonymous);
+    const fetchMetadata = await fetch(`${app.url}/api/login`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'Sec-Fetch-Site': 'same-origin' },
+      body: JSON.stringify({ username: 'alice', password: TEST_PASSWORD }),
+    });
+    expect(fetchMetadata.status).to.equal(200);
+  });
+
+  it('lets a logged-in user log in again without the old token (login needs no session)', async function () {
+    const app = await start();
+    const session = await login(app.url, { redisUrl: redis.url, prefix, username: 'alice' });
+    const again = await loginRequest(app.url, 'alice', TEST_PASSWORD, session.headers);
+    expect(again.status).to.equal(200);
+  });
+
+  it('behind a trusted HTTPS proxy, expects the https origin', async function () {
+    const app = await start({ TRUST_PROXY: 'true' });
+    const session = await login(app.url, { redisUrl: redis.url, prefix });
+    const host = new URL(app.url).host;
+    const overHttps = { ...session.csrfHeaders, 'X-Forwarded-Proto': 'https' };
+    await expectForbidden(await logout(app, overHttps)); // Origin says http://, the proxy says https
+    expect((await logout(app, { ...overHttps, Origin: `https://${host}` })).status).to.equal(204);
+  });
+
+  it('does not apply to /api/publish, which takes a bearer token and ignores cookies', async function () {
+    const app = await start();
+    const { token } = await withUsers(redis.url, prefix, (_users, client) =>
+      new TokenStore(client, redisNames(prefix)).create('ci'),
+    );
+    const response = await fetch(`${app.url}/api/publish`, {
+      method: 'POST',
+      headers: {
+        Authorization: `Bearer ${token}`,
+        'Content-Type': 'application/json',
+        Origin: 'http://evil.example',
+      },
+      body: JSON.stringify({ type: 'status', service: 'api', state: 'ok' }),
+    });
+    expect(response.status).to.equal(200);
+  });
+});

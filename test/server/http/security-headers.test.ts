@@ -1,0 +1,125 @@
+import { expect } from 'chai';
+import { createClient } from 'redis';
+import { errorResponseSchema } from '../../../shared/api.ts';
+import { startTestApp, stopAll, uniquePrefix, type TestApp } from '../../helpers/app.ts';
+import { login, type TestSession } from '../../helpers/auth.ts';
+import { startTestRedis, type TestRedis } from '../../helpers/redis-server.ts';
+
+/** The CSP as a map of directive -> sources. */
+function parseCsp(header: string | null): Map<string, string[]> {
+  return new Map(
+    (header ?? '')
+      .split(';')
+      .map((part) => part.trim().split(/\s+/))
+      .filter((words) => words[0])
+      .map(([name, ...sources]) => [name!, sources]),
+  );
+}
+
+function expectStrictHeaders(response: Response, what: string, https: boolean): void {
+  const csp = parseCsp(response.headers.get('content-security-policy'));
+  expect(csp.get('default-src'), what).to.deep.equal(["'self'"]);
+  expect(csp.get('script-src'), what).to.deep.equal(["'self'"]);
+  expect(csp.get('style-src'), what).to.deep.equal(["'self'"]);
+  expect(csp.get('connect-src'), what).to.deep.equal(["'self'"]);
+  expect(csp.get('frame-ancestors'), what).to.deep.equal(["'none'"]);
+  expect(csp.get('object-src'), what).to.deep.equal(["'none'"]);
+  expect(csp.has('upgrade-insecure-requests'), what).to.equal(false);
+  for (const sources of csp.values()) {
+    expect(sources, what).to.not.include("'unsafe-inline'");
+    expect(sources, what).to.not.include("'unsafe-eval'");
+  }
+  expect(response.headers.get('x-content-type-options'), what).to.equal('nosniff');
+  expect(response.headers.get('x-frame-options'), what).to.equal('DENY');
+  expect(response.headers.get('referrer-policy'), what).to.equal('same-origin');
+  const hsts = response.headers.get('strict-transport-security');
+  if (https) expect(hsts, what).to.equal('max-age=31536000; includeSubDomains');
+  else expect(hsts, what).to.equal(null);
+}
+
+describe('security headers', function () {
+  this.timeout(30_000);
+  let redis: TestRedis;
+  let apps: TestApp[] = [];
+  let prefix: string;
+
+  before(async function () {
+    redis = await startTestRedis();
+  });
+  after(async function () {
+    await redis.close();
+  });
+  beforeEach(function () {
+    prefix = uniquePrefix();
+  });
+  afterEach(async function () {
+    await stopAll(apps);
+    apps = [];
+  });
+
+  /** One response of each kind: 200, 401, 404 and a real 500 (a corrupt user record in Redis). */
+  async function responsesOfEveryKind(app: TestApp, extra: Record<string, string>) {
+    const session: TestSession = await login(app.url, { redisUrl: redis.url, prefix, username: 'alice' });
+    const headers = { ...session.headers, ...extra };
+    const ok = await fetch(`${app.url}/api/session`, { headers });
+    const page = await fetch(`${app.url}/login`, { headers: extra });
+    const unauthorized = await fetch(`${app.url}/api/snapshot`, { headers: extra });
+    const notFound = await fetch(`${app.url}/api/no-such-thing`, { headers });
+    const client = createClient({ url: redis.url });
+    await client.connect();
+    await client.hSet(`{${prefix}}:users`, 'alice', '{corrupt');
+    await client.quit();
+    const failed = await fetch(`${app.url}/api/session`, { headers });
+    return { ok, page, unauthorized, notFound, failed };
+  }
+
+  it('sends a strict CSP, nosniff and frame-ancestors on a 200, a 401, a 404 and a 500, and no HSTS over http', async function () {
+    const app = await startTestApp(redis.url, { PULSEBOARD_PREFIX: prefix });
+    apps.push(app);
+    const { ok, page, unauthorized, notFound, failed } = await responsesOfEveryKind(app, {});
+    expect([ok.status, page.status, unauthorized.status, notFound.status, failed.status]).to.deep.equal([
+      200, 200, 401, 404, 500,
+    ]);
+    expect(await failed.json()).to.deep.equal({
+      error: { code: 'internal', message: 'internal server error' },
+    });
+    expect(errorResponseSchema.parse(await notFound.json()).error.code).to.equal('not_found');
+    for (const [what, response] of Object.entries({ ok, page, unauthorized, notFound, failed })) {
+      expectStrictHeaders(response, what, false);
+    }
+  });
+
+  it('adds HSTS on every answer when the request came over HTTPS through a trusted proxy', async function () {
+    const app = await startTestApp(redis.url, { PULSEBOARD_PREFIX: prefix, TRUST_PROXY: 'true' });
+    apps.push(app);
+    const { ok, page, unauthorized, notFound, failed } = await responsesOfEveryKind(app, {
+      'X-Forwarded-Proto': 'https',
+    });
+    expect([ok.status, page.status, unauthorized.status, notFound.status, failed.status]).to.deep.equal([
+      200, 200, 401, 404, 500,
+    ]);
+    for (const [what, response] of Object.entries({ ok, page, unauthorized, notFound, failed })) {
+      expectStrictHeaders(response, what, true);
+    }
+  });
+
+  it('does not trust X-Forwarded-Proto without TRUST_PROXY (no HSTS)', async function () {
+    const app = await startTestApp(redis.url, { PULSEBOARD_PREFIX: prefix });
+    apps.push(app);
+    const response = await fetch(`${app.url}/livez`, { headers: { 'X-Forwarded-Proto': 'https' } });
+    expectStrictHeaders(response, 'livez', false);
+  });
+
+  it('sends the same headers on the event stream and the health endpoints', async function () {
+    const app = await startTestApp(redis.url, { PULSEBOARD_PREFIX: prefix });
+    apps.push(app);
+    const session = await login(app.url, { redisUrl: redis.url, prefix });
+    const controller = new AbortController();
+    const stream = await fetch(`${app.url}/events`, { headers: session.headers, signal: controller.signal });
+    expect(stream.status).to.equal(200);
+    expectStrictHeaders(stream, 'events', false);
+    controller.abort();
+    const health = await fetch(`${app.url}/healthz`);
+    expectStrictHeaders(health, 'healthz', false);
+  });
+});

@@ -1,0 +1,188 @@
+import { expect } from 'chai';
+import { createClient } from 'redis';
+import { errorResponseSchema } from '../../../shared/api.ts';
+import { createPublisher, type Publisher } from '../../../shared/publisher.ts';
+import { startTestApp, stopAll, uniquePrefix, type TestApp } from '../../helpers/app.ts';
+import { login, type TestSession } from '../../helpers/auth.ts';
+import { startTestRedis, type TestRedis } from '../../helpers/redis-server.ts';
+import { openStream, until, type RecordedStream } from '../../helpers/sse-client.ts';
+import { logIds, sleep } from './stream-helpers.ts';
+
+/** A mix of the three event types, so replay covers each encoding. */
+function sample(index: number): object {
+  switch (index % 3) {
+    case 0:
+      return { type: 'status', service: `svc-${index % 7}`, state: 'ok', message: `tick ${index}` };
+    case 1:
+      return { type: 'metric', name: 'api.latency', value: index + 0.5, unit: 'ms' };
+    default:
+      return { type: 'event', level: 'info', title: `event ${index}` };
+  }
+}
+
+describe('resuming the event stream', function () {
+  this.timeout(30_000);
+  let redis: TestRedis;
+  let client: ReturnType<typeof createClient>;
+  let apps: TestApp[] = [];
+  let streams: RecordedStream[] = [];
+  let prefix: string;
+  let publisher: Publisher;
+
+  before(async function () {
+    redis = await startTestRedis();
+    client = createClient({ url: redis.url });
+    await client.connect();
+  });
+  after(async function () {
+    await client.quit();
+    await redis.close();
+  });
+  beforeEach(function () {
+    prefix = uniquePrefix();
+    publisher = createPublisher(client, { prefix, historyMax: 100 });
+  });
+  afterEach(async function () {
+    for (const stream of streams) stream.close();
+    streams = [];
+    await stopAll(apps);
+    apps = [];
+  });
+
+  async function start(env: Record<string, string> = {}): Promise<{ app: TestApp; session: TestSession }> {
+    const app = await startTestApp(redis.url, { PULSEBOARD_PREFIX: prefix, ...env });
+    apps.push(app);
+    return { app, session: await login(app.url, { redisUrl: redis.url, prefix }) };
+  }
+
+  function open(url: string, session: TestSession, headers: Record<string, string> = {}): RecordedStream {
+    const stream = openStream(url, { headers: { ...session.headers, ...headers } });
+    streams.push(stream);
+    return stream;
+  }
+
+  async function publishSamples(count: number, from = 0): Promise<string[]> {
+    const ids: string[] = [];
+    for (let index = from; index < from + count; index += 1)
+      ids.push(...(await publisher.publish(sample(index))));
+    return ids;
+  }
+
+  it('delivers exactly the 100 events missed while disconnected, in order, then live ones, with no duplicate while events keep coming', async function () {
+    const { app, session } = await start();
+    const first = open(`${app.url}/events`, session);
+    await first.waitForOpen();
+    await publishSamples(5);
+    await first.waitFor((events) => events.length === 5);
+    const lastSeen = first.events.at(-1)!.id;
+    first.close();
+
+    const missed = await publishSamples(100, 5);
+    // Live events keep arriving while the replay runs: they are held and de-duplicated by id.
+    let publishing = true;
+    const background = (async () => {
+      let index = 105;
+      while (publishing) {
+        await publisher.publish(sample(index));
+        index += 1;
+        await sleep(2);
+      }
+    })();
+    const second = open(`${app.url}/events`, session, { 'Last-Event-ID': lastSeen });
+    await second.waitFor((events) => events.length >= 130, 10_000, '100 replayed + live events');
+    publishing = false;
+    await background;
+    const expected = await logIds(client, prefix, lastSeen);
+    await second.waitFor((events) => events.length >= expected.length, 5000, 'every event of the log');
+    await sleep(200);
+
+    const received = second.events.map((event) => event.id);
+    expect(received.slice(0, 100)).to.deep.equal(missed);
+    expect(received).to.deep.equal(expected);
+    expect(second.resets).to.equal(0);
+    expect((await app.metrics.replays.get()).values).to.deep.include({
+      labels: { kind: 'client' },
+      value: 1,
+    });
+  });
+
+  it('resumes from ?since= like Last-Event-ID, and the header wins when a reconnect sends both', async function () {
+    const { app, session } = await start();
+    const ids = await publishSamples(10);
+    const bySince = open(`${app.url}/events?since=${ids[3]}`, session);
+    const byBoth = open(`${app.url}/events?since=${ids[3]}`, session, { 'Last-Event-ID': ids[7]! });
+    await bySince.waitFor((events) => events.length === 6);
+    await byBoth.waitFor((events) => events.length === 2);
+    await sleep(200);
+    expect(bySince.events.map((event) => event.id)).to.deep.equal(ids.slice(4));
+    expect(byBoth.events.map((event) => event.id)).to.deep.equal(ids.slice(8));
+  });
+
+  it("resumes through EventSource's own reconnect when the server ends the stream, losing nothing published meanwhile", async function () {
+    const { app, session } = await start({ SSE_RETRY_MS: '400' });
+    const stream = open(`${app.url}/events`, session);
+    await stream.waitForOpen();
+    await publishSamples(3);
+    await stream.waitFor((events) => events.length === 3);
+
+    app.hub.closeAll('shutdown');
+    // Published while the browser waits out `retry:` (400-600 ms) before reconnecting by itself.
+    await publishSamples(50, 3);
+    await stream.waitFor((events) => events.length >= 53, 5000, 'the 50 events published while away');
+    await publishSamples(2, 53);
+    await stream.waitFor((events) => events.length >= 55);
+    await sleep(200);
+    expect(stream.opens).to.equal(2);
+    expect(stream.events.map((event) => event.id)).to.deep.equal(await logIds(client, prefix));
+  });
+
+  it('sends reset for an id older than the retained log, then live events', async function () {
+    const { app, session } = await start();
+    const [oldest] = await publishSamples(1);
+    // historyMax 100: XADD MAXLEN ~ trims whole stream nodes (100 entries each), so 400 more trim the start.
+    await publishSamples(400, 1);
+    expect(await client.xLen(`{${prefix}}:log`)).to.be.below(400);
+
+    const stream = open(`${app.url}/events`, session, { 'Last-Event-ID': oldest! });
+    await until(() => stream.resets === 1, 5000, 'reset');
+    const [live] = await publishSamples(1, 401);
+    await stream.waitFor((events) => events.length === 1);
+    await sleep(200);
+    expect(stream.resets).to.equal(1);
+    expect(stream.events.map((event) => event.id)).to.deep.equal([live]);
+    expect((await app.metrics.resets.get()).values[0]?.value).to.equal(1);
+  });
+
+  it('sends reset for an id the log never issued (e.g. Redis lost its data), and still delivers live events', async function () {
+    const { app, session } = await start();
+    await publishSamples(3);
+    const stream = open(`${app.url}/events`, session, { 'Last-Event-ID': '99999999999999-0' });
+    await until(() => stream.resets === 1, 5000, 'reset');
+    const [live] = await publishSamples(1, 3);
+    await stream.waitFor((events) => events.length === 1);
+    expect(stream.events.map((event) => event.id)).to.deep.equal([live]);
+  });
+
+  it('answers 400 naming the field for a malformed resume id', async function () {
+    const { app, session } = await start();
+    const response = await fetch(`${app.url}/events?since=yesterday`, { headers: session.headers });
+    expect(response.status).to.equal(400);
+    const body = errorResponseSchema.parse(await response.json());
+    expect(body.error).to.include({ code: 'invalid_input', field: 'since' });
+  });
+
+  it('replays far more than SSE_MAX_BUFFER_BYTES at the client pace instead of closing it as slow', async function () {
+    const { app, session } = await start({ SSE_MAX_BUFFER_BYTES: String(64 * 1024) });
+    const big = createPublisher(client, { prefix });
+    const text = 'x'.repeat(1500);
+    const ids: string[] = [];
+    for (let index = 0; index < 1000; index += 1)
+      ids.push(...(await big.publish({ type: 'event', level: 'info', title: `big ${index}`, text })));
+    // ~1.6 MB of frames, 25 times the limit.
+    const stream = open(`${app.url}/events?since=0-0`, session);
+    await stream.waitFor((events) => events.length === 1000, 20_000, 'the whole replay');
+    expect(stream.events.map((event) => event.id)).to.deep.equal(ids);
+    expect(stream.opens).to.equal(1);
+    expect((await app.metrics.slowConsumerCloses.get()).values[0]?.value ?? 0).to.equal(0);
+  });
+});

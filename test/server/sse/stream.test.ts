@@ -1,0 +1,118 @@
+import { expect } from 'chai';
+import { createClient } from 'redis';
+import { createPublisher } from '../../../shared/publisher.ts';
+import { startTestApp, stopAll, uniquePrefix, type TestApp } from '../../helpers/app.ts';
+import { login, type TestSession } from '../../helpers/auth.ts';
+import { startTestRedis, type TestRedis } from '../../helpers/redis-server.ts';
+import { openRawStream, type RawStream } from './stream-helpers.ts';
+
+describe('GET /events on the wire', function () {
+  this.timeout(20_000);
+  let redis: TestRedis;
+  let client: ReturnType<typeof createClient>;
+  let app: TestApp | undefined;
+  let session: TestSession;
+  let raws: RawStream[] = [];
+  let prefix: string;
+
+  before(async function () {
+    redis = await startTestRedis();
+    client = createClient({ url: redis.url });
+    await client.connect();
+  });
+  after(async function () {
+    await client.quit();
+    await redis.close();
+  });
+  beforeEach(async function () {
+    prefix = uniquePrefix();
+    app = await startTestApp(redis.url, {
+      PULSEBOARD_PREFIX: prefix,
+      HEARTBEAT_MS: '1000',
+      SSE_RETRY_MS: '2000',
+    });
+    session = await login(app.url, { redisUrl: redis.url, prefix });
+  });
+  afterEach(async function () {
+    for (const raw of raws) raw.close();
+    raws = [];
+    await stopAll([app]);
+  });
+
+  async function open(headers: Record<string, string> = {}): Promise<RawStream> {
+    const raw = await openRawStream(`${app!.url}/events`, { ...session.headers, ...headers });
+    raws.push(raw);
+    return raw;
+  }
+
+  it('answers with the SSE headers of the design, uncompressed even when the client accepts gzip', async function () {
+    const raw = await open({ 'Accept-Encoding': 'gzip, deflate, br' });
+    expect(raw.response.statusCode).to.equal(200);
+    expect(raw.response.headers['content-type']).to.match(/^text\/event-stream/);
+    expect(raw.response.headers['cache-control']).to.equal('no-cache, no-transform');
+    expect(raw.response.headers['x-accel-buffering']).to.equal('no');
+    expect(raw.response.headers.connection).to.equal('close');
+    expect(raw.response.headers['content-encoding']).to.equal(undefined);
+  });
+
+  it('opens with a jittered retry between 1x and 1.5x SSE_RETRY_MS and a comment', async function () {
+    const retries = new Set<number>();
+    for (let index = 0; index < 8; index += 1) {
+      const raw = await open();
+      await raw.waitForText(/^retry: \d+\n\n: [^\n]*\n\n/);
+      const retry = Number(/^retry: (\d+)/.exec(raw.text())?.[1]);
+      expect(retry).to.be.within(2000, 3000);
+      retries.add(retry);
+      raw.close();
+    }
+    expect(retries.size, 'different clients get different delays').to.be.greaterThan(1);
+  });
+
+  it('writes a heartbeat comment when idle for HEARTBEAT_MS, and none while events flow', async function () {
+    const raw = await open();
+    await raw.waitForText(/^retry: \d+\n\n: [^\n]*\n\n/);
+    const opened = Date.now();
+    await raw.waitForText(/: heartbeat\n\n/, 3000);
+    expect(Date.now() - opened).to.be.within(700, 1600);
+
+    const publisher = createPublisher(client, { prefix });
+    const before = raw.text().split(': heartbeat').length;
+    const until = Date.now() + 2500;
+    while (Date.now() < until) {
+      await publisher.publish({ type: 'metric', name: 'busy', value: 1 });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(raw.text().split(': heartbeat').length).to.equal(before);
+  });
+
+  it('frames each event as id, event and one data line of the envelope', async function () {
+    const raw = await open();
+    await raw.waitForText(/^retry: \d+\n\n: [^\n]*\n\n/);
+    const publisher = createPublisher(client, { prefix });
+    const [id] = await publisher.publish({
+      type: 'event',
+      level: 'warn',
+      title: 'line\nbreak',
+      text: 'cr\r\nlf\n\nnul\u0000',
+      ts: 1_700_000_000_000,
+    });
+    await raw.waitForText(/data: .*\n\n/);
+    const frame = raw
+      .text()
+      .split('\n\n')
+      .find((block) => block.startsWith('id: '));
+    const lines = frame!.split('\n');
+    expect(lines).to.have.length(3);
+    expect(lines[0]).to.equal(`id: ${id}`);
+    expect(lines[1]).to.equal('event: event');
+    expect(lines[2]!.startsWith('data: {')).to.equal(true);
+    expect(JSON.parse(lines[2]!.slice('data: '.length))).to.deep.equal({
+      id,
+      ts: 1_700_000_000_000,
+      type: 'event',
+      level: 'warn',
+      title: 'line\nbreak',
+      text: 'cr\r\nlf\n\nnul\u0000',
+    });
+  });
+});
