@@ -1,0 +1,85 @@
+// GET /metrics through the shared port of a real PM2 cluster: every scrape, whichever worker answers it,
+// shows the totals of the whole cluster (server/metrics-cluster.ts).
+import { expect } from 'chai';
+import { createClient } from 'redis';
+import { createPublisher } from '../../shared/publisher.ts';
+import { login } from '../helpers/auth.ts';
+import { uniquePrefix } from '../helpers/app.ts';
+import { startTestRedis, type TestRedis } from '../helpers/redis-server.ts';
+import { until } from '../helpers/sse-client.ts';
+import { startPm2Cluster, type Pm2Cluster } from './pm2-cluster.ts';
+import { getOnNewConnection, sampleValue, samples } from './prometheus-text.ts';
+import { dedupe, openClients, type RecordingClient } from './traffic.ts';
+
+describe('PM2 cluster: /metrics', function () {
+  this.timeout(120_000);
+  let redis: TestRedis;
+  let client: ReturnType<typeof createClient>;
+  let cluster: Pm2Cluster | undefined;
+  let clients: RecordingClient[] = [];
+
+  before(async function () {
+    redis = await startTestRedis();
+    client = createClient({ url: redis.url });
+    await client.connect();
+  });
+  afterEach(async function () {
+    for (const recording of clients) recording.close();
+    clients = [];
+    if (this.currentTest?.state === 'failed' && cluster) console.log(await cluster.logs());
+    await cluster?.kill();
+    cluster = undefined;
+  });
+  after(async function () {
+    await client.quit();
+    await redis.close();
+  });
+
+  it('reports deliveries = events x clients in each of ten scrapes of the shared port, with the per-worker split', async function () {
+    const events = 40;
+    const prefix = uniquePrefix();
+    cluster = await startPm2Cluster({
+      redisUrl: redis.url,
+      prefix,
+      instances: 2,
+      env: { MAX_STREAMS_PER_SESSION: '100' },
+    });
+    const { headers } = await login(cluster.url, { redisUrl: redis.url, prefix });
+    clients = await openClients(6, `${cluster.url}/events`, headers);
+    const publisher = createPublisher(client, { prefix });
+    for (let value = 0; value < events; value += 1) {
+      await publisher.publish({ type: 'metric', name: 'ops.metrics', value });
+    }
+    await until(
+      () => clients.every((recording) => dedupe(recording.received).ids.length === events),
+      15_000,
+      `every client to receive ${events} events`,
+    );
+    // Nobody reconnected, so no event was replayed: each was delivered live exactly once per client.
+    for (const recording of clients) expect(recording.opens).to.equal(1);
+
+    const expected = events * clients.length;
+    const totals: number[] = [];
+    for (let scrape = 0; scrape < 10; scrape += 1) {
+      const { status, body } = await getOnNewConnection(`${cluster.url}/metrics`);
+      expect(status).to.equal(200);
+      totals.push(sampleValue(body, 'pulseboard_deliveries_total') ?? Number.NaN);
+      expect(sampleValue(body, 'pulseboard_cluster_workers', { state: 'answered' })).to.equal(2);
+      expect(sampleValue(body, 'pulseboard_cluster_workers', { state: 'missing' })).to.equal(0);
+      expect(sampleValue(body, 'pulseboard_sse_connections')).to.equal(clients.length);
+    }
+    expect(totals).to.deep.equal(Array(10).fill(expected));
+
+    const { body } = await getOnNewConnection(`${cluster.url}/metrics?scope=workers`);
+    const perWorker = samples(body, 'pulseboard_deliveries_total');
+    const pids = (await cluster.workers()).map((worker) => String(worker.pid));
+    expect(perWorker.map((sample) => sample.labels.worker?.split(':')[1]).sort()).to.deep.equal(pids.sort());
+    // Both workers carry streams: the totals really are sums, not one worker's count.
+    for (const sample of perWorker) expect(sample.value).to.be.above(0);
+    expect(perWorker.reduce((total, sample) => total + sample.value, 0)).to.equal(expected);
+    console.log(
+      `      metrics: ${events} events x ${clients.length} clients; ten scrapes: ${totals.join(', ')}; ` +
+        `per worker: ${perWorker.map((sample) => sample.value).join(' + ')}`,
+    );
+  });
+});
