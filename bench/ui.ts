@@ -1,0 +1,376 @@
+// `npm run bench:ui`: the dashboard's main-thread cost in headless Chromium under a steady stream.
+// A real worker on a private redis-server serves the production (minified) bundle; 500 services and
+// 100 metrics (15 minutes of history) are seeded; then 50 events/s are published for --seconds while
+// the page is measured: main-thread busy share (CDP Performance.getMetrics TaskDuration over wall time)
+// and frame times (requestAnimationFrame intervals; long animation frames and long tasks >= 50 ms).
+// Two scenarios: the top of the page (tiles in view, charts below the fold) and scrolled to the charts.
+// Prints medians over --runs. Target (issue 5): under 25% busy, no frame over 50 ms.
+import { parseArgs } from 'node:util';
+import type { CDPSession, Page } from 'playwright-core';
+import type { SingleEventInput } from '../shared/events.ts';
+import { launchChromium } from '../test/browser/helpers/chromium.ts';
+import { logInThroughForm } from '../test/browser/helpers/dashboard-page.ts';
+import { startEnvironment, type BrowserEnvironment } from '../test/browser/helpers/environment.ts';
+
+const { values } = parseArgs({
+  options: {
+    services: { type: 'string', default: '500' },
+    metrics: { type: 'string', default: '100' },
+    rate: { type: 'string', default: '50' },
+    seconds: { type: 'string', default: '20' },
+    runs: { type: 'string', default: '3' },
+    width: { type: 'string', default: '1920' },
+    height: { type: 'string', default: '1080' },
+    /** Writes a Chromium trace of the first run of each scenario to <prefix>-<n>.json, for a closer look. */
+    trace: { type: 'string' },
+  },
+});
+const SERVICES = Number(values.services);
+const METRICS = Number(values.metrics);
+const RATE = Number(values.rate);
+const SECONDS = Number(values.seconds);
+const RUNS = Number(values.runs);
+const VIEWPORT = { width: Number(values.width), height: Number(values.height) };
+const WARMUP_MS = 3000;
+const GROUPS = 20;
+const STATES = ['ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'degraded', 'down', 'maintenance'] as const;
+const UNITS = ['ms', 'req/s', '%', 'B', 'jobs'] as const;
+
+interface RunResult {
+  busyPercent: number;
+  cpuPercent: number;
+  scriptPercent: number;
+  layoutPercent: number;
+  framesPerSecond: number;
+  frameP50: number;
+  frameP95: number;
+  frameMax: number;
+  longFrames: number;
+  longFrameMax: number;
+  longTasks: number;
+  published: number;
+}
+
+interface PageSample {
+  intervals: number[];
+  longFrames: number[];
+  longTasks: number[];
+}
+
+function median(list: number[]): number {
+  const sorted = [...list].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+function percentile(list: number[], p: number): number {
+  if (list.length === 0) return 0;
+  const sorted = [...list].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+const serviceName = (index: number) => `svc-${String(index).padStart(3, '0')}`;
+const metricName = (index: number) => `metric.${String(index).padStart(3, '0')}`;
+const unitOf = (index: number) => UNITS[index % UNITS.length]!;
+const groupOf = (index: number) => `group-${String(index % GROUPS).padStart(2, '0')}`;
+
+async function seed(env: BrowserEnvironment): Promise<void> {
+  const now = Date.now();
+  const statuses: SingleEventInput[] = Array.from({ length: SERVICES }, (_, index) => ({
+    type: 'status',
+    service: serviceName(index),
+    group: groupOf(index),
+    state: STATES[index % STATES.length]!,
+    message: `check ${index} passing`,
+    ttl: 600,
+  }));
+  for (const status of statuses) await env.publisher.publish(status);
+  const history = 90; // a point every 10 s for 15 minutes
+  for (let index = 0; index < METRICS; index += 1) {
+    await env.publisher.publish({
+      type: 'metrics',
+      points: Array.from({ length: history }, (_, point) => ({
+        name: metricName(index),
+        unit: unitOf(index),
+        value: 100 + Math.sin(point / 6 + index) * 40 + Math.random() * 10,
+        ts: now - (history - 1 - point) * 10_000,
+      })),
+    });
+  }
+}
+
+/** One event of the live mix: 60% metric points, 30% status updates, 10% log events. */
+function liveEvent(sequence: number): SingleEventInput {
+  const roll = sequence % 10;
+  if (roll < 6) {
+    const index = Math.floor(Math.random() * METRICS);
+    return { type: 'metric', name: metricName(index), unit: unitOf(index), value: 100 + Math.random() * 60 };
+  }
+  if (roll < 9) {
+    const index = Math.floor(Math.random() * SERVICES);
+    return {
+      type: 'status',
+      service: serviceName(index),
+      group: groupOf(index),
+      state: STATES[Math.floor(Math.random() * STATES.length)]!,
+      message: `update ${sequence}`,
+      ttl: 600,
+    };
+  }
+  return {
+    type: 'event',
+    level: sequence % 3 === 0 ? 'warn' : 'info',
+    title: `event ${sequence}`,
+    service: serviceName(sequence % SERVICES),
+  };
+}
+
+/** Publishes RATE events per second (catching up after timer drift) until stopped; returns a stopper. */
+function publishSteadily(env: BrowserEnvironment): { stop(): Promise<number> } {
+  const started = performance.now();
+  let sent = 0;
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const due = Math.floor(((performance.now() - started) / 1000) * RATE);
+      while (sent < due) {
+        await env.publisher.publish(liveEvent(sent));
+        sent += 1;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      return sent;
+    },
+  };
+}
+
+/**
+ * The in-page probes, as source text: tsx would wrap named functions in a helper the page lacks. A rAF
+ * loop records frame intervals; observers record long animation frames and long tasks.
+ */
+const PROBES = `(() => {
+  const sample = { intervals: [], longFrames: [], longTasks: [], counting: false, last: 0 };
+  function frame(time) {
+    if (!sample.counting) {
+      sample.last = 0;
+      return;
+    }
+    if (sample.last) sample.intervals.push(time - sample.last);
+    sample.last = time;
+    requestAnimationFrame(frame);
+  }
+  sample.countFrames = (on) => {
+    const was = sample.counting;
+    sample.counting = on;
+    if (on && !was) requestAnimationFrame(frame);
+  };
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) sample.longFrames.push(entry.duration);
+  }).observe({ type: 'long-animation-frame' });
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) sample.longTasks.push(entry.duration);
+  }).observe({ type: 'longtask' });
+  globalThis.__pulseboardBench = sample;
+})()`;
+
+/** Turns the rAF interval probe on or off (it makes Chromium produce every frame, which costs). */
+const countFrames = (on: boolean) => `globalThis.__pulseboardBench.countFrames(${on})`;
+
+/** Takes (and clears) what the probes recorded since the last call. */
+const TAKE_SAMPLE = `(() => {
+  const sample = globalThis.__pulseboardBench;
+  const taken = { intervals: sample.intervals, longFrames: sample.longFrames, longTasks: sample.longTasks };
+  sample.intervals = [];
+  sample.longFrames = [];
+  sample.longTasks = [];
+  return taken;
+})()`;
+
+function numbers(value: unknown): number[] {
+  return Array.isArray(value) ? value.filter((item): item is number => typeof item === 'number') : [];
+}
+
+async function takeSample(page: Page): Promise<PageSample> {
+  const taken: unknown = await page.evaluate(TAKE_SAMPLE);
+  if (typeof taken !== 'object' || taken === null) throw new Error('the page probes are missing');
+  return {
+    intervals: numbers(Reflect.get(taken, 'intervals')),
+    longFrames: numbers(Reflect.get(taken, 'longFrames')),
+    longTasks: numbers(Reflect.get(taken, 'longTasks')),
+  };
+}
+
+async function mainThreadSeconds(cdp: CDPSession): Promise<Record<string, number>> {
+  const { metrics } = await cdp.send('Performance.getMetrics');
+  return Object.fromEntries(metrics.map((metric) => [metric.name, metric.value]));
+}
+
+/** CDP sessions reporting main-thread durations in wall time and in thread (CPU) time. */
+interface Clocks {
+  wall: CDPSession;
+  cpu: CDPSession;
+}
+
+/**
+ * One run: the busy share is measured first with only the app drawing (no probe loop asking for frames),
+ * then frame intervals over half as long with a rAF loop. Long frames and tasks count over both.
+ */
+async function measure(page: Page, clocks: Clocks, env: BrowserEnvironment): Promise<RunResult> {
+  const publishing = publishSteadily(env);
+  await new Promise((resolve) => setTimeout(resolve, WARMUP_MS));
+  await takeSample(page); // discard the warm-up
+  const [before, cpuBefore] = await Promise.all([
+    mainThreadSeconds(clocks.wall),
+    mainThreadSeconds(clocks.cpu),
+  ]);
+  const startedAt = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000));
+  const [after, cpuAfter] = await Promise.all([
+    mainThreadSeconds(clocks.wall),
+    mainThreadSeconds(clocks.cpu),
+  ]);
+  const wallSeconds = (performance.now() - startedAt) / 1000;
+  await page.evaluate(countFrames(true));
+  const framesStartedAt = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, (SECONDS * 1000) / 2));
+  await page.evaluate(countFrames(false));
+  const framesSeconds = (performance.now() - framesStartedAt) / 1000;
+  const sample = await takeSample(page);
+  const published = await publishing.stop();
+  const share = (name: string) => (((after[name] ?? 0) - (before[name] ?? 0)) / wallSeconds) * 100;
+  return {
+    busyPercent: share('TaskDuration'),
+    cpuPercent: (((cpuAfter.TaskDuration ?? 0) - (cpuBefore.TaskDuration ?? 0)) / wallSeconds) * 100,
+    scriptPercent: share('ScriptDuration'),
+    layoutPercent: share('LayoutDuration') + share('RecalcStyleDuration'),
+    framesPerSecond: sample.intervals.length / framesSeconds,
+    frameP50: percentile(sample.intervals, 50),
+    frameP95: percentile(sample.intervals, 95),
+    frameMax: Math.max(0, ...sample.intervals),
+    longFrames: sample.longFrames.length,
+    longFrameMax: Math.max(0, ...sample.longFrames),
+    longTasks: sample.longTasks.length,
+    published,
+  };
+}
+
+function row(label: string, result: RunResult): string {
+  const cells = [
+    label.padEnd(16),
+    result.busyPercent.toFixed(1).padStart(6),
+    result.cpuPercent.toFixed(1).padStart(5),
+    result.scriptPercent.toFixed(1).padStart(8),
+    result.layoutPercent.toFixed(1).padStart(9),
+    result.framesPerSecond.toFixed(1).padStart(7),
+    result.frameP50.toFixed(1).padStart(9),
+    result.frameP95.toFixed(1).padStart(9),
+    result.frameMax.toFixed(1).padStart(9),
+    String(result.longFrames).padStart(6),
+    result.longFrameMax.toFixed(0).padStart(9),
+    String(result.longTasks).padStart(6),
+  ];
+  return cells.join(' ');
+}
+
+const HEADER = [
+  'scenario'.padEnd(16),
+  'busy%'.padStart(6),
+  'cpu%'.padStart(5),
+  'script%'.padStart(8),
+  'style+lo%'.padStart(9),
+  'fps'.padStart(7),
+  'frame p50'.padStart(9),
+  'frame p95'.padStart(9),
+  'frame max'.padStart(9),
+  'LoAFs'.padStart(6),
+  'LoAF max'.padStart(9),
+  'tasks'.padStart(6),
+].join(' ');
+
+function medianResult(results: RunResult[]): RunResult {
+  const pick = (key: keyof RunResult) => median(results.map((result) => result[key]));
+  return {
+    busyPercent: pick('busyPercent'),
+    cpuPercent: pick('cpuPercent'),
+    scriptPercent: pick('scriptPercent'),
+    layoutPercent: pick('layoutPercent'),
+    framesPerSecond: pick('framesPerSecond'),
+    frameP50: pick('frameP50'),
+    frameP95: pick('frameP95'),
+    frameMax: pick('frameMax'),
+    longFrames: pick('longFrames'),
+    longFrameMax: pick('longFrameMax'),
+    longTasks: pick('longTasks'),
+    published: pick('published'),
+  };
+}
+
+async function main(): Promise<void> {
+  process.env.NODE_ENV = 'production'; // measure the minified bundle users get
+  const env = await startEnvironment({ HISTORY_MAX: '50000' });
+  const browser = await launchChromium();
+  try {
+    const app = await env.startApp();
+    process.stdout.write(`seeding ${SERVICES} services and ${METRICS} metrics…\n`);
+    await seed(env);
+    const context = await browser.newContext({ viewport: VIEWPORT });
+    const page = await context.newPage();
+    await logInThroughForm(page, app.url, env.username, env.password);
+    await page.waitForFunction((count) => document.querySelectorAll('.tile').length === count, SERVICES);
+    const clocks: Clocks = {
+      wall: await context.newCDPSession(page),
+      cpu: await context.newCDPSession(page),
+    };
+    await clocks.wall.send('Performance.enable', { timeDomain: 'timeTicks' });
+    await clocks.cpu.send('Performance.enable', { timeDomain: 'threadTicks' });
+    await page.evaluate(PROBES);
+
+    const scenarios = [
+      { label: 'tiles in view', prepare: () => page.evaluate(() => scrollTo(0, 0)) },
+      {
+        label: 'charts in view',
+        prepare: () => page.evaluate(() => document.getElementById('metrics')?.scrollIntoView()),
+      },
+    ];
+    const summary: [string, RunResult, RunResult[]][] = [];
+    for (const scenario of scenarios) {
+      await scenario.prepare();
+      const results: RunResult[] = [];
+      for (let run = 1; run <= RUNS; run += 1) {
+        const tracing = values.trace !== undefined && run === 1;
+        if (tracing) await browser.startTracing(page, { path: `${values.trace}-${summary.length + 1}.json` });
+        const result = await measure(page, clocks, env);
+        if (tracing) await browser.stopTracing();
+        results.push(result);
+        process.stdout.write(`${row(`${scenario.label} #${run}`, result)}\n`);
+      }
+      summary.push([scenario.label, medianResult(results), results]);
+    }
+    const version = browser.version();
+    process.stdout.write(
+      `\npulseboard UI benchmark: ${SERVICES} services, ${METRICS} metrics, ${RATE} events/s, ` +
+        `${SECONDS} s busy + ${SECONDS / 2} s frames per run (after ${WARMUP_MS / 1000} s warm-up), median of ${RUNS} runs, ` +
+        `${VIEWPORT.width}x${VIEWPORT.height}, headless Chromium ${version}, minified bundle\n` +
+        'busy% = main-thread task time / wall time (cpu% = the same in thread CPU time); frame = requestAnimationFrame interval (ms); ' +
+        'LoAF = long animation frames (>= 50 ms); tasks = long tasks (>= 50 ms)\n\n',
+    );
+    process.stdout.write(`${HEADER}\n`);
+    for (const [label, result] of summary) process.stdout.write(`${row(label, result)}\n`);
+    const worst = summary.map(([, result]) => result);
+    const busyOk = worst.every((result) => result.busyPercent < 25);
+    const framesOk = worst.every((result) => result.frameMax <= 50);
+    process.stdout.write(
+      `\ntarget: busy < 25% ${busyOk ? 'met' : 'MISSED'}; no frame over 50 ms ${framesOk ? 'met' : 'MISSED'}\n`,
+    );
+  } finally {
+    await browser.close();
+    await env.close();
+  }
+}
+
+await main();

@@ -1,0 +1,39 @@
+// The header: connection state in words (live / reconnecting / offline / connecting) with the age of
+// the last event, and the user.
+import type { SessionResponse } from '../../shared/api.ts';
+import { connectionLabel, serverNow, type ConnectionLabel, type DashboardState } from '../state/dashboard.ts';
+import { formatDuration } from '../state/format.ts';
+import { setAttribute, setText } from './dom.ts';
+
+const LABELS: Record<ConnectionLabel, string> = {
+  connecting: 'Connecting…',
+  live: 'Live',
+  reconnecting: 'Reconnecting…',
+  offline: 'Offline',
+};
+
+export interface HeaderElements {
+  connection: HTMLElement;
+  label: HTMLElement;
+  lastEvent: HTMLElement;
+  userName: HTMLElement;
+}
+
+export class Header {
+  constructor(private readonly elements: HeaderElements) {}
+
+  showUser(session: SessionResponse): void {
+    setText(this.elements.userName, `${session.user.name} (${session.user.role})`);
+  }
+
+  render(state: DashboardState): void {
+    const label = connectionLabel(state);
+    setAttribute(this.elements.connection, 'data-state', label);
+    setText(this.elements.label, LABELS[label]);
+    const age =
+      state.lastEventTs === undefined
+        ? 'no events yet'
+        : `last event ${formatDuration(serverNow(state) - state.lastEventTs)} ago`;
+    setText(this.elements.lastEvent, age);
+  }
+}

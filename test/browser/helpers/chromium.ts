@@ -1,0 +1,65 @@
+// Headless Chromium (Debian's /usr/bin/chromium) driven by playwright-core, and a watch on every page
+// for what must never happen: CSP violations, console errors, uncaught exceptions, dialogs.
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+  '--disable-sync',
+  '--disable-quic',
+];
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
+}
+
+/** Problems seen on watched pages; a test asserts the list is empty. */
+export interface PageProblems {
+  readonly list: string[];
+  /** The list without Chromium's "Failed to load resource" lines for these statuses (a test's expected 401s). */
+  except(statuses: readonly number[]): string[];
+  /** Starts recording a page's problems (call before it loads anything). */
+  watch(page: Page): Promise<void>;
+}
+
+export function pageProblems(): PageProblems {
+  const list: string[] = [];
+  return {
+    list,
+    except: (statuses) =>
+      list.filter(
+        (problem) =>
+          !statuses.some((status) =>
+            problem.includes(`Failed to load resource: the server responded with a status of ${status} `),
+          ),
+      ),
+    async watch(page) {
+      // Registered through the DevTools protocol before any page script, so the page's CSP does not apply.
+      await page.addInitScript(() => {
+        document.addEventListener('securitypolicyviolation', (event) => {
+          console.error(`CSP violation: ${event.violatedDirective} blocked ${event.blockedURI || 'inline'}`);
+        });
+      });
+      page.on('console', (message) => {
+        if (message.type() === 'error') list.push(`console error on ${page.url()}: ${message.text()}`);
+      });
+      page.on('pageerror', (error) => list.push(`uncaught on ${page.url()}: ${error.message}`));
+      page.on('dialog', (dialog) => {
+        list.push(`dialog opened on ${page.url()}: ${dialog.type()} ${dialog.message()}`);
+        void dialog.dismiss();
+      });
+    },
+  };
+}
+
+/** A new page in `context`, watched for problems. */
+export async function watchedPage(context: BrowserContext, problems: PageProblems): Promise<Page> {
+  const page = await context.newPage();
+  await problems.watch(page);
+  return page;
+}

@@ -1,0 +1,182 @@
+// Renders the dashboard with realistic data in light and dark, on a desktop and a phone, and the login
+// page, and saves the pictures the README shows (docs/screenshots/).
+import { expect } from 'chai';
+import { mkdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Browser } from 'playwright-core';
+import type { Pulseboard } from '../../server/pulseboard.ts';
+import type { StatusInput } from '../../shared/events.ts';
+import { launchChromium, pageProblems, watchedPage } from './helpers/chromium.ts';
+import { logInThroughForm } from './helpers/dashboard-page.ts';
+import { startEnvironment, type BrowserEnvironment } from './helpers/environment.ts';
+
+const SCREENSHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
+const MINUTE = 60_000;
+
+const SERVICES: (Omit<StatusInput, 'type'> & { agoMs: number })[] = [
+  { service: 'api', group: 'edge', state: 'ok', message: 'all checks passing', agoMs: 42 * MINUTE },
+  { service: 'web', group: 'edge', state: 'ok', message: 'all checks passing', agoMs: 3 * 60 * MINUTE },
+  { service: 'auth', group: 'edge', state: 'ok', message: 'p99 120 ms', agoMs: 18 * MINUTE },
+  {
+    service: 'cdn',
+    group: 'edge',
+    state: 'maintenance',
+    message: 'certificate rotation until 15:00',
+    agoMs: 6 * MINUTE,
+  },
+  {
+    service: 'postgres',
+    group: 'data',
+    state: 'degraded',
+    message: 'replication lag 12 s on replica-2',
+    agoMs: 4 * MINUTE,
+  },
+  { service: 'redis', group: 'data', state: 'ok', message: 'memory 41%', agoMs: 26 * 60 * MINUTE },
+  { service: 'search', group: 'data', state: 'ok', message: 'all checks passing', agoMs: 55 * MINUTE },
+  { service: 'billing', group: 'jobs', state: 'ok', message: 'last run 2 min ago', agoMs: 2 * MINUTE },
+  {
+    service: 'mailer',
+    group: 'jobs',
+    state: 'down',
+    message: 'SMTP relay refused the connection',
+    agoMs: 90_000,
+  },
+  {
+    service: 'reports',
+    group: 'jobs',
+    state: 'ok',
+    message: 'nightly export done',
+    ttl: 300,
+    agoMs: 14 * MINUTE,
+  },
+];
+
+const EVENTS = [
+  { level: 'info', title: 'Deploy api v2.14.0 started', service: 'api', agoMs: 12 * MINUTE },
+  { level: 'info', title: 'Deploy api v2.14.0 finished', service: 'api', agoMs: 9 * MINUTE },
+  {
+    level: 'warn',
+    title: 'Replication lag above 10 s',
+    service: 'postgres',
+    text: 'replica-2 is 12 s behind the primary',
+    agoMs: 4 * MINUTE,
+  },
+  {
+    level: 'error',
+    title: 'SMTP relay refused the connection',
+    service: 'mailer',
+    text: '421 4.7.0 Try again later',
+    agoMs: 90_000,
+  },
+  { level: 'info', title: 'Certificate rotation started', service: 'cdn', agoMs: 6 * MINUTE },
+] as const;
+
+/** A smooth-ish walk, so the charts look like real metrics. */
+function walk(points: number, start: number, step: number, min: number): number[] {
+  const values: number[] = [];
+  let value = start;
+  for (let index = 0; index < points; index += 1) {
+    value = Math.max(min, value + Math.sin(index / 5) * step + (((index * 7919) % 13) - 6) * (step / 6));
+    values.push(Math.round(value * 10) / 10);
+  }
+  return values;
+}
+
+async function seed(env: BrowserEnvironment): Promise<void> {
+  const now = Date.now();
+  for (const { agoMs, ...status } of SERVICES) {
+    await env.publisher.publish({ type: 'status', ...status, ts: now - agoMs });
+  }
+  const points = 90; // one every 10 s over the last 15 minutes
+  const series: [string, string, number[]][] = [
+    ['api.latency', 'ms', walk(points, 120, 14, 40)],
+    ['api.rps', 'req/s', walk(points, 1250, 120, 300)],
+    ['queue.depth', 'jobs', walk(points, 40, 9, 0)],
+    ['cpu.web-1', '%', walk(points, 38, 5, 2)],
+    ['memory.redis', 'B', walk(points, 1.6e9, 4e7, 1e9)],
+    ['mailer.sent', 'mails', walk(points, 30, 6, 0)],
+  ];
+  for (const [name, unit, values] of series) {
+    await env.publisher.publish({
+      type: 'metrics',
+      points: values.map((value, index) => ({ name, unit, value, ts: now - (points - 1 - index) * 10_000 })),
+    });
+  }
+  // In the order they happened, as a real log would have them.
+  for (const { agoMs, ...event } of [...EVENTS].sort((a, b) => b.agoMs - a.agoMs)) {
+    await env.publisher.publish({ type: 'event', ...event, ts: now - agoMs });
+  }
+}
+
+describe('screenshots of the dashboard and the login page', function () {
+  this.timeout(90_000);
+  let env: BrowserEnvironment;
+  let app: Pulseboard;
+  let browser: Browser;
+
+  before(async function () {
+    [env, browser] = await Promise.all([startEnvironment(), launchChromium()]);
+    app = await env.startApp();
+    await seed(env);
+    await mkdir(SCREENSHOTS, { recursive: true });
+  });
+  after(async function () {
+    await browser?.close();
+    await env?.close();
+  });
+
+  const shots = [
+    { file: 'dashboard-light.png', colorScheme: 'light', viewport: { width: 1440, height: 1000 } },
+    { file: 'dashboard-dark.png', colorScheme: 'dark', viewport: { width: 1440, height: 1000 } },
+    { file: 'dashboard-phone.png', colorScheme: 'light', viewport: { width: 390, height: 2600 } },
+  ] as const;
+
+  for (const shot of shots) {
+    it(`saves ${shot.file}`, async function () {
+      const problems = pageProblems();
+      const context = await browser.newContext({ colorScheme: shot.colorScheme, viewport: shot.viewport });
+      try {
+        const page = await watchedPage(context, problems);
+        await logInThroughForm(page, app.url, env.username, env.password);
+        await page
+          .locator('.tile')
+          .nth(SERVICES.length - 1)
+          .waitFor();
+        expect(await page.locator('.tile').count()).to.equal(SERVICES.length);
+        // The report job's ttl (5 min) ran out 9 minutes ago.
+        expect(await page.locator('.tile[data-state="stale"] .tile-name').allTextContents()).to.deep.equal([
+          'reports',
+        ]);
+        // Every chart drawn before the picture is taken.
+        await page.waitForFunction(
+          (count) => document.querySelectorAll('.chart-card[data-points]').length === count,
+          6,
+          { timeout: 10_000 },
+        );
+        const file = path.join(SCREENSHOTS, shot.file);
+        await page.screenshot({ path: file, fullPage: true });
+        expect((await stat(file)).size).to.be.above(10_000);
+        expect(problems.list).to.deep.equal([]);
+      } finally {
+        await context.close();
+      }
+    });
+  }
+
+  it('saves login.png', async function () {
+    const problems = pageProblems();
+    const context = await browser.newContext({ viewport: { width: 900, height: 620 } });
+    try {
+      const page = await watchedPage(context, problems);
+      await page.goto(`${app.url}/login?reason=expired`);
+      await page.getByLabel('Username').fill(env.username);
+      const file = path.join(SCREENSHOTS, 'login.png');
+      await page.screenshot({ path: file });
+      expect((await stat(file)).size).to.be.above(5_000);
+      expect(problems.list).to.deep.equal([]);
+    } finally {
+      await context.close();
+    }
+  });
+});
