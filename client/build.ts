@@ -15,24 +15,6 @@ const outdirFlag = process.argv.indexOf('--outdir');
 const outdirArgument = outdirFlag === -1 ? undefined : process.argv[outdirFlag + 1];
 const out = outdirArgument ? path.resolve(outdirArgument) : path.join(project, 'build', 'public');
 
-/**
- * zod's `import { z } from 'zod'` hands esbuild one namespace object, which it cannot tree-shake: every
- * locale and the JSON-schema tooling ride along (455 KB minified instead of 99 KB). Importing the
- * namespace itself lets esbuild keep only what is used. The server and tests are unaffected.
- */
-const zodNamespaceImport: esbuild.Plugin = {
-  name: 'zod-namespace-import',
-  setup(build) {
-    build.onLoad({ filter: /[\\/](shared|client)[\\/].*\.ts$/ }, async (args) => {
-      const source = await readFile(args.path, 'utf8');
-      return {
-        contents: source.replace(/import\s*\{\s*z\s*\}\s*from\s*(['"])zod\1;?/g, "import * as z from 'zod';"),
-        loader: 'ts',
-      };
-    });
-  },
-};
-
 /** A hash of the client's sources: the SharedWorker's URL carries it, so old and new builds never mix. */
 async function sourceHash(): Promise<string> {
   const hash = createHash('sha256');
@@ -80,7 +62,6 @@ const options: esbuild.BuildOptions = {
   minify: production,
   metafile: true,
   define: { __PULSEBOARD_BUILD_ID__: JSON.stringify(await sourceHash()) },
-  plugins: [zodNamespaceImport],
   outdir: path.join(out, 'assets'),
   logLevel: 'warning',
 };

@@ -1,6 +1,6 @@
 // Configuration from the environment, validated once at start and frozen (DESIGN.md, "Processes").
 // A bad value stops start with every problem listed.
-import { z } from 'zod';
+import * as z from 'zod';
 import { DEFAULT_PREFIX } from '../shared/keys.ts';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);

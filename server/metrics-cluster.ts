@@ -13,7 +13,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { AggregatorRegistry, Gauge, Registry } from 'prom-client';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { RedisNames } from '../shared/keys.ts';
 import { createScriptRunner } from '../shared/publisher.ts';
 import type { Logger } from './log.ts';

@@ -1,5 +1,5 @@
 // JSON bodies of the HTTP API (DESIGN.md, "Interfaces at a glance"), parsed by the browser and the tests.
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   logEventEnvelopeSchema,
   metricEnvelopeSchema,

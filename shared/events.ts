@@ -1,6 +1,6 @@
 // The event contract (DESIGN.md, "Events"): one zod schema, types inferred from it, parsed at every
 // boundary. Nothing here touches Node or the DOM, so scripts, server and browser share it.
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Largest raw input accepted from Redis, HTTP or the CLI, in bytes. */
 export const MAX_RAW_BYTES = 64 * 1024;

@@ -3,7 +3,7 @@
 // alike (same status, body and cost); failures are throttled per IP and per username + IP.
 import { bodyParser } from '@koa/bodyparser';
 import type { Context } from 'koa';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { SessionResponse } from '../../shared/api.ts';
 import type { LoginThrottle } from '../auth/throttle.ts';
 import { MAX_PASSWORD_LENGTH } from '../auth/passwords.ts';

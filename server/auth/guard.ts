@@ -41,7 +41,8 @@ export function authGuard(options: { users: UserStore }) {
     }
     if (authByContext.has(ctx) || isPublic(ctx.method, ctx.path)) return next();
     if ((ctx.method === 'GET' || ctx.method === 'HEAD') && ctx.path === '/') {
-      ctx.redirect('/login');
+      // Keep the dashboard's URL (its filter lives in the query) to return to after login.
+      ctx.redirect(ctx.querystring ? `/login?next=${encodeURIComponent(ctx.url)}` : '/login');
       return;
     }
     throw new UnauthorizedError();

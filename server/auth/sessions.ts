@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type Koa from 'koa';
 import type { Context, Next } from 'koa';
 import { createSession } from 'koa-session';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { RedisNames } from '../../shared/keys.ts';
 import type { RedisClient } from '../redis.ts';
 import { isSessionless } from './paths.ts';

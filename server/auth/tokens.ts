@@ -2,7 +2,7 @@
 // shown once, stored only as SHA-256 (a token is 256 random bits, so a fast hash is enough: nothing to
 // brute-force), revocable. Hash `{prefix}:api-tokens`: sha256(token) -> JSON record.
 import { createHash, randomBytes } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { RedisNames } from '../../shared/keys.ts';
 import type { RedisClient } from '../redis.ts';
 

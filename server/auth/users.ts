@@ -2,7 +2,7 @@
 // with the scrypt hash, the role and a security stamp. The stamp changes on every password change and on
 // re-creation, which ends every session issued before (sessions carry the stamp they were issued with).
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ROLES, type Role } from '../../shared/api.ts';
 import type { RedisNames } from '../../shared/keys.ts';
 import type { RedisClient } from '../redis.ts';

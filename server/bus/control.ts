@@ -2,7 +2,7 @@
 // session's streams, user removal or a password change closes a user's streams, on every worker of every
 // host. Pub/sub is at-most-once: a message lost while a worker's subscriber reconnects is covered by the
 // periodic stream session check (server/auth/stream-sessions.ts), which sees the session gone.
-import { z } from 'zod';
+import * as z from 'zod';
 import type { RedisNames } from '../../shared/keys.ts';
 import type { Logger } from '../log.ts';
 import type { RedisClient } from '../redis.ts';

@@ -133,6 +133,14 @@ describe('the dashboard in Chromium', function () {
 
     // A reload keeps the filter.
     await page.reload();
+    // The dashboard fills the box once its session check answers, after the load event.
+    await page.waitForFunction(
+      () => document.querySelector<HTMLInputElement>('#filter')?.value === 'api*',
+      null,
+      {
+        timeout: 5000,
+      },
+    );
     expect(await filter.inputValue()).to.equal('api*');
     await tile(page, 'api-3').waitFor();
     expect(await tile(page, 'db').count()).to.equal(0);

@@ -11,7 +11,13 @@ import { launchChromium, pageProblems, watchedPage } from './helpers/chromium.ts
 import { logInThroughForm } from './helpers/dashboard-page.ts';
 import { startEnvironment, type BrowserEnvironment } from './helpers/environment.ts';
 
-const SCREENSHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
+// `npm run screenshots` refreshes the README's pictures; a plain test run keeps them out of the work tree.
+const SCREENSHOTS = fileURLToPath(
+  new URL(
+    process.env.UPDATE_SCREENSHOTS ? '../../docs/screenshots/' : '../../test-results/screenshots/',
+    import.meta.url,
+  ),
+);
 const MINUTE = 60_000;
 
 const SERVICES: (Omit<StatusInput, 'type'> & { agoMs: number })[] = [

@@ -61,6 +61,11 @@ describe('sessions', function () {
       const page = await fetch(`${app.url}/`, { redirect: 'manual' });
       expect(page.status).to.equal(302);
       expect(page.headers.get('location')).to.equal('/login');
+      const filtered = await fetch(`${app.url}/?filter=metric%3Aapi.*`, { redirect: 'manual' });
+      expect(filtered.status).to.equal(302);
+      expect(filtered.headers.get('location')).to.equal(
+        `/login?next=${encodeURIComponent('/?filter=metric%3Aapi.*')}`,
+      );
     });
 
     it('serves the login page, its assets and the health endpoints', async function () {
