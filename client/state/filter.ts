@@ -3,7 +3,7 @@
 // and `event:` (by level) narrow one kind only. The same filter becomes the stream's `topics`, so the
 // server sends only what the tab shows.
 import type { LogEventEnvelope } from '../../shared/events.ts';
-import { globMatches, MAX_TOPICS, TOPIC_PATTERN } from './topics.ts';
+import { globMatches, MAX_TOPICS, TOPIC_PATTERN } from '../../shared/topics.ts';
 
 const KINDS = ['status', 'metric', 'event'] as const;
 type Kind = (typeof KINDS)[number];

@@ -1,10 +1,7 @@
 // Topic patterns of `GET /events?topics=` (server/sse/topics.ts), matched in the browser too: the
 // SharedWorker reads one stream for many tabs and hands each tab only the topics it asked for.
 
-/** Characters the server accepts in the name part of a pattern (`*` is the wildcard). */
-export const TOPIC_PATTERN = /^[A-Za-z0-9._:/*-]{1,64}$/;
-/** The server refuses more patterns than this in one `topics` value. */
-export const MAX_TOPICS = 50;
+import { MAX_TOPICS, globMatches } from '../../shared/topics.ts';
 
 export interface TopicMatcher {
   /** Stable text of the set: `*` for everything, else the sorted, comma-joined patterns. */
@@ -15,35 +12,6 @@ export interface TopicMatcher {
 }
 
 export const ALL_TOPICS: TopicMatcher = { key: '*', patterns: null, matches: () => true };
-
-/**
- * `*` matches any run of characters, everything else matches itself. Greedy with one backtrack point,
- * like the server's matcher: linear in practice, no regular expression to blow up on many stars.
- */
-export function globMatches(glob: string, text: string): boolean {
-  let g = 0;
-  let t = 0;
-  let starAt = -1;
-  let resumeAt = 0;
-  while (t < text.length) {
-    if (g < glob.length && glob[g] !== '*' && glob[g] === text[t]) {
-      g += 1;
-      t += 1;
-    } else if (g < glob.length && glob[g] === '*') {
-      starAt = g;
-      resumeAt = t;
-      g += 1;
-    } else if (starAt !== -1) {
-      g = starAt + 1;
-      resumeAt += 1;
-      t = resumeAt;
-    } else {
-      return false;
-    }
-  }
-  while (g < glob.length && glob[g] === '*') g += 1;
-  return g === glob.length;
-}
 
 /** Compiles `kind:glob` patterns; null, an empty list or a lone `*` mean every topic. */
 export function compileTopics(patterns: readonly string[] | null): TopicMatcher {

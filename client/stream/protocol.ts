@@ -2,7 +2,7 @@
 // Parsed on receipt like every other boundary: a port delivers whatever any same-origin script posts.
 import * as z from 'zod';
 import { envelopeSchema, streamIdSchema } from '../../shared/events.ts';
-import { MAX_TOPICS } from '../state/topics.ts';
+import { MAX_TOPICS } from '../../shared/topics.ts';
 
 export const STREAM_STATES = ['connecting', 'live', 'reconnecting'] as const;
 

@@ -1,11 +1,8 @@
 // `?topics=` filters (DESIGN.md, "SSE stream"): a comma list of `kind` or `kind:pattern`, where kind is
 // status, metric, event or `*`, and `*` in a pattern matches any run of characters. `status:*`,
 // `metric:api.*`, `event:error`. No filter means everything.
+import { MAX_TOPICS, TOPIC_KINDS, TOPIC_PATTERN, globMatches } from '../../shared/topics.ts';
 import { ValidationError } from '../http/errors.ts';
-
-const KINDS = new Set(['status', 'metric', 'event', '*']);
-const PATTERN = /^[A-Za-z0-9._:/*-]{1,64}$/;
-const MAX_TOPICS = 50;
 
 export interface TopicFilter {
   /** Stable text of the filter: connections with the same key match the same topics. */
@@ -14,36 +11,6 @@ export interface TopicFilter {
 }
 
 export const ALL_TOPICS: TopicFilter = { key: '*', matches: () => true };
-
-/**
- * Whether `text` matches `glob`, where `*` matches any run of characters. Greedy with one backtrack point,
- * so it runs in O(text × glob) whatever the pattern; a regex built from `*a*a*a*…b` would backtrack
- * exponentially on every fanned-out event.
- */
-export function globMatches(glob: string, text: string): boolean {
-  let g = 0;
-  let t = 0;
-  let starAt = -1;
-  let resumeAt = 0;
-  while (t < text.length) {
-    if (g < glob.length && glob[g] !== '*' && glob[g] === text[t]) {
-      g += 1;
-      t += 1;
-    } else if (g < glob.length && glob[g] === '*') {
-      starAt = g;
-      resumeAt = t;
-      g += 1;
-    } else if (starAt !== -1) {
-      g = starAt + 1;
-      resumeAt += 1;
-      t = resumeAt;
-    } else {
-      return false;
-    }
-  }
-  while (g < glob.length && glob[g] === '*') g += 1;
-  return g === glob.length;
-}
 
 /** Parses a `topics` query value; throws ValidationError naming the bad pattern. */
 export function parseTopics(value: string | string[] | undefined): TopicFilter {
@@ -59,7 +26,7 @@ export function parseTopics(value: string | string[] | undefined): TopicFilter {
     const colon = item.indexOf(':');
     const kind = colon === -1 ? item : item.slice(0, colon);
     const name = colon === -1 ? '*' : item.slice(colon + 1);
-    if (!KINDS.has(kind) || !PATTERN.test(name)) {
+    if (!TOPIC_KINDS.has(kind) || !TOPIC_PATTERN.test(name)) {
       throw new ValidationError(
         `topics: "${item.slice(0, 80)}" is not a topic pattern (use status|metric|event[:name], * as wildcard)`,
         'topics',

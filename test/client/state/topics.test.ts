@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { compileTopics, MAX_TOPICS, unionTopics } from '../../../client/state/topics.ts';
+import { compileTopics, unionTopics } from '../../../client/state/topics.ts';
+import { MAX_TOPICS } from '../../../shared/topics.ts';
 
 describe('topic patterns in the browser', function () {
   it('match like the server: * is any run of characters, dots are literal', function () {
