@@ -2,35 +2,24 @@
 // Redis on purpose. With REDIS_URL set, tests use that server instead (and cannot stop it).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createClient } from 'redis';
+import { freePort } from '../../server/demo/private-redis.ts';
+
+export { freePort };
 
 export interface TestRedis {
   url: string;
   port: number;
   /** Whether this harness owns the server (false when REDIS_URL is used). */
   owned: boolean;
-  /** Stops the server (SIGKILL-like abrupt stop unless `graceful`). */
+  /** Stops the server abruptly (SIGKILL), as a crash would. */
   stop(): Promise<void>;
   /** Starts it again on the same port. */
   start(): Promise<void>;
   /** Stops it for good and removes its folder. */
   close(): Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
 }
 
 async function waitForPing(url: string, timeoutMs = 10_000): Promise<void> {
