@@ -1,64 +1,38 @@
 import { expect } from 'chai';
-import { createClient } from 'redis';
 import { createPublisher } from '../../shared/publisher.ts';
-import { startTestApp, stopAll, uniquePrefix, type TestApp } from '../helpers/app.ts';
-import { login } from '../helpers/auth.ts';
-import { startTestRedis, type TestRedis } from '../helpers/redis-server.ts';
-import { openStream, until, type RecordedStream } from '../helpers/sse-client.ts';
+import type { TestApp } from '../helpers/app.ts';
+import { until } from '../helpers/sse-client.ts';
+import { useTestBed } from '../helpers/test-bed.ts';
 import { sampleValue, samples } from '../ops/prometheus-text.ts';
 
 describe('cluster-wide /metrics', function () {
   this.timeout(30_000);
-  let redis: TestRedis;
-  let client: ReturnType<typeof createClient>;
+  const bed = useTestBed({ tolerateRedisErrors: true }); // one test stops Redis on purpose
+  // In start order, which bed.apps (in ready order) does not promise.
   let apps: TestApp[] = [];
-  let streams: RecordedStream[] = [];
-  let prefix: string;
-
-  before(async function () {
-    redis = await startTestRedis();
-    client = createClient({ url: redis.url });
-    client.on('error', () => undefined); // one test stops Redis on purpose
-    await client.connect();
-  });
-  after(async function () {
-    await client.quit();
-    await redis.close();
-  });
-  beforeEach(function () {
-    prefix = uniquePrefix();
-  });
-  afterEach(async function () {
-    for (const stream of streams) stream.close();
-    streams = [];
-    await stopAll(apps);
-    apps = [];
-  });
 
   async function startApps(count: number, env: Record<string, string> = {}): Promise<TestApp[]> {
     apps = await Promise.all(
-      Array.from({ length: count }, () =>
-        startTestApp(redis.url, { PULSEBOARD_PREFIX: prefix, METRICS_COLLECT_TIMEOUT_MS: '300', ...env }),
-      ),
+      Array.from({ length: count }, () => bed.startApp({ METRICS_COLLECT_TIMEOUT_MS: '300', ...env })),
     );
     return apps;
   }
 
   /** Opens `perApp[i]` streams on app i, publishes `events` events and waits until every stream has them. */
   async function deliver(perApp: number[], events: number): Promise<number> {
-    const { headers } = await login(apps[0]!.url, { redisUrl: redis.url, prefix });
+    const { headers } = await bed.login(apps[0]!.url);
     perApp.forEach((count, index) => {
       for (let opened = 0; opened < count; opened += 1) {
-        streams.push(openStream(`${apps[index]!.url}/events`, { headers }));
+        bed.openStream(`${apps[index]!.url}/events`, { headers });
       }
     });
-    await Promise.all(streams.map((stream) => stream.waitForOpen()));
-    const publisher = createPublisher(client, { prefix });
+    await Promise.all(bed.streams.map((stream) => stream.waitForOpen()));
+    const publisher = createPublisher(bed.client, { prefix: bed.prefix });
     for (let value = 0; value < events; value += 1) {
       await publisher.publish({ type: 'metric', name: 'cluster.test', value });
     }
-    await Promise.all(streams.map((stream) => stream.waitFor((got) => got.length === events)));
-    return events * streams.length;
+    await Promise.all(bed.streams.map((stream) => stream.waitFor((got) => got.length === events)));
+    return events * bed.streams.length;
   }
 
   async function scrape(app: TestApp, query = '', headers: Record<string, string> = {}) {
@@ -108,7 +82,7 @@ describe('cluster-wide /metrics', function () {
   it('keeps the counts of a worker that stopped gracefully in the totals, folded into one retired entry', async function () {
     await startApps(2);
     const expected = await deliver([1, 2], 3);
-    for (const stream of streams) stream.close();
+    for (const stream of bed.streams) stream.close();
     await apps[1]!.stop();
 
     const { body } = await scrape(apps[0]!);
@@ -119,16 +93,19 @@ describe('cluster-wide /metrics', function () {
     const { body: detail } = await scrape(apps[0]!, '?scope=workers');
     expect(sampleValue(detail, 'pulseboard_deliveries_total', { worker: 'retired' })).to.equal(6);
     // The scrape compacted the retired entries into one, so the hash does not grow with every deploy.
-    expect(await client.hKeys(`{${prefix}}:metrics:retired`)).to.deep.equal(['*merged']);
+    expect(await bed.client.hKeys(`{${bed.prefix}}:metrics:retired`)).to.deep.equal(['*merged']);
     expect(sampleValue((await scrape(apps[0]!)).body, 'pulseboard_deliveries_total')).to.equal(expected);
   });
 
   it('answers after the collect timeout without a registered worker that stays silent, and says so', async function () {
     await startApps(2);
     const expected = await deliver([1, 1], 2);
-    const [seconds] = await client.time();
+    const [seconds] = await bed.client.time();
     // A worker that registered but never answers (hung, or on a host cut off from pub/sub).
-    await client.zAdd(`{${prefix}}:workers`, { score: Number(seconds) * 1000, value: 'elsewhere:1:dead' });
+    await bed.client.zAdd(`{${bed.prefix}}:workers`, {
+      score: Number(seconds) * 1000,
+      value: 'elsewhere:1:dead',
+    });
     const started = performance.now();
     const { body } = await scrape(apps[0]!);
     const elapsed = performance.now() - started;
@@ -141,19 +118,22 @@ describe('cluster-wide /metrics', function () {
 
   it('forgets a worker whose heartbeats stopped', async function () {
     await startApps(1);
-    const [seconds] = await client.time();
-    await client.zAdd(`{${prefix}}:workers`, { score: (Number(seconds) - 60) * 1000, value: 'gone:1:dead' });
+    const [seconds] = await bed.client.time();
+    await bed.client.zAdd(`{${bed.prefix}}:workers`, {
+      score: (Number(seconds) - 60) * 1000,
+      value: 'gone:1:dead',
+    });
     const { body } = await scrape(apps[0]!);
     expect(sampleValue(body, 'pulseboard_cluster_workers', { state: 'missing' })).to.equal(0);
-    expect(await client.zRange(`{${prefix}}:workers`, 0, -1)).to.deep.equal([
+    expect(await bed.client.zRange(`{${bed.prefix}}:workers`, 0, -1)).to.deep.equal([
       apps[0]!.clusterMetrics.workerId,
     ]);
   });
 
   it("answers at once with the scraped worker's own metrics, marked incomplete, while Redis is down", async function () {
-    if (!redis.owned) this.skip();
+    if (!bed.redis.owned) this.skip();
     await startApps(2);
-    await redis.stop();
+    await bed.redis.stop();
     try {
       await until(() => !apps[0]!.redis.isReady, 5000, 'the worker to notice');
       const started = performance.now();
@@ -163,7 +143,7 @@ describe('cluster-wide /metrics', function () {
       expect(sampleValue(body, 'pulseboard_cluster_scrape_complete')).to.equal(0);
       expect(sampleValue(body, 'pulseboard_cluster_workers', { state: 'answered' })).to.equal(1);
     } finally {
-      await redis.start();
+      await bed.redis.start();
     }
     await until(() => apps.every((app) => app.redis.isReady), 10_000, 'the workers to reconnect');
     await pollScrape(apps[0]!, (body) => sampleValue(body, 'pulseboard_cluster_scrape_complete') === 1);

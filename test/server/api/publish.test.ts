@@ -1,41 +1,19 @@
 import { expect } from 'chai';
-import { createClient } from 'redis';
 import { errorResponseSchema, publishResponseSchema } from '../../../shared/api.ts';
 import { redisNames } from '../../../shared/keys.ts';
 import { TokenStore } from '../../../server/auth/tokens.ts';
-import type { RedisClient } from '../../../server/redis.ts';
-import { startTestApp, stopAll, uniquePrefix, type TestApp } from '../../helpers/app.ts';
-import { login } from '../../helpers/auth.ts';
-import { startTestRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { openStream, type RecordedStream } from '../../helpers/sse-client.ts';
+import type { TestApp } from '../../helpers/app.ts';
+import { useTestBed } from '../../helpers/test-bed.ts';
 
 describe('POST /api/publish', function () {
   this.timeout(30_000);
-  let redis: TestRedis;
-  let client: RedisClient;
+  const bed = useTestBed();
   let app: TestApp | undefined;
-  let streams: RecordedStream[] = [];
-  let prefix: string;
   let tokens: TokenStore;
 
-  before(async function () {
-    redis = await startTestRedis();
-    client = createClient({ url: redis.url });
-    await client.connect();
-  });
-  after(async function () {
-    await client.quit();
-    await redis.close();
-  });
   beforeEach(async function () {
-    prefix = uniquePrefix();
-    tokens = new TokenStore(client, redisNames(prefix));
-    app = await startTestApp(redis.url, { PULSEBOARD_PREFIX: prefix });
-  });
-  afterEach(async function () {
-    for (const stream of streams) stream.close();
-    streams = [];
-    await stopAll([app]);
+    tokens = new TokenStore(bed.client, redisNames(bed.prefix));
+    app = await bed.startApp();
   });
 
   function publish(body: string, headers: Record<string, string>): Promise<Response> {
@@ -46,13 +24,12 @@ describe('POST /api/publish', function () {
     });
   }
 
-  const logLength = () => client.xLen(`{${prefix}}:log`);
+  const logLength = () => bed.client.xLen(`{${bed.prefix}}:log`);
 
   it('publishes with an API token: answers the ids and the event reaches logged-in browsers', async function () {
     const { token } = await tokens.create('ci');
-    const session = await login(app!.url, { redisUrl: redis.url, prefix });
-    const stream = openStream(`${app!.url}/events`, { headers: session.headers });
-    streams.push(stream);
+    const session = await bed.login(app!.url);
+    const stream = bed.openStream(`${app!.url}/events`, { headers: session.headers });
     await stream.waitForOpen();
 
     const response = await publish(JSON.stringify({ type: 'status', service: 'api', state: 'degraded' }), {
@@ -88,7 +65,7 @@ describe('POST /api/publish', function () {
   it('answers 401 for a missing, wrong, malformed or revoked token, and sequences nothing', async function () {
     const { token, record } = await tokens.create('ci');
     const event = JSON.stringify({ type: 'event', level: 'info', title: 'deploy' });
-    const session = await login(app!.url, { redisUrl: redis.url, prefix, role: 'admin', username: 'root' });
+    const session = await bed.login(app!.url, { role: 'admin', username: 'root' });
     const attempts: Record<string, Record<string, string>> = {
       missing: {},
       wrong: { Authorization: `Bearer pb_${'A'.repeat(43)}` },

@@ -1,13 +1,12 @@
 import { expect } from 'chai';
-import { createClient } from 'redis';
 import { snapshotSchema, type Snapshot } from '../../../shared/api.ts';
 import type { Envelope, LogEventEnvelope, MetricEnvelope, StatusEnvelope } from '../../../shared/events.ts';
 import { createPublisher, type Publisher } from '../../../shared/publisher.ts';
 import { SNAPSHOT_MAX_EVENTS, SNAPSHOT_WINDOW_MS } from '../../../server/api/snapshot.ts';
-import { startTestApp, stopAll, uniquePrefix, type TestApp } from '../../helpers/app.ts';
-import { login, type TestSession } from '../../helpers/auth.ts';
-import { startTestRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { openStream, type RecordedStream } from '../../helpers/sse-client.ts';
+import type { TestApp } from '../../helpers/app.ts';
+import type { TestSession } from '../../helpers/auth.ts';
+import type { RecordedStream } from '../../helpers/sse-client.ts';
+import { useTestBed } from '../../helpers/test-bed.ts';
 import { logIds, sleep } from '../sse/stream-helpers.ts';
 
 const METRIC_HISTORY_MAX = 10;
@@ -52,36 +51,15 @@ class DashboardState {
 
 describe('GET /api/snapshot', function () {
   this.timeout(30_000);
-  let redis: TestRedis;
-  let client: ReturnType<typeof createClient>;
+  const bed = useTestBed();
   let app: TestApp | undefined;
   let session: TestSession;
-  let streams: RecordedStream[] = [];
-  let prefix: string;
   let publisher: Publisher;
 
-  before(async function () {
-    redis = await startTestRedis();
-    client = createClient({ url: redis.url });
-    await client.connect();
-  });
-  after(async function () {
-    await client.quit();
-    await redis.close();
-  });
   beforeEach(async function () {
-    prefix = uniquePrefix();
-    app = await startTestApp(redis.url, {
-      PULSEBOARD_PREFIX: prefix,
-      METRIC_HISTORY_MAX: String(METRIC_HISTORY_MAX),
-    });
-    session = await login(app.url, { redisUrl: redis.url, prefix });
-    publisher = createPublisher(client, { prefix, metricHistoryMax: METRIC_HISTORY_MAX });
-  });
-  afterEach(async function () {
-    for (const stream of streams) stream.close();
-    streams = [];
-    await stopAll([app]);
+    app = await bed.startApp({ METRIC_HISTORY_MAX: String(METRIC_HISTORY_MAX) });
+    session = await bed.login(app.url);
+    publisher = createPublisher(bed.client, { prefix: bed.prefix, metricHistoryMax: METRIC_HISTORY_MAX });
   });
 
   async function fetchSnapshot(headers: Record<string, string> = {}): Promise<Snapshot> {
@@ -161,8 +139,9 @@ describe('GET /api/snapshot', function () {
     const [newer] = await publisher.publish({ type: 'status', service: 'api', state: 'down' });
     const cached = await fetchSnapshot();
     expect(cached, 'served from the worker cache').to.deep.equal(first);
-    const stream = openStream(`${app!.url}/events?since=${cached.lastEventId}`, { headers: session.headers });
-    streams.push(stream);
+    const stream = bed.openStream(`${app!.url}/events?since=${cached.lastEventId}`, {
+      headers: session.headers,
+    });
     await stream.waitFor((events) => events.length === 1);
     expect(stream.events[0]).to.include({ id: newer, state: 'down' });
 
@@ -174,8 +153,7 @@ describe('GET /api/snapshot', function () {
 
   it('plus the stream from its lastEventId rebuilds exactly the state of a client that saw every event', async function () {
     // Seen from the very beginning.
-    const fromStart = openStream(`${app!.url}/events?since=0-0`, { headers: session.headers });
-    streams.push(fromStart);
+    const fromStart = bed.openStream(`${app!.url}/events?since=0-0`, { headers: session.headers });
     await fromStart.waitForOpen();
 
     let publishing = true;
@@ -204,17 +182,16 @@ describe('GET /api/snapshot', function () {
     for (const delay of [200, 300, 400]) {
       await sleep(delay);
       const snapshot = await fetchSnapshot();
-      const stream = openStream(`${app!.url}/events?since=${snapshot.lastEventId}`, {
+      const stream = bed.openStream(`${app!.url}/events?since=${snapshot.lastEventId}`, {
         headers: session.headers,
       });
-      streams.push(stream);
       late.push({ snapshot, stream });
     }
     await sleep(300);
     publishing = false;
     await background;
 
-    const all = await logIds(client, prefix);
+    const all = await logIds(bed.client, bed.prefix);
     expect(all.length).to.be.greaterThan(300);
     await fromStart.waitFor((events) => events.length === all.length, 10_000, 'the full log');
     const reference = new DashboardState();

@@ -3,10 +3,9 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { EventSource } from 'eventsource';
 import { errorResponseSchema, publishResponseSchema, sessionResponseSchema } from '../../../shared/api.ts';
-import { startTestApp, stopAll, uniquePrefix, type TestApp } from '../../helpers/app.ts';
-import { login } from '../../helpers/auth.ts';
-import { startTestRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { openStream, until, type RecordedStream } from '../../helpers/sse-client.ts';
+import type { TestApp } from '../../helpers/app.ts';
+import { until } from '../../helpers/sse-client.ts';
+import { useTestBed } from '../../helpers/test-bed.ts';
 import { loginRequest } from './requests.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -19,29 +18,10 @@ interface CliResult {
 
 describe('pulseboard user and token commands', function () {
   this.timeout(60_000);
-  let redis: TestRedis;
-  let apps: TestApp[] = [];
-  let streams: RecordedStream[] = [];
-  let prefix: string;
-
-  before(async function () {
-    redis = await startTestRedis();
-  });
-  after(async function () {
-    await redis.close();
-  });
-  beforeEach(function () {
-    prefix = uniquePrefix();
-  });
-  afterEach(async function () {
-    for (const stream of streams) stream.close();
-    streams = [];
-    await stopAll(apps);
-    apps = [];
-  });
+  const bed = useTestBed({ client: false });
 
   function env(): NodeJS.ProcessEnv {
-    return { ...process.env, REDIS_URL: redis.url, PULSEBOARD_PREFIX: prefix, LOG_LEVEL: 'silent' };
+    return { ...process.env, REDIS_URL: bed.redis.url, PULSEBOARD_PREFIX: bed.prefix, LOG_LEVEL: 'silent' };
   }
 
   /** Runs the real `pulseboard` binary with `input` piped to stdin. */
@@ -58,22 +38,15 @@ describe('pulseboard user and token commands', function () {
     });
   }
 
-  async function start(): Promise<TestApp> {
-    const app = await startTestApp(redis.url, { PULSEBOARD_PREFIX: prefix });
-    apps.push(app);
-    return app;
-  }
-
   async function openSessionStream(app: TestApp, username: string) {
-    const session = await login(app.url, { redisUrl: redis.url, prefix, username });
-    const stream = openStream(`${app.url}/events`, { headers: session.headers });
-    streams.push(stream);
+    const session = await bed.login(app.url, { username });
+    const stream = bed.openStream(`${app.url}/events`, { headers: session.headers });
     await stream.waitForOpen();
     return { session, stream };
   }
 
   it('adds a user with the password from stdin, who can then log in with that role', async function () {
-    const app = await start();
+    const app = await bed.startApp();
     const added = await cli(['user', 'add', 'Alice', '--role', 'admin'], 'alice-password-1\n');
     expect(added, added.stderr).to.include({ code: 0, stdout: 'added user alice (admin)\n' });
     const response = await loginRequest(app.url, 'alice', 'alice-password-1');
@@ -118,12 +91,12 @@ describe('pulseboard user and token commands', function () {
     expect(child.stdout).to.include('Repeat it:');
     expect(child.stdout).to.include('added user erin (viewer)');
     expect(child.stdout).to.not.include(typed);
-    const app = await start();
+    const app = await bed.startApp();
     expect((await loginRequest(app.url, 'erin', typed)).status).to.equal(200);
   });
 
   it("passwd changes the password, ends the user's sessions and closes their streams within a second", async function () {
-    const app = await start();
+    const app = await bed.startApp();
     const { session, stream } = await openSessionStream(app, 'frank');
     const changed = await cli(['user', 'passwd', 'frank'], 'frank-new-password\n');
     expect(changed.code, changed.stderr).to.equal(0);
@@ -136,7 +109,7 @@ describe('pulseboard user and token commands', function () {
   });
 
   it('remove deletes the user, ends their sessions and closes their streams on every worker within a second', async function () {
-    const [first, second] = [await start(), await start()];
+    const [first, second] = [await bed.startApp(), await bed.startApp()];
     const one = await openSessionStream(first!, 'grace');
     const two = await openSessionStream(second!, 'grace');
     const other = await openSessionStream(second!, 'heidi');
@@ -156,7 +129,7 @@ describe('pulseboard user and token commands', function () {
   });
 
   it('creates a token printed once that publishes, lists it without the secret, and revokes it', async function () {
-    const app = await start();
+    const app = await bed.startApp();
     const created = await cli(['token', 'create', '--name', 'ci']);
     expect(created.code, created.stderr).to.equal(0);
     expect(created.stdout).to.match(/^pb_[A-Za-z0-9_-]{43}\n$/);

@@ -2,36 +2,14 @@ import { expect } from 'chai';
 import { errorResponseSchema } from '../../../shared/api.ts';
 import { redisNames } from '../../../shared/keys.ts';
 import { TokenStore } from '../../../server/auth/tokens.ts';
-import { startTestApp, stopAll, uniquePrefix, type TestApp } from '../../helpers/app.ts';
-import { ensureTestUser, login, TEST_PASSWORD, withUsers, type TestSession } from '../../helpers/auth.ts';
-import { startTestRedis, type TestRedis } from '../../helpers/redis-server.ts';
+import type { TestApp } from '../../helpers/app.ts';
+import { ensureTestUser, TEST_PASSWORD, withUsers, type TestSession } from '../../helpers/auth.ts';
+import { useTestBed } from '../../helpers/test-bed.ts';
 import { loginRequest, setCookies } from './requests.ts';
 
 describe('CSRF protection', function () {
   this.timeout(30_000);
-  let redis: TestRedis;
-  let apps: TestApp[] = [];
-  let prefix: string;
-
-  before(async function () {
-    redis = await startTestRedis();
-  });
-  after(async function () {
-    await redis.close();
-  });
-  beforeEach(function () {
-    prefix = uniquePrefix();
-  });
-  afterEach(async function () {
-    await stopAll(apps);
-    apps = [];
-  });
-
-  async function start(env: Record<string, string> = {}): Promise<TestApp> {
-    const app = await startTestApp(redis.url, { PULSEBOARD_PREFIX: prefix, ...env });
-    apps.push(app);
-    return app;
-  }
+  const bed = useTestBed({ client: false });
 
   async function logout(app: TestApp, headers: Record<string, string>): Promise<Response> {
     return fetch(`${app.url}/api/logout`, { method: 'POST', headers });
@@ -47,8 +25,8 @@ describe('CSRF protection', function () {
   }
 
   it('refuses a state-changing request without the CSRF token, or with a wrong one', async function () {
-    const app = await start();
-    const session = await login(app.url, { redisUrl: redis.url, prefix });
+    const app = await bed.startApp();
+    const session = await bed.login(app.url);
     const { 'X-CSRF-Token': token, ...withoutToken } = session.csrfHeaders;
     await expectForbidden(await logout(app, withoutToken));
     await expectForbidden(await logout(app, { ...withoutToken, 'X-CSRF-Token': `${token}x` }));
@@ -62,8 +40,8 @@ describe('CSRF protection', function () {
   });
 
   it('refuses a foreign Origin even with the right token', async function () {
-    const app = await start();
-    const session = await login(app.url, { redisUrl: redis.url, prefix });
+    const app = await bed.startApp();
+    const session = await bed.login(app.url);
     await expectForbidden(await logout(app, { ...session.csrfHeaders, Origin: 'http://evil.example' }));
     // Same host, other scheme or port: another origin too.
     const { port } = new URL(app.url);
@@ -76,8 +54,8 @@ describe('CSRF protection', function () {
   });
 
   it('uses Sec-Fetch-Site when there is no Origin, and refuses a request that names neither', async function () {
-    const app = await start();
-    const session = await login(app.url, { redisUrl: redis.url, prefix });
+    const app = await bed.startApp();
+    const session = await bed.login(app.url);
     const { Origin: _origin, ...noOrigin } = session.csrfHeaders;
     await expectForbidden(await logout(app, noOrigin));
     await expectForbidden(await logout(app, { ...noOrigin, 'Sec-Fetch-Site': 'cross-site' }));
@@ -89,8 +67,8 @@ describe('CSRF protection', function () {
   });
 
   it('checks the origin of a login (no session yet) and sets no cookie when refusing it', async function () {
-    const app = await start();
-    await ensureTestUser(redis.url, prefix, 'alice');
+    const app = await bed.startApp();
+    await ensureTestUser(bed.redis.url, bed.prefix, 'alice');
     const foreign = await loginRequest(app.url, 'alice', TEST_PASSWORD, { Origin: 'http://evil.example' });
     await expectForbidden(foreign);
     expect(setCookies(foreign).size).to.equal(0);
@@ -109,15 +87,15 @@ describe('CSRF protection', function () {
   });
 
   it('lets a logged-in user log in again without the old token (login needs no session)', async function () {
-    const app = await start();
-    const session = await login(app.url, { redisUrl: redis.url, prefix, username: 'alice' });
+    const app = await bed.startApp();
+    const session = await bed.login(app.url, { username: 'alice' });
     const again = await loginRequest(app.url, 'alice', TEST_PASSWORD, session.headers);
     expect(again.status).to.equal(200);
   });
 
   it('behind a trusted HTTPS proxy, expects the https origin', async function () {
-    const app = await start({ TRUST_PROXY: 'true' });
-    const session = await login(app.url, { redisUrl: redis.url, prefix });
+    const app = await bed.startApp({ TRUST_PROXY: 'true' });
+    const session = await bed.login(app.url);
     const host = new URL(app.url).host;
     const overHttps = { ...session.csrfHeaders, 'X-Forwarded-Proto': 'https' };
     await expectForbidden(await logout(app, overHttps)); // Origin says http://, the proxy says https
@@ -125,9 +103,9 @@ describe('CSRF protection', function () {
   });
 
   it('does not apply to /api/publish, which takes a bearer token and ignores cookies', async function () {
-    const app = await start();
-    const { token } = await withUsers(redis.url, prefix, (_users, client) =>
-      new TokenStore(client, redisNames(prefix)).create('ci'),
+    const app = await bed.startApp();
+    const { token } = await withUsers(bed.redis.url, bed.prefix, (_users, client) =>
+      new TokenStore(client, redisNames(bed.prefix)).create('ci'),
     );
     const response = await fetch(`${app.url}/api/publish`, {
       method: 'POST',

@@ -1,51 +1,22 @@
 import { Writable } from 'node:stream';
 import { expect } from 'chai';
-import { createClient } from 'redis';
 import { errorResponseSchema, sessionResponseSchema } from '../../../shared/api.ts';
 import { redisNames } from '../../../shared/keys.ts';
 import { UserStore } from '../../../server/auth/users.ts';
 import { loadConfig } from '../../../server/config.ts';
 import { createLogger } from '../../../server/log.ts';
-import type { RedisClient } from '../../../server/redis.ts';
 import { startPulseboard } from '../../../server/pulseboard.ts';
-import { startTestApp, stopAll, uniquePrefix, type TestApp } from '../../helpers/app.ts';
 import { ensureTestUser, TEST_PASSWORD } from '../../helpers/auth.ts';
-import { startTestRedis, type TestRedis } from '../../helpers/redis-server.ts';
+import { useTestBed } from '../../helpers/test-bed.ts';
 import { loginFrom, loginRequest } from './requests.ts';
 
 describe('login', function () {
   this.timeout(60_000);
-  let redis: TestRedis;
-  let client: RedisClient;
-  let apps: TestApp[] = [];
-  let prefix: string;
-
-  before(async function () {
-    redis = await startTestRedis();
-    client = createClient({ url: redis.url });
-    await client.connect();
-  });
-  after(async function () {
-    await client.quit();
-    await redis.close();
-  });
-  beforeEach(function () {
-    prefix = uniquePrefix();
-  });
-  afterEach(async function () {
-    await stopAll(apps);
-    apps = [];
-  });
-
-  async function start(env: Record<string, string> = {}): Promise<TestApp> {
-    const app = await startTestApp(redis.url, { PULSEBOARD_PREFIX: prefix, ...env });
-    apps.push(app);
-    return app;
-  }
+  const bed = useTestBed();
 
   it('answers 200 with the user, a CSRF token and a session cookie', async function () {
-    const app = await start();
-    await ensureTestUser(redis.url, prefix, 'alice', 'admin');
+    const app = await bed.startApp();
+    await ensureTestUser(bed.redis.url, bed.prefix, 'alice', 'admin');
     const response = await loginRequest(app.url, 'Alice', TEST_PASSWORD);
     expect(response.status).to.equal(200);
     expect(response.headers.get('cache-control')).to.equal('no-store');
@@ -56,9 +27,12 @@ describe('login', function () {
   });
 
   it('answers a wrong password and an unknown user alike, in similar time', async function () {
-    const app = await start({ LOGIN_MAX_FAILURES_PER_IP: '100', LOGIN_MAX_FAILURES_PER_USER_IP: '100' });
+    const app = await bed.startApp({
+      LOGIN_MAX_FAILURES_PER_IP: '100',
+      LOGIN_MAX_FAILURES_PER_USER_IP: '100',
+    });
     // A user hashed at the default cost, so both failures run one full-cost scrypt.
-    await new UserStore(client, redisNames(prefix)).add('alice', TEST_PASSWORD, 'viewer');
+    await new UserStore(bed.client, redisNames(bed.prefix)).add('alice', TEST_PASSWORD, 'viewer');
 
     async function attempt(
       username: string,
@@ -96,13 +70,13 @@ describe('login', function () {
   });
 
   it('throttles failures per username + IP with 429 and Retry-After, while another user from another IP still logs in', async function () {
-    const app = await start({
+    const app = await bed.startApp({
       LOGIN_MAX_FAILURES_PER_USER_IP: '3',
       LOGIN_MAX_FAILURES_PER_IP: '20',
       LOGIN_THROTTLE_WINDOW_MS: '60000',
     });
-    await ensureTestUser(redis.url, prefix, 'alice');
-    await ensureTestUser(redis.url, prefix, 'bob');
+    await ensureTestUser(bed.redis.url, bed.prefix, 'alice');
+    await ensureTestUser(bed.redis.url, bed.prefix, 'bob');
     for (let failure = 0; failure < 3; failure += 1) {
       expect((await loginFrom('127.0.0.1', app.url, 'alice', 'guess')).status).to.equal(401);
     }
@@ -125,12 +99,12 @@ describe('login', function () {
   });
 
   it('throttles failures per IP across usernames', async function () {
-    const app = await start({
+    const app = await bed.startApp({
       LOGIN_MAX_FAILURES_PER_USER_IP: '10',
       LOGIN_MAX_FAILURES_PER_IP: '4',
       LOGIN_THROTTLE_WINDOW_MS: '60000',
     });
-    await ensureTestUser(redis.url, prefix, 'alice');
+    await ensureTestUser(bed.redis.url, bed.prefix, 'alice');
     for (const name of ['u1', 'u2', 'u3', 'u4']) {
       expect((await loginFrom('127.0.0.4', app.url, name, 'guess')).status).to.equal(401);
     }
@@ -141,8 +115,8 @@ describe('login', function () {
   });
 
   it('behind a trusted proxy, throttles on the address the proxy saw, not on one the client made up', async function () {
-    const app = await start({ TRUST_PROXY: 'true', LOGIN_MAX_FAILURES_PER_IP: '3' });
-    await ensureTestUser(redis.url, prefix, 'alice');
+    const app = await bed.startApp({ TRUST_PROXY: 'true', LOGIN_MAX_FAILURES_PER_IP: '3' });
+    await ensureTestUser(bed.redis.url, bed.prefix, 'alice');
     // The proxy appends the address it saw (203.0.113.7) to whatever X-Forwarded-For the client sent.
     const from = (claimed: string, username: string, password: string) =>
       loginRequest(app.url, username, password, { 'X-Forwarded-For': `${claimed}, 203.0.113.7` });
@@ -157,8 +131,8 @@ describe('login', function () {
   });
 
   it('never counts successful logins, however many come from one address', async function () {
-    const app = await start({ LOGIN_MAX_FAILURES_PER_USER_IP: '2', LOGIN_MAX_FAILURES_PER_IP: '2' });
-    await ensureTestUser(redis.url, prefix, 'alice');
+    const app = await bed.startApp({ LOGIN_MAX_FAILURES_PER_USER_IP: '2', LOGIN_MAX_FAILURES_PER_IP: '2' });
+    await ensureTestUser(bed.redis.url, bed.prefix, 'alice');
     const statuses: number[] = [];
     for (let index = 0; index < 10; index += 1) {
       statuses.push((await loginRequest(app.url, 'alice', TEST_PASSWORD)).status);
@@ -171,8 +145,8 @@ describe('login', function () {
   });
 
   it('refuses a burst of parallel guesses beyond the limit (counted before the password is checked)', async function () {
-    const app = await start({ LOGIN_MAX_FAILURES_PER_USER_IP: '3', LOGIN_MAX_FAILURES_PER_IP: '50' });
-    await ensureTestUser(redis.url, prefix, 'alice');
+    const app = await bed.startApp({ LOGIN_MAX_FAILURES_PER_USER_IP: '3', LOGIN_MAX_FAILURES_PER_IP: '50' });
+    await ensureTestUser(bed.redis.url, bed.prefix, 'alice');
     const statuses = await Promise.all(
       Array.from({ length: 8 }, () => loginRequest(app.url, 'alice', 'guess').then((r) => r.status)),
     );
@@ -181,7 +155,7 @@ describe('login', function () {
   });
 
   it('answers 400 naming the field for a malformed body', async function () {
-    const app = await start();
+    const app = await bed.startApp();
     const response = await fetch(`${app.url}/api/login`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', Origin: new URL(app.url).origin },
@@ -193,7 +167,7 @@ describe('login', function () {
 
   describe('first start', function () {
     it('creates admin from PULSEBOARD_ADMIN_PASSWORD when there are no users', async function () {
-      const app = await start({ PULSEBOARD_ADMIN_PASSWORD: 'first-admin-password' });
+      const app = await bed.startApp({ PULSEBOARD_ADMIN_PASSWORD: 'first-admin-password' });
       const response = await loginRequest(app.url, 'admin', 'first-admin-password');
       expect(response.status).to.equal(200);
       expect(sessionResponseSchema.parse(await response.json()).user).to.deep.equal({
@@ -213,16 +187,15 @@ describe('login', function () {
       const config = loadConfig({
         PORT: '0',
         HOST: '127.0.0.1',
-        REDIS_URL: redis.url,
-        PULSEBOARD_PREFIX: prefix,
+        REDIS_URL: bed.redis.url,
+        PULSEBOARD_PREFIX: bed.prefix,
       });
       const startWorker = async () => {
         const worker = await startPulseboard(config, {
           log: createLogger('info', sink),
           defaultMetrics: false,
         });
-        apps.push(worker);
-        return worker;
+        return bed.trackApp(worker);
       };
       const [first] = await Promise.all([startWorker(), startWorker()]);
       const announced = lines
@@ -237,13 +210,13 @@ describe('login', function () {
       expect(
         lines.map((line) => JSON.parse(line) as { password?: unknown }).filter((entry) => entry.password),
       ).to.have.length(1);
-      expect(await new UserStore(client, redisNames(prefix)).list()).to.have.length(1);
+      expect(await new UserStore(bed.client, redisNames(bed.prefix)).list()).to.have.length(1);
     });
 
     it('creates nothing when a user exists', async function () {
-      await ensureTestUser(redis.url, prefix, 'alice');
-      await start({ PULSEBOARD_ADMIN_PASSWORD: 'first-admin-password' });
-      const names = (await new UserStore(client, redisNames(prefix)).list()).map((user) => user.name);
+      await ensureTestUser(bed.redis.url, bed.prefix, 'alice');
+      await bed.startApp({ PULSEBOARD_ADMIN_PASSWORD: 'first-admin-password' });
+      const names = (await new UserStore(bed.client, redisNames(bed.prefix)).list()).map((user) => user.name);
       expect(names).to.deep.equal(['alice']);
     });
   });

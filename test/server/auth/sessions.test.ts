@@ -1,57 +1,20 @@
 import { expect } from 'chai';
 import { EventSource } from 'eventsource';
-import { createClient } from 'redis';
 import { errorResponseSchema, sessionResponseSchema } from '../../../shared/api.ts';
 import { SESSION_COOKIE, sessionHandle, sessionRedisKey } from '../../../server/auth/sessions.ts';
 import { redisNames } from '../../../shared/keys.ts';
-import { startTestApp, stopAll, uniquePrefix, type TestApp } from '../../helpers/app.ts';
-import { login, TEST_PASSWORD } from '../../helpers/auth.ts';
-import { startTestRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { openStream, until, type RecordedStream } from '../../helpers/sse-client.ts';
+import { TEST_PASSWORD } from '../../helpers/auth.ts';
+import { until } from '../../helpers/sse-client.ts';
+import { useTestBed } from '../../helpers/test-bed.ts';
 import { cookieValue, loginRequest, setCookies } from './requests.ts';
 
 describe('sessions', function () {
   this.timeout(30_000);
-  let redis: TestRedis;
-  let client: ReturnType<typeof createClient>;
-  let apps: TestApp[] = [];
-  let streams: RecordedStream[] = [];
-  let prefix: string;
-
-  before(async function () {
-    redis = await startTestRedis();
-    client = createClient({ url: redis.url });
-    await client.connect();
-  });
-  after(async function () {
-    await client.quit();
-    await redis.close();
-  });
-  beforeEach(function () {
-    prefix = uniquePrefix();
-  });
-  afterEach(async function () {
-    for (const stream of streams) stream.close();
-    streams = [];
-    await stopAll(apps);
-    apps = [];
-  });
-
-  async function start(env: Record<string, string> = {}): Promise<TestApp> {
-    const app = await startTestApp(redis.url, { PULSEBOARD_PREFIX: prefix, ...env });
-    apps.push(app);
-    return app;
-  }
-
-  function stream(url: string, headers: Record<string, string>): RecordedStream {
-    const opened = openStream(url, { headers });
-    streams.push(opened);
-    return opened;
-  }
+  const bed = useTestBed();
 
   describe('without a session', function () {
     it('answers 401 JSON on /events and /api/snapshot, and redirects / to /login', async function () {
-      const app = await start();
+      const app = await bed.startApp();
       for (const path of ['/events', '/api/snapshot', '/api/session', '/api/anything']) {
         const response = await fetch(`${app.url}${path}`);
         expect(response.status, path).to.equal(401);
@@ -69,7 +32,7 @@ describe('sessions', function () {
     });
 
     it('serves the login page, its assets and the health endpoints', async function () {
-      const app = await start();
+      const app = await bed.startApp();
       for (const path of ['/login', '/assets/app.css', '/livez', '/healthz', '/readyz']) {
         const response = await fetch(`${app.url}${path}`);
         expect(response.status, path).to.equal(200);
@@ -77,7 +40,7 @@ describe('sessions', function () {
     });
 
     it('lets /metrics through to its own bearer check and /api/publish to its token check', async function () {
-      const app = await start({ METRICS_TOKEN: 'metrics-token-0123456789' });
+      const app = await bed.startApp({ METRICS_TOKEN: 'metrics-token-0123456789' });
       const metrics = await fetch(`${app.url}/metrics`, {
         headers: { Authorization: 'Bearer metrics-token-0123456789' },
       });
@@ -88,8 +51,8 @@ describe('sessions', function () {
     });
 
     it('an EventSource gets 401 and stops (the page must send the user to /login)', async function () {
-      const app = await start();
-      const opened = stream(`${app.url}/events`, {});
+      const app = await bed.startApp();
+      const opened = bed.openStream(`${app.url}/events`, { headers: {} });
       await until(() => opened.source.readyState === EventSource.CLOSED, 5000, 'the stream to fail');
       expect(opened.opens).to.equal(0);
     });
@@ -97,8 +60,8 @@ describe('sessions', function () {
 
   describe('login cookie', function () {
     it('is HttpOnly, SameSite=Lax, signed and not Secure over plain http', async function () {
-      const app = await start();
-      await login(app.url, { redisUrl: redis.url, prefix, username: 'alice' });
+      const app = await bed.startApp();
+      await bed.login(app.url, { username: 'alice' });
       const response = await loginRequest(app.url, 'alice', TEST_PASSWORD);
       expect(response.status).to.equal(200);
       const body = sessionResponseSchema.parse(await response.json());
@@ -114,8 +77,8 @@ describe('sessions', function () {
     });
 
     it('is Secure when the request came over HTTPS through a trusted proxy', async function () {
-      const app = await start({ TRUST_PROXY: 'true' });
-      await login(app.url, { redisUrl: redis.url, prefix, username: 'alice' });
+      const app = await bed.startApp({ TRUST_PROXY: 'true' });
+      await bed.login(app.url, { username: 'alice' });
       const host = new URL(app.url).host;
       const response = await loginRequest(app.url, 'alice', TEST_PASSWORD, {
         'X-Forwarded-Proto': 'https',
@@ -126,16 +89,16 @@ describe('sessions', function () {
     });
 
     it('is not Secure when X-Forwarded-Proto comes from an untrusted client', async function () {
-      const app = await start({ TRUST_PROXY: 'false' });
-      await login(app.url, { redisUrl: redis.url, prefix, username: 'alice' });
+      const app = await bed.startApp({ TRUST_PROXY: 'false' });
+      await bed.login(app.url, { username: 'alice' });
       const response = await loginRequest(app.url, 'alice', TEST_PASSWORD, { 'X-Forwarded-Proto': 'https' });
       expect(response.status).to.equal(200);
       expect(setCookies(response).get(SESSION_COOKIE)).to.not.match(/;\s*secure/i);
     });
 
     it('gets a new session id at login, and the old id stops working (no fixation)', async function () {
-      const app = await start();
-      const first = await login(app.url, { redisUrl: redis.url, prefix, username: 'alice' });
+      const app = await bed.startApp();
+      const first = await bed.login(app.url, { username: 'alice' });
       const again = await loginRequest(app.url, 'alice', TEST_PASSWORD, first.headers);
       expect(again.status).to.equal(200);
       const before = cookieValue(first.headers.Cookie!, SESSION_COOKIE);
@@ -146,8 +109,8 @@ describe('sessions', function () {
     });
 
     it('refuses a tampered cookie, and an unsigned one', async function () {
-      const app = await start();
-      const session = await login(app.url, { redisUrl: redis.url, prefix, username: 'alice' });
+      const app = await bed.startApp();
+      const session = await bed.login(app.url, { username: 'alice' });
       const cookie = session.headers.Cookie!;
       const id = cookieValue(cookie, SESSION_COOKIE)!;
       const flipped = id.slice(0, -1) + (id.endsWith('A') ? 'B' : 'A');
@@ -159,25 +122,25 @@ describe('sessions', function () {
     });
 
     it('keeps only a hash of the session id in Redis', async function () {
-      const app = await start();
-      const session = await login(app.url, { redisUrl: redis.url, prefix, username: 'alice' });
+      const app = await bed.startApp();
+      const session = await bed.login(app.url, { username: 'alice' });
       const id = cookieValue(session.headers.Cookie!, SESSION_COOKIE)!;
-      const keys = await client.keys(`{${prefix}}:session:*`);
-      expect(keys).to.deep.equal([sessionRedisKey(redisNames(prefix), sessionHandle(id))]);
+      const keys = await bed.client.keys(`{${bed.prefix}}:session:*`);
+      expect(keys).to.deep.equal([sessionRedisKey(redisNames(bed.prefix), sessionHandle(id))]);
       expect(keys[0]).to.not.include(id);
     });
   });
 
   describe('across instances', function () {
     it('a session made on one instance works on another sharing Redis, and logout on the first closes a stream on the second within a second', async function () {
-      const [first, second] = [await start(), await start()];
-      const session = await login(first!.url, { redisUrl: redis.url, prefix, username: 'alice' });
+      const [first, second] = [await bed.startApp(), await bed.startApp()];
+      const session = await bed.login(first!.url, { username: 'alice' });
 
       const onSecond = await fetch(`${second!.url}/api/session`, { headers: session.headers });
       expect(onSecond.status).to.equal(200);
       expect(sessionResponseSchema.parse(await onSecond.json()).user.name).to.equal('alice');
 
-      const opened = stream(`${second!.url}/events`, session.headers);
+      const opened = bed.openStream(`${second!.url}/events`, { headers: session.headers });
       await opened.waitForOpen();
       expect(second!.hub.size).to.equal(1);
 
@@ -205,10 +168,10 @@ describe('sessions', function () {
     it('signs with the first SESSION_KEYS key and still accepts cookies signed with a later one (rotation)', async function () {
       const oldKey = 'old-key-0123456789abcdef';
       const newKey = 'new-key-0123456789abcdef';
-      const before = await start({ SESSION_KEYS: oldKey });
-      const session = await login(before.url, { redisUrl: redis.url, prefix, username: 'alice' });
+      const before = await bed.startApp({ SESSION_KEYS: oldKey });
+      const session = await bed.login(before.url, { username: 'alice' });
 
-      const rotated = await start({ SESSION_KEYS: `${newKey},${oldKey}` });
+      const rotated = await bed.startApp({ SESSION_KEYS: `${newKey},${oldKey}` });
       const response = await fetch(`${rotated.url}/api/session`, { headers: session.headers });
       expect(response.status).to.equal(200);
       // The cookie is re-signed with the new key on the way.
@@ -219,24 +182,24 @@ describe('sessions', function () {
           `${SESSION_COOKIE}.sig=${cookieValue(session.headers.Cookie!, `${SESSION_COOKIE}.sig`)}`,
         );
 
-      const retired = await start({ SESSION_KEYS: newKey });
+      const retired = await bed.startApp({ SESSION_KEYS: newKey });
       expect((await fetch(`${retired.url}/api/session`, { headers: session.headers })).status).to.equal(401);
     });
   });
 
   describe('open streams', function () {
     it('closes a stream whose session expired', async function () {
-      const app = await start({ SESSION_CHECK_MS: '200' });
-      const session = await login(app.url, { redisUrl: redis.url, prefix, username: 'alice' });
-      const opened = stream(`${app.url}/events`, session.headers);
+      const app = await bed.startApp({ SESSION_CHECK_MS: '200' });
+      const session = await bed.login(app.url, { username: 'alice' });
+      const opened = bed.openStream(`${app.url}/events`, { headers: session.headers });
       await opened.waitForOpen();
       // Expire it the way koa-session does: the stored _expire passes (Redis keeps the key 10 s longer).
       const key = sessionRedisKey(
-        redisNames(prefix),
+        redisNames(bed.prefix),
         sessionHandle(cookieValue(session.headers.Cookie!, SESSION_COOKIE)!),
       );
-      const stored = JSON.parse((await client.get(key)) ?? 'null') as Record<string, unknown>;
-      await client.set(key, JSON.stringify({ ...stored, _expire: Date.now() - 1 }), {
+      const stored = JSON.parse((await bed.client.get(key)) ?? 'null') as Record<string, unknown>;
+      await bed.client.set(key, JSON.stringify({ ...stored, _expire: Date.now() - 1 }), {
         expiration: 'KEEPTTL',
       });
       await until(() => app.hub.size === 0, 2000, 'the expired session stream to close');
@@ -244,30 +207,30 @@ describe('sessions', function () {
     });
 
     it('closes a stream whose session vanished from Redis', async function () {
-      const app = await start({ SESSION_CHECK_MS: '200' });
-      const session = await login(app.url, { redisUrl: redis.url, prefix, username: 'alice' });
-      const opened = stream(`${app.url}/events`, session.headers);
+      const app = await bed.startApp({ SESSION_CHECK_MS: '200' });
+      const session = await bed.login(app.url, { username: 'alice' });
+      const opened = bed.openStream(`${app.url}/events`, { headers: session.headers });
       await opened.waitForOpen();
-      await client.del(await client.keys(`{${prefix}}:session:*`));
+      await bed.client.del(await bed.client.keys(`{${bed.prefix}}:session:*`));
       await until(() => app.hub.size === 0, 2000, 'the stream to close');
     });
 
     it('refuses more than MAX_STREAMS_PER_SESSION streams per session, not per user', async function () {
-      const app = await start({ MAX_STREAMS_PER_SESSION: '2' });
-      const session = await login(app.url, { redisUrl: redis.url, prefix, username: 'alice' });
-      const other = await login(app.url, { redisUrl: redis.url, prefix, username: 'alice' });
+      const app = await bed.startApp({ MAX_STREAMS_PER_SESSION: '2' });
+      const session = await bed.login(app.url, { username: 'alice' });
+      const other = await bed.login(app.url, { username: 'alice' });
       for (let index = 0; index < 2; index += 1)
-        await stream(`${app.url}/events`, session.headers).waitForOpen();
+        await bed.openStream(`${app.url}/events`, { headers: session.headers }).waitForOpen();
       const third = await fetch(`${app.url}/events`, { headers: session.headers });
       expect(third.status).to.equal(429);
       expect(errorResponseSchema.parse(await third.json()).error.code).to.equal('too_many_streams');
-      await stream(`${app.url}/events`, other.headers).waitForOpen();
+      await bed.openStream(`${app.url}/events`, { headers: other.headers }).waitForOpen();
       expect(app.hub.size).to.equal(3);
     });
 
     it('keeps a long-lived stream working on a rolling session and sets the cookie before the stream starts', async function () {
-      const app = await start();
-      const session = await login(app.url, { redisUrl: redis.url, prefix, username: 'alice' });
+      const app = await bed.startApp();
+      const session = await bed.login(app.url, { username: 'alice' });
       const controller = new AbortController();
       const response = await fetch(`${app.url}/events`, {
         headers: session.headers,
@@ -286,8 +249,8 @@ describe('sessions', function () {
 
   describe('the session API', function () {
     it('GET /api/session answers the login body; logout answers 204 and clears the cookie', async function () {
-      const app = await start();
-      const session = await login(app.url, { redisUrl: redis.url, prefix, username: 'root', role: 'admin' });
+      const app = await bed.startApp();
+      const session = await bed.login(app.url, { username: 'root', role: 'admin' });
       const current = await fetch(`${app.url}/api/session`, { headers: session.headers });
       expect(current.status).to.equal(200);
       expect(current.headers.get('cache-control')).to.equal('no-store');
@@ -301,7 +264,7 @@ describe('sessions', function () {
       expect(logout.status).to.equal(204);
       expect(setCookies(logout).get(SESSION_COOKIE)).to.match(/expires=Thu, 01 Jan 1970/i);
       expect((await fetch(`${app.url}/api/session`, { headers: session.headers })).status).to.equal(401);
-      expect(await client.keys(`{${prefix}}:session:*`)).to.deep.equal([]);
+      expect(await bed.client.keys(`{${bed.prefix}}:session:*`)).to.deep.equal([]);
     });
   });
 });

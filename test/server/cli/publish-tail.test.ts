@@ -1,12 +1,10 @@
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { createClient } from 'redis';
 import { envelopeSchema } from '../../../shared/events.ts';
 import { createPublisher } from '../../../shared/publisher.ts';
-import { startTestApp, stopAll, uniquePrefix, type TestApp } from '../../helpers/app.ts';
-import { ensureTestUser, login, TEST_PASSWORD } from '../../helpers/auth.ts';
-import { startTestRedis, type TestRedis } from '../../helpers/redis-server.ts';
+import { ensureTestUser, TEST_PASSWORD } from '../../helpers/auth.ts';
+import { useTestBed } from '../../helpers/test-bed.ts';
 import { until } from '../../helpers/sse-client.ts';
 import { logIds } from '../sse/stream-helpers.ts';
 
@@ -57,35 +55,21 @@ function startTail(args: string[], env: Record<string, string>): TailProcess {
 
 describe('pulseboard publish and tail (the real CLI)', function () {
   this.timeout(60_000);
-  let redis: TestRedis;
-  let client: ReturnType<typeof createClient>;
-  let prefix: string;
-  let env: Record<string, string>;
-  let app: TestApp | undefined;
   let tails: TailProcess[] = [];
-
-  before(async function () {
-    redis = await startTestRedis();
-    client = createClient({ url: redis.url });
-    await client.connect();
-  });
-  after(async function () {
-    await client.quit();
-    await redis.close();
-  });
-  beforeEach(function () {
-    prefix = uniquePrefix();
-    env = { REDIS_URL: redis.url, PULSEBOARD_PREFIX: prefix };
-  });
-  afterEach(async function () {
+  // Registered before the bed's, so the tails die before their app stops, as they always did.
+  afterEach(function () {
     for (const tail of tails) if (tail.child.exitCode === null) tail.child.kill('SIGKILL');
     tails = [];
-    await stopAll([app]);
-    app = undefined;
+  });
+  const bed = useTestBed();
+  let env: Record<string, string>;
+
+  beforeEach(function () {
+    env = { REDIS_URL: bed.redis.url, PULSEBOARD_PREFIX: bed.prefix };
   });
 
   async function logEntries() {
-    const entries = await client.xRange(`{${prefix}}:log`, '-', '+');
+    const entries = await bed.client.xRange(`{${bed.prefix}}:log`, '-', '+');
     return (entries ?? []).map((entry) => ({ id: entry.id, ...JSON.parse(entry.message.e!) }));
   }
 
@@ -204,8 +188,8 @@ describe('pulseboard publish and tail (the real CLI)', function () {
 
   describe('tail', function () {
     async function startApp(): Promise<Record<string, string>> {
-      app = await startTestApp(redis.url, { PULSEBOARD_PREFIX: prefix });
-      const session = await login(app.url, { redisUrl: redis.url, prefix });
+      const app = await bed.startApp();
+      const session = await bed.login(app.url);
       const cookie = session.headers.Cookie ?? session.headers.cookie;
       return { ...env, PULSEBOARD_URL: app.url, ...(cookie ? { PULSEBOARD_COOKIE: cookie } : {}) };
     }
@@ -220,7 +204,7 @@ describe('pulseboard publish and tail (the real CLI)', function () {
       const tailEnv = await startApp();
       const tail = follow(['--topics', 'metric:api.*,event:*'], tailEnv);
       await until(() => /following/.test(tail.stderr()), 15_000, 'tail to connect');
-      const publisher = createPublisher(client, { prefix });
+      const publisher = createPublisher(bed.client, { prefix: bed.prefix });
       const ts = Date.UTC(2024, 0, 2, 3, 4, 5);
       await publisher.publish({ type: 'status', service: 'api', state: 'down', ts });
       await publisher.publish({ type: 'metric', name: 'web.latency', value: 3, ts });
@@ -245,7 +229,7 @@ describe('pulseboard publish and tail (the real CLI)', function () {
 
     it('with --since and --json replays what came after the id as JSON lines, then follows', async function () {
       const tailEnv = await startApp();
-      const publisher = createPublisher(client, { prefix });
+      const publisher = createPublisher(bed.client, { prefix: bed.prefix });
       const [first] = await publisher.publish({ type: 'status', service: 'api', state: 'ok' });
       await publisher.publish({ type: 'event', level: 'info', title: 'missed \u0085 C1' });
       await publisher.publish({ type: 'metric', name: 'm', value: 1 });
@@ -256,7 +240,7 @@ describe('pulseboard publish and tail (the real CLI)', function () {
       const lines = tail.stdout();
       expect(lines[0]).to.not.match(/\u0085/);
       const events = lines.map((line) => envelopeSchema.parse(JSON.parse(line)));
-      expect(events.map((event) => event.id)).to.deep.equal(await logIds(client, prefix, first));
+      expect(events.map((event) => event.id)).to.deep.equal(await logIds(bed.client, bed.prefix, first));
       expect(events[0]).to.include({ title: 'missed \u0085 C1' });
     });
 
@@ -267,10 +251,10 @@ describe('pulseboard publish and tail (the real CLI)', function () {
       expect(await refused.exited).to.equal(1);
       expect(refused.stderr()).to.match(/refused the stream \(401: .*\).*--user/);
 
-      await ensureTestUser(redis.url, prefix, 'watcher');
+      await ensureTestUser(bed.redis.url, bed.prefix, 'watcher');
       const tail = follow(['--user', 'watcher'], { ...noSession, PULSEBOARD_PASSWORD: TEST_PASSWORD });
       await until(() => /following/.test(tail.stderr()), 15_000, 'tail to log in and connect');
-      const [id] = await createPublisher(client, { prefix }).publish({
+      const [id] = await createPublisher(bed.client, { prefix: bed.prefix }).publish({
         type: 'status',
         service: 'api',
         state: 'ok',

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import { createClient } from 'redis';
 import { errorResponseSchema } from '../../../shared/api.ts';
-import { startTestApp, stopAll, uniquePrefix, type TestApp } from '../../helpers/app.ts';
-import { login, type TestSession } from '../../helpers/auth.ts';
-import { startTestRedis, type TestRedis } from '../../helpers/redis-server.ts';
+import type { TestApp } from '../../helpers/app.ts';
+import type { TestSession } from '../../helpers/auth.ts';
+import { useTestBed } from '../../helpers/test-bed.ts';
 
 /** The CSP as a map of directive -> sources. */
 function parseCsp(header: string | null): Map<string, string[]> {
@@ -39,43 +39,26 @@ function expectStrictHeaders(response: Response, what: string, https: boolean): 
 
 describe('security headers', function () {
   this.timeout(30_000);
-  let redis: TestRedis;
-  let apps: TestApp[] = [];
-  let prefix: string;
-
-  before(async function () {
-    redis = await startTestRedis();
-  });
-  after(async function () {
-    await redis.close();
-  });
-  beforeEach(function () {
-    prefix = uniquePrefix();
-  });
-  afterEach(async function () {
-    await stopAll(apps);
-    apps = [];
-  });
+  const bed = useTestBed({ client: false });
 
   /** One response of each kind: 200, 401, 404 and a real 500 (a corrupt user record in Redis). */
   async function responsesOfEveryKind(app: TestApp, extra: Record<string, string>) {
-    const session: TestSession = await login(app.url, { redisUrl: redis.url, prefix, username: 'alice' });
+    const session: TestSession = await bed.login(app.url, { username: 'alice' });
     const headers = { ...session.headers, ...extra };
     const ok = await fetch(`${app.url}/api/session`, { headers });
     const page = await fetch(`${app.url}/login`, { headers: extra });
     const unauthorized = await fetch(`${app.url}/api/snapshot`, { headers: extra });
     const notFound = await fetch(`${app.url}/api/no-such-thing`, { headers });
-    const client = createClient({ url: redis.url });
+    const client = createClient({ url: bed.redis.url });
     await client.connect();
-    await client.hSet(`{${prefix}}:users`, 'alice', '{corrupt');
+    await client.hSet(`{${bed.prefix}}:users`, 'alice', '{corrupt');
     await client.quit();
     const failed = await fetch(`${app.url}/api/session`, { headers });
     return { ok, page, unauthorized, notFound, failed };
   }
 
   it('sends a strict CSP, nosniff and frame-ancestors on a 200, a 401, a 404 and a 500, and no HSTS over http', async function () {
-    const app = await startTestApp(redis.url, { PULSEBOARD_PREFIX: prefix });
-    apps.push(app);
+    const app = await bed.startApp();
     const { ok, page, unauthorized, notFound, failed } = await responsesOfEveryKind(app, {});
     expect([ok.status, page.status, unauthorized.status, notFound.status, failed.status]).to.deep.equal([
       200, 200, 401, 404, 500,
@@ -90,8 +73,7 @@ describe('security headers', function () {
   });
 
   it('adds HSTS on every answer when the request came over HTTPS through a trusted proxy', async function () {
-    const app = await startTestApp(redis.url, { PULSEBOARD_PREFIX: prefix, TRUST_PROXY: 'true' });
-    apps.push(app);
+    const app = await bed.startApp({ TRUST_PROXY: 'true' });
     const { ok, page, unauthorized, notFound, failed } = await responsesOfEveryKind(app, {
       'X-Forwarded-Proto': 'https',
     });
@@ -104,16 +86,14 @@ describe('security headers', function () {
   });
 
   it('does not trust X-Forwarded-Proto without TRUST_PROXY (no HSTS)', async function () {
-    const app = await startTestApp(redis.url, { PULSEBOARD_PREFIX: prefix });
-    apps.push(app);
+    const app = await bed.startApp();
     const response = await fetch(`${app.url}/livez`, { headers: { 'X-Forwarded-Proto': 'https' } });
     expectStrictHeaders(response, 'livez', false);
   });
 
   it('sends the same headers on the event stream and the health endpoints', async function () {
-    const app = await startTestApp(redis.url, { PULSEBOARD_PREFIX: prefix });
-    apps.push(app);
-    const session = await login(app.url, { redisUrl: redis.url, prefix });
+    const app = await bed.startApp();
+    const session = await bed.login(app.url);
     const controller = new AbortController();
     const stream = await fetch(`${app.url}/events`, { headers: session.headers, signal: controller.signal });
     expect(stream.status).to.equal(200);

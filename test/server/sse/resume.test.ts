@@ -1,11 +1,10 @@
 import { expect } from 'chai';
-import { createClient } from 'redis';
 import { errorResponseSchema } from '../../../shared/api.ts';
 import { createPublisher, type Publisher } from '../../../shared/publisher.ts';
-import { startTestApp, stopAll, uniquePrefix, type TestApp } from '../../helpers/app.ts';
-import { login, type TestSession } from '../../helpers/auth.ts';
-import { startTestRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { openStream, until, type RecordedStream } from '../../helpers/sse-client.ts';
+import type { TestApp } from '../../helpers/app.ts';
+import type { TestSession } from '../../helpers/auth.ts';
+import { until, type RecordedStream } from '../../helpers/sse-client.ts';
+import { useTestBed } from '../../helpers/test-bed.ts';
 import { logIds, sleep } from './stream-helpers.ts';
 
 /** A mix of the three event types, so replay covers each encoding. */
@@ -22,43 +21,20 @@ function sample(index: number): object {
 
 describe('resuming the event stream', function () {
   this.timeout(30_000);
-  let redis: TestRedis;
-  let client: ReturnType<typeof createClient>;
-  let apps: TestApp[] = [];
-  let streams: RecordedStream[] = [];
-  let prefix: string;
+  const bed = useTestBed();
   let publisher: Publisher;
 
-  before(async function () {
-    redis = await startTestRedis();
-    client = createClient({ url: redis.url });
-    await client.connect();
-  });
-  after(async function () {
-    await client.quit();
-    await redis.close();
-  });
   beforeEach(function () {
-    prefix = uniquePrefix();
-    publisher = createPublisher(client, { prefix, historyMax: 100 });
-  });
-  afterEach(async function () {
-    for (const stream of streams) stream.close();
-    streams = [];
-    await stopAll(apps);
-    apps = [];
+    publisher = createPublisher(bed.client, { prefix: bed.prefix, historyMax: 100 });
   });
 
   async function start(env: Record<string, string> = {}): Promise<{ app: TestApp; session: TestSession }> {
-    const app = await startTestApp(redis.url, { PULSEBOARD_PREFIX: prefix, ...env });
-    apps.push(app);
-    return { app, session: await login(app.url, { redisUrl: redis.url, prefix }) };
+    const app = await bed.startApp(env);
+    return { app, session: await bed.login(app.url) };
   }
 
   function open(url: string, session: TestSession, headers: Record<string, string> = {}): RecordedStream {
-    const stream = openStream(url, { headers: { ...session.headers, ...headers } });
-    streams.push(stream);
-    return stream;
+    return bed.openStream(url, { headers: { ...session.headers, ...headers } });
   }
 
   async function publishSamples(count: number, from = 0): Promise<string[]> {
@@ -92,7 +68,7 @@ describe('resuming the event stream', function () {
     await second.waitFor((events) => events.length >= 130, 10_000, '100 replayed + live events');
     publishing = false;
     await background;
-    const expected = await logIds(client, prefix, lastSeen);
+    const expected = await logIds(bed.client, bed.prefix, lastSeen);
     await second.waitFor((events) => events.length >= expected.length, 5000, 'every event of the log');
     await sleep(200);
 
@@ -133,7 +109,7 @@ describe('resuming the event stream', function () {
     await stream.waitFor((events) => events.length >= 55);
     await sleep(200);
     expect(stream.opens).to.equal(2);
-    expect(stream.events.map((event) => event.id)).to.deep.equal(await logIds(client, prefix));
+    expect(stream.events.map((event) => event.id)).to.deep.equal(await logIds(bed.client, bed.prefix));
   });
 
   it('sends reset for an id older than the retained log, then live events', async function () {
@@ -141,7 +117,7 @@ describe('resuming the event stream', function () {
     const [oldest] = await publishSamples(1);
     // historyMax 100: XADD MAXLEN ~ trims whole stream nodes (100 entries each), so 400 more trim the start.
     await publishSamples(400, 1);
-    expect(await client.xLen(`{${prefix}}:log`)).to.be.below(400);
+    expect(await bed.client.xLen(`{${bed.prefix}}:log`)).to.be.below(400);
 
     const stream = open(`${app.url}/events`, session, { 'Last-Event-ID': oldest! });
     await until(() => stream.resets === 1, 5000, 'reset');
@@ -173,7 +149,7 @@ describe('resuming the event stream', function () {
 
   it('replays far more than SSE_MAX_BUFFER_BYTES at the client pace instead of closing it as slow', async function () {
     const { app, session } = await start({ SSE_MAX_BUFFER_BYTES: String(64 * 1024) });
-    const big = createPublisher(client, { prefix });
+    const big = createPublisher(bed.client, { prefix: bed.prefix });
     const text = 'x'.repeat(1500);
     const ids: string[] = [];
     for (let index = 0; index < 1000; index += 1)

@@ -1,13 +1,11 @@
 // Helpers shared by the SSE and bus tests: the log's ids as Redis holds them, and a raw HTTP reader for
 // assertions on the wire format (headers, retry, comments) that EventSource hides.
 import http from 'node:http';
-import type { createClient } from 'redis';
+import type { RedisClient } from '../../../server/redis.ts';
 import { until } from '../../helpers/sse-client.ts';
 
-type Redis = ReturnType<typeof createClient>;
-
 /** Every id in the log, oldest first (XRANGE), optionally only those after `afterId`. */
-export async function logIds(redis: Redis, prefix: string, afterId?: string): Promise<string[]> {
+export async function logIds(redis: RedisClient, prefix: string, afterId?: string): Promise<string[]> {
   const entries = await redis.xRange(`{${prefix}}:log`, afterId ? `(${afterId}` : '-', '+');
   return (entries ?? []).map((entry) => entry.id);
 }

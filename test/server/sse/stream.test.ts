@@ -1,42 +1,25 @@
 import { expect } from 'chai';
-import { createClient } from 'redis';
 import { createPublisher } from '../../../shared/publisher.ts';
-import { startTestApp, stopAll, uniquePrefix, type TestApp } from '../../helpers/app.ts';
-import { login, type TestSession } from '../../helpers/auth.ts';
-import { startTestRedis, type TestRedis } from '../../helpers/redis-server.ts';
+import type { TestApp } from '../../helpers/app.ts';
+import type { TestSession } from '../../helpers/auth.ts';
+import { useTestBed } from '../../helpers/test-bed.ts';
 import { openRawStream, type RawStream } from './stream-helpers.ts';
 
 describe('GET /events on the wire', function () {
   this.timeout(20_000);
-  let redis: TestRedis;
-  let client: ReturnType<typeof createClient>;
-  let app: TestApp | undefined;
-  let session: TestSession;
   let raws: RawStream[] = [];
-  let prefix: string;
-
-  before(async function () {
-    redis = await startTestRedis();
-    client = createClient({ url: redis.url });
-    await client.connect();
-  });
-  after(async function () {
-    await client.quit();
-    await redis.close();
-  });
-  beforeEach(async function () {
-    prefix = uniquePrefix();
-    app = await startTestApp(redis.url, {
-      PULSEBOARD_PREFIX: prefix,
-      HEARTBEAT_MS: '1000',
-      SSE_RETRY_MS: '2000',
-    });
-    session = await login(app.url, { redisUrl: redis.url, prefix });
-  });
-  afterEach(async function () {
+  // Registered before the bed's, so the raw streams close before their app stops, as they always did.
+  afterEach(function () {
     for (const raw of raws) raw.close();
     raws = [];
-    await stopAll([app]);
+  });
+  const bed = useTestBed();
+  let app: TestApp | undefined;
+  let session: TestSession;
+
+  beforeEach(async function () {
+    app = await bed.startApp({ HEARTBEAT_MS: '1000', SSE_RETRY_MS: '2000' });
+    session = await bed.login(app.url);
   });
 
   async function open(headers: Record<string, string> = {}): Promise<RawStream> {
@@ -75,7 +58,7 @@ describe('GET /events on the wire', function () {
     await raw.waitForText(/: heartbeat\n\n/, 3000);
     expect(Date.now() - opened).to.be.within(700, 1600);
 
-    const publisher = createPublisher(client, { prefix });
+    const publisher = createPublisher(bed.client, { prefix: bed.prefix });
     const before = raw.text().split(': heartbeat').length;
     const until = Date.now() + 2500;
     while (Date.now() < until) {
@@ -88,7 +71,7 @@ describe('GET /events on the wire', function () {
   it('frames each event as id, event and one data line of the envelope', async function () {
     const raw = await open();
     await raw.waitForText(/^retry: \d+\n\n: [^\n]*\n\n/);
-    const publisher = createPublisher(client, { prefix });
+    const publisher = createPublisher(bed.client, { prefix: bed.prefix });
     const [id] = await publisher.publish({
       type: 'event',
       level: 'warn',

@@ -1,14 +1,12 @@
 import { expect } from 'chai';
-import { createClient } from 'redis';
 import { errorResponseSchema } from '../../../shared/api.ts';
 import { createPublisher } from '../../../shared/publisher.ts';
 import { ValidationError } from '../../../server/http/errors.ts';
 import { parseTopics } from '../../../server/sse/topics.ts';
 import { globMatches } from '../../../shared/topics.ts';
-import { startTestApp, stopAll, uniquePrefix, type TestApp } from '../../helpers/app.ts';
-import { login, type TestSession } from '../../helpers/auth.ts';
-import { startTestRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { openStream, type RecordedStream } from '../../helpers/sse-client.ts';
+import type { TestApp } from '../../helpers/app.ts';
+import type { TestSession } from '../../helpers/auth.ts';
+import { useTestBed } from '../../helpers/test-bed.ts';
 import { sleep } from './stream-helpers.ts';
 
 describe('topic filters', function () {
@@ -90,31 +88,13 @@ describe('topic filters', function () {
   });
 
   describe('on the stream', function () {
-    let redis: TestRedis;
-    let client: ReturnType<typeof createClient>;
+    const bed = useTestBed();
     let app: TestApp | undefined;
     let session: TestSession;
-    let streams: RecordedStream[] = [];
-    let prefix: string;
 
-    before(async function () {
-      redis = await startTestRedis();
-      client = createClient({ url: redis.url });
-      await client.connect();
-    });
-    after(async function () {
-      await client.quit();
-      await redis.close();
-    });
     beforeEach(async function () {
-      prefix = uniquePrefix();
-      app = await startTestApp(redis.url, { PULSEBOARD_PREFIX: prefix });
-      session = await login(app.url, { redisUrl: redis.url, prefix });
-    });
-    afterEach(async function () {
-      for (const stream of streams) stream.close();
-      streams = [];
-      await stopAll([app]);
+      app = await bed.startApp();
+      session = await bed.login(app.url);
     });
 
     const inputs = [
@@ -128,18 +108,17 @@ describe('topic filters', function () {
     ];
 
     it('sends a client subscribed to metric:api.* only those metrics, live and on resume', async function () {
-      const publisher = createPublisher(client, { prefix });
+      const publisher = createPublisher(bed.client, { prefix: bed.prefix });
       const open = (query: string, headers: Record<string, string> = {}) => {
-        const stream = openStream(`${app!.url}/events${query}`, {
+        const stream = bed.openStream(`${app!.url}/events${query}`, {
           headers: { ...session.headers, ...headers },
         });
-        streams.push(stream);
         return stream;
       };
       const apiMetrics = open('?topics=metric:api.*');
       const errorsAndStatus = open('?topics=event:error,status:*');
       const everything = open('');
-      await Promise.all(streams.map((stream) => stream.waitForOpen()));
+      await Promise.all(bed.streams.map((stream) => stream.waitForOpen()));
       const [firstId] = await publisher.publish({ type: 'status', service: 'warmup', state: 'ok' });
       for (const input of inputs) await publisher.publish(input);
       await everything.waitFor((events) => events.length === inputs.length + 1);

@@ -1,0 +1,111 @@
+// The common fixture of the server suites: one Redis (and client) per describe block, a fresh key prefix
+// per test, and apps and streams that are always closed after each test. Call useTestBed() in a describe
+// block; its properties are filled in by the mocha hooks it registers, so read them only inside tests
+// and hooks.
+import { createClient } from 'redis';
+import type { RedisClient } from '../../server/redis.ts';
+import { startTestApp, stopAll, uniquePrefix, type TestApp } from './app.ts';
+import { login, type LoginOptions, type TestSession } from './auth.ts';
+import { startTestRedis, type TestRedis } from './redis-server.ts';
+import { openStream, type RecordedStream, type StreamOptions } from './sse-client.ts';
+
+export interface TestBedOptions {
+  /** Connect a node-redis client for the tests (default true). */
+  client?: boolean;
+  /** Swallow the client's connection errors, for tests that stop Redis on purpose. */
+  tolerateRedisErrors?: boolean;
+}
+
+export interface TestBed {
+  readonly redis: TestRedis;
+  readonly client: RedisClient;
+  /** A fresh PULSEBOARD_PREFIX for the current test. */
+  readonly prefix: string;
+  /** Apps started or tracked in the current test. */
+  readonly apps: readonly TestApp[];
+  /** Streams opened or tracked in the current test. */
+  readonly streams: readonly RecordedStream[];
+  /** Starts an app on the current prefix (plus `env`), stopped after the test. */
+  startApp(env?: Record<string, string>): Promise<TestApp>;
+  /** Stops an app started some other way after the test. */
+  trackApp<T extends TestApp>(app: T): T;
+  /** Logs in at `baseUrl` (see auth.ts) as a user of the current prefix. */
+  login(baseUrl: string, options?: Omit<LoginOptions, 'redisUrl' | 'prefix'>): Promise<TestSession>;
+  /** Closes a stream after the test. */
+  track(stream: RecordedStream): RecordedStream;
+  /** Opens a stream that is closed after the test. */
+  openStream(url: string, options?: StreamOptions): RecordedStream;
+}
+
+function required<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`useTestBed: ${what} is only set inside tests and hooks`);
+  return value;
+}
+
+export function useTestBed(options: TestBedOptions = {}): TestBed {
+  let redis: TestRedis | undefined;
+  let client: RedisClient | undefined;
+  let prefix: string | undefined;
+  let apps: TestApp[] = [];
+  let streams: RecordedStream[] = [];
+
+  before(async function () {
+    redis = await startTestRedis();
+    if (options.client === false) return;
+    client = createClient({ url: redis.url });
+    if (options.tolerateRedisErrors) client.on('error', () => undefined);
+    await client.connect();
+  });
+  after(async function () {
+    await client?.quit();
+    await redis?.close();
+  });
+  beforeEach(function () {
+    prefix = uniquePrefix();
+  });
+  afterEach(async function () {
+    for (const stream of streams) stream.close();
+    streams = [];
+    await stopAll(apps);
+    apps = [];
+  });
+
+  const bed: TestBed = {
+    get redis() {
+      return required(redis, 'redis');
+    },
+    get client() {
+      if (options.client === false) throw new Error('useTestBed: created with { client: false }');
+      return required(client, 'client');
+    },
+    get prefix() {
+      return required(prefix, 'prefix');
+    },
+    get apps() {
+      return apps;
+    },
+    get streams() {
+      return streams;
+    },
+    async startApp(env = {}) {
+      const app = await startTestApp(bed.redis.url, { PULSEBOARD_PREFIX: bed.prefix, ...env });
+      apps.push(app);
+      return app;
+    },
+    trackApp(app) {
+      apps.push(app);
+      return app;
+    },
+    login(baseUrl, loginOptions = {}) {
+      return login(baseUrl, { ...loginOptions, redisUrl: bed.redis.url, prefix: bed.prefix });
+    },
+    track(stream) {
+      streams.push(stream);
+      return stream;
+    },
+    openStream(url, streamOptions) {
+      return bed.track(openStream(url, streamOptions));
+    },
+  };
+  return bed;
+}
