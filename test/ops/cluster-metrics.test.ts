@@ -1,11 +1,9 @@
 // GET /metrics through the shared port of a real PM2 cluster: every scrape, whichever worker answers it,
 // shows the totals of the whole cluster (server/metrics-cluster.ts).
 import { expect } from 'chai';
-import { createClient } from 'redis';
 import { createPublisher } from '../../shared/publisher.ts';
 import { login } from '../helpers/auth.ts';
-import { uniquePrefix } from '../helpers/app.ts';
-import { startTestRedis, type TestRedis } from '../helpers/redis-server.ts';
+import { useTestBed } from '../helpers/test-bed.ts';
 import { until } from '../helpers/sse-client.ts';
 import { startPm2Cluster, type Pm2Cluster } from './pm2-cluster.ts';
 import { getOnNewConnection, sampleValue, samples } from './prometheus-text.ts';
@@ -13,16 +11,10 @@ import { dedupe, openClients, type RecordingClient } from './traffic.ts';
 
 describe('PM2 cluster: /metrics', function () {
   this.timeout(120_000);
-  let redis: TestRedis;
-  let client: ReturnType<typeof createClient>;
+  const bed = useTestBed();
   let cluster: Pm2Cluster | undefined;
   let clients: RecordingClient[] = [];
 
-  before(async function () {
-    redis = await startTestRedis();
-    client = createClient({ url: redis.url });
-    await client.connect();
-  });
   afterEach(async function () {
     for (const recording of clients) recording.close();
     clients = [];
@@ -30,23 +22,18 @@ describe('PM2 cluster: /metrics', function () {
     await cluster?.kill();
     cluster = undefined;
   });
-  after(async function () {
-    await client.quit();
-    await redis.close();
-  });
 
   it('reports deliveries = events x clients in each of ten scrapes of the shared port, with the per-worker split', async function () {
     const events = 40;
-    const prefix = uniquePrefix();
     cluster = await startPm2Cluster({
-      redisUrl: redis.url,
-      prefix,
+      redisUrl: bed.redis.url,
+      prefix: bed.prefix,
       instances: 2,
       env: { MAX_STREAMS_PER_SESSION: '100' },
     });
-    const { headers } = await login(cluster.url, { redisUrl: redis.url, prefix });
+    const { headers } = await login(cluster.url, { redisUrl: bed.redis.url, prefix: bed.prefix });
     clients = await openClients(6, `${cluster.url}/events`, headers);
-    const publisher = createPublisher(client, { prefix });
+    const publisher = createPublisher(bed.client, { prefix: bed.prefix });
     for (let value = 0; value < events; value += 1) {
       await publisher.publish({ type: 'metric', name: 'ops.metrics', value });
     }
@@ -55,7 +42,7 @@ describe('PM2 cluster: /metrics', function () {
       15_000,
       `every client to receive ${events} events`,
     );
-    // Nobody reconnected, so no event was replayed: each was delivered live exactly once per client.
+    // Nobody reconnected, so no event was replayed: each was delivered live exactly once per bed.client.
     for (const recording of clients) expect(recording.opens).to.equal(1);
 
     const expected = events * clients.length;

@@ -1,10 +1,8 @@
 // Zero-downtime operations on a real PM2 cluster (ecosystem.config.cjs, temporary PM2_HOME, real Redis,
 // real EventSource clients on the shared port): `pm2 reload` and a worker killed with SIGKILL lose no event.
 import { expect } from 'chai';
-import { createClient } from 'redis';
 import { login } from '../helpers/auth.ts';
-import { uniquePrefix } from '../helpers/app.ts';
-import { startTestRedis, type TestRedis } from '../helpers/redis-server.ts';
+import { useTestBed } from '../helpers/test-bed.ts';
 import { startPm2Cluster, waitForRestart, type Pm2Cluster } from './pm2-cluster.ts';
 import {
   expectEveryClientSawExactly,
@@ -22,20 +20,10 @@ const WORKER_ENV = { SSE_RETRY_MS: '250', MAX_STREAMS_PER_SESSION: '100' };
 
 describe('PM2 cluster: reload and crash', function () {
   this.timeout(180_000);
-  let redis: TestRedis;
-  let client: ReturnType<typeof createClient>;
+  const bed = useTestBed();
   let cluster: Pm2Cluster | undefined;
   let clients: RecordingClient[] = [];
 
-  before(async function () {
-    redis = await startTestRedis();
-    client = createClient({ url: redis.url });
-    await client.connect();
-  });
-  after(async function () {
-    await client.quit();
-    await redis.close();
-  });
   afterEach(async function () {
     for (const recording of clients) recording.close();
     clients = [];
@@ -45,12 +33,16 @@ describe('PM2 cluster: reload and crash', function () {
   });
 
   it('delivers every event to 20 clients exactly once after de-duplication by id, in order, across three `pm2 reload`s at 50 events/s', async function () {
-    const prefix = uniquePrefix();
-    cluster = await startPm2Cluster({ redisUrl: redis.url, prefix, instances: 2, env: WORKER_ENV });
-    const { headers } = await login(cluster.url, { redisUrl: redis.url, prefix });
+    cluster = await startPm2Cluster({
+      redisUrl: bed.redis.url,
+      prefix: bed.prefix,
+      instances: 2,
+      env: WORKER_ENV,
+    });
+    const { headers } = await login(cluster.url, { redisUrl: bed.redis.url, prefix: bed.prefix });
     clients = await openClients(20, `${cluster.url}/events`, headers);
 
-    const publishing = publishSteadily(client, prefix, 50);
+    const publishing = publishSteadily(bed.client, bed.prefix, 50);
     const reloadMs: number[] = [];
     await sleep(1000);
     for (let round = 0; round < 3; round += 1) {
@@ -64,7 +56,7 @@ describe('PM2 cluster: reload and crash', function () {
     }
     const published = await publishing.stop();
 
-    const expected = await logIds(client, prefix, published[0]!, published.at(-1)!);
+    const expected = await logIds(bed.client, bed.prefix, published[0]!, published.at(-1)!);
     expect(expected).to.deep.equal(published);
     const { duplicates } = await expectEveryClientSawExactly(clients, expected);
 
@@ -82,12 +74,16 @@ describe('PM2 cluster: reload and crash', function () {
   });
 
   it('restarts a worker killed with SIGKILL, and its clients resume with nothing missing', async function () {
-    const prefix = uniquePrefix();
-    cluster = await startPm2Cluster({ redisUrl: redis.url, prefix, instances: 2, env: WORKER_ENV });
-    const { headers } = await login(cluster.url, { redisUrl: redis.url, prefix });
+    cluster = await startPm2Cluster({
+      redisUrl: bed.redis.url,
+      prefix: bed.prefix,
+      instances: 2,
+      env: WORKER_ENV,
+    });
+    const { headers } = await login(cluster.url, { redisUrl: bed.redis.url, prefix: bed.prefix });
     clients = await openClients(10, `${cluster.url}/events`, headers);
 
-    const publishing = publishSteadily(client, prefix, 50);
+    const publishing = publishSteadily(bed.client, bed.prefix, 50);
     await sleep(1000);
     const [victim] = await cluster.workers();
     process.kill(victim!.pid, 'SIGKILL');
@@ -99,7 +95,7 @@ describe('PM2 cluster: reload and crash', function () {
     const published = await publishing.stop();
 
     expect(restarted.restarts).to.be.at.least(1);
-    const expected = await logIds(client, prefix, published[0]!, published.at(-1)!);
+    const expected = await logIds(bed.client, bed.prefix, published[0]!, published.at(-1)!);
     expect(expected).to.deep.equal(published);
     await expectEveryClientSawExactly(clients, expected);
     // Some clients were on the killed worker and had to reconnect; the others never noticed.

@@ -5,10 +5,9 @@ import { expect } from 'chai';
 import { EventSource, type FetchLike } from 'eventsource';
 import { compareStreamIds, envelopeSchema } from '../../shared/events.ts';
 import { createPublisher } from '../../shared/publisher.ts';
-import type { createClient } from 'redis';
 import { until } from '../helpers/sse-client.ts';
 
-type RedisClient = ReturnType<typeof createClient>;
+import type { RedisClient } from '../../server/redis.ts';
 
 export interface RecordingClient {
   source: EventSource;

@@ -2,10 +2,8 @@
 // deploy/haproxy.cfg: when one host stops, its clients come back through the balancer to the other one
 // and resume by id, with no event missing; /metrics through the balancer counts the workers of both.
 import { expect } from 'chai';
-import { createClient } from 'redis';
-import { uniquePrefix } from '../helpers/app.ts';
 import { login } from '../helpers/auth.ts';
-import { startTestRedis, type TestRedis } from '../helpers/redis-server.ts';
+import { useTestBed } from '../helpers/test-bed.ts';
 import { until } from '../helpers/sse-client.ts';
 import { startHaproxy, type Balancer } from './haproxy.ts';
 import { startPm2Cluster, type Pm2Cluster } from './pm2-cluster.ts';
@@ -37,21 +35,11 @@ async function waitForBothHostsUp(balancer: Balancer): Promise<void> {
 
 describe('two hosts behind HAProxy', function () {
   this.timeout(180_000);
-  let redis: TestRedis;
-  let client: ReturnType<typeof createClient>;
+  const bed = useTestBed();
   let hosts: Pm2Cluster[] = [];
   let balancer: Balancer | undefined;
   let clients: RecordingClient[] = [];
 
-  before(async function () {
-    redis = await startTestRedis();
-    client = createClient({ url: redis.url });
-    await client.connect();
-  });
-  after(async function () {
-    await client.quit();
-    await redis.close();
-  });
   afterEach(async function () {
     for (const recording of clients) recording.close();
     clients = [];
@@ -66,8 +54,7 @@ describe('two hosts behind HAProxy', function () {
   });
 
   it('moves the clients of a stopped host to the other one through the balancer, with no event missing', async function () {
-    const prefix = uniquePrefix();
-    const options = { redisUrl: redis.url, prefix, instances: 2, env: WORKER_ENV };
+    const options = { redisUrl: bed.redis.url, prefix: bed.prefix, instances: 2, env: WORKER_ENV };
     hosts = [await startPm2Cluster(options), await startPm2Cluster(options)];
     const [host1, host2] = hosts;
     balancer = await startHaproxy(`127.0.0.1:${host1!.port}`, `127.0.0.1:${host2!.port}`);
@@ -77,14 +64,14 @@ describe('two hosts behind HAProxy', function () {
     const scrape = await getOnNewConnection(`${balancer.url}/metrics`);
     expect(sampleValue(scrape.body, 'pulseboard_cluster_workers', { state: 'answered' })).to.equal(4);
 
-    const { headers } = await login(balancer.url, { redisUrl: redis.url, prefix });
+    const { headers } = await login(balancer.url, { redisUrl: bed.redis.url, prefix: bed.prefix });
     clients = await openClients(20, `${balancer.url}/events`, headers);
     const onHost1 = clients.filter((recording) => recording.servedBy[0] === 'host1');
     const onHost2 = clients.filter((recording) => recording.servedBy[0] === 'host2');
     expect(onHost1.length + onHost2.length).to.equal(clients.length);
     expect(onHost1.length, 'clients on host1').to.be.within(1, clients.length - 1);
 
-    const publishing = publishSteadily(client, prefix, 50);
+    const publishing = publishSteadily(bed.client, bed.prefix, 50);
     await sleep(1000);
     const stoppedAt = performance.now();
     await host1!.kill();
@@ -98,7 +85,7 @@ describe('two hosts behind HAProxy', function () {
     await sleep(1000);
     const published = await publishing.stop();
 
-    const expected = await logIds(client, prefix, published[0]!, published.at(-1)!);
+    const expected = await logIds(bed.client, bed.prefix, published[0]!, published.at(-1)!);
     expect(expected).to.deep.equal(published);
     const { duplicates } = await expectEveryClientSawExactly(clients, expected);
     // host2's clients never noticed; nobody got a balancer error (that would have ended EventSource).

@@ -2,11 +2,10 @@ import { expect } from 'chai';
 import net from 'node:net';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { createClient } from 'redis';
 import { createPublisher } from '../../../shared/publisher.ts';
-import { startTestApp, stopAll, uniquePrefix, type TestApp } from '../../helpers/app.ts';
+import { startTestApp, stopAll, type TestApp } from '../../helpers/app.ts';
 import { login } from '../../helpers/auth.ts';
-import { startTestRedis, type TestRedis } from '../../helpers/redis-server.ts';
+import { useTestBed } from '../../helpers/test-bed.ts';
 import { openStream, until, type RecordedStream } from '../../helpers/sse-client.ts';
 import type { SseConnection } from '../../../server/sse/connection.ts';
 
@@ -21,21 +20,11 @@ function collectGarbage(): void {
 
 describe('slow SSE consumers', function () {
   this.timeout(60_000);
-  let redis: TestRedis;
-  let client: ReturnType<typeof createClient>;
+  const bed = useTestBed();
   let app: TestApp | undefined;
   let reader: RecordedStream | undefined;
   let stalled: net.Socket | undefined;
 
-  before(async function () {
-    redis = await startTestRedis();
-    client = createClient({ url: redis.url });
-    await client.connect();
-  });
-  after(async function () {
-    await client.quit();
-    await redis.close();
-  });
   afterEach(async function () {
     reader?.close();
     stalled?.destroy();
@@ -43,12 +32,11 @@ describe('slow SSE consumers', function () {
   });
 
   it('closes a client that stops reading once its unsent bytes pass SSE_MAX_BUFFER_BYTES; memory stays bounded and other clients get everything', async function () {
-    const prefix = uniquePrefix();
-    app = await startTestApp(redis.url, {
-      PULSEBOARD_PREFIX: prefix,
+    app = await startTestApp(bed.redis.url, {
+      PULSEBOARD_PREFIX: bed.prefix,
       SSE_MAX_BUFFER_BYTES: String(LIMIT_BYTES),
     });
-    const session = await login(app.url, { redisUrl: redis.url, prefix });
+    const session = await login(app.url, { redisUrl: bed.redis.url, prefix: bed.prefix });
     reader = openStream(`${app.url}/events`, { headers: session.headers });
     await reader.waitForOpen();
 
@@ -67,7 +55,7 @@ describe('slow SSE consumers', function () {
     const before = process.memoryUsage();
     // Control characters are escaped to 6 bytes each in JSON: every frame is ~12 KB on the wire.
     const text = '\u0001'.repeat(2000);
-    const publisher = createPublisher(client, { prefix, historyMax: 100 });
+    const publisher = createPublisher(bed.client, { prefix: bed.prefix, historyMax: 100 });
     const ids: string[] = [];
     let maxPending = 0;
     for (let index = 0; index < 1700; index += 1) {
@@ -86,7 +74,7 @@ describe('slow SSE consumers', function () {
 
     const stalledConnection = connections.find((connection) => connection.closeReason === 'slow');
     expect(stalledConnection, 'the stalled connection was closed as slow').to.not.equal(undefined);
-    // The stalled client, once it reads again, finds its connection ended by the server.
+    // The stalled bed.client, once it reads again, finds its connection ended by the server.
     let socketClosed = false;
     socket.once('close', () => (socketClosed = true));
     socket.resume();
