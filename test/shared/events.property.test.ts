@@ -6,6 +6,7 @@ import { createClient } from 'redis';
 import {
   MAX_BATCH_POINTS,
   EVENT_LEVELS,
+  compareStreamIds,
   STATUS_STATES,
   parseEnvelope,
   parseEventInput,
@@ -115,6 +116,25 @@ function expectedEnvelope(
 }
 
 describe('event schema properties', function () {
+  it('orders stream ids by their numeric value, leading zeros included', function () {
+    const part = fc.oneof(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), fc.bigInt({ min: 0n, max: 20n }));
+    const id = fc
+      .tuple(part, part, fc.nat({ max: 3 }), fc.nat({ max: 3 }))
+      .map(([ms, seq, msZeros, seqZeros]) => ({
+        text: `${'0'.repeat(msZeros)}${ms}-${'0'.repeat(seqZeros)}${seq}`,
+        ms,
+        seq,
+      }));
+    fc.assert(
+      fc.property(id, id, (a, b) => {
+        const expected =
+          a.ms !== b.ms ? (a.ms < b.ms ? -1 : 1) : a.seq !== b.seq ? (a.seq < b.seq ? -1 : 1) : 0;
+        expect(compareStreamIds(a.text, b.text)).to.equal(expected);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('accepts every input generated from its limits', function () {
     fc.assert(
       fc.property(anyInput, (input) => {
