@@ -10,6 +10,7 @@ import { startStreamSessionWatch } from './auth/stream-sessions.ts';
 import { FIRST_ADMIN_NAME, UserStore } from './auth/users.ts';
 import { subscribeControl } from './bus/control.ts';
 import { EventBus } from './bus/event-bus.ts';
+import { RawIngest } from './bus/raw-ingest.ts';
 import type { Config } from './config.ts';
 import { Health } from './http/health.ts';
 import type { Logger } from './log.ts';
@@ -67,9 +68,16 @@ export async function startPulseboard(config: Config, options: StartOptions): Pr
     hub,
     metrics,
     log,
-    dedupeWindowMs: config.INGEST_DEDUPE_MS,
   });
   await bus.start();
+  const rawIngest = new RawIngest({
+    subscriber,
+    sequencer,
+    metrics,
+    log,
+    dedupeWindowMs: config.INGEST_DEDUPE_MS,
+  });
+  await rawIngest.start();
   const health = new Health({ redis, subscriberLive: () => bus.live, metrics });
   await health.start();
   const clusterMetrics = new ClusterMetrics({

@@ -1,9 +1,7 @@
-// The worker's side of Redis pub/sub: raw inputs on `<prefix>:ingest` are validated and sequenced (exactly
-// once across workers, by a dedupe key on the raw bytes); envelopes on `<prefix>:events` are re-validated
-// and fanned out. Pub/sub is at-most-once, so after the subscriber reconnects the worker replays the log
+// The worker's side of the events channel: envelopes on `<prefix>:events` are re-validated and fanned out
+// (raw ingest lives in raw-ingest.ts). Pub/sub is at-most-once, so after the subscriber reconnects the worker replays the log
 // from the last id it fanned out before going live again (DESIGN.md, "Worker's own gap").
-import { createHash } from 'node:crypto';
-import { parseEnvelope, parseRawEventInput, toSingleEvents } from '../../shared/events.ts';
+import { parseEnvelope } from '../../shared/events.ts';
 import type { Sequencer } from '../../shared/publisher.ts';
 import { createRateLimitedWarn, type Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
@@ -12,7 +10,7 @@ import type { Hub } from '../sse/hub.ts';
 import { lastLogId, replayLog } from './event-log.ts';
 
 export interface EventBusOptions {
-  /** Command connection (replays, sequencing). */
+  /** Command connection (replays). */
   redis: RedisClient;
   /** Connection used only for SUBSCRIBE. */
   subscriber: RedisClient;
@@ -20,7 +18,6 @@ export interface EventBusOptions {
   hub: Hub;
   metrics: Metrics;
   log: Logger;
-  dedupeWindowMs: number;
 }
 
 const GAP_RETRY_MS = 250;
@@ -59,7 +56,6 @@ export class EventBus {
     const { subscriber, sequencer } = this.options;
     const names = sequencer.names;
     await subscriber.subscribe(names.eventsChannel, (message) => this.onEnvelope(message));
-    await subscriber.subscribe(names.ingestChannel, (message) => void this.onIngest(message));
     this.startId = await lastLogId(this.options.redis, names);
     subscriber.on('reconnecting', this.onReconnecting);
     subscriber.on('error', this.onError);
@@ -95,29 +91,6 @@ export class EventBus {
       return;
     }
     this.options.hub.fanOut(parsed.value);
-  }
-
-  private async onIngest(raw: string): Promise<void> {
-    const { metrics, sequencer, dedupeWindowMs } = this.options;
-    const parsed = parseRawEventInput(raw);
-    if (!parsed.ok) {
-      metrics.eventsRejected.inc({ reason: parsed.reason, source: 'ingest' });
-      this.warn(
-        `ingest:${parsed.reason}`,
-        { reason: parsed.message, bytes: raw.length },
-        'rejected raw input',
-      );
-      return;
-    }
-    const dedupeKey = sequencer.names.dedupePrefix + createHash('sha256').update(raw).digest('hex');
-    try {
-      const events = toSingleEvents(parsed.value);
-      const ids = await sequencer.sequence(events, { dedupeKey, dedupeWindowMs });
-      for (const event of ids.length > 0 ? events : [])
-        metrics.eventsIngested.inc({ type: event.type, source: 'ingest' });
-    } catch (error) {
-      this.warn('ingest:redis', { err: error }, 'could not sequence raw input');
-    }
   }
 
   /** Replays what was published while the subscriber was away, then releases the held live events. */
