@@ -38,6 +38,10 @@ export const configSchema = z.object({
   SSE_MAX_BUFFER_BYTES: int(16 * 1024).default(1024 * 1024),
   MAX_STREAMS_PER_SESSION: int(1).default(8),
   METRICS_TOKEN: z.string().min(16).optional(),
+  // Serve /metrics without a token even in production (a private network, or a proxy guarding it).
+  METRICS_PUBLIC: bool.default(false),
+  // \`production\` makes a worker refuse to start with an open /metrics (see checkServerConfig).
+  NODE_ENV: z.string().optional(),
   METRICS_COLLECT_TIMEOUT_MS: int(50, 10_000).default(1000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: int(100).default(1200),
@@ -58,6 +62,26 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
     this.problems = problems;
   }
+}
+
+/**
+ * What a worker (not a CLI command) additionally needs. In production /metrics must not be open by
+ * accident: a METRICS_TOKEN, or an explicit METRICS_PUBLIC=true (docs/security.md, "Metrics").
+ */
+export function serverConfigProblems(config: Config): string[] {
+  const problems: string[] = [];
+  if (config.NODE_ENV === 'production' && config.METRICS_TOKEN === undefined && !config.METRICS_PUBLIC) {
+    problems.push(
+      'METRICS_TOKEN: required when NODE_ENV=production (at least 16 characters; Prometheus sends it as a bearer token), or set METRICS_PUBLIC=true to serve /metrics without one',
+    );
+  }
+  return problems;
+}
+
+/** Throws ConfigError when a worker may not start with this configuration. */
+export function checkServerConfig(config: Config): void {
+  const problems = serverConfigProblems(config);
+  if (problems.length > 0) throw new ConfigError(problems);
 }
 
 /** Parses an environment (usually `process.env`); empty strings count as unset. */

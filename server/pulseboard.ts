@@ -11,7 +11,7 @@ import { FIRST_ADMIN_NAME, UserStore } from './auth/users.ts';
 import { subscribeControl } from './bus/control.ts';
 import { EventBus } from './bus/event-bus.ts';
 import { RawIngest } from './bus/raw-ingest.ts';
-import type { Config } from './config.ts';
+import { checkServerConfig, type Config } from './config.ts';
 import { Health } from './http/health.ts';
 import type { Logger } from './log.ts';
 import { ClusterMetrics } from './metrics-cluster.ts';
@@ -49,6 +49,7 @@ export interface StartOptions {
 
 export async function startPulseboard(config: Config, options: StartOptions): Promise<Pulseboard> {
   const { log } = options;
+  checkServerConfig(config);
   const metrics = createMetrics({ defaults: options.defaultMetrics ?? true });
   const redis = createRedisClient(config.REDIS_URL, 'commands', log);
   const subscriber = redis.duplicate();
