@@ -37,6 +37,14 @@ export const configSchema = z.object({
   SSE_RETRY_MS: int(100).default(2000),
   SSE_MAX_BUFFER_BYTES: int(16 * 1024).default(1024 * 1024),
   MAX_STREAMS_PER_SESSION: int(1).default(8),
+  // Slow clients and floods (docs/security.md, "Floods"): a request's headers must arrive within
+  // HEADERS_TIMEOUT_MS and its body within REQUEST_TIMEOUT_MS (a stream's response is not bounded by it);
+  // a worker holds at most MAX_CONNECTIONS sockets, MAX_CONNECTIONS_PER_IP of them from one address
+  // (not applied with TRUST_PROXY: every socket then comes from the proxy).
+  HEADERS_TIMEOUT_MS: int(1000, 600_000).default(10_000),
+  REQUEST_TIMEOUT_MS: int(1000, 3_600_000).default(30_000),
+  MAX_CONNECTIONS: int(1).default(10_000),
+  MAX_CONNECTIONS_PER_IP: int(1).default(256),
   METRICS_TOKEN: z.string().min(16).optional(),
   // Serve /metrics without a token even in production (a private network, or a proxy guarding it).
   METRICS_PUBLIC: bool.default(false),
@@ -74,6 +82,9 @@ export function serverConfigProblems(config: Config): string[] {
     problems.push(
       'METRICS_TOKEN: required when NODE_ENV=production (at least 16 characters; Prometheus sends it as a bearer token), or set METRICS_PUBLIC=true to serve /metrics without one',
     );
+  }
+  if (config.HEADERS_TIMEOUT_MS > config.REQUEST_TIMEOUT_MS) {
+    problems.push('HEADERS_TIMEOUT_MS: must not be longer than REQUEST_TIMEOUT_MS');
   }
   return problems;
 }
