@@ -25,6 +25,8 @@ export const configSchema = z.object({
   SESSION_KEYS: list.pipe(z.array(z.string().min(16, 'each key needs at least 16 characters'))).optional(),
   SESSION_TTL_MS: int(60_000).default(24 * 60 * 60 * 1000),
   TRUST_PROXY: bool.default(false),
+  // With TRUST_PROXY: also believe X-Forwarded-Host for the CSRF origin check (only if the proxy sets it).
+  TRUST_FORWARDED_HOST: bool.default(false),
   PULSEBOARD_ADMIN_PASSWORD: z.string().min(8).optional(),
   SESSION_CHECK_MS: int(100).default(30_000),
   LOGIN_MAX_FAILURES_PER_IP: int(1).default(50),
