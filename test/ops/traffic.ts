@@ -156,6 +156,8 @@ export async function expectEveryClientSawExactly(
     const got = new Set(inRange);
     const missing = expected.filter((id) => !got.has(id));
     expect(missing, `client ${index}: events missing`).to.deep.equal([]);
+    // Exactly once: resuming by Last-Event-ID must not deliver an event twice (the server dedupes by id).
+    expect(unique.duplicates, `client ${index}: duplicate deliveries`).to.equal(0);
     expect(inRange, `client ${index}: ids`).to.deep.equal(expected);
     expect(client.resets, `client ${index}: resets`).to.equal(0);
   });
