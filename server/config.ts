@@ -39,9 +39,9 @@ export const configSchema = z.object({
   SSE_RETRY_MS: int(100).default(2000),
   SSE_MAX_BUFFER_BYTES: int(16 * 1024).default(1024 * 1024),
   MAX_STREAMS_PER_SESSION: int(1).default(8),
-  // Slow clients and floods (docs/security.md, "Floods"): a request's headers must arrive within
-  // HEADERS_TIMEOUT_MS and its body within REQUEST_TIMEOUT_MS (a stream's response is not bounded by it);
-  // a worker holds at most MAX_CONNECTIONS sockets, MAX_CONNECTIONS_PER_IP of them from one address
+  // Slow clients and floods (docs/security.md, "Hardening from the second review"): a request's headers
+  // must arrive within HEADERS_TIMEOUT_MS and its body within REQUEST_TIMEOUT_MS (a stream's response is
+  // not bounded by it); a worker holds at most MAX_CONNECTIONS sockets, MAX_CONNECTIONS_PER_IP of them from one address
   // (not applied with TRUST_PROXY: every socket then comes from the proxy).
   HEADERS_TIMEOUT_MS: int(1000, 600_000).default(10_000),
   REQUEST_TIMEOUT_MS: int(1000, 3_600_000).default(30_000),
@@ -76,7 +76,8 @@ export class ConfigError extends Error {
 
 /**
  * What a worker (not a CLI command) additionally needs. In production /metrics must not be open by
- * accident: a METRICS_TOKEN, or an explicit METRICS_PUBLIC=true (docs/security.md, "Metrics").
+ * accident: a METRICS_TOKEN, or an explicit METRICS_PUBLIC=true (docs/security.md, "Hardening from the
+ * second review").
  */
 export function serverConfigProblems(config: Config): string[] {
   const problems: string[] = [];

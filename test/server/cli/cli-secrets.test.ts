@@ -34,6 +34,7 @@ function runCli(
 
 // ESC ] (OSC: set the window title), a CSI sequence that clears the screen, BEL, a C1 CSI, a bidi override.
 const HOSTILE = 'pwned\u001b]0;owned\u0007\u001b[2J\u009b31m\u202eevil';
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 
 describe('CLI secrets and terminal safety', function () {
