@@ -138,6 +138,48 @@ describe('stream safety', function () {
     expect(ids).to.deep.equal(expected);
   });
 
+  it('a replay cut by a Redis error closes the stream; resuming from its last id then misses nothing', async function () {
+    const app = await bed.startApp();
+    const session = await bed.login(app.url);
+    const publisher = createPublisher(bed.client, { prefix: bed.prefix });
+    const text = '\u0001'.repeat(2000);
+    for (let index = 0; index < 1200; index += 1) {
+      await publisher.publish({ type: 'event', level: 'info', title: `old ${index}`, text });
+    }
+    const log = `{${bed.prefix}}:log`;
+    const expected = ((await bed.client.xRange(log, '-', '+')) ?? []).map((entry) => entry.id);
+    // The replay's first batch fills the buffers of a client that is not reading yet.
+    const socket = await stalledReplay(app, session);
+    sockets.push(socket);
+    await until(() => app.hub.size === 1, 5000, 'the stream registered');
+    await sleep(500);
+    // Its next XRANGE meets a Redis error (WRONGTYPE): the log is moved aside for a moment.
+    await bed.client.rename(log, `${log}:aside`);
+    await bed.client.set(log, 'not a stream');
+    let received = '';
+    let ended = false;
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (received += chunk));
+    socket.on('end', () => (ended = true));
+    socket.on('close', () => (ended = true));
+    socket.resume();
+    await until(() => ended, 10_000, 'the server to end the stream');
+    await bed.client.del(log);
+    await bed.client.rename(`${log}:aside`, log);
+    const first = [...received.matchAll(/^id: (\S+)$/gm)].map((match) => match[1]!);
+    expect(first.length).to.be.within(1, expected.length - 1);
+    expect(first).to.deep.equal(expected.slice(0, first.length)); // a gap-free prefix, nothing skipped
+    // What EventSource does next: reconnect with Last-Event-ID, and get exactly the rest.
+    const resumed = await openRawStream(`${app.url}/events`, {
+      ...session.headers,
+      'Last-Event-ID': first.at(-1)!,
+    });
+    await resumed.waitForText(new RegExp(`id: ${expected.at(-1)}\n`), 30_000);
+    resumed.close();
+    const rest = [...resumed.text().matchAll(/^id: (\S+)$/gm)].map((match) => match[1]!);
+    expect([...first, ...rest]).to.deep.equal(expected);
+  });
+
   it('a replay to a client that reads nothing ends at the stall timeout (30 s)', async function () {
     const app = await bed.startApp({ SSE_MAX_BUFFER_BYTES: String(64 * 1024) });
     const session = await bed.login(app.url);
@@ -159,6 +201,34 @@ describe('stream safety when Redis loses its data', function () {
   this.timeout(60_000);
   const bed = useTestBed({ tolerateRedisErrors: true });
 
+  it('a worker whose gap falls into a trimmed log sends reset, so clients refetch instead of missing events', async function () {
+    const app = await bed.startApp({ HISTORY_MAX: '100' });
+    const session = await bed.login(app.url);
+    const stream = bed.openStream(`${app.url}/events`, { headers: session.headers });
+    await stream.waitForOpen();
+    const publisher = createPublisher(bed.client, { prefix: bed.prefix, historyMax: 100 });
+    await publisher.publish({ type: 'status', service: 'api', state: 'ok' });
+    await stream.waitFor((events) => events.length === 1);
+    // The worker's subscriber is cut and cannot come back (Redis refuses new connections) while far more
+    // events than the log keeps are published: its gap starts before the oldest entry left.
+    await bed.client.configSet('maxclients', '1');
+    try {
+      await bed.client.clientKill({ filter: 'TYPE', type: 'pubsub' });
+      await until(() => !app.health.report().checks.subscriber.startsWith('ok'), 5000, 'the subscriber down');
+      for (let index = 0; index < 20; index += 1) {
+        const points = Array.from({ length: 50 }, (_, point) => ({
+          name: 'gap.metric',
+          value: index * 50 + point,
+        }));
+        await publisher.publish({ type: 'metrics', points });
+      }
+    } finally {
+      await bed.client.configSet('maxclients', '10000');
+    }
+    await until(() => stream.resets > 0, 15_000, 'a reset on the open stream');
+    expect(stream.resets).to.be.at.least(1);
+  });
+
   it('a worker whose Redis came back empty sends reset, so clients refetch instead of missing events', async function () {
     if (!bed.redis.owned) this.skip();
     const app = await bed.startApp();
@@ -172,5 +242,8 @@ describe('stream safety when Redis loses its data', function () {
     await bed.redis.start();
     await until(() => stream.resets > 0, 15_000, 'a reset on the open stream');
     expect(stream.resets).to.be.at.least(1);
+    // Leave the shared client connected again, so the suite's `after` can QUIT it.
+    await until(() => bed.client.isReady, 15_000, 'the test client back');
+    await bed.client.ping();
   });
 });
