@@ -13,6 +13,8 @@ export const RECONNECTS = 3;
 export const ERRORS = 4;
 /** Storm: clients whose reopened stream delivered an event published after the drop. */
 export const RESUMED = 5;
+/** Every event frame, warm-up ones included: the drain watches it to tell a slow server from a stalled one. */
+export const FRAMES = 6;
 export const LATENCY_OFFSET = 8;
 export const LAG_OFFSET = LATENCY_OFFSET + HISTOGRAM_SLOTS;
 export const SLOT_COUNT = LAG_OFFSET + HISTOGRAM_SLOTS;

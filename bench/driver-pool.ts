@@ -3,7 +3,7 @@
 // over loopback source addresses 127.0.0.1..127.0.0.N so no source address runs out of ports.
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { DELIVERIES, ERRORS, LAST_RECEIVE_MS, OPEN, RECONNECTS, RESUMED } from './driver-layout.ts';
+import { DELIVERIES, ERRORS, FRAMES, LAST_RECEIVE_MS, OPEN, RECONNECTS, RESUMED } from './driver-layout.ts';
 import type { DriverCommand, DriverResult, DriverStats } from './driver.ts';
 import type { ClientTotals, ClientSpec } from './driver-thread.ts';
 import { stopChild, trackChild } from './processes.ts';
@@ -24,6 +24,8 @@ export interface PoolOptions {
 
 export interface PoolStats {
   deliveries: number;
+  /** Every event frame, warm-up included. */
+  frames: number;
   lastReceiveMs: number;
   open: number;
   reconnects: number;
@@ -103,6 +105,11 @@ export class DriverPool {
     return Promise.all(this.drivers.map((driver, index) => ask(driver, command(index))));
   }
 
+  /** The driver processes (their threads included), to measure what the load itself costs. */
+  get pids(): number[] {
+    return this.drivers.flatMap((driver) => (driver.child.pid === undefined ? [] : [driver.child.pid]));
+  }
+
   /** Opens every stream (cookies round-robin); resolves with the failures once all have answered. */
   async open(
     cookies: readonly string[],
@@ -132,6 +139,7 @@ export class DriverPool {
       results.reduce((total, stats: DriverStats) => total + stats.counters[slot]!, 0);
     return {
       deliveries: sum(DELIVERIES),
+      frames: sum(FRAMES),
       lastReceiveMs: Math.max(...results.map((stats) => stats.counters[LAST_RECEIVE_MS]!)),
       open: sum(OPEN),
       reconnects: sum(RECONNECTS),
