@@ -21,7 +21,7 @@ export function bucketUpperBound(bucket: number): number {
   if (bucket < 32) return bucket;
   const exponent = 5 + Math.floor((bucket - 32) / 16);
   const mantissa = 16 + ((bucket - 32) % 16);
-  return ((mantissa + 1) << (exponent - 4)) - 1;
+  return (mantissa + 1) * 2 ** (exponent - 4) - 1;
 }
 
 /** A view of one histogram inside a shared Int32Array, starting at `offset`. */

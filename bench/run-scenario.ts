@@ -138,7 +138,15 @@ export async function runScenario(
       maxSeq,
     });
     const setupStarted = performance.now();
-    const opened = await pool.open(running.cookies, settings.openConcurrency);
+    const opening = setInterval(() => {
+      void pool!.stats().then(
+        (stats) => progress(`${system}: ${stats.open}/${streams} streams open`),
+        () => undefined,
+      );
+    }, 5000);
+    const opened = await pool
+      .open(running.cookies, settings.openConcurrency)
+      .finally(() => clearInterval(opening));
     const setupMs = Math.round(performance.now() - setupStarted);
     progress(
       `${system}: ${streams - opened.failures}/${streams} streams open in ${(setupMs / 1000).toFixed(1)} s${opened.firstError ? ` (first error: ${opened.firstError})` : ''}`,
