@@ -85,6 +85,20 @@ export function markdownTable(results: Measurement[]): string {
       );
     }
   }
+  const raw = results.filter((result) => result.ok && result.ingest === 'raw');
+  if (raw.length > 0) {
+    lines.push(
+      '',
+      '| raw ingest | system | ingest lag p50 ms | p99 ms | max ms | lost | dupes |',
+      '| --- | --- | ---: | ---: | ---: | ---: | ---: |',
+    );
+    for (const result of raw) {
+      const lag = result.ingestLag;
+      lines.push(
+        `| ${result.scenario} | ${result.system} | ${number(lag?.p50Ms, 1)} | ${number(lag?.p99Ms, 1)} | ${number(lag?.maxMs, 1)} | ${number(result.lost)} | ${number(result.duplicates)} |`,
+      );
+    }
+  }
   lines.push('', '(c, n): pulseboard as a multiple of the coalescing and the naive ceiling in the same run.');
   return `${lines.join('\n')}\n`;
 }

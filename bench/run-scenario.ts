@@ -54,6 +54,8 @@ export interface Measurement {
   loadAverage?: number;
   idleKiBPerStream?: number;
   setupMs?: number;
+  /** The end of the server's logs, when events were lost or streams reconnected. */
+  serverLogTail?: string;
   storm?: { dropped: number; reconnectedMs: number; resumedMs: number | null; resumed: number };
 }
 
@@ -61,7 +63,7 @@ const PUBLISHER_ENTRY = fileURLToPath(new URL('./publisher.ts', import.meta.url)
 /** Wait after start and after connecting before reading RSS (the workers expose no gc()). */
 const SETTLE_MS = 2000;
 /** The drain ends when nothing has arrived for this long (or everything has). */
-const DRAIN_IDLE_MS = 10_000;
+const DRAIN_IDLE_MS = 20_000;
 const DRAIN_MAX_MS = 90_000;
 /** After every stream of a storm has reconnected, how long to wait for all of them to resume. */
 const STORM_RESUME_WAIT_MS = 30_000;
@@ -200,6 +202,8 @@ export async function runScenario(
       const windowMs = performance.now() - windowStarted;
       const totals = await pool.totals(1, publisherReport.published);
       const deliverySpanMs = Math.max(1, stats.lastReceiveMs - (publisherReport.startedAt - epochMs));
+      const serverLogTail =
+        totals.lost > 0 || stats.reconnects > 0 ? (await running.logs()).slice(-4000) : undefined;
       return {
         ...base,
         ok: true,
@@ -224,6 +228,7 @@ export async function runScenario(
         idleKiBPerStream: Math.round(((connectedRss - idleRss) / streams) * 10) / 10,
         setupMs,
         ...(storm ? { storm } : {}),
+        ...(serverLogTail ? { serverLogTail } : {}),
       };
     } finally {
       clearInterval(ticker);

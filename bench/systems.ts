@@ -20,6 +20,8 @@ export interface RunningSystem {
   cookies: string[];
   /** The processes that serve streams (PM2 or cluster workers; not the PM2 daemon or cluster primary). */
   workerPids(): Promise<number[]>;
+  /** The end of the server's own logs (pulseboard: PM2 daemon and workers), kept when a run lost events. */
+  logs(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -64,6 +66,7 @@ async function startPulseboard(options: SystemOptions): Promise<RunningSystem> {
       port: cluster.port,
       cookies,
       workerPids: async () => (await cluster.workers()).map((worker) => worker.pid),
+      logs: () => cluster.logs(),
       async stop() {
         await cluster.kill();
       },
@@ -106,6 +109,7 @@ async function startCeiling(name: 'naive' | 'coalescing', options: SystemOptions
     port,
     cookies: [],
     workerPids: async () => pids,
+    logs: async () => '',
     async stop() {
       await stopChild(child, 'SIGTERM');
       for (const pid of pids) {
