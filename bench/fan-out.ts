@@ -63,6 +63,7 @@ const scenarios = (() => {
 
 installCleanup();
 const machine = machineLine();
+const loadAverageAtStart = os.loadavg();
 process.stderr.write(`${machine}\n`);
 const redis = await startBenchRedis();
 const settings: RunSettings = {
@@ -94,7 +95,8 @@ const run = {
   machine,
   cores: os.cpus().length,
   node: process.version,
-  loadAverageAtStart: os.loadavg(),
+  loadAverageAtStart,
+  loadAverageAtEnd: os.loadavg(),
   options: { ...values, seconds },
   results,
 };
