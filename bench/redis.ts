@@ -1,11 +1,12 @@
 // The bench's own redis-server on a free loopback port, so runs never touch a developer's Redis and the
 // server is always stopped (processes.ts kills it even on Ctrl-C).
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createClient } from 'redis';
 import { freePort } from '../test/helpers/redis-server.ts';
-import { spawnTracked, stopChild } from './processes.ts';
+import { atExit, spawnTracked, stopChild } from './processes.ts';
 
 export interface BenchRedis {
   url: string;
@@ -21,6 +22,8 @@ export async function startBenchRedis(): Promise<BenchRedis> {
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
     { stdio: 'ignore' },
   );
+  // Its data folder goes at exit too (redis-server runs with --save '', so removing it early is harmless).
+  const forgetDir = atExit(() => rmSync(dir, { recursive: true, force: true }));
   const deadline = Date.now() + 10_000;
   for (;;) {
     const client = createClient({ url, socket: { reconnectStrategy: false, connectTimeout: 500 } });
@@ -41,6 +44,7 @@ export async function startBenchRedis(): Promise<BenchRedis> {
   return {
     url,
     async close() {
+      forgetDir();
       await stopChild(child, 'SIGKILL');
       await rm(dir, { recursive: true, force: true });
     },

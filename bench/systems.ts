@@ -1,6 +1,7 @@
 // The three systems under test, each started fresh for a measurement and stopped after it:
 // pulseboard as it runs in production (the real ecosystem.config.cjs under a PM2 daemon in a temporary
 // PM2_HOME, logged-in streams) and the two ceilings (ceiling-naive.ts, ceiling-coalescing.ts).
+import { rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { redisNames } from '../shared/keys.ts';
@@ -48,7 +49,11 @@ async function startPulseboard(options: SystemOptions): Promise<RunningSystem> {
     instances: options.workers,
     env: { MAX_STREAMS_PER_SESSION: String(STREAMS_PER_SESSION * 2), LOG_LEVEL: 'warn' },
   });
-  // startPm2Cluster kills its daemon synchronously at exit too (Ctrl-C, errors).
+  // startPm2Cluster kills its daemon synchronously at exit (Ctrl-C, errors); this listener, added after
+  // the helper's, then removes the temporary PM2_HOME (removing it first would make `pm2 kill` start a
+  // new daemon there).
+  const removeHome = () => rmSync(cluster.home, { recursive: true, force: true });
+  process.on('exit', removeHome);
   try {
     const sessions = Math.max(1, Math.ceil(options.streams / STREAMS_PER_SESSION));
     const cookies: string[] = [];
@@ -68,10 +73,12 @@ async function startPulseboard(options: SystemOptions): Promise<RunningSystem> {
       workerPids: async () => (await cluster.workers()).map((worker) => worker.pid),
       logs: () => cluster.logs(),
       async stop() {
+        process.off('exit', removeHome);
         await cluster.kill();
       },
     };
   } catch (error) {
+    process.off('exit', removeHome);
     await cluster.kill();
     throw error;
   }
