@@ -58,6 +58,13 @@ function panel(
         `<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${(bar - 2).toFixed(1)}" height="${height.toFixed(1)}" fill="${COLORS[system] ?? '#000'}"><title>${escape(`${system} ${scenario}: ${format(number)}`)}</title></rect>`,
         `<text x="${(x + bar / 2).toFixed(1)}" y="${(y - 4).toFixed(1)}" text-anchor="middle" font-size="10">${escape(format(number))}</text>`,
       );
+      // A figure from a run that lost events is not comparable: say so on the bar.
+      if (result.lost && result.expected) {
+        const share = `${Math.round((result.lost / result.expected) * 100)}% lost`;
+        parts.push(
+          `<text x="${(x + bar / 2).toFixed(1)}" y="${(y - 16).toFixed(1)}" text-anchor="middle" font-size="10" fill="#dc2626">${share}</text>`,
+        );
+      }
     });
   });
   return parts.join('\n');

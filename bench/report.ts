@@ -16,9 +16,10 @@ const number = (value: number | undefined, digits = 0) =>
     ? '–'
     : value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
-/** `a / reference` as "0.95×", or – when either is missing or zero. */
+/** `a / reference` as "0.95×", or – when either is missing, zero or negative. */
 function ratio(value: number | undefined, reference: number | undefined): string {
-  if (value === undefined || reference === undefined || reference === 0) return '–';
+  // A negative reference (RSS that shrank while streams opened: noise) has no meaningful ratio.
+  if (value === undefined || reference === undefined || reference <= 0 || value < 0) return '–';
   return `${(value / reference).toFixed(2)}×`;
 }
 
