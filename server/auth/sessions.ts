@@ -32,6 +32,21 @@ export function sessionRedisKey(names: RedisNames, handle: string): string {
   return names.key(`session:${handle}`);
 }
 
+/**
+ * A stored session value as an object, or undefined when it is not one. A corrupt value is no session
+ * (the request answers 401 and the stream check closes its streams), never an exception (issue 14).
+ */
+export function parseStoredSession(raw: string): Record<string, unknown> | undefined {
+  let data: unknown;
+  try {
+    data = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  const parsed = z.record(z.string(), z.unknown()).safeParse(data);
+  return parsed.success ? parsed.data : undefined;
+}
+
 /** koa-session's external store on Redis; values are JSON with koa-session's own `_expire`. */
 export function createSessionStore(redis: RedisClient, names: RedisNames) {
   const keyOf = (id: string) => sessionRedisKey(names, sessionHandle(id));
@@ -39,8 +54,7 @@ export function createSessionStore(redis: RedisClient, names: RedisNames) {
     async get(id: string): Promise<Record<string, unknown> | undefined> {
       const raw = await redis.get(keyOf(id));
       if (typeof raw !== 'string') return undefined;
-      const parsed = z.record(z.string(), z.unknown()).safeParse(JSON.parse(raw));
-      return parsed.success ? parsed.data : undefined;
+      return parseStoredSession(raw);
     },
     // koa-session passes the cookie's maxAge + 10 s, so Redis forgets a session just after the browser does.
     async set(id: string, data: unknown, maxAgeMs: number): Promise<void> {
