@@ -40,13 +40,49 @@ export function createRedisClient(url: string, name: string, log: Logger): Redis
 }
 
 /**
- * The command connection as the request path uses it: a command still waiting to be written after
- * `deadlineMs` (Redis is away and node-redis holds it in its offline queue) fails with a TimeoutError
- * instead of waiting for Redis to return. A blip shorter than the deadline only delays the request.
- * Same connection, no extra socket (docs/reliability.md, "Redis outages").
+ * Commands the request path may send twice with the same effect: reads, and writes that set or remove a
+ * whole value. A connection cut after one was written fails it (node-redis cannot know whether Redis ran
+ * it), so these are sent once more on the new connection instead of failing the request.
+ */
+const IDEMPOTENT_COMMANDS = new Set([
+  'get',
+  'mGet',
+  'hGet',
+  'hmGet',
+  'hGetAll',
+  'hLen',
+  'exists',
+  'set',
+  'del',
+  'zRem',
+  'ping',
+]);
+
+/**
+ * The command connection as the request path uses it (docs/reliability.md, "Redis outages"): a command
+ * still waiting to be written after `deadlineMs` (Redis is away and node-redis holds it in its offline
+ * queue) fails with a TimeoutError instead of waiting for Redis to return, and an idempotent command cut
+ * by a dropped connection is sent once more. A blip shorter than the deadline only delays the request.
+ * Same connection, no extra socket.
  */
 export function withRequestDeadline(redis: RedisClient, deadlineMs: number): RedisClient {
-  return redis.withCommandOptions({ timeout: deadlineMs });
+  const timed = redis.withCommandOptions({ timeout: deadlineMs });
+  return new Proxy(timed, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target);
+      if (typeof value !== 'function') return value;
+      const method = (...args: unknown[]): unknown => Reflect.apply(value, target, args);
+      if (typeof property !== 'string' || !IDEMPOTENT_COMMANDS.has(property)) return method;
+      return async (...args: unknown[]): Promise<unknown> => {
+        try {
+          return await method(...args);
+        } catch (error) {
+          if (!(error instanceof SocketClosedUnexpectedlyError)) throw error;
+          return method(...args);
+        }
+      };
+    },
+  });
 }
 
 /** Whether `error` means Redis could not be reached in time (not a bad command or a bug). */
