@@ -77,12 +77,22 @@ export function withRequestDeadline(redis: RedisClient, deadlineMs: number): Red
         try {
           return await method(...args);
         } catch (error) {
-          if (!(error instanceof SocketClosedUnexpectedlyError)) throw error;
+          if (!isConnectionCut(error)) throw error;
           return method(...args);
         }
       };
     },
   });
+}
+
+/**
+ * Whether the connection dropped under a command already written. node-redis fails such commands with
+ * SocketClosedUnexpectedlyError on a clean close, and with the socket's own error on a reset.
+ */
+function isConnectionCut(error: unknown): boolean {
+  if (error instanceof SocketClosedUnexpectedlyError) return true;
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'ECONNRESET' || code === 'EPIPE';
 }
 
 /** Whether `error` means Redis could not be reached in time (not a bad command or a bug). */
@@ -91,7 +101,7 @@ export function isRedisUnavailable(error: unknown): boolean {
     error instanceof TimeoutError ||
     error instanceof ClientOfflineError ||
     error instanceof ClientClosedError ||
-    error instanceof SocketClosedUnexpectedlyError
+    isConnectionCut(error)
   );
 }
 
