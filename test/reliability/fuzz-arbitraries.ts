@@ -104,9 +104,12 @@ export const brokenEvent = fc
     fc.boolean(),
   )
   .map(([event, field, value, remove]) => {
-    const copy: Record<string, unknown> = { ...event };
-    if (remove) delete copy[field];
-    else Object.defineProperty(copy, field, { value, enumerable: true, writable: true, configurable: true });
+    const copy: Record<string, unknown> = Object.fromEntries(
+      Object.entries(event).filter(([key]) => !remove || key !== field),
+    );
+    if (!remove) {
+      Object.defineProperty(copy, field, { value, enumerable: true, writable: true, configurable: true });
+    }
     return copy;
   });
 
