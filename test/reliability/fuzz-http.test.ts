@@ -9,8 +9,8 @@ import { TokenStore } from '../../server/auth/tokens.ts';
 import { parseTopics } from '../../server/sse/topics.ts';
 import { envelopeSchema, parseRawEventInput, streamIdSchema } from '../../shared/events.ts';
 import { redisNames } from '../../shared/keys.ts';
-import type { TestApp } from '../helpers/app.ts';
-import type { TestSession } from '../helpers/auth.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { login, type TestSession } from '../helpers/auth.ts';
 import { useTestBed } from '../helpers/test-bed.ts';
 import { eventBodyText, FUZZ_SEED, fuzzRuns, headerText } from './fuzz-arbitraries.ts';
 
@@ -76,7 +76,6 @@ describe('fuzzing every HTTP input', function () {
 
     before(async function () {
       // One app for the whole suite (the bed stops apps after each test, so it is started here by hand).
-      const { startTestApp } = await import('../helpers/app.ts');
       const prefix = `pbfuzz-${FUZZ_SEED}-${Date.now()}`;
       app = await startTestApp(bed.redis.url, {
         PULSEBOARD_PREFIX: prefix,
@@ -86,7 +85,6 @@ describe('fuzzing every HTTP input', function () {
         LOGIN_MAX_FAILURES_PER_IP: '1000000',
         LOGIN_MAX_FAILURES_PER_USER_IP: '1000000',
       });
-      const { login } = await import('../helpers/auth.ts');
       session = await login(app.url, { redisUrl: bed.redis.url, prefix, username: 'fuzzer' });
       triples.add('POST /api/login 200');
       token = (await new TokenStore(bed.client, redisNames(prefix)).create('fuzz')).token;
