@@ -12,6 +12,7 @@ import { snapshotRoute } from './api/snapshot.ts';
 import { csrfProtection } from './auth/csrf.ts';
 import { authGuard, getAuth } from './auth/guard.ts';
 import { sessionMiddleware } from './auth/sessions.ts';
+import type { StreamQuota } from './auth/stream-quota.ts';
 import { LoginThrottle } from './auth/throttle.ts';
 import { TokenStore } from './auth/tokens.ts';
 import type { UserStore } from './auth/users.ts';
@@ -25,7 +26,7 @@ import { staticFiles } from './http/static-files.ts';
 import type { Logger } from './log.ts';
 import type { ClusterMetrics } from './metrics-cluster.ts';
 import type { Metrics } from './metrics.ts';
-import type { RedisClient } from './redis.ts';
+import { redisOutageAnswer, type RedisClient } from './redis.ts';
 import type { Hub } from './sse/hub.ts';
 import { eventsRoute } from './sse/route.ts';
 
@@ -46,6 +47,8 @@ export interface AppDeps {
   users: UserStore;
   /** Folder of the bundled client; defaults to build/public. */
   publicDir?: string;
+  /** MAX_STREAMS_PER_SESSION across the installation; unlimited streams per session if unset. */
+  streamQuota?: StreamQuota;
 }
 
 /** Koa 3 reports every SSE client disconnect as an error; it is the normal end of a stream. */
@@ -81,7 +84,7 @@ export function createApp(deps: AppDeps): Koa {
         const auth = getAuth(ctx);
         return auth ? { sessionId: auth.sessionId, userName: auth.user.name } : {};
       },
-      maxStreamsPerSession: config.MAX_STREAMS_PER_SESSION,
+      ...(deps.streamQuota ? { streamQuota: deps.streamQuota } : {}),
     }),
   );
   router.get(
@@ -98,6 +101,7 @@ export function createApp(deps: AppDeps): Koa {
     names: deps.names,
     maxFailuresPerIp: config.LOGIN_MAX_FAILURES_PER_IP,
     maxFailuresPerUserIp: config.LOGIN_MAX_FAILURES_PER_USER_IP,
+    maxSessionsPerUser: config.LOGIN_MAX_SESSIONS_PER_USER,
     windowMs: config.LOGIN_THROTTLE_WINDOW_MS,
   });
   router.post(
@@ -123,6 +127,8 @@ export function createApp(deps: AppDeps): Koa {
   // JSON only: an SSE stream must never sit in a compressor's buffer (PITFALLS; /events also opts out).
   app.use(compress({ filter: (type) => /^application\/json\b/.test(type), threshold: 1024 }));
   app.use(errorMiddleware(log));
+  // Redis unreachable past the request deadline: 503 + Retry-After instead of a 500 (docs/reliability.md).
+  app.use(redisOutageAnswer());
   // Sessionless (bearer METRICS_TOKEN), ahead of the routes that need a session.
   app.use(metricsRoute({ cluster: deps.clusterMetrics, token: config.METRICS_TOKEN }));
   app.use(sessionMiddleware(app, { redis: deps.redis, names: deps.names, ttlMs: config.SESSION_TTL_MS }));

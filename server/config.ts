@@ -32,6 +32,8 @@ export const configSchema = z.object({
   LOGIN_MAX_FAILURES_PER_IP: int(1).default(50),
   LOGIN_MAX_FAILURES_PER_USER_IP: int(1).default(5),
   LOGIN_THROTTLE_WINDOW_MS: int(1000).default(15 * 60 * 1000),
+  LOGIN_MAX_SESSIONS_PER_USER: int(1).default(30),
+  REDIS_REQUEST_TIMEOUT_MS: int(100, 60_000).default(2000),
   HISTORY_MAX: int(100).default(10_000),
   METRIC_HISTORY_MAX: int(10, 100_000).default(1000),
   INGEST_DEDUPE_MS: int(100, 600_000).default(3000),

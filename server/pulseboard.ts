@@ -6,6 +6,7 @@ import { createSequencer } from '../shared/publisher.ts';
 import { createApp } from './app.ts';
 import { ensureFirstAdmin } from './auth/first-admin.ts';
 import { resolveSessionKeys } from './auth/session-keys.ts';
+import { StreamQuota } from './auth/stream-quota.ts';
 import { startStreamSessionWatch } from './auth/stream-sessions.ts';
 import { FIRST_ADMIN_NAME, UserStore } from './auth/users.ts';
 import { subscribeControl } from './bus/control.ts';
@@ -17,7 +18,7 @@ import { Health } from './http/health.ts';
 import type { Logger } from './log.ts';
 import { ClusterMetrics } from './metrics-cluster.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
-import { createRedisClient, type RedisClient } from './redis.ts';
+import { createRedisClient, withRequestDeadline, type RedisClient } from './redis.ts';
 import { Hub } from './sse/hub.ts';
 
 export interface Pulseboard {
@@ -38,7 +39,13 @@ export interface Pulseboard {
 }
 
 /** How long a stopping worker waits for Redis to take its goodbyes (unsubscribe, final metrics, QUIT). */
-const REDIS_GOODBYE_MS = 500;
+const REDIS_GOODBYE_MS = 400;
+/**
+ * How long a stopping worker lets requests in flight finish (a login's session save, a snapshot) before
+ * it cuts their sockets. Streams end at once; with this and REDIS_GOODBYE_MS a stop stays inside the
+ * default SHUTDOWN_TIMEOUT_MS (1.2 s). See docs/reliability.md, "Reloads and shutdown".
+ */
+const IN_FLIGHT_DRAIN_MS = 500;
 
 export interface StartOptions {
   log: Logger;
@@ -55,13 +62,50 @@ export async function startPulseboard(config: Config, options: StartOptions): Pr
   const redis = createRedisClient(config.REDIS_URL, 'commands', log);
   const subscriber = redis.duplicate();
   subscriber.on('error', () => undefined); // logged through the command connection's listener
-  await Promise.all([redis.connect(), subscriber.connect()]);
+  // While Redis is away node-redis queues commands until it returns; these drop the connections, which
+  // fails whatever is still queued.
+  const dropRedis = () => {
+    for (const connection of [subscriber, redis]) if (connection.isOpen) connection.destroy();
+  };
+  // What a failed start (port in use, Redis gone mid-start) must undo, newest first: timers, the cluster
+  // registration, then the connections. Without it the process keeps running on leaked handles.
+  const undo: (() => unknown)[] = [dropRedis];
+  try {
+    return await startParts(config, options, { metrics, redis, subscriber, dropRedis, undo });
+  } catch (error) {
+    for (const step of undo.reverse()) {
+      try {
+        await step();
+      } catch {
+        // Best effort: the start already failed with the error that matters.
+      }
+    }
+    throw error;
+  }
+}
 
-  const sequencer = createSequencer(redis, {
+interface StartState {
+  metrics: Metrics;
+  redis: RedisClient;
+  subscriber: RedisClient;
+  dropRedis: () => void;
+  undo: (() => unknown)[];
+}
+
+async function startParts(config: Config, options: StartOptions, state: StartState): Promise<Pulseboard> {
+  const { log } = options;
+  const { metrics, redis, subscriber, dropRedis, undo } = state;
+  await Promise.all([redis.connect(), subscriber.connect()]);
+  // The request path's view of the same connection: a command that cannot reach Redis within
+  // REDIS_REQUEST_TIMEOUT_MS fails, and the request answers 503 + Retry-After (server/redis.ts).
+  const requestRedis = withRequestDeadline(redis, config.REDIS_REQUEST_TIMEOUT_MS);
+
+  const sequencerOptions = {
     prefix: config.PULSEBOARD_PREFIX,
     historyMax: config.HISTORY_MAX,
     metricHistoryMax: config.METRIC_HISTORY_MAX,
-  });
+  };
+  const sequencer = createSequencer(redis, sequencerOptions);
   const hub = new Hub({ metrics, heartbeatMs: config.HEARTBEAT_MS });
   const bus = new EventBus({
     redis,
@@ -72,6 +116,7 @@ export async function startPulseboard(config: Config, options: StartOptions): Pr
     log,
   });
   await bus.start();
+  undo.push(() => bus.stop());
   const rawIngest = new RawIngest({
     subscriber,
     sequencer,
@@ -82,6 +127,7 @@ export async function startPulseboard(config: Config, options: StartOptions): Pr
   await rawIngest.start();
   const health = new Health({ redis, subscriberLive: () => bus.live, metrics });
   await health.start();
+  undo.push(() => health.stop());
   const clusterMetrics = new ClusterMetrics({
     redis,
     subscriber,
@@ -91,9 +137,12 @@ export async function startPulseboard(config: Config, options: StartOptions): Pr
     collectTimeoutMs: config.METRICS_COLLECT_TIMEOUT_MS,
   });
   await clusterMetrics.start();
+  // Leaves the live-worker set, so scrapes do not wait for a worker that never served.
+  undo.push(() => clusterMetrics.retire());
   hub.startHeartbeats();
+  undo.push(() => hub.stopHeartbeats());
 
-  const users = new UserStore(redis, sequencer.names);
+  const users = new UserStore(requestRedis, sequencer.names);
   const sessionKeys = await resolveSessionKeys(redis, sequencer.names, config.SESSION_KEYS, log);
   const firstAdmin = await ensureFirstAdmin(users, config.PULSEBOARD_ADMIN_PASSWORD);
   if (firstAdmin.generatedPassword) {
@@ -109,6 +158,7 @@ export async function startPulseboard(config: Config, options: StartOptions): Pr
     );
   }
   const control = await subscribeControl({ subscriber, names: sequencer.names, hub, log });
+  undo.push(() => control.stop());
   const streamSessions = startStreamSessionWatch({
     hub,
     redis,
@@ -117,12 +167,21 @@ export async function startPulseboard(config: Config, options: StartOptions): Pr
     log,
     intervalMs: config.SESSION_CHECK_MS,
   });
+  undo.push(() => streamSessions.stop());
+  const streamQuota = new StreamQuota({
+    redis: requestRedis,
+    names: sequencer.names,
+    limit: config.MAX_STREAMS_PER_SESSION,
+    log,
+  });
+  streamQuota.start();
+  undo.push(() => streamQuota.stop());
 
   const app = createApp({
     config,
-    redis,
+    redis: requestRedis,
     names: sequencer.names,
-    sequencer,
+    sequencer: createSequencer(requestRedis, sequencerOptions),
     hub,
     health,
     metrics,
@@ -130,6 +189,7 @@ export async function startPulseboard(config: Config, options: StartOptions): Pr
     log,
     sessionKeys,
     users,
+    streamQuota,
     ...(options.publicDir ? { publicDir: options.publicDir } : {}),
   });
   // Headers and body deadlines, checked every second (Node's default is every 30 s): a slowloris socket
@@ -150,6 +210,12 @@ export async function startPulseboard(config: Config, options: StartOptions): Pr
     maxPerAddress: config.TRUST_PROXY ? undefined : config.MAX_CONNECTIONS_PER_IP,
     log,
   });
+  // Requests whose response has not closed yet; stop() lets them finish before Redis closes.
+  const inFlight = new Set<http.ServerResponse>();
+  server.on('request', (_request: http.IncomingMessage, response: http.ServerResponse) => {
+    inFlight.add(response);
+    response.once('close', () => inFlight.delete(response));
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.PORT, config.HOST, () => {
@@ -161,20 +227,28 @@ export async function startPulseboard(config: Config, options: StartOptions): Pr
   const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
-  let stopping: Promise<void> | undefined;
+  /** Resolves when every request in flight has ended, or after `ms`. */
+  async function drainInFlight(ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (inFlight.size > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  // Drain in order (docs/reliability.md, "Reloads and shutdown"): stop accepting, end streams, let the
+  // requests in flight finish (their session saves and replays still need Redis), cut what is left,
+  // then say goodbye to Redis and close it.
   async function stop(): Promise<void> {
     health.draining = true;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
     hub.closeAll('shutdown');
     hub.stopHeartbeats();
-    server.closeIdleConnections();
     health.stop();
     streamSessions.stop();
-    // While Redis is away node-redis queues commands until it returns, so the goodbyes below get a
-    // deadline; then the connections are dropped, which fails whatever is still queued.
-    const dropRedis = () => {
-      for (const connection of [subscriber, redis]) if (connection.isOpen) connection.destroy();
-    };
+    streamQuota.stop();
+    await drainInFlight(IN_FLIGHT_DRAIN_MS);
+    server.closeAllConnections();
     if (!redis.isReady || !subscriber.isReady) dropRedis();
     const redisDeadline = setTimeout(dropRedis, REDIS_GOODBYE_MS);
     await control.stop().catch(() => undefined);
@@ -185,12 +259,10 @@ export async function startPulseboard(config: Config, options: StartOptions): Pr
       [subscriber, redis].map(async (connection) => connection.isOpen && connection.quit()),
     );
     clearTimeout(redisDeadline);
-    // Streams have ended; anything still open after a moment is cut so exit stays inside kill_timeout.
-    const forced = setTimeout(() => server.closeAllConnections(), 500);
     await closed;
-    clearTimeout(forced);
   }
 
+  let stopping: Promise<void> | undefined;
   return {
     config,
     server,

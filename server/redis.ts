@@ -1,6 +1,13 @@
 // Redis connections. Commands and the subscriber use separate connections (a subscribed connection cannot
 // run commands); both reconnect forever with capped backoff.
-import { createClient } from 'redis';
+import {
+  ClientClosedError,
+  ClientOfflineError,
+  createClient,
+  SocketClosedUnexpectedlyError,
+  TimeoutError,
+} from 'redis';
+import { AppError } from './http/errors.ts';
 import type { Logger } from './log.ts';
 
 export const RECONNECT_MAX_DELAY_MS = 1000;
@@ -30,4 +37,90 @@ export function createRedisClient(url: string, name: string, log: Logger): Redis
     log.warn({ err: error, connection: name }, 'redis connection error');
   });
   return client;
+}
+
+/**
+ * Commands the request path may send twice with the same effect: reads, and writes that set or remove a
+ * whole value. A connection cut after one was written fails it (node-redis cannot know whether Redis ran
+ * it), so these are sent once more on the new connection instead of failing the request.
+ */
+const IDEMPOTENT_COMMANDS = new Set([
+  'get',
+  'mGet',
+  'hGet',
+  'hmGet',
+  'hGetAll',
+  'hLen',
+  'exists',
+  'set',
+  'del',
+  'zRem',
+  'ping',
+]);
+
+/**
+ * The command connection as the request path uses it (docs/reliability.md, "Redis outages"): a command
+ * still waiting to be written after `deadlineMs` (Redis is away and node-redis holds it in its offline
+ * queue) fails with a TimeoutError instead of waiting for Redis to return, and an idempotent command cut
+ * by a dropped connection is sent once more. A blip shorter than the deadline only delays the request.
+ * Same connection, no extra socket.
+ */
+export function withRequestDeadline(redis: RedisClient, deadlineMs: number): RedisClient {
+  const timed = redis.withCommandOptions({ timeout: deadlineMs });
+  return new Proxy(timed, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target);
+      if (typeof value !== 'function') return value;
+      const method = (...args: unknown[]): unknown => Reflect.apply(value, target, args);
+      if (typeof property !== 'string' || !IDEMPOTENT_COMMANDS.has(property)) return method;
+      return async (...args: unknown[]): Promise<unknown> => {
+        try {
+          return await method(...args);
+        } catch (error) {
+          if (!isConnectionCut(error)) throw error;
+          return method(...args);
+        }
+      };
+    },
+  });
+}
+
+/**
+ * Whether the connection dropped under a command already written. node-redis fails such commands with
+ * SocketClosedUnexpectedlyError on a clean close, and with the socket's own error on a reset.
+ */
+function isConnectionCut(error: unknown): boolean {
+  if (error instanceof SocketClosedUnexpectedlyError) return true;
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'ECONNRESET' || code === 'EPIPE';
+}
+
+/** Whether `error` means Redis could not be reached in time (not a bad command or a bug). */
+export function isRedisUnavailable(error: unknown): boolean {
+  return (
+    error instanceof TimeoutError ||
+    error instanceof ClientOfflineError ||
+    error instanceof ClientClosedError ||
+    isConnectionCut(error)
+  );
+}
+
+/** Seconds a client is told to wait (Retry-After) when Redis is unavailable. */
+export const REDIS_RETRY_AFTER_S = 2;
+
+/**
+ * Answers a request that Redis could not serve in time with 503 + Retry-After, not a 500 with a stack in
+ * the log. Placed inside the error middleware and around everything that talks to Redis.
+ */
+export function redisOutageAnswer() {
+  return async function answerRedisOutage(_ctx: unknown, next: () => Promise<void>): Promise<void> {
+    try {
+      await next();
+    } catch (error) {
+      if (!isRedisUnavailable(error)) throw error;
+      throw new AppError(503, 'redis_unavailable', 'the data store is unavailable; try again shortly', {
+        headers: { 'Retry-After': String(REDIS_RETRY_AFTER_S) },
+      });
+    }
+  };
 }

@@ -13,6 +13,12 @@ import { NO_FILTER, type DashboardFilter } from './filter.ts';
 
 /** Metric charts show this much history. */
 export const METRIC_WINDOW_MS = 15 * 60_000;
+/**
+ * Points kept per series (newest win), whatever the rate: a series fed 100 points/s would otherwise hold
+ * 90,000 points for the 15-minute window and copy them on every point. A chart is at most a few thousand
+ * pixels wide, so more points draw nothing more (docs/reliability.md, "Browser memory").
+ */
+export const MAX_POINTS_PER_SERIES = 3000;
 /** Log entries kept (newest win). */
 export const MAX_LOG_ENTRIES = 500;
 /** Announcements kept for the live region (it only reads new ones). */
@@ -160,7 +166,9 @@ function trimSeries(series: Series, fromSeconds: number): Series {
 }
 
 function seriesFromPoints(name: string, points: readonly MetricEnvelope[], fromSeconds: number): Series {
-  const sorted = [...points].sort((a, b) => a.ts - b.ts || compareStreamIds(a.id, b.id));
+  const sorted = [...points]
+    .sort((a, b) => a.ts - b.ts || compareStreamIds(a.id, b.id))
+    .slice(-MAX_POINTS_PER_SERIES);
   const last = points.reduce<string>(
     (max, point) => (compareStreamIds(point.id, max) > 0 ? point.id : max),
     '0-0',
@@ -186,6 +194,11 @@ function addPoint(series: Series | undefined, point: MetricEnvelope): Series {
   const ys = [...series.ys];
   xs.splice(at, 0, x);
   ys.splice(at, 0, point.value);
+  const over = xs.length - MAX_POINTS_PER_SERIES;
+  if (over > 0) {
+    xs.splice(0, over);
+    ys.splice(0, over);
+  }
   return { ...series, unit: point.unit ?? series.unit, xs, ys, lastId: point.id };
 }
 

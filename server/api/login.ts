@@ -1,6 +1,7 @@
 // `POST /api/login` (DESIGN.md, "Interfaces at a glance"): `{username, password}` -> 200
 // `{user:{name,role}, csrfToken}` and a fresh session cookie. Unknown users and wrong passwords answer
-// alike (same status, body and cost); failures are throttled per IP and per username + IP.
+// alike (same status, body and cost); failures are throttled per IP and per username + IP, and
+// successes per account (server/auth/throttle.ts).
 import { bodyParser } from '@koa/bodyparser';
 import type { Context } from 'koa';
 import * as z from 'zod';
@@ -59,6 +60,15 @@ export function loginRoute(options: LoginRouteOptions) {
       throw new UnauthorizedError('invalid username or password');
     }
     await throttle.release(typed, ip);
+    try {
+      await throttle.admitSession(user.name);
+    } catch (error) {
+      if (error instanceof RateLimitedError) {
+        metrics.logins.inc({ result: 'throttled' });
+        log.warn({ ip, username: user.name }, 'login refused: too many sessions for this account');
+      }
+      throw error;
+    }
     const csrfToken = newCsrfToken();
     await startSession(ctx, { user: user.name, stamp: user.stamp, csrf: csrfToken, createdAt: Date.now() });
     metrics.logins.inc({ result: 'success' });

@@ -32,6 +32,21 @@ export function sessionRedisKey(names: RedisNames, handle: string): string {
   return names.key(`session:${handle}`);
 }
 
+/**
+ * A stored session value as an object, or undefined when it is not one. A corrupt value is no session
+ * (the request answers 401 and the stream check closes its streams), never an exception (issue 14).
+ */
+export function parseStoredSession(raw: string): Record<string, unknown> | undefined {
+  let data: unknown;
+  try {
+    data = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  const parsed = z.record(z.string(), z.unknown()).safeParse(data);
+  return parsed.success ? parsed.data : undefined;
+}
+
 /** Session ids generated during a request (a new visitor, or a login's regenerate), by request. */
 const freshIds = new WeakMap<object, string>();
 
@@ -47,14 +62,7 @@ export function createSessionStore(redis: RedisClient, names: RedisNames) {
     async get(id: string): Promise<Record<string, unknown> | undefined> {
       const raw = await redis.get(keyOf(id));
       if (typeof raw !== 'string') return undefined;
-      let value: unknown;
-      try {
-        value = JSON.parse(raw);
-      } catch {
-        return undefined; // a corrupt value is no session, not a 500
-      }
-      const parsed = z.record(z.string(), z.unknown()).safeParse(value);
-      return parsed.success ? parsed.data : undefined;
+      return parseStoredSession(raw);
     },
     // koa-session passes the cookie's maxAge + 10 s, so Redis forgets a session just after the browser does.
     async set(id: string, data: unknown, maxAgeMs: number, options: { ctx?: object } = {}): Promise<void> {

@@ -7,7 +7,7 @@ import type { RedisNames } from '../../shared/keys.ts';
 import type { Logger } from '../log.ts';
 import type { RedisClient } from '../redis.ts';
 import type { Hub } from '../sse/hub.ts';
-import { sessionFieldsSchema, sessionRedisKey } from './sessions.ts';
+import { parseStoredSession, sessionFieldsSchema, sessionRedisKey } from './sessions.ts';
 import type { UserStore } from './users.ts';
 
 export interface StreamSessionWatchOptions {
@@ -28,8 +28,10 @@ async function liveSessions(options: StreamSessionWatchOptions, handles: string[
   raws.forEach((raw, index) => {
     const handle = handles[index];
     if (raw === null || handle === undefined) return;
-    const data: unknown = JSON.parse(String(raw));
-    const expire = typeof data === 'object' && data !== null && '_expire' in data ? data._expire : undefined;
+    // A corrupt value voids that one session; it must not stop the check of every other stream.
+    const data = parseStoredSession(String(raw));
+    if (data === undefined) return;
+    const expire = data._expire;
     if (typeof expire === 'number' && expire < now) return;
     const fields = sessionFieldsSchema.safeParse(data);
     if (fields.success) candidates.push({ handle, user: fields.data.user, stamp: fields.data.stamp });

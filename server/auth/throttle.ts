@@ -1,7 +1,10 @@
-// Login throttling (DESIGN.md): failed logins are counted in Redis per client IP and per username + IP
-// (rate-limiter-flexible), in a fixed window. Once either count is used up, logins from there answer 429
-// with Retry-After until the window ends. Successes are not counted, and a success clears its
-// username + IP count, so a team behind one NAT address logging in all day is never throttled.
+// Login throttling (docs/security.md, docs/reliability.md "Login limits"): failed logins are counted in
+// Redis per client IP and per username + IP (rate-limiter-flexible), in a fixed window. Once either count
+// is used up, logins from there answer 429 with Retry-After until the window ends. A success clears its
+// username + IP failure count, so a team behind one NAT address logging in all day is never throttled
+// for failures. Successes are counted per account, from any address: one account may mint at most
+// LOGIN_MAX_SESSIONS_PER_USER sessions per window, so a leaked password or a script in a loop cannot fill
+// Redis with sessions.
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { RedisNames } from '../../shared/keys.ts';
 import { RateLimitedError } from '../http/errors.ts';
@@ -14,6 +17,8 @@ export interface LoginThrottleOptions {
   maxFailuresPerIp: number;
   /** Failed logins allowed per username + IP within the window. */
   maxFailuresPerUserIp: number;
+  /** Successful logins (new sessions) allowed per account within the window. */
+  maxSessionsPerUser: number;
   /** Window length in ms (rounded up to whole seconds). */
   windowMs: number;
 }
@@ -21,6 +26,7 @@ export interface LoginThrottleOptions {
 export class LoginThrottle {
   private readonly perIp: RateLimiterRedis;
   private readonly perUserIp: RateLimiterRedis;
+  private readonly sessionsPerUser: RateLimiterRedis;
 
   constructor(options: LoginThrottleOptions) {
     const duration = Math.max(1, Math.ceil(options.windowMs / 1000));
@@ -35,6 +41,11 @@ export class LoginThrottle {
       ...common,
       keyPrefix: options.names.key('login-fail:user-ip'),
       points: options.maxFailuresPerUserIp,
+    });
+    this.sessionsPerUser = new RateLimiterRedis({
+      ...common,
+      keyPrefix: options.names.key('login-ok:user'),
+      points: options.maxSessionsPerUser,
     });
   }
 
@@ -66,6 +77,20 @@ export class LoginThrottle {
       ...rejections.map((reason) => (reason instanceof RateLimiterRes ? reason.msBeforeNext : 1000)),
     );
     throw new RateLimitedError(waitMs / 1000, 'too many failed logins; try again later');
+  }
+
+  /**
+   * Counts a new session of `user` (after its password was verified); throws RateLimitedError when the
+   * account has used up its sessions for the window. The caller then issues no session.
+   */
+  async admitSession(user: string): Promise<void> {
+    try {
+      await this.sessionsPerUser.consume(user);
+    } catch (rejection) {
+      if (rejection instanceof Error) throw rejection;
+      const waitMs = rejection instanceof RateLimiterRes ? rejection.msBeforeNext : 1000;
+      throw new RateLimitedError(waitMs / 1000, 'too many logins for this account; try again later');
+    }
   }
 
   /**

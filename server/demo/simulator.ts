@@ -9,7 +9,8 @@ interface SimulatedService {
   state: StatusInput['state'];
 }
 
-const SERVICES: SimulatedService[] = [
+/** The services every simulator starts from; each simulator works on its own copy. */
+const INITIAL_SERVICES: readonly Readonly<SimulatedService>[] = [
   { service: 'api', group: 'edge', state: 'ok' },
   { service: 'web', group: 'edge', state: 'ok' },
   { service: 'auth', group: 'edge', state: 'ok' },
@@ -41,6 +42,8 @@ export function startSimulator(
   options: { intervalMs?: number; onError?: (error: unknown) => void } = {},
 ): Simulator {
   const intervalMs = options.intervalMs ?? 1000;
+  // Own state per simulator: a second demo (or test) in the same process starts from all-ok again.
+  const services = INITIAL_SERVICES.map((service) => ({ ...service }));
   let tick = 0;
   let latency = 120;
 
@@ -61,7 +64,7 @@ export function startSimulator(
       ],
     });
     if (tick === 1) {
-      for (const service of SERVICES) {
+      for (const service of services) {
         await publisher.publish({
           type: 'status',
           service: service.service,
@@ -73,7 +76,7 @@ export function startSimulator(
       }
     }
     if (tick % 5 === 0) {
-      const service = pick(SERVICES);
+      const service = pick(services);
       const next =
         service.state === 'ok' ? pick(['ok', 'ok', 'degraded', 'down', 'maintenance'] as const) : 'ok';
       if (next !== service.state) {

@@ -25,6 +25,8 @@ export class Health {
   private readonly options: HealthOptions;
   private redisOk = false;
   private timer: NodeJS.Timeout | undefined;
+  /** The check running now, if any: a slow Redis must not stack one PING per interval. */
+  private running: Promise<void> | undefined;
   draining = false;
 
   constructor(options: HealthOptions) {
@@ -41,8 +43,16 @@ export class Health {
     clearInterval(this.timer);
   }
 
-  /** One background check: PING the command connection, read the subscriber's state. */
-  async check(): Promise<void> {
+  /** One background check; while one runs, further calls share it instead of sending another PING. */
+  check(): Promise<void> {
+    this.running ??= this.runCheck().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  /** PING the command connection, read the subscriber's state. */
+  private async runCheck(): Promise<void> {
     const { redis, metrics } = this.options;
     let ok = false;
     if (redis.isReady) {

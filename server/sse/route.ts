@@ -4,8 +4,9 @@
 import type { Context } from 'koa';
 import { streamIdSchema, topicOf } from '../../shared/events.ts';
 import type { RedisNames } from '../../shared/keys.ts';
+import type { StreamQuota } from '../auth/stream-quota.ts';
 import { replayLog } from '../bus/event-log.ts';
-import { AppError, ValidationError } from '../http/errors.ts';
+import { ValidationError } from '../http/errors.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { RedisClient } from '../redis.ts';
@@ -24,8 +25,8 @@ export interface EventsRouteOptions {
   maxBufferBytes: number;
   /** Who is asking (filled by the auth layer); streams are tagged with it so logout can close them. */
   identify?: (ctx: Context) => { sessionId?: string; userName?: string };
-  /** Concurrent streams one session may hold on this worker (MAX_STREAMS_PER_SESSION); unlimited if unset. */
-  maxStreamsPerSession?: number;
+  /** Counts streams per session across the installation (server/auth/stream-quota.ts); unlimited if unset. */
+  streamQuota?: Pick<StreamQuota, 'admit'>;
 }
 
 /** Picks the resume point: the Last-Event-ID header wins over `?since=` (the browser sets it on reconnect). */
@@ -84,13 +85,8 @@ export function eventsRoute(options: EventsRouteOptions) {
     const since = resumeId(ctx);
     const identity = options.identify?.(ctx) ?? {};
     const { sessionId } = identity;
-    const limit = options.maxStreamsPerSession;
-    // Refused rather than closing an older stream: that tab would reconnect and evict another, forever.
-    if (sessionId !== undefined && limit !== undefined) {
-      if (hub.count((connection) => connection.sessionId === sessionId && !connection.closed) >= limit) {
-        throw new AppError(429, 'too_many_streams', `at most ${limit} open streams per session`);
-      }
-    }
+    // MAX_STREAMS_PER_SESSION across every worker; the stream counts until its response closes.
+    if (sessionId !== undefined) await options.streamQuota?.admit(sessionId, ctx.res);
 
     const socket = ctx.req.socket;
     socket.setTimeout(0);

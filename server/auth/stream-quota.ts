@@ -1,0 +1,132 @@
+// MAX_STREAMS_PER_SESSION across the whole installation (docs/reliability.md, "Stream quota"): every open
+// stream of a session is a member of one Redis sorted set, scored with the time its lease ends. The worker
+// holding the stream renews the lease every third of its length; a worker that dies without closing
+// (SIGKILL, host lost) stops renewing, and its streams stop counting when their lease runs out.
+// Times come from Redis (TIME inside the scripts), so hosts with skewed clocks agree.
+import type { ServerResponse } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import type { RedisNames } from '../../shared/keys.ts';
+import { createScriptRunner } from '../../shared/publisher.ts';
+import { AppError } from '../http/errors.ts';
+import type { Logger } from '../log.ts';
+import type { RedisClient } from '../redis.ts';
+
+/** Lease of one stream in the set; renewed every third of it while the stream is open. */
+export const STREAM_LEASE_MS = 30_000;
+
+// KEYS[1] the session's set; ARGV: limit, lease ms, member. Drops lapsed leases, then admits if below
+// the limit. Returns 1 (admitted) or 0.
+const ADMIT_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+return 1
+`;
+
+// KEYS[1] the session's set; ARGV: lease ms, members… Renews the leases of members still present.
+const RENEW_SCRIPT = `
+local t = redis.call('TIME')
+local until_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1])
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', until_ms, ARGV[i]) end
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]))
+return 1
+`;
+
+export interface StreamQuotaOptions {
+  redis: RedisClient;
+  names: RedisNames;
+  /** Streams one session may hold across every worker (MAX_STREAMS_PER_SESSION). */
+  limit: number;
+  log: Logger;
+  /** Lease length; default STREAM_LEASE_MS. */
+  leaseMs?: number;
+}
+
+export class StreamQuota {
+  private readonly options: StreamQuotaOptions;
+  private readonly leaseMs: number;
+  private readonly admitScript;
+  private readonly renewScript;
+  /** This worker's open streams: session handle -> stream members. */
+  private readonly held = new Map<string, Set<string>>();
+  private readonly workerTag = randomBytes(6).toString('hex');
+  private sequence = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private renewing = false;
+
+  constructor(options: StreamQuotaOptions) {
+    this.options = options;
+    this.leaseMs = options.leaseMs ?? STREAM_LEASE_MS;
+    this.admitScript = createScriptRunner(options.redis, ADMIT_SCRIPT);
+    this.renewScript = createScriptRunner(options.redis, RENEW_SCRIPT);
+  }
+
+  private keyOf(sessionId: string): string {
+    return this.options.names.key(`streams:${sessionId}`);
+  }
+
+  /**
+   * Counts a new stream of `sessionId` until `response` closes, or throws 429 when the session already
+   * holds `limit` streams anywhere. Refused rather than closing an older stream: that tab would reconnect
+   * and evict another, forever.
+   */
+  async admit(sessionId: string, response: ServerResponse): Promise<void> {
+    const { limit } = this.options;
+    this.sequence += 1;
+    const member = `${this.workerTag}:${this.sequence}`;
+    const key = this.keyOf(sessionId);
+    const admitted = await this.admitScript(['1', key, String(limit), String(this.leaseMs), member]);
+    if (admitted !== 1) {
+      throw new AppError(429, 'too_many_streams', `at most ${limit} open streams per session`);
+    }
+    let members = this.held.get(sessionId);
+    if (!members) this.held.set(sessionId, (members = new Set()));
+    members.add(member);
+    const release = () => {
+      members.delete(member);
+      if (members.size === 0 && this.held.get(sessionId) === members) this.held.delete(sessionId);
+      // Redis away: the lease runs out by itself.
+      this.options.redis.zRem(key, member).catch(() => undefined);
+    };
+    if (response.destroyed || response.writableFinished) release();
+    else response.once('close', release);
+  }
+
+  /** Streams of this worker that hold a lease. */
+  get size(): number {
+    let count = 0;
+    for (const members of this.held.values()) count += members.size;
+    return count;
+  }
+
+  /** Starts renewing this worker's leases every third of the lease. */
+  start(): void {
+    this.timer = setInterval(() => void this.renew(), Math.max(100, Math.floor(this.leaseMs / 3)));
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One renewal pass (also called by tests). A failed pass is retried at the next tick. */
+  async renew(): Promise<void> {
+    if (this.renewing) return;
+    this.renewing = true;
+    try {
+      await Promise.all(
+        [...this.held].map(([sessionId, members]) =>
+          this.renewScript(['1', this.keyOf(sessionId), String(this.leaseMs), ...members]),
+        ),
+      );
+    } catch (error) {
+      this.options.log.warn({ err: error }, 'stream lease renewal failed');
+    } finally {
+      this.renewing = false;
+    }
+  }
+}
