@@ -1,0 +1,238 @@
+// Shared probes of the flood and fault suites (issue 14, "Widen the net"; docs/reliability.md): a
+// bystander stream opened from its own source address with plain http (fetch cannot pick one), a steady
+// publisher that notes when each id was sent, and the delivery-latency percentiles between the two.
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import net from 'node:net';
+import type { RedisClient } from '../../server/redis.ts';
+import { createPublisher } from '../../shared/publisher.ts';
+import { until } from '../helpers/sse-client.ts';
+
+export interface RawStream {
+  /** Ids in the order received, and when each arrived (performance.now()). */
+  ids: string[];
+  arrivedAt: Map<string, number>;
+  status: Promise<number>;
+  close(): void;
+}
+
+/**
+ * An SSE reader on one socket from `localAddress` (127.0.0.2 is another user than the 127.0.0.1 flood).
+ * It records `id:` lines only; the full EventSource client is test/helpers/sse-client.ts.
+ */
+export function openRawStream(
+  url: string,
+  headers: Record<string, string>,
+  localAddress = '127.0.0.2',
+  since?: string,
+): RawStream {
+  const ids: string[] = [];
+  const arrivedAt = new Map<string, number>();
+  let buffer = '';
+  const request = http.get(url, {
+    headers: { ...headers, ...(since ? { 'Last-Event-ID': since } : {}) },
+    localAddress,
+    agent: false,
+  });
+  const status = new Promise<number>((resolve, reject) => {
+    request.once('error', reject);
+    request.once('response', (response) => {
+      resolve(response.statusCode ?? 0);
+      response.setEncoding('utf8');
+      response.on('error', () => undefined);
+      response.on('data', (chunk: string) => {
+        const now = performance.now();
+        buffer += chunk;
+        const lines = buffer.split('\n');
+        buffer = lines.pop() ?? '';
+        for (const line of lines) {
+          if (!line.startsWith('id:')) continue;
+          const id = line.slice(3).trim();
+          ids.push(id);
+          arrivedAt.set(id, now);
+        }
+      });
+    });
+  });
+  return {
+    ids,
+    arrivedAt,
+    status,
+    close: () => {
+      request.on('error', () => undefined);
+      request.destroy();
+    },
+  };
+}
+
+export interface SentEvent {
+  id: string;
+  sentAt: number;
+}
+
+/** Publishes `count` metric events, one every `intervalMs`, and notes when each was sent. */
+export async function publishTimed(
+  client: RedisClient,
+  prefix: string,
+  count: number,
+  intervalMs: number,
+  name = 'load.probe',
+): Promise<SentEvent[]> {
+  const publisher = createPublisher(client, { prefix });
+  const sent: SentEvent[] = [];
+  for (let value = 0; value < count; value += 1) {
+    const sentAt = performance.now();
+    for (const id of await publisher.publish({ type: 'metric', name, value })) sent.push({ id, sentAt });
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+  return sent;
+}
+
+/** Publishes steadily until stopped; resolves with every id published, in order. */
+export function publishUntilStopped(
+  client: RedisClient,
+  prefix: string,
+  intervalMs: number,
+): { stop(): Promise<string[]> } {
+  const publisher = createPublisher(client, { prefix });
+  const ids: string[] = [];
+  let running = true;
+  const loop = (async () => {
+    for (let value = 0; running; value += 1) {
+      try {
+        ids.push(...(await publisher.publish({ type: 'metric', name: 'fault.probe', value })));
+      } catch {
+        // Redis is down or restarting: nothing was sequenced, so nothing is expected; try the next one.
+      }
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return ids;
+    },
+  };
+}
+
+/** Delivery latencies (ms) of `sent` at `stream`; throws naming the first id that never arrived. */
+export function latencies(sent: SentEvent[], stream: RawStream): number[] {
+  return sent.map(({ id, sentAt }) => {
+    const arrived = stream.arrivedAt.get(id);
+    if (arrived === undefined) throw new Error(`event ${id} never reached the bystander`);
+    return arrived - sentAt;
+  });
+}
+
+export function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
+}
+
+/** Opens a TCP socket from `localAddress` and resolves once it is connected. */
+export function connectRaw(port: number, localAddress = '127.0.0.1'): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ port, host: '127.0.0.1', localAddress });
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', reject);
+  });
+}
+
+export function mb(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+export interface FloodReport {
+  opened: number;
+  refused429: number;
+  held: number;
+  failed: number;
+}
+
+// The flooder runs in its own process, as a real one would: its connect work must not share the event
+// loop of the worker under test (which runs in the mocha process). It connects 50 sockets every 20 ms
+// (about 2,500 per second), a sustained flood; docs/reliability.md notes what one burst of 250 does.
+const FLOODER_SOURCE = `
+const net = require('node:net');
+const [port, count] = process.argv.slice(1).map(Number);
+const sockets = [];
+const tally = { opened: 0, refused429: 0, held: 0, failed: 0 };
+const state = [];
+function open(i) {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host: '127.0.0.1', localAddress: '127.0.0.1' });
+    const st = { data: '', closed: false, ok: false };
+    state.push(st);
+    sockets.push(s);
+    s.setEncoding('utf8');
+    s.on('data', (c) => (st.data += c));
+    s.on('close', () => (st.closed = true));
+    s.on('error', () => { if (!st.ok) tally.failed += 1; resolve(); });
+    s.on('connect', () => { st.ok = true; tally.opened += 1; resolve(); });
+  });
+}
+(async () => {
+  for (let i = 0; i < count; i += 50) {
+    await Promise.all(Array.from({ length: Math.min(50, count - i) }, (_, k) => open(i + k)));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  process.stdout.write('opened\\n');
+})();
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (line) => {
+  if (line.startsWith('report')) {
+    tally.refused429 = state.filter((s) => s.data.startsWith('HTTP/1.1 429 ') && s.data.includes('"rate_limited"') && s.closed).length;
+    tally.held = state.filter((s) => s.ok && !s.closed && s.data === '').length;
+    process.stdout.write(JSON.stringify(tally) + '\\n');
+  } else {
+    for (const s of sockets) s.destroy();
+    process.exit(0);
+  }
+});
+`;
+
+export interface Flooder {
+  /** Resolves once every socket has connected (or failed to). */
+  opened: Promise<void>;
+  report(): Promise<FloodReport>;
+  /** Closes every socket and ends the process. */
+  stop(): Promise<void>;
+}
+
+/** Opens `count` TCP sockets from 127.0.0.1 to `port` in a child process and holds them. */
+export function startFlooder(port: number, count: number): Flooder {
+  const child = spawn(process.execPath, ['-e', FLOODER_SOURCE, String(port), String(count)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  child.stdout.setEncoding('utf8');
+  const lines: string[] = [];
+  let buffered = '';
+  child.stdout.on('data', (chunk: string) => {
+    buffered += chunk;
+    const parts = buffered.split('\n');
+    buffered = parts.pop() ?? '';
+    lines.push(...parts);
+  });
+  const nextLine = async (): Promise<string> => {
+    await until(() => lines.length > 0 || child.exitCode !== null, 120_000, 'the flooder');
+    const line = lines.shift();
+    if (line === undefined) throw new Error(`flooder exited with ${child.exitCode}`);
+    return line;
+  };
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    opened: nextLine().then(() => undefined),
+    report: async () => {
+      child.stdin.write('report\n');
+      return JSON.parse(await nextLine()) as FloodReport;
+    },
+    stop: async () => {
+      if (child.exitCode === null) child.stdin.write('stop\n');
+      await exited;
+    },
+  };
+}
