@@ -151,6 +151,9 @@ export interface FloodReport {
   refused429: number;
   held: number;
   failed: number;
+  /** Slowloris mode: sockets answered 408 and closed, and the longest any closed socket was held. */
+  timedOut408: number;
+  maxHeldMs: number;
 }
 
 // The flooder runs in its own process, as a real one would: its connect work must not share the event
@@ -158,21 +161,35 @@ export interface FloodReport {
 // (about 2,500 per second), a sustained flood; docs/reliability.md notes what one burst of 250 does.
 const FLOODER_SOURCE = `
 const net = require('node:net');
-const [port, count] = process.argv.slice(1).map(Number);
+const [port, count] = process.argv.slice(1, 3).map(Number);
+const slowloris = process.argv[3] === 'slowloris';
 const sockets = [];
-const tally = { opened: 0, refused429: 0, held: 0, failed: 0 };
+const tally = { opened: 0, refused429: 0, held: 0, failed: 0, timedOut408: 0, maxHeldMs: 0 };
 const state = [];
 function open(i) {
   return new Promise((resolve) => {
     const s = net.connect({ port, host: '127.0.0.1', localAddress: '127.0.0.1' });
-    const st = { data: '', closed: false, ok: false };
+    const st = { data: '', closed: false, ok: false, openedAt: Date.now(), heldMs: 0 };
     state.push(st);
     sockets.push(s);
     s.setEncoding('utf8');
     s.on('data', (c) => (st.data += c));
-    s.on('close', () => (st.closed = true));
+    s.on('close', () => {
+      st.closed = true;
+      st.heldMs = Date.now() - st.openedAt;
+    });
     s.on('error', () => { if (!st.ok) tally.failed += 1; resolve(); });
-    s.on('connect', () => { st.ok = true; tally.opened += 1; resolve(); });
+    s.on('connect', () => {
+      st.ok = true;
+      tally.opened += 1;
+      if (slowloris) {
+        // A request line, then one header byte every 100 ms: the headers never end.
+        s.write('GET /api/session HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nX-Slow: ');
+        const timer = setInterval(() => s.writable && s.write('a'), 100);
+        s.on('close', () => clearInterval(timer));
+      }
+      resolve();
+    });
   });
 }
 (async () => {
@@ -187,6 +204,8 @@ process.stdin.on('data', (line) => {
   if (line.startsWith('report')) {
     tally.refused429 = state.filter((s) => s.data.startsWith('HTTP/1.1 429 ') && s.data.includes('"rate_limited"') && s.closed).length;
     tally.held = state.filter((s) => s.ok && !s.closed && s.data === '').length;
+    tally.timedOut408 = state.filter((s) => s.data.startsWith('HTTP/1.1 408 ') && s.closed).length;
+    tally.maxHeldMs = Math.max(0, ...state.filter((s) => s.closed).map((s) => s.heldMs));
     process.stdout.write(JSON.stringify(tally) + '\\n');
   } else {
     for (const s of sockets) s.destroy();
@@ -203,9 +222,12 @@ export interface Flooder {
   stop(): Promise<void>;
 }
 
-/** Opens `count` TCP sockets from 127.0.0.1 to `port` in a child process and holds them. */
-export function startFlooder(port: number, count: number): Flooder {
-  const child = spawn(process.execPath, ['-e', FLOODER_SOURCE, String(port), String(count)], {
+/**
+ * Opens `count` TCP sockets from 127.0.0.1 to `port` in a child process and holds them; in slowloris mode
+ * each dribbles an unfinished request's headers instead.
+ */
+export function startFlooder(port: number, count: number, mode: 'hold' | 'slowloris' = 'hold'): Flooder {
+  const child = spawn(process.execPath, ['-e', FLOODER_SOURCE, String(port), String(count), mode], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   child.stdout.setEncoding('utf8');
