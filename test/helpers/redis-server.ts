@@ -18,6 +18,8 @@ export interface TestRedis {
   stop(): Promise<void>;
   /** Starts it again on the same port. */
   start(): Promise<void>;
+  /** Stops it cleanly with `redis-cli shutdown` (with appendonly, everything acknowledged is on disk). */
+  shutdown(): Promise<void>;
   /** Stops it for good and removes its folder. */
   close(): Promise<void>;
 }
@@ -40,7 +42,12 @@ async function waitForPing(url: string, timeoutMs = 10_000): Promise<void> {
   }
 }
 
-export async function startTestRedis(): Promise<TestRedis> {
+export interface TestRedisOptions {
+  /** Persist with an append-only file in the server's folder (survives shutdown() and start()). */
+  appendonly?: boolean;
+}
+
+export async function startTestRedis(options: TestRedisOptions = {}): Promise<TestRedis> {
   if (process.env.REDIS_URL) {
     const url = process.env.REDIS_URL;
     await waitForPing(url);
@@ -53,6 +60,7 @@ export async function startTestRedis(): Promise<TestRedis> {
       owned: false,
       stop: refuse,
       start: refuse,
+      shutdown: refuse,
       close: async () => undefined,
     };
   }
@@ -64,7 +72,10 @@ export async function startTestRedis(): Promise<TestRedis> {
   async function start(): Promise<void> {
     const proc = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+      [
+        ...['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir],
+        ...['--appendonly', options.appendonly ? 'yes' : 'no'],
+      ],
       { stdio: 'ignore' },
     );
     child = proc;
@@ -90,6 +101,16 @@ export async function startTestRedis(): Promise<TestRedis> {
     });
   }
 
+  async function shutdown(): Promise<void> {
+    const proc = child;
+    if (!proc || proc.exitCode !== null) return;
+    child = undefined;
+    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    // redis-cli reports the closed connection of a successful SHUTDOWN as an error: the exit is the answer.
+    spawn('redis-cli', ['-p', String(port), 'shutdown'], { stdio: 'ignore' });
+    await exited;
+  }
+
   await start();
   return {
     url,
@@ -97,6 +118,7 @@ export async function startTestRedis(): Promise<TestRedis> {
     owned: true,
     stop,
     start,
+    shutdown,
     close: async () => {
       await stop();
       await rm(dir, { recursive: true, force: true });

@@ -6,7 +6,7 @@ import { createClient } from 'redis';
 import type { RedisClient } from '../../server/redis.ts';
 import { startTestApp, stopAll, uniquePrefix, type TestApp } from './app.ts';
 import { login, type LoginOptions, type TestSession } from './auth.ts';
-import { startTestRedis, type TestRedis } from './redis-server.ts';
+import { startTestRedis, type TestRedis, type TestRedisOptions } from './redis-server.ts';
 import { openStream, type RecordedStream, type StreamOptions } from './sse-client.ts';
 
 export interface TestBedOptions {
@@ -14,6 +14,8 @@ export interface TestBedOptions {
   client?: boolean;
   /** Swallow the client's connection errors, for tests that stop Redis on purpose. */
   tolerateRedisErrors?: boolean;
+  /** Options of the test's redis-server (e.g. appendonly). */
+  redis?: TestRedisOptions;
 }
 
 export interface TestBed {
@@ -50,7 +52,7 @@ export function useTestBed(options: TestBedOptions = {}): TestBed {
   let streams: RecordedStream[] = [];
 
   before(async function () {
-    redis = await startTestRedis();
+    redis = await startTestRedis(options.redis);
     if (options.client === false) return;
     client = createClient({ url: redis.url });
     if (options.tolerateRedisErrors) client.on('error', () => undefined);

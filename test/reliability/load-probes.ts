@@ -88,21 +88,25 @@ export async function publishTimed(
   return sent;
 }
 
-/** Publishes steadily until stopped; resolves with every id published, in order. */
+/**
+ * Publishes steadily until stopped, through Redis outages: a publish that fails is counted and skipped
+ * (nothing was acknowledged, so nothing is expected). Resolves with the ids acknowledged, in order.
+ */
 export function publishUntilStopped(
   client: RedisClient,
   prefix: string,
   intervalMs: number,
-): { stop(): Promise<string[]> } {
+): { stop(): Promise<{ ids: string[]; failures: number }> } {
   const publisher = createPublisher(client, { prefix });
   const ids: string[] = [];
+  let failures = 0;
   let running = true;
   const loop = (async () => {
     for (let value = 0; running; value += 1) {
       try {
         ids.push(...(await publisher.publish({ type: 'metric', name: 'fault.probe', value })));
       } catch {
-        // Redis is down or restarting: nothing was sequenced, so nothing is expected; try the next one.
+        failures += 1;
       }
       await new Promise((resolve) => setTimeout(resolve, intervalMs));
     }
@@ -111,7 +115,7 @@ export function publishUntilStopped(
     stop: async () => {
       running = false;
       await loop;
-      return ids;
+      return { ids, failures };
     },
   };
 }
