@@ -158,6 +158,8 @@ export interface FloodReport {
   /** Slowloris mode: sockets answered 408 and closed, and the longest any closed socket was held. */
   timedOut408: number;
   maxHeldMs: number;
+  /** How many sockets are open or closed with each first answer line. */
+  answers: Record<string, number>;
 }
 
 // The flooder runs in its own process, as a real one would: its connect work must not share the event
@@ -209,6 +211,11 @@ process.stdin.on('data', (line) => {
     tally.refused429 = state.filter((s) => s.data.startsWith('HTTP/1.1 429 ') && s.data.includes('"rate_limited"') && s.closed).length;
     tally.held = state.filter((s) => s.ok && !s.closed && s.data === '').length;
     tally.timedOut408 = state.filter((s) => s.data.startsWith('HTTP/1.1 408 ') && s.closed).length;
+    tally.answers = {};
+    for (const s of state) {
+      const key = (s.closed ? 'closed ' : 'open ') + (s.data.split('\\r\\n')[0] || '(nothing)');
+      tally.answers[key] = (tally.answers[key] || 0) + 1;
+    }
     tally.maxHeldMs = Math.max(0, ...state.filter((s) => s.closed).map((s) => s.heldMs));
     process.stdout.write(JSON.stringify(tally) + '\\n');
   } else {
