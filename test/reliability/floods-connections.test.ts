@@ -135,7 +135,7 @@ describe('floods of connections', function () {
       stopFlooder = flooder.stop;
       const during = await probe(bystander, 'slowloris', flooder.opened);
       let report = await flooder.report();
-      for (let wait = 0; wait < 75 && report.timedOut408 < SLOWLORIS_SOCKETS; wait += 1) {
+      for (let wait = 0; wait < 75 && report.closed < SLOWLORIS_SOCKETS; wait += 1) {
         await new Promise((resolve) => setTimeout(resolve, 200));
         report = await flooder.report();
       }
@@ -148,7 +148,15 @@ describe('floods of connections', function () {
           `${allowedP99(baseline).toFixed(1)} ms); worker process RSS ${mb(rssBefore)} → ${mb(rssAfter)}`,
       );
       expect(report.failed).to.equal(0);
-      expect(report.timedOut408, JSON.stringify(report.answers)).to.equal(SLOWLORIS_SOCKETS);
+      // Every socket was closed by the server, with a 408 and nothing else. A socket still dribbling when
+      // the server closes it gets a reset, and Linux drops received bytes a reader has not taken yet on a
+      // reset: under load a few clients never see their 408 (3 of 1,000 once). Allowed: 1 %.
+      expect(report.closed, JSON.stringify(report.answers)).to.equal(SLOWLORIS_SOCKETS);
+      const otherAnswers = Object.keys(report.answers).filter(
+        (key) => key !== 'closed HTTP/1.1 408 Request Timeout' && key !== 'closed (nothing)',
+      );
+      expect(otherAnswers).to.deep.equal([]);
+      expect(report.timedOut408, JSON.stringify(report.answers)).to.be.at.least(SLOWLORIS_SOCKETS * 0.99);
       // Closed by the headers deadline, checked every second: within HEADERS_TIMEOUT_MS + 1 s (+ 2 s for
       // a loaded machine), never held for the 66–96 s the issue measured.
       expect(report.maxHeldMs).to.be.below(2000 + 1000 + 2000);

@@ -155,6 +155,7 @@ export interface FloodReport {
   refused429: number;
   held: number;
   failed: number;
+  closed: number;
   /** Slowloris mode: sockets answered 408 and closed, and the longest any closed socket was held. */
   timedOut408: number;
   maxHeldMs: number;
@@ -170,7 +171,7 @@ const net = require('node:net');
 const [port, count] = process.argv.slice(1, 3).map(Number);
 const slowloris = process.argv[3] === 'slowloris';
 const sockets = [];
-const tally = { opened: 0, refused429: 0, held: 0, failed: 0, timedOut408: 0, maxHeldMs: 0 };
+const tally = { opened: 0, refused429: 0, held: 0, failed: 0, closed: 0, timedOut408: 0, maxHeldMs: 0 };
 const state = [];
 function open(i) {
   return new Promise((resolve) => {
@@ -210,6 +211,7 @@ process.stdin.on('data', (line) => {
   if (line.startsWith('report')) {
     tally.refused429 = state.filter((s) => s.data.startsWith('HTTP/1.1 429 ') && s.data.includes('"rate_limited"') && s.closed).length;
     tally.held = state.filter((s) => s.ok && !s.closed && s.data === '').length;
+    tally.closed = state.filter((s) => s.closed).length;
     tally.timedOut408 = state.filter((s) => s.data.startsWith('HTTP/1.1 408 ') && s.closed).length;
     tally.answers = {};
     for (const s of state) {
