@@ -102,6 +102,9 @@ async function main(): Promise<void> {
     env: {
       METRICS_TOKEN,
       MAX_STREAMS_PER_SESSION: String(STREAMS + 100),
+      // Every soak stream comes from 127.0.0.1, as from a proxy: the per-address cap (256 by default,
+      // docs/security.md) would refuse all but 256 per worker, and a refused EventSource never retries.
+      MAX_CONNECTIONS_PER_IP: String(STREAMS + 100),
       HISTORY_MAX: String(Math.max(10_000, RATE * 120)),
       SSE_RETRY_MS: '500',
     },
@@ -118,7 +121,10 @@ async function main(): Promise<void> {
     }
     const deadline = Date.now() + 60_000;
     while (streams.some((stream) => stream.opens === 0) && Date.now() < deadline) await sleep(200);
-    console.log(`soak: ${streams.filter((stream) => stream.opens > 0).length}/${STREAMS} streams open`);
+    const opened = streams.filter((stream) => stream.opens > 0).length;
+    console.log(`soak: ${opened}/${STREAMS} streams open`);
+    // A stream that never opened would be counted as losing every event: stop with the reason instead.
+    if (opened < STREAMS) throw new Error(`only ${opened} of ${STREAMS} streams opened within 60 s`);
 
     const publisher = createPublisher(client, { prefix });
     let published = 0;
