@@ -15,6 +15,7 @@ import { sessionMiddleware } from './auth/sessions.ts';
 import { LoginThrottle } from './auth/throttle.ts';
 import { TokenStore } from './auth/tokens.ts';
 import type { UserStore } from './auth/users.ts';
+import { createEventLogReader } from './bus/event-log.ts';
 import type { Config } from './config.ts';
 import { errorMiddleware } from './http/errors.ts';
 import { healthRoutes, type Health } from './http/health.ts';
@@ -66,24 +67,21 @@ export function createApp(deps: AppDeps): Koa {
     log.error({ err: error }, 'koa error');
   });
 
+  const events = eventsRoute({
+    hub: deps.hub,
+    eventLog: createEventLogReader(deps.redis, deps.names),
+    metrics: deps.metrics,
+    log,
+    retryMs: config.SSE_RETRY_MS,
+    maxBufferBytes: config.SSE_MAX_BUFFER_BYTES,
+    identify: (ctx) => {
+      const auth = getAuth(ctx);
+      return auth ? { sessionId: auth.sessionId, userName: auth.user.name } : {};
+    },
+    maxStreamsPerSession: config.MAX_STREAMS_PER_SESSION,
+  });
   const router = new Router();
-  router.get(
-    '/events',
-    eventsRoute({
-      hub: deps.hub,
-      redis: deps.redis,
-      names: deps.names,
-      metrics: deps.metrics,
-      log,
-      retryMs: config.SSE_RETRY_MS,
-      maxBufferBytes: config.SSE_MAX_BUFFER_BYTES,
-      identify: (ctx) => {
-        const auth = getAuth(ctx);
-        return auth ? { sessionId: auth.sessionId, userName: auth.user.name } : {};
-      },
-      maxStreamsPerSession: config.MAX_STREAMS_PER_SESSION,
-    }),
-  );
+  router.get('/events', (ctx) => events.acceptStream(ctx));
   router.get(
     '/api/snapshot',
     snapshotRoute({
@@ -125,6 +123,8 @@ export function createApp(deps: AppDeps): Koa {
   app.use(errorMiddleware(log));
   // Sessionless (bearer METRICS_TOKEN), ahead of the routes that need a session.
   app.use(metricsRoute({ cluster: deps.clusterMetrics, token: config.METRICS_TOKEN }));
+  // Outside the session middleware: a stream's headers go out after koa-session has set its cookie.
+  app.use(events.openAcceptedStreams);
   app.use(sessionMiddleware(app, { redis: deps.redis, names: deps.names, ttlMs: config.SESSION_TTL_MS }));
   app.use(authGuard({ users: deps.users }));
   app.use(csrfProtection());

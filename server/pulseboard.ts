@@ -65,7 +65,7 @@ export async function startPulseboard(config: Config, options: StartOptions): Pr
     redis,
     subscriber,
     sequencer,
-    hub,
+    delivery: hub,
     metrics,
     log,
   });

@@ -1,23 +1,25 @@
-// `GET /events` (DESIGN.md, "SSE stream"): headers, a jittered `retry:`, replay from Last-Event-ID or
-// `?since=` with live events held and de-duplicated meanwhile, `reset` when the id is older than the log,
-// topic filters, and the connection handed to the hub for live fan-out.
-import type { Context } from 'koa';
+// `GET /events` (docs/architecture.md, "Light connections"): Koa authenticates and validates the request,
+// then the stream leaves Koa. `acceptStream` (the route) checks the query, the resume id and the stream
+// limit; `openAcceptedStreams`, mounted outside the session middleware, writes the headers itself once
+// koa-session has set its rolling cookie (writing them inside it fails with ERR_HTTP_HEADERS_SENT), and
+// hands the raw response to an `SseConnection`. Nothing of Koa, the session or a stream transform stays
+// referenced by a live stream.
+import type { ServerResponse } from 'node:http';
+import type { Context, Next } from 'koa';
 import { streamIdSchema, topicOf } from '../../shared/events.ts';
-import type { RedisNames } from '../../shared/keys.ts';
-import { replayLog } from '../bus/event-log.ts';
 import { AppError, ValidationError } from '../http/errors.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import type { RedisClient } from '../redis.ts';
 import { SseConnection } from './connection.ts';
+import type { EventLogReader } from './delivery.ts';
 import { encodeComment, encodeEvent, encodeReset, encodeRetry } from './frame.ts';
 import type { Hub } from './hub.ts';
-import { parseTopics } from './topics.ts';
+import { parseTopics, type TopicFilter } from './topics.ts';
 
 export interface EventsRouteOptions {
   hub: Hub;
-  redis: RedisClient;
-  names: RedisNames;
+  /** Where missed events are replayed from. */
+  eventLog: EventLogReader;
   metrics: Metrics;
   log: Logger;
   retryMs: number;
@@ -26,6 +28,21 @@ export interface EventsRouteOptions {
   identify?: (ctx: Context) => { sessionId?: string; userName?: string };
   /** Concurrent streams one session may hold on this worker (MAX_STREAMS_PER_SESSION); unlimited if unset. */
   maxStreamsPerSession?: number;
+}
+
+/** What the route accepted, kept until the middleware chain has unwound. */
+interface AcceptedStream {
+  topics: TopicFilter;
+  since: string | undefined;
+  sessionId?: string;
+  userName?: string;
+}
+
+export interface EventsRoute {
+  /** The `GET /events` handler: validates, authorises and marks the request as a stream. */
+  acceptStream(ctx: Context): void;
+  /** Middleware outside the session middleware: opens the streams `acceptStream` marked. */
+  openAcceptedStreams(ctx: Context, next: Next): Promise<void>;
 }
 
 /** Picks the resume point: the Last-Event-ID header wins over `?since=` (the browser sets it on reconnect). */
@@ -45,14 +62,25 @@ function jitteredRetry(baseMs: number): number {
   return baseMs + Math.floor(Math.random() * baseMs * 0.5);
 }
 
-export function eventsRoute(options: EventsRouteOptions) {
-  const { hub, redis, names, metrics, log } = options;
+/**
+ * Koa registers its error handler on the response with on-finished, and that closure holds the request's
+ * context for as long as the response lives: for a stream, hours. Once the stream has left Koa there is
+ * nothing for that handler to report (a client disconnect is the normal end), so the queue is emptied.
+ */
+function releaseKoaContext(res: ServerResponse): void {
+  const attached: unknown = Reflect.get(res, '__onFinished');
+  const queue: unknown = typeof attached === 'function' ? Reflect.get(attached, 'queue') : undefined;
+  if (Array.isArray(queue)) queue.length = 0;
+}
 
-  /** Replays what the client missed, then releases the live events held meanwhile (DESIGN.md, "Resume"). */
+export function eventsRoute(options: EventsRouteOptions): EventsRoute {
+  const { hub, eventLog, metrics, log } = options;
+  const accepted = new WeakMap<Context, AcceptedStream>();
+
+  /** Replays what the client missed, then releases the live events held meanwhile (docs/architecture.md). */
   async function replayInto(connection: SseConnection, since: string): Promise<void> {
-    connection.beginReplay();
     try {
-      const outcome = await replayLog(redis, names, since, async (events) => {
+      const outcome = await eventLog.replaySince(since, async (events) => {
         for (const event of events) {
           if (!connection.topics.matches(topicOf(event))) continue;
           await connection.waitForRoom();
@@ -64,7 +92,7 @@ export function eventsRoute(options: EventsRouteOptions) {
       if (outcome.kind === 'trimmed' || outcome.kind === 'ahead') {
         // The client's state cannot be completed from the log: it refetches the snapshot. An id the log
         // never issued must not hold back live events either.
-        if (outcome.kind === 'ahead') connection.lastId = undefined;
+        if (outcome.kind === 'ahead') connection.forgetCursor();
         connection.write(encodeReset(outcome.kind === 'trimmed' ? 'history-trimmed' : 'unknown-id'));
         metrics.resets.inc();
       } else if (outcome.kind === 'replayed') {
@@ -79,43 +107,61 @@ export function eventsRoute(options: EventsRouteOptions) {
     connection.endReplay();
   }
 
-  return async function streamEvents(ctx: Context): Promise<void> {
-    const topics = parseTopics(ctx.query.topics);
-    const since = resumeId(ctx);
-    const identity = options.identify?.(ctx) ?? {};
-    const { sessionId } = identity;
-    const limit = options.maxStreamsPerSession;
-    // Refused rather than closing an older stream: that tab would reconnect and evict another, forever.
-    if (sessionId !== undefined && limit !== undefined) {
-      if (hub.count((connection) => connection.sessionId === sessionId && !connection.closed) >= limit) {
+  function open(ctx: Context, stream: AcceptedStream): void {
+    const { req, res } = ctx;
+    // The client left while it was being authenticated.
+    if (req.socket.destroyed || res.destroyed) return;
+    req.socket.setTimeout(0);
+    req.socket.setNoDelay(true);
+    req.socket.setKeepAlive(true);
+    // Security headers and the session cookie are already on `res` (helmet and koa-session set them there).
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
+      'X-Accel-Buffering': 'no',
+      // A reconnect during a reload must reach a live worker, not the draining one's kept-alive socket.
+      ...(req.httpVersionMajor === 1 ? { Connection: 'close' } : {}),
+    });
+    releaseKoaContext(res);
+    const connection = new SseConnection({
+      topics: stream.topics,
+      maxBufferBytes: options.maxBufferBytes,
+      response: res,
+      lastId: stream.since,
+      ...(stream.sessionId === undefined ? {} : { sessionId: stream.sessionId }),
+      ...(stream.userName === undefined ? {} : { userName: stream.userName }),
+    });
+    connection.write(
+      Buffer.concat([encodeRetry(jitteredRetry(options.retryMs)), encodeComment('pulseboard stream')]),
+    );
+    // Held before the hub can deliver anything, so replayed and live events keep id order.
+    if (stream.since !== undefined) connection.beginReplay();
+    hub.add(connection);
+    if (stream.since !== undefined) void replayInto(connection, stream.since);
+  }
+
+  return {
+    acceptStream(ctx) {
+      const topics = parseTopics(ctx.query.topics);
+      const since = resumeId(ctx);
+      const identity = options.identify?.(ctx) ?? {};
+      const { sessionId } = identity;
+      const limit = options.maxStreamsPerSession;
+      // Refused rather than closing an older stream: that tab would reconnect and evict another, forever.
+      if (sessionId !== undefined && limit !== undefined && hub.streamsOfSession(sessionId) >= limit) {
         throw new AppError(429, 'too_many_streams', `at most ${limit} open streams per session`);
       }
-    }
+      ctx.status = 200;
+      ctx.respond = false;
+      accepted.set(ctx, { topics, since, ...identity });
+    },
 
-    const socket = ctx.req.socket;
-    socket.setTimeout(0);
-    socket.setNoDelay(true);
-    socket.setKeepAlive(true);
-
-    ctx.status = 200;
-    ctx.type = 'text/event-stream';
-    ctx.set('Cache-Control', 'no-cache, no-transform');
-    ctx.set('X-Accel-Buffering', 'no');
-    // A reconnect during a reload must reach a live worker, not the draining one's kept-alive socket.
-    if (ctx.req.httpVersionMajor === 1) ctx.set('Connection', 'close');
-    ctx.compress = false;
-
-    const connection = new SseConnection({
-      topics,
-      maxBufferBytes: options.maxBufferBytes,
-      response: ctx.res,
-      lastId: since,
-      ...identity,
-    });
-    ctx.body = connection.stream;
-    connection.write(encodeRetry(jitteredRetry(options.retryMs)));
-    connection.write(encodeComment('pulseboard stream'));
-    hub.add(connection);
-    if (since !== undefined) void replayInto(connection, since);
+    async openAcceptedStreams(ctx, next) {
+      await next();
+      const stream = accepted.get(ctx);
+      if (stream === undefined) return;
+      accepted.delete(ctx);
+      open(ctx, stream);
+    },
   };
 }
