@@ -1,7 +1,7 @@
 // The composition root: builds the Koa app from explicit dependencies. Nothing here opens sockets or reads
 // the environment; `startPulseboard` and the tests pass everything in.
 import Router from '@koa/router';
-import Koa from 'koa';
+import Koa, { type Context } from 'koa';
 import compress from 'koa-compress';
 import type { RedisNames } from '../shared/keys.ts';
 import type { Sequencer } from '../shared/publisher.ts';
@@ -114,19 +114,38 @@ export function createApp(deps: AppDeps): Koa {
     }),
   );
 
+  const loadSession = sessionMiddleware(app, {
+    redis: deps.redis,
+    names: deps.names,
+    ttlMs: config.SESSION_TTL_MS,
+  });
+  const requireSession = authGuard({ users: deps.users });
+  const handleStreamErrors = errorMiddleware(log);
+  // GET /events runs only what a stream needs: errors, then session and guard, with the headers written
+  // once koa-session has set its cookie. The request log, compression, /metrics, CSRF (a GET) and the
+  // router have nothing to do for a stream, and setup cost is what a reconnect storm pays
+  // (docs/architecture.md, "Light connections").
+  const openStream = (ctx: Context) =>
+    handleStreamErrors(ctx, () =>
+      events.openAcceptedStreams(ctx, () =>
+        loadSession(ctx, () => requireSession(ctx, async () => events.acceptStream(ctx))),
+      ),
+    );
+
   // Outermost, so every answer (health, errors, streams) carries the security headers.
   app.use(securityHeaders());
   app.use(healthRoutes(deps.health));
+  app.use((ctx, next) => (ctx.method === 'GET' && ctx.path === '/events' ? openStream(ctx) : next()));
   app.use(requestLog(log, deps.metrics));
   // JSON only: an SSE stream must never sit in a compressor's buffer (PITFALLS; /events also opts out).
   app.use(compress({ filter: (type) => /^application\/json\b/.test(type), threshold: 1024 }));
   app.use(errorMiddleware(log));
   // Sessionless (bearer METRICS_TOKEN), ahead of the routes that need a session.
   app.use(metricsRoute({ cluster: deps.clusterMetrics, token: config.METRICS_TOKEN }));
-  // Outside the session middleware: a stream's headers go out after koa-session has set its cookie.
+  // Outside the session middleware, for HEAD /events (GET takes the branch above).
   app.use(events.openAcceptedStreams);
-  app.use(sessionMiddleware(app, { redis: deps.redis, names: deps.names, ttlMs: config.SESSION_TTL_MS }));
-  app.use(authGuard({ users: deps.users }));
+  app.use(loadSession);
+  app.use(requireSession);
   app.use(csrfProtection());
   app.use(router.routes());
   app.use(router.allowedMethods());
