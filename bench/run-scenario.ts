@@ -1,0 +1,282 @@
+// One measurement: one system, one scenario. Start the system, measure its idle memory, open the
+// streams (setup time), measure memory again, publish at the scenario's rate from a separate process,
+// wait for the deliveries to drain, then read loss, duplicates, latency and CPU. docs/performance.md
+// ("What is measured") defines every figure.
+import { fork } from 'node:child_process';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { DriverPool, type PoolStats } from './driver-pool.ts';
+import { summarize, type HistogramSummary } from './histogram.ts';
+import { cpuMicros, rssKiB } from './proc-stats.ts';
+import { trackChild, stopChild } from './processes.ts';
+import type { PublisherOptions, PublisherReport } from './publisher.ts';
+import type { Scenario } from './scenarios.ts';
+import { startSystem, type SystemName } from './systems.ts';
+
+export interface RunSettings {
+  redisUrl: string;
+  workers: number;
+  threadsPerDriver: number;
+  ingest: 'publisher' | 'raw';
+  /** Streams opened at once while connecting. */
+  openConcurrency: number;
+}
+
+export interface Measurement {
+  system: SystemName;
+  scenario: string;
+  ok: boolean;
+  error?: string;
+  streams: number;
+  rate: number;
+  seconds: number;
+  workers: number;
+  ingest: 'publisher' | 'raw';
+  published?: number;
+  publisherMaxBehindMs?: number;
+  expected?: number;
+  delivered?: number;
+  deliveredPerSec?: number;
+  lost?: number;
+  clientsWithLoss?: number;
+  maxLostPerClient?: number;
+  duplicates?: number;
+  idRegressions?: number;
+  reconnects?: number;
+  openFailures?: number;
+  latency?: HistogramSummary;
+  ingestLag?: HistogramSummary;
+  cpuMicrosPerDelivery?: number;
+  serverCpuPercent?: number;
+  /** CPU of the load driver processes over the same window (100 = one core): near 100 × threads, the
+   * driver, not the server, limits the figures. */
+  driverCpuPercent?: number;
+  loadAverage?: number;
+  idleKiBPerStream?: number;
+  setupMs?: number;
+  storm?: { dropped: number; reconnectedMs: number; resumedMs: number | null; resumed: number };
+}
+
+const PUBLISHER_ENTRY = fileURLToPath(new URL('./publisher.ts', import.meta.url));
+/** Wait after start and after connecting before reading RSS (the workers expose no gc()). */
+const SETTLE_MS = 2000;
+/** The drain ends when nothing has arrived for this long (or everything has). */
+const DRAIN_IDLE_MS = 10_000;
+const DRAIN_MAX_MS = 90_000;
+/** After every stream of a storm has reconnected, how long to wait for all of them to resume. */
+const STORM_RESUME_WAIT_MS = 30_000;
+/** Unmeasured events sent first (publisher.ts). */
+const WARMUP_SECONDS = 1;
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const progress = (text: string) => process.stderr.write(`  ${text}\n`);
+
+function startPublisher(options: PublisherOptions, onProgress: (published: number) => void) {
+  const child = fork(PUBLISHER_ENTRY, [], { execArgv: ['--import', 'tsx'] });
+  trackChild(child);
+  let onMeasuring: () => void = () => undefined;
+  const measuring = new Promise<void>((resolve) => {
+    onMeasuring = resolve;
+  });
+  const done = new Promise<PublisherReport>((resolve, reject) => {
+    child.on(
+      'message',
+      (
+        message:
+          | PublisherReport
+          | { type: 'progress'; published: number }
+          | { type: 'measuring' }
+          | { type: 'error'; error: string },
+      ) => {
+        if (message.type === 'done') resolve(message);
+        else if (message.type === 'measuring') onMeasuring();
+        else if (message.type === 'progress') onProgress(message.published);
+        else reject(new Error(`publisher: ${message.error}`));
+      },
+    );
+    child.once('exit', (code) => reject(new Error(`publisher exited (${code})`)));
+  });
+  child.send(options);
+  // A publisher that dies during warm-up must not leave the run waiting for 'measuring'.
+  void done.catch(() => onMeasuring());
+  return { child, measuring, done };
+}
+
+export async function runScenario(
+  system: SystemName,
+  scenario: Scenario,
+  settings: RunSettings,
+): Promise<Measurement> {
+  const prefix = `bench${Date.now().toString(36)}`;
+  const { streams, rate, seconds } = scenario;
+  const workers = Math.max(settings.workers, Math.ceil(streams / 12_500));
+  const ingest = system === 'pulseboard' ? settings.ingest : 'publisher';
+  const base: Measurement = {
+    system,
+    scenario: scenario.name,
+    ok: false,
+    streams,
+    rate,
+    seconds,
+    workers,
+    ingest,
+  };
+  const running = await startSystem(system, { redisUrl: settings.redisUrl, prefix, workers, streams });
+  let pool: DriverPool | undefined;
+  try {
+    const pids = await running.workerPids();
+    await delay(SETTLE_MS);
+    const idleRss = await rssKiB(pids);
+    const epochMs = Date.now();
+    const maxSeq = Math.ceil(rate * seconds) + 10;
+    pool = await DriverPool.start({
+      host: running.host,
+      port: running.port,
+      streams,
+      threadsPerDriver: settings.threadsPerDriver,
+      epochMs,
+      maxSeq,
+    });
+    const setupStarted = performance.now();
+    const opening = setInterval(() => {
+      void pool!.stats().then(
+        (stats) => progress(`${system}: ${stats.open}/${streams} streams open`),
+        () => undefined,
+      );
+    }, 5000);
+    const opened = await pool
+      .open(running.cookies, settings.openConcurrency)
+      .finally(() => clearInterval(opening));
+    const setupMs = Math.round(performance.now() - setupStarted);
+    progress(
+      `${system}: ${streams - opened.failures}/${streams} streams open in ${(setupMs / 1000).toFixed(1)} s${opened.firstError ? ` (first error: ${opened.firstError})` : ''}`,
+    );
+    if (opened.failures === streams) throw new Error(`no stream opened: ${opened.firstError}`);
+    await delay(SETTLE_MS + streams / 10);
+    const connectedRss = await rssKiB(pids);
+
+    let published = 0;
+    const publisher = startPublisher(
+      { redisUrl: settings.redisUrl, prefix, ingest, rate, seconds, warmupSeconds: WARMUP_SECONDS },
+      (count) => {
+        published = count;
+      },
+    );
+    await publisher.measuring;
+    const cpuBefore = await cpuMicros(pids);
+    const driverCpuBefore = await cpuMicros(pool.pids);
+    const windowStarted = performance.now();
+    const ticker = setInterval(() => {
+      void pool!.stats().then(
+        (stats) => report(system, stats, published, streams),
+        () => undefined,
+      );
+    }, 1000);
+    let storm: Measurement['storm'];
+    try {
+      if (scenario.stormAfterSeconds !== undefined)
+        storm = await runStorm(pool, scenario.stormAfterSeconds, streams, settings.openConcurrency);
+      const publisherReport = await publisher.done;
+      await stopChild(publisher.child, 'SIGTERM', 1000);
+      const expected = publisherReport.published * streams;
+      let stats = await pool.stats();
+      let lastCount = -1;
+      let lastChange = performance.now();
+      const drainStarted = performance.now();
+      while (
+        stats.deliveries < expected &&
+        performance.now() - lastChange < DRAIN_IDLE_MS &&
+        performance.now() - drainStarted < DRAIN_MAX_MS
+      ) {
+        await delay(100);
+        stats = await pool.stats();
+        if (stats.frames !== lastCount) {
+          lastCount = stats.frames;
+          lastChange = performance.now();
+        }
+      }
+      const cpuUsed = (await cpuMicros(pids)) - cpuBefore;
+      const driverCpuUsed = (await cpuMicros(pool.pids)) - driverCpuBefore;
+      const windowMs = performance.now() - windowStarted;
+      const totals = await pool.totals(1, publisherReport.published);
+      const deliverySpanMs = Math.max(1, stats.lastReceiveMs - (publisherReport.startedAt - epochMs));
+      return {
+        ...base,
+        ok: true,
+        published: publisherReport.published,
+        publisherMaxBehindMs: publisherReport.maxBehindMs,
+        expected,
+        delivered: stats.deliveries,
+        deliveredPerSec: Math.round((stats.deliveries / deliverySpanMs) * 1000),
+        lost: totals.lost,
+        clientsWithLoss: totals.clientsWithLoss,
+        maxLostPerClient: totals.maxLostPerClient,
+        duplicates: totals.duplicates,
+        idRegressions: totals.idRegressions,
+        reconnects: stats.reconnects,
+        openFailures: opened.failures,
+        latency: summarize(stats.latency),
+        ingestLag: summarize(stats.ingestLag),
+        cpuMicrosPerDelivery: stats.deliveries > 0 ? Math.round((cpuUsed / stats.deliveries) * 100) / 100 : 0,
+        serverCpuPercent: Math.round((cpuUsed / 1000 / windowMs) * 100),
+        driverCpuPercent: Math.round((driverCpuUsed / 1000 / windowMs) * 100),
+        loadAverage: os.loadavg()[0]!,
+        idleKiBPerStream: Math.round(((connectedRss - idleRss) / streams) * 10) / 10,
+        setupMs,
+        ...(storm ? { storm } : {}),
+      };
+    } finally {
+      clearInterval(ticker);
+      await stopChild(publisher.child, 'SIGKILL', 0);
+    }
+  } catch (error) {
+    return { ...base, error: error instanceof Error ? error.message.split('\n')[0]! : String(error) };
+  } finally {
+    await pool?.close();
+    await running.stop();
+  }
+}
+
+async function runStorm(
+  pool: DriverPool,
+  afterSeconds: number,
+  streams: number,
+  concurrency: number,
+): Promise<NonNullable<Measurement['storm']>> {
+  await delay(afterSeconds * 1000);
+  progress(`storm: dropping ${streams} streams`);
+  const dropped = performance.now();
+  let reconnectedMs: number | undefined;
+  let failures = 0;
+  const reconnecting = pool.storm(concurrency).then((outcome) => {
+    reconnectedMs = Math.round(performance.now() - dropped);
+    failures = outcome.failures;
+  });
+  // Resumed = the reopened stream delivered an event newer than any seen before the drop (sse-client.ts).
+  let resumedMs: number | null = null;
+  let resumed = 0;
+  let deadline = Number.POSITIVE_INFINITY;
+  while (performance.now() < deadline) {
+    resumed = (await pool.stats()).resumed;
+    if (reconnectedMs !== undefined) {
+      if (resumed >= streams - failures) {
+        resumedMs = Math.round(performance.now() - dropped);
+        break;
+      }
+      deadline = Math.min(deadline, performance.now() + STORM_RESUME_WAIT_MS);
+    }
+    await delay(50);
+  }
+  await reconnecting;
+  progress(
+    `storm: reconnected in ${reconnectedMs} ms, ${resumed}/${streams} resumed${resumedMs === null ? ' (not all)' : ` in ${resumedMs} ms`}`,
+  );
+  return { dropped: streams, reconnectedMs: reconnectedMs ?? 0, resumedMs, resumed };
+}
+
+function report(system: SystemName, stats: PoolStats, published: number, streams: number): void {
+  const latency = summarize(stats.latency);
+  progress(
+    `${system}: published ${published}, delivered ${stats.deliveries}/${published * streams} (all frames ${stats.frames}), open ${stats.open}, reconnects ${stats.reconnects}, p50 ${latency.p50Ms} ms, p99 ${latency.p99Ms} ms`,
+  );
+}

@@ -1,0 +1,239 @@
+// A cheap SSE client on a raw socket (not EventSource: thousands of them share one thread). It speaks
+// just enough HTTP/1.1 (status line, chunked or close-delimited body) and SSE (frames split on a blank
+// line, the `id:` field, and the bench payload's `"ts":` stamp and `"value":` sequence number).
+import net from 'node:net';
+import { DELIVERIES, ERRORS, FRAMES, LAST_RECEIVE_MS, OPEN, RESUMED } from './driver-layout.ts';
+import type { SharedHistogram } from './histogram.ts';
+
+export interface ClientContext {
+  host: string;
+  port: number;
+  counters: Int32Array;
+  latency: SharedHistogram;
+  /** Publish stamp to the time in the event's id (when Redis sequenced it). */
+  ingestLag: SharedHistogram;
+  /** Wall-clock ms the LAST_RECEIVE_MS slot counts from. */
+  epochMs: number;
+  /** Highest sequence number the publisher will send (size of the per-client bitmap). */
+  maxSeq: number;
+}
+
+const HEADER_END = '\r\n\r\n';
+const FRAME_END = Buffer.from('\n\n');
+const TS_KEY = Buffer.from('"ts":');
+const VALUE_KEY = Buffer.from('"value":');
+const LF = 0x0a;
+const EMPTY = Buffer.alloc(0);
+
+export class SseClient {
+  /** seen[seq] = 1 once the event with that sequence number arrived (duplicates are counted, not kept). */
+  readonly seen: Uint8Array;
+  unique = 0;
+  duplicates = 0;
+  /** Event frames whose id was not greater than the previous one's (a replay overlap shown twice). */
+  idRegressions = 0;
+  lastIdMs = 0;
+  lastIdSeq = 0;
+  /** Storm: sequence numbers above this, received after the drop, mean the client has resumed. */
+  resumeAfterSeq = Number.POSITIVE_INFINITY;
+  resumed = false;
+  private socket: net.Socket | undefined;
+  private wanted = false;
+  private headers = '';
+  private chunked = false;
+  private chunkLeft = 0;
+  private chunkState: 'size' | 'data' | 'crlf' = 'size';
+  private sizeText = '';
+  private carry: Buffer = EMPTY;
+  /** Receive time of the frames of the current read; frames in one read arrived together. */
+  private now = 0;
+  /** Measured event frames in the current read, and all event frames (warm-up included). */
+  private frames = 0;
+  private allFrames = 0;
+
+  constructor(
+    private readonly context: ClientContext,
+    private readonly cookie: string | undefined,
+    private readonly localAddress: string,
+    private readonly onUnexpectedClose: (client: SseClient) => void,
+  ) {
+    this.seen = new Uint8Array(context.maxSeq + 1);
+  }
+
+  /** Opens the stream (with Last-Event-ID when resuming); resolves once the server answered 200. */
+  connect(resume: boolean): Promise<void> {
+    const { host, port, counters } = this.context;
+    this.wanted = true;
+    this.headers = '';
+    this.chunkState = 'size';
+    this.sizeText = '';
+    this.carry = EMPTY;
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host, port, localAddress: this.localAddress });
+      this.socket = socket;
+      socket.setNoDelay(true);
+      let settled = false;
+      let opened = false;
+      const fail = (error: Error) => {
+        if (settled) return;
+        settled = true;
+        Atomics.add(counters, ERRORS, 1);
+        socket.destroy();
+        reject(error);
+      };
+      socket.on('connect', () => {
+        const lines = [`GET /events HTTP/1.1`, `Host: ${host}:${port}`, 'Accept: text/event-stream'];
+        if (this.cookie) lines.push(`Cookie: ${this.cookie}`);
+        if (resume && this.lastIdMs > 0) lines.push(`Last-Event-ID: ${this.lastIdMs}-${this.lastIdSeq}`);
+        socket.write(`${lines.join('\r\n')}${HEADER_END}`);
+      });
+      socket.on('data', (chunk: Buffer) => {
+        if (opened) {
+          this.onBody(chunk);
+          return;
+        }
+        this.headers += chunk.toString('latin1');
+        const end = this.headers.indexOf(HEADER_END);
+        if (end === -1) return;
+        const head = this.headers.slice(0, end);
+        if (!head.startsWith('HTTP/1.1 200')) {
+          fail(new Error(`stream answered ${head.split('\r\n')[0]}`));
+          return;
+        }
+        this.chunked = /\r\ntransfer-encoding:\s*chunked/i.test(head);
+        opened = true;
+        settled = true;
+        Atomics.add(counters, OPEN, 1);
+        const rest = Buffer.from(this.headers.slice(end + HEADER_END.length), 'latin1');
+        this.headers = '';
+        resolve();
+        if (rest.length > 0) this.onBody(rest);
+      });
+      socket.on('error', (error) => fail(error));
+      socket.on('close', () => {
+        if (!settled) fail(new Error('closed before the response headers'));
+        if (opened) Atomics.sub(counters, OPEN, 1);
+        // A dropped socket's close may come after the next connect() began: only the current one counts.
+        if (opened && this.wanted && this.socket === socket) this.onUnexpectedClose(this);
+      });
+    });
+  }
+
+  /** Closes the stream on purpose (end of run or a storm drop). */
+  drop(): void {
+    this.wanted = false;
+    this.socket?.destroy();
+  }
+
+  private onBody(chunk: Buffer): void {
+    this.frames = 0;
+    this.allFrames = 0;
+    if (!this.chunked) this.onBytes(chunk, 0, chunk.length);
+    else this.onChunked(chunk);
+    if (this.allFrames > 0) Atomics.add(this.context.counters, FRAMES, this.allFrames);
+    if (this.frames > 0) {
+      // One update per read, not per frame: the threads share these slots.
+      Atomics.add(this.context.counters, DELIVERIES, this.frames);
+      Atomics.store(this.context.counters, LAST_RECEIVE_MS, Math.round(this.now - this.context.epochMs));
+    }
+  }
+
+  /** Strips HTTP/1.1 chunked framing (size line, data, CRLF), passing the data ranges on without copying. */
+  private onChunked(chunk: Buffer): void {
+    let position = 0;
+    while (position < chunk.length) {
+      if (this.chunkState === 'data') {
+        const take = Math.min(this.chunkLeft, chunk.length - position);
+        this.onBytes(chunk, position, position + take);
+        position += take;
+        this.chunkLeft -= take;
+        if (this.chunkLeft === 0) this.chunkState = 'crlf';
+      } else if (this.chunkState === 'crlf') {
+        if (chunk[position] === LF) this.chunkState = 'size';
+        position += 1;
+      } else {
+        const newline = chunk.indexOf(LF, position);
+        if (newline === -1) {
+          this.sizeText += chunk.toString('latin1', position);
+          return;
+        }
+        this.sizeText += chunk.toString('latin1', position, newline);
+        position = newline + 1;
+        this.chunkLeft = parseInt(this.sizeText, 16);
+        this.sizeText = '';
+        if (this.chunkLeft > 0) this.chunkState = 'data';
+      }
+    }
+  }
+
+  /** Splits bytes into SSE frames (blank-line separated); a frame cut by the read is kept for the next. */
+  private onBytes(source: Buffer, from: number, to: number): void {
+    let data = source;
+    let start = from;
+    let limit = to;
+    if (this.carry.length > 0) {
+      data = Buffer.concat([this.carry, source.subarray(from, to)]);
+      start = 0;
+      limit = data.length;
+    }
+    let end = data.indexOf(FRAME_END, start);
+    if (end !== -1 && end < limit) this.now = performance.timeOrigin + performance.now();
+    while (end !== -1 && end < limit) {
+      // Event frames start with `id:`; retry, comment and reset frames are not counted.
+      if (data[start] === 0x69 && data[start + 1] === 0x64 && data[start + 2] === 0x3a) {
+        this.onEvent(data, start, end);
+      }
+      start = end + 2;
+      end = data.indexOf(FRAME_END, start);
+    }
+    this.carry = start < limit ? Buffer.from(data.subarray(start, limit)) : EMPTY;
+  }
+
+  private onEvent(data: Buffer, start: number, end: number): void {
+    const { latency, ingestLag } = this.context;
+    // `id: <ms>-<seq>\n`
+    let position = start + 3;
+    if (data[position] === 0x20) position += 1;
+    let idMs = 0;
+    for (; data[position] !== 0x2d && position < end; position += 1) idMs = idMs * 10 + data[position]! - 48;
+    let idSeq = 0;
+    for (position += 1; data[position] !== LF && position < end; position += 1) {
+      idSeq = idSeq * 10 + data[position]! - 48;
+    }
+    if (idMs < this.lastIdMs || (idMs === this.lastIdMs && idSeq <= this.lastIdSeq)) this.idRegressions += 1;
+    this.lastIdMs = idMs;
+    this.lastIdSeq = idSeq;
+    const ts = readNumber(data, TS_KEY, position, end);
+    const seq = readNumber(data, VALUE_KEY, position, end);
+    this.allFrames += 1;
+    // Warm-up events (value 0) only bring the server's code up to speed; they are not measured.
+    if (seq === 0) return;
+    this.frames += 1;
+    latency.record((this.now - ts) * 1000);
+    ingestLag.record((idMs - ts) * 1000);
+    if (seq > 0 && seq < this.seen.length) {
+      if (this.seen[seq] === 1) this.duplicates += 1;
+      else {
+        this.seen[seq] = 1;
+        this.unique += 1;
+      }
+      if (!this.resumed && seq > this.resumeAfterSeq) {
+        this.resumed = true;
+        Atomics.add(this.context.counters, RESUMED, 1);
+      }
+    }
+  }
+}
+
+/** The integer after `key` inside data[from, to), or -1. */
+function readNumber(data: Buffer, key: Buffer, from: number, to: number): number {
+  const at = data.indexOf(key, from);
+  if (at === -1 || at > to) return -1;
+  let value = 0;
+  for (let index = at + key.length; index < to; index += 1) {
+    const digit = data[index]! - 48;
+    if (digit < 0 || digit > 9) break;
+    value = value * 10 + digit;
+  }
+  return value;
+}

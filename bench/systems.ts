@@ -1,0 +1,126 @@
+// The three systems under test, each started fresh for a measurement and stopped after it:
+// pulseboard as it runs in production (the real ecosystem.config.cjs under a PM2 daemon in a temporary
+// PM2_HOME, logged-in streams) and the two ceilings (ceiling-naive.ts, ceiling-coalescing.ts).
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { redisNames } from '../shared/keys.ts';
+import { login } from '../test/helpers/auth.ts';
+import { freePort } from '../test/helpers/redis-server.ts';
+import { startPm2Cluster } from '../test/ops/pm2-cluster.ts';
+import { spawnTracked, stopChild, trackPids } from './processes.ts';
+
+export type SystemName = 'pulseboard' | 'coalescing' | 'naive';
+export const SYSTEM_NAMES: readonly SystemName[] = ['pulseboard', 'coalescing', 'naive'];
+
+export interface RunningSystem {
+  name: SystemName;
+  host: string;
+  port: number;
+  /** Session cookies to spread the streams over ([] when the system has no auth). */
+  cookies: string[];
+  /** The processes that serve streams (PM2 or cluster workers; not the PM2 daemon or cluster primary). */
+  workerPids(): Promise<number[]>;
+  stop(): Promise<void>;
+}
+
+export interface SystemOptions {
+  redisUrl: string;
+  prefix: string;
+  workers: number;
+  /** Streams that will be opened: pulseboard gets one login session per STREAMS_PER_SESSION of them. */
+  streams: number;
+}
+
+/**
+ * Streams per login session. Each browser would have its own session; logins are rate- and
+ * CPU-limited (scrypt), so the bench shares one session among this many streams and raises
+ * MAX_STREAMS_PER_SESSION (twice that, as a storm's reconnect may arrive before the old stream is gone). Every stream still carries and checks its cookie.
+ */
+const STREAMS_PER_SESSION = 250;
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+async function startPulseboard(options: SystemOptions): Promise<RunningSystem> {
+  const cluster = await startPm2Cluster({
+    redisUrl: options.redisUrl,
+    prefix: options.prefix,
+    instances: options.workers,
+    env: { MAX_STREAMS_PER_SESSION: String(STREAMS_PER_SESSION * 2), LOG_LEVEL: 'warn' },
+  });
+  // startPm2Cluster kills its daemon synchronously at exit too (Ctrl-C, errors).
+  try {
+    const sessions = Math.max(1, Math.ceil(options.streams / STREAMS_PER_SESSION));
+    const cookies: string[] = [];
+    for (let index = 0; index < sessions; index += 1) {
+      const session = await login(cluster.url, {
+        redisUrl: options.redisUrl,
+        prefix: options.prefix,
+        username: 'bench',
+      });
+      cookies.push(session.headers.Cookie!);
+    }
+    return {
+      name: 'pulseboard',
+      host: '127.0.0.1',
+      port: cluster.port,
+      cookies,
+      workerPids: async () => (await cluster.workers()).map((worker) => worker.pid),
+      async stop() {
+        await cluster.kill();
+      },
+    };
+  } catch (error) {
+    await cluster.kill();
+    throw error;
+  }
+}
+
+async function startCeiling(name: 'naive' | 'coalescing', options: SystemOptions): Promise<RunningSystem> {
+  const port = await freePort();
+  const child = spawnTracked(process.execPath, ['--import', 'tsx', `bench/ceiling-${name}.ts`], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      PORT: String(port),
+      REDIS_URL: options.redisUrl,
+      CHANNEL: redisNames(options.prefix).eventsChannel,
+      WORKERS: String(options.workers),
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout! });
+  const ready = new Promise<number[]>((resolve, reject) => {
+    lines.on('line', (line) => {
+      const parsed = JSON.parse(line) as { ready?: number[] };
+      if (parsed.ready) resolve(parsed.ready);
+    });
+    child.once('exit', (code) =>
+      reject(new Error(`${name} ceiling exited with ${code} before it was ready`)),
+    );
+  });
+  const timeout = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const pids = await ready.finally(() => clearTimeout(timeout));
+  const untrack = trackPids(pids);
+  return {
+    name,
+    host: '127.0.0.1',
+    port,
+    cookies: [],
+    workerPids: async () => pids,
+    async stop() {
+      await stopChild(child, 'SIGTERM');
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // exited with the primary
+        }
+      }
+      untrack();
+      lines.close();
+    },
+  };
+}
+
+export async function startSystem(name: SystemName, options: SystemOptions): Promise<RunningSystem> {
+  return name === 'pulseboard' ? startPulseboard(options) : startCeiling(name, options);
+}
