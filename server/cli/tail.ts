@@ -5,6 +5,7 @@ import type { Command, CommanderError } from 'commander';
 import { EventSource, type FetchLike } from 'eventsource';
 import { errorResponseSchema } from '../../shared/api.ts';
 import { envelopeSchema, streamIdSchema, type Envelope } from '../../shared/events.ts';
+import { EVENT_KINDS } from '../../shared/topics.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 
 const EXIT_BAD_INPUT = 2;
@@ -179,7 +180,7 @@ async function follow(options: TailOptions): Promise<number> {
         opened = true;
         reportedLoss = false;
       });
-      for (const type of ['status', 'metric', 'event'] as const) {
+      for (const type of EVENT_KINDS) {
         current.addEventListener(type, (message) => {
           let parsed;
           try {

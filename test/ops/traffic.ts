@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import { EventSource, type FetchLike } from 'eventsource';
 import { compareStreamIds, envelopeSchema } from '../../shared/events.ts';
 import { createPublisher } from '../../shared/publisher.ts';
+import { EVENT_KINDS } from '../../shared/topics.ts';
 import { until } from '../helpers/sse-client.ts';
 
 import type { RedisClient } from '../../server/redis.ts';
@@ -41,7 +42,7 @@ export function openRecordingClient(url: string, headers: Record<string, string>
   };
   source.addEventListener('open', () => (client.opens += 1));
   source.addEventListener('reset', () => (client.resets += 1));
-  for (const type of ['status', 'metric', 'event']) {
+  for (const type of EVENT_KINDS) {
     source.addEventListener(type, (message) => {
       client.received.push(envelopeSchema.parse(JSON.parse(message.data)).id);
       client.arrivals.push(performance.now());
