@@ -2,6 +2,7 @@
 // HTTP server. Used by server/main.ts, the CLI's `serve` and `demo`, and the tests (port 0).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type Koa from 'koa';
 import { createSequencer } from '../shared/publisher.ts';
 import { createApp } from './app.ts';
 import { ensureFirstAdmin } from './auth/first-admin.ts';
@@ -24,6 +25,8 @@ import { Hub } from './sse/hub.ts';
 export interface Pulseboard {
   config: Config;
   server: http.Server;
+  /** The Koa app behind `server` (tests observe its request contexts). */
+  koa: Koa;
   /** Base URL the server listens on, e.g. http://127.0.0.1:3000 */
   url: string;
   port: number;
@@ -111,7 +114,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     redis,
     subscriber,
     sequencer,
-    hub,
+    delivery: hub,
     metrics,
     log,
   });
@@ -266,6 +269,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
   return {
     config,
     server,
+    koa: app,
     url,
     port,
     hub,
