@@ -10,6 +10,8 @@ import { startStreamSessionWatch } from './auth/stream-sessions.ts';
 import { FIRST_ADMIN_NAME, UserStore } from './auth/users.ts';
 import { subscribeControl } from './bus/control.ts';
 import { EventBus } from './bus/event-bus.ts';
+import { DurableIngest } from './bus/durable-ingest.ts';
+import { createIngestMetrics } from './bus/ingest-metrics.ts';
 import { RawIngest } from './bus/raw-ingest.ts';
 import type { Config } from './config.ts';
 import { Health } from './http/health.ts';
@@ -59,6 +61,7 @@ export async function startPulseboard(config: Config, options: StartOptions): Pr
     prefix: config.PULSEBOARD_PREFIX,
     historyMax: config.HISTORY_MAX,
     metricHistoryMax: config.METRIC_HISTORY_MAX,
+    maxFutureMs: config.TS_MAX_FUTURE_MS,
   });
   const hub = new Hub({ metrics, heartbeatMs: config.HEARTBEAT_MS });
   const bus = new EventBus({
@@ -70,14 +73,18 @@ export async function startPulseboard(config: Config, options: StartOptions): Pr
     log,
   });
   await bus.start();
-  const rawIngest = new RawIngest({
-    subscriber,
+  const ingestMetrics = createIngestMetrics(metrics.registry, () => redis.xLen(sequencer.names.ingestStream));
+  const rawIngest = new RawIngest({ redis, subscriber, sequencer, metrics, ingestMetrics, log });
+  await rawIngest.start();
+  const durableIngest = new DurableIngest({
+    redis,
     sequencer,
     metrics,
+    ingestMetrics,
     log,
-    dedupeWindowMs: config.INGEST_DEDUPE_MS,
+    claimIdleMs: config.INGEST_CLAIM_IDLE_MS,
   });
-  await rawIngest.start();
+  await durableIngest.start();
   const health = new Health({ redis, subscriberLive: () => bus.live, metrics });
   await health.start();
   const clusterMetrics = new ClusterMetrics({
@@ -162,6 +169,7 @@ export async function startPulseboard(config: Config, options: StartOptions): Pr
     if (!redis.isReady || !subscriber.isReady) dropRedis();
     const redisDeadline = setTimeout(dropRedis, REDIS_GOODBYE_MS);
     await control.stop().catch(() => undefined);
+    await Promise.all([rawIngest.stop(), durableIngest.stop()]);
     await bus.stop();
     // Streams have ended, so these are the final counts: keep them in the cluster totals.
     await clusterMetrics.retire();

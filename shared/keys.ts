@@ -12,8 +12,10 @@ export interface RedisNames {
   metricIndex: string;
   /** Prefix of the capped list of one metric's recent envelopes: `<metricPrefix><name>`. */
   metricPrefix: string;
-  /** Prefix of the short-lived dedupe keys of raw ingest messages. */
-  dedupePrefix: string;
+  /** Prefix of a raw-ingest position key: `<ingestPositionPrefix><markerId>` (docs/events.md). */
+  ingestPositionPrefix: string;
+  /** Stream of the durable input: `XADD <ingestStream> * event '<json>'` (docs/events.md). */
+  ingestStream: string;
   /** Channel carrying raw event JSON from any Redis client. */
   ingestChannel: string;
   /** Channel carrying sequenced envelopes to every worker. */
@@ -34,7 +36,8 @@ export function redisNames(prefix: string = DEFAULT_PREFIX): RedisNames {
     status: `${tag}:status`,
     metricIndex: `${tag}:metrics`,
     metricPrefix: `${tag}:m:`,
-    dedupePrefix: `${tag}:dedupe:`,
+    ingestPositionPrefix: `${tag}:ingest:pos:`,
+    ingestStream: `${tag}:ingest-stream`,
     ingestChannel: `${prefix}:ingest`,
     eventsChannel: `${prefix}:events`,
     controlChannel: `${prefix}:control`,
