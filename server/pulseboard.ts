@@ -10,9 +10,8 @@ import { startStreamSessionWatch } from './auth/stream-sessions.ts';
 import { FIRST_ADMIN_NAME, UserStore } from './auth/users.ts';
 import { subscribeControl } from './bus/control.ts';
 import { EventBus } from './bus/event-bus.ts';
-import { DurableIngest } from './bus/durable-ingest.ts';
 import { createIngestMetrics } from './bus/ingest-metrics.ts';
-import { RawIngest } from './bus/raw-ingest.ts';
+import { startIngestInProcess, startIngestThread } from './bus/ingest-thread.ts';
 import type { Config } from './config.ts';
 import { Health } from './http/health.ts';
 import type { Logger } from './log.ts';
@@ -63,6 +62,12 @@ export async function startPulseboard(config: Config, options: StartOptions): Pr
     metricHistoryMax: config.METRIC_HISTORY_MAX,
     maxFutureMs: config.TS_MAX_FUTURE_MS,
   });
+  // The ingest thread takes about a second to load; it starts while the rest of the worker does.
+  const ingestMetrics = createIngestMetrics(metrics.registry, () => redis.xLen(sequencer.names.ingestStream));
+  const ingestStarting = config.INGEST_THREAD
+    ? startIngestThread({ config, metrics, ingestMetrics, log })
+    : startIngestInProcess({ config, metrics, ingestMetrics, log, redis, subscriber, sequencer });
+  ingestStarting.catch(() => undefined); // awaited below
   const hub = new Hub({ metrics, heartbeatMs: config.HEARTBEAT_MS });
   const bus = new EventBus({
     redis,
@@ -73,18 +78,6 @@ export async function startPulseboard(config: Config, options: StartOptions): Pr
     log,
   });
   await bus.start();
-  const ingestMetrics = createIngestMetrics(metrics.registry, () => redis.xLen(sequencer.names.ingestStream));
-  const rawIngest = new RawIngest({ redis, subscriber, sequencer, metrics, ingestMetrics, log });
-  await rawIngest.start();
-  const durableIngest = new DurableIngest({
-    redis,
-    sequencer,
-    metrics,
-    ingestMetrics,
-    log,
-    claimIdleMs: config.INGEST_CLAIM_IDLE_MS,
-  });
-  await durableIngest.start();
   const health = new Health({ redis, subscriberLive: () => bus.live, metrics });
   await health.start();
   const clusterMetrics = new ClusterMetrics({
@@ -122,6 +115,8 @@ export async function startPulseboard(config: Config, options: StartOptions): Pr
     log,
     intervalMs: config.SESSION_CHECK_MS,
   });
+
+  const ingest = await ingestStarting;
 
   const app = createApp({
     config,
@@ -169,7 +164,7 @@ export async function startPulseboard(config: Config, options: StartOptions): Pr
     if (!redis.isReady || !subscriber.isReady) dropRedis();
     const redisDeadline = setTimeout(dropRedis, REDIS_GOODBYE_MS);
     await control.stop().catch(() => undefined);
-    await Promise.all([rawIngest.stop(), durableIngest.stop()]);
+    await ingest.stop();
     await bus.stop();
     // Streams have ended, so these are the final counts: keep them in the cluster totals.
     await clusterMetrics.retire();

@@ -14,9 +14,8 @@ import {
 import { createScriptRunner, eventArgs, tsRejectedMessage, type Sequencer } from '../../shared/publisher.ts';
 import { DURABLE_INGEST_SCRIPT, NOT_OWNED, TS_REJECTED } from '../../shared/sequence-script.ts';
 import { createRateLimitedWarn, type Logger } from '../log.ts';
-import type { Metrics } from '../metrics.ts';
 import type { RedisClient } from '../redis.ts';
-import type { IngestMetrics } from './ingest-metrics.ts';
+import type { IngestReport } from './ingest-report.ts';
 
 /** The consumer group every worker of an installation joins. */
 export const INGEST_GROUP = 'pulseboard';
@@ -34,8 +33,8 @@ export interface DurableIngestOptions {
   /** Command connection: scripts, claims and group housekeeping. */
   redis: RedisClient;
   sequencer: Sequencer;
-  metrics: Metrics;
-  ingestMetrics: IngestMetrics;
+  /** Where counts and lags go (this worker's metrics, or the ingest thread's batches). */
+  report: IngestReport;
   log: Logger;
   /** Entries pending this long for another consumer are claimed by this one. Default 10000 ms. */
   claimIdleMs?: number;
@@ -144,7 +143,7 @@ export class DurableIngest {
           // The stream (and its group) was deleted: start again from an empty one.
           await this.ensureGroup().catch(() => undefined);
         } else {
-          this.options.ingestMetrics.retries.inc({ source: 'durable' });
+          this.options.report.retry('durable');
           this.warn('durable:read', { err: error }, 'could not read the durable input; retrying');
         }
         cursor = '0';
@@ -156,7 +155,7 @@ export class DurableIngest {
 
   /** Claims entries another consumer left pending for longer than claimIdleMs, and handles them. */
   private async claimIdle(): Promise<void> {
-    const { redis, ingestMetrics } = this.options;
+    const { redis, report } = this.options;
     try {
       let start = '0-0';
       do {
@@ -169,7 +168,7 @@ export class DurableIngest {
           { COUNT: READ_COUNT },
         );
         const entries = reply.messages.filter((entry): entry is Entry => entry !== null);
-        ingestMetrics.claims.inc(entries.length);
+        report.claims(entries.length);
         if (entries.length > 0) await this.handle(entries);
         start = reply.nextId;
       } while (start !== '0-0' && !this.stopped);
@@ -192,7 +191,7 @@ export class DurableIngest {
 
   /** Sequences entries in order, retrying until Redis answers (they stay pending meanwhile). */
   private async handle(entries: Entry[]): Promise<void> {
-    const { sequencer, ingestMetrics } = this.options;
+    const { sequencer, report } = this.options;
     const prepared = entries.map(prepare);
     const args = [...sequencer.scriptPrefix([this.stream]), INGEST_GROUP, this.consumer];
     for (const entry of prepared) {
@@ -208,7 +207,7 @@ export class DurableIngest {
         return;
       } catch (error) {
         if (this.stopped) return;
-        ingestMetrics.retries.inc({ source: 'durable' });
+        report.retry('durable');
         this.warn('durable:redis', { err: error }, 'could not sequence durable input; retrying');
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
@@ -216,7 +215,7 @@ export class DurableIngest {
   }
 
   private account(prepared: Prepared[], reply: unknown[]): void {
-    const { metrics, ingestMetrics, sequencer } = this.options;
+    const { report, sequencer } = this.options;
     const now = Date.now();
     prepared.forEach((entry, index) => {
       const result = Number(reply[index]);
@@ -225,8 +224,8 @@ export class DurableIngest {
         const { reason, message } =
           'reject' in entry
             ? entry.reject
-            : { reason: 'invalid', message: tsRejectedMessage('ts', sequencer.maxFutureMs) };
-        metrics.eventsRejected.inc({ reason, source: 'durable' });
+            : { reason: 'invalid' as const, message: tsRejectedMessage('ts', sequencer.maxFutureMs) };
+        report.rejected(reason, 'durable');
         this.warn(
           `durable:${reason}`,
           { reason: message, entry: entry.id },
@@ -234,8 +233,8 @@ export class DurableIngest {
         );
         return;
       }
-      for (const event of entry.events) metrics.eventsIngested.inc({ type: event.type, source: 'durable' });
-      ingestMetrics.lag.observe({ source: 'durable' }, Math.max(0, now - idMs(entry.id)) / 1000);
+      for (const event of entry.events) report.ingested(event.type, 'durable');
+      report.lag('durable', Math.max(0, now - idMs(entry.id)) / 1000);
     });
   }
 }

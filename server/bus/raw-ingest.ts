@@ -13,9 +13,8 @@ import {
 import { createScriptRunner, eventArgs, tsRejectedMessage, type Sequencer } from '../../shared/publisher.ts';
 import { RAW_INGEST_SCRIPT, TS_REJECTED } from '../../shared/sequence-script.ts';
 import { createRateLimitedWarn, type Logger } from '../log.ts';
-import type { Metrics } from '../metrics.ts';
 import type { RedisClient } from '../redis.ts';
-import type { IngestMetrics } from './ingest-metrics.ts';
+import type { IngestReport } from './ingest-report.ts';
 
 /** Starts a marker message: a NUL byte, which no JSON text can start with. */
 export const MARKER_PREFIX = '\u0000pulseboard-marker:';
@@ -33,8 +32,8 @@ export interface RawIngestOptions {
   /** Connection used only for SUBSCRIBE (shared with the event bus). */
   subscriber: RedisClient;
   sequencer: Sequencer;
-  metrics: Metrics;
-  ingestMetrics: IngestMetrics;
+  /** Where counts and lags go (this worker's metrics, or the ingest thread's batches). */
+  report: IngestReport;
   log: Logger;
   /** Lifetime of a marker's position key, refreshed while in use. Default 24 h. */
   positionTtlMs?: number;
@@ -217,7 +216,7 @@ export class RawIngest {
     const kept = this.batches.filter((batch) => batch.marker !== marker || batch.sealed);
     for (const batch of this.batches) if (!kept.includes(batch)) this.queued -= batch.messages.length;
     this.batches = kept;
-    this.options.ingestMetrics.resyncs.inc({ reason });
+    this.options.report.resync(reason);
     this.warn(`ingest:resync:${reason}`, { reason }, 'raw ingest: this worker restarts its position count');
     if (this.marker === marker) {
       this.unsync();
@@ -242,7 +241,7 @@ export class RawIngest {
 
   /** Calls the script until it answers: a position is never skipped (docs/events.md). */
   private async sequenceWithRetry(batch: Batch): Promise<unknown[] | undefined> {
-    const { sequencer, ingestMetrics } = this.options;
+    const { sequencer, report } = this.options;
     const args = [
       ...sequencer.scriptPrefix([this.positionKey(batch.marker)]),
       String(batch.firstIndex),
@@ -260,7 +259,7 @@ export class RawIngest {
         return reply as unknown[];
       } catch (error) {
         if (this.stopped) return undefined;
-        ingestMetrics.retries.inc({ source: 'raw' });
+        report.retry('raw');
         this.warn('ingest:redis', { err: error }, 'could not sequence raw input; retrying');
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
@@ -268,7 +267,7 @@ export class RawIngest {
   }
 
   private account(batch: Batch, reply: unknown[]): void {
-    const { metrics, ingestMetrics, sequencer } = this.options;
+    const { report, sequencer } = this.options;
     const status = String(reply[0]);
     if (status !== 'ok') {
       this.dropPosition(batch.marker, status === 'gap' ? 'gap' : 'unknown');
@@ -280,19 +279,18 @@ export class RawIngest {
       const result = Number(reply[2 + offset]);
       if (message.reject) {
         const { reason, message: text, bytes } = message.reject;
-        metrics.eventsRejected.inc({ reason, source: 'ingest' });
+        report.rejected(reason, 'ingest');
         this.warn(`ingest:${reason}`, { reason: text, bytes }, 'rejected raw input');
       } else if (result === TS_REJECTED) {
-        metrics.eventsRejected.inc({ reason: 'invalid', source: 'ingest' });
+        report.rejected('invalid', 'ingest');
         this.warn(
           'ingest:ts',
           { reason: tsRejectedMessage('ts', sequencer.maxFutureMs) },
           'rejected raw input',
         );
       } else {
-        for (const event of message.events ?? [])
-          metrics.eventsIngested.inc({ type: event.type, source: 'ingest' });
-        ingestMetrics.lag.observe({ source: 'raw' }, (now - message.arrivedAt) / 1000);
+        for (const event of message.events ?? []) report.ingested(event.type, 'ingest');
+        report.lag('raw', (now - message.arrivedAt) / 1000);
       }
     });
   }

@@ -16,6 +16,8 @@ import {
   type WorkerProcess,
 } from './ingest-workers.ts';
 
+const METRICS_TOKEN = 'ingest-test-metrics-token';
+
 describe('ingest exactly once, with real worker processes', function () {
   this.timeout(120_000);
   let redis: TestRedis;
@@ -143,8 +145,18 @@ describe('ingest exactly once, with real worker processes', function () {
     expect(await client.xLen(stream())).to.equal(0);
   });
 
+  /** The installation's totals from one worker's /metrics (the ingest threads report every 250 ms). */
+  async function clusterMetric(line: string): Promise<number | undefined> {
+    const response = await fetch(`${workers[0]!.url}/metrics`, {
+      headers: { Authorization: `Bearer ${METRICS_TOKEN}` },
+    });
+    const text = await response.text();
+    const found = text.split('\n').find((candidate) => candidate.startsWith(`${line} `));
+    return found === undefined ? undefined : Number(found.slice(line.length + 1));
+  }
+
   it('counts, acknowledges and skips invalid durable entries (bad JSON, wrong field, future ts)', async function () {
-    workers = await startWorkers(2, redis.url, prefix);
+    workers = await startWorkers(2, redis.url, prefix, { METRICS_TOKEN });
     await client.xAdd(stream(), '*', { event: '{not json' });
     await client.xAdd(stream(), '*', { payload: JSON.stringify({ type: 'metric', name: 'm', value: 1 }) });
     await client.xAdd(stream(), '*', {
@@ -156,5 +168,14 @@ describe('ingest exactly once, with real worker processes', function () {
     await waitUntil(async () => (await client.xLen(stream())) === 0, 5000, 'an empty backlog');
     const summary = (await client.sendCommand(['XPENDING', stream(), 'pulseboard'])) as [number];
     expect(Number(summary[0])).to.equal(0);
+    // Counted once for the installation, whichever worker's thread handled each entry.
+    const rejected = (reason: string) =>
+      clusterMetric(`pulseboard_events_rejected_total{reason="${reason}",source="durable"}`);
+    await waitUntil(async () => (await rejected('invalid')) === 2, 5000, 'the rejections in /metrics');
+    expect(await rejected('bad_json')).to.equal(1);
+    expect(await clusterMetric('pulseboard_events_ingested_total{type="metric",source="durable"}')).to.equal(
+      1,
+    );
+    expect(await clusterMetric('pulseboard_ingest_backlog')).to.equal(0);
   });
 });
