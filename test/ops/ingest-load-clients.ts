@@ -13,6 +13,8 @@ const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
 let open = 0;
 let frames = 0;
 let closed = 0;
+/** Delivery latency samples (ms, sequencing time by Redis' clock on this host to arrival), 1 in 50 frames. */
+const latencies: number[] = [];
 const requests: http.ClientRequest[] = [];
 
 function connect(index: number): void {
@@ -31,8 +33,12 @@ function connect(index: number): void {
       response.on('data', (chunk: string) => {
         // Every event frame has one `event:` line followed by its `data:` line (a chunk boundary between
         // them, rare, undercounts by one).
-        for (let at = chunk.indexOf('\ndata: '); at !== -1; at = chunk.indexOf('\ndata: ', at + 1))
+        for (let at = chunk.indexOf('\ndata: '); at !== -1; at = chunk.indexOf('\ndata: ', at + 1)) {
           frames += 1;
+          if (frames % 50 !== 0) continue;
+          const ts = /"ts":(\d+)/.exec(chunk.slice(at, at + 400));
+          if (ts) latencies.push(Date.now() - Number(ts[1]));
+        }
       });
       response.on('close', () => {
         open -= 1;
@@ -50,7 +56,8 @@ for (let index = 0; index < clients; index += 1) {
 }
 const report = setInterval(() => process.send?.({ open, frames, closed }), 1000);
 process.on('message', (message) => {
+  if (message === 'reset') latencies.length = 0;
   if (message !== 'stop') return;
   clearInterval(report);
-  process.send?.({ open, frames, closed }, () => process.exit(0));
+  process.send?.({ open, frames, closed, latencies }, () => process.exit(0));
 });
