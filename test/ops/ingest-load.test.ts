@@ -25,7 +25,7 @@ import {
 const SECONDS = Number(process.env.INGEST_LOAD_SECONDS ?? '3');
 const RATE = Number(process.env.INGEST_LOAD_RATE ?? '2000');
 const SATURATE = process.env.INGEST_LOAD_SATURATE === '1';
-const CLIENTS = Number(process.env.INGEST_LOAD_CLIENTS ?? '2000');
+const CLIENTS = Number(process.env.INGEST_LOAD_CLIENTS ?? '1000');
 /** Sequenced events per second fanned out to every SSE client in the saturation run. */
 const FAN_OUT_RATE = 100;
 const WORKER_ENV = { HISTORY_MAX: '1000000', MAX_STREAMS_PER_SESSION: '100000', LOG_LEVEL: 'error' };
