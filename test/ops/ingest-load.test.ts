@@ -28,7 +28,7 @@ const SATURATE = process.env.INGEST_LOAD_SATURATE === '1';
 const CLIENTS = Number(process.env.INGEST_LOAD_CLIENTS ?? '1000');
 /** Sequenced events per second fanned out to every SSE client in the saturation run. */
 const FAN_OUT_RATE = 100;
-const WORKER_ENV = { HISTORY_MAX: '1000000', MAX_STREAMS_PER_SESSION: '100000', LOG_LEVEL: 'error' };
+const WORKER_ENV = { HISTORY_MAX: '1000000', MAX_STREAMS_PER_SESSION: '100000', LOG_LEVEL: 'warn' };
 
 function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? NaN;
@@ -63,6 +63,10 @@ describe('raw ingest under load, with real worker processes', function () {
     prefix = uniquePrefix();
   });
   afterEach(async function () {
+    if (this.currentTest?.state === 'failed') {
+      console.log(`      log length: ${await client.xLen(`{${prefix}}:log`)}`);
+      for (const worker of workers) console.log(worker.output().slice(-4000));
+    }
     driver?.kill('SIGKILL');
     driver = undefined;
     await stopWorkers(workers);
@@ -108,7 +112,7 @@ describe('raw ingest under load, with real worker processes', function () {
     const expected = publishedAt.length + fannedOut;
     await waitUntil(
       async () => (await client.xLen(`{${prefix}}:log`)) >= expected,
-      120_000,
+      Number(process.env.INGEST_LOAD_WAIT_MS ?? '120000'),
       `${expected} events in the log`,
     );
     await sleep(1500);
@@ -145,7 +149,9 @@ describe('raw ingest under load, with real worker processes', function () {
 
   // The same load with ingest on the worker's event loop (INGEST_THREAD=false) and in its thread, one
   // after the other in one run, so the two figures are comparable.
-  for (const thread of [false, true]) {
+  for (const thread of process.env.INGEST_LOAD_THREAD
+    ? [process.env.INGEST_LOAD_THREAD === 'true']
+    : [false, true]) {
     (SATURATE ? it : it.skip)(
       `sequences every raw message once at ${RATE}/s while 2 workers fan out ${FAN_OUT_RATE} events/s to ${CLIENTS} SSE streams (INGEST_THREAD=${thread})`,
       async function () {
