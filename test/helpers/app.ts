@@ -17,9 +17,6 @@ export async function startTestApp(redisUrl: string, env: Record<string, string>
     HOST: '127.0.0.1',
     REDIS_URL: redisUrl,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-    // In-process apps skip loading the ingest thread (about a second each); the worker-process suites
-    // (test/ops/ingest*.test.ts) run the thread as production does.
-    INGEST_THREAD: 'false',
     ...env,
   });
   return startPulseboard(config, { log: createLogger(config.LOG_LEVEL), defaultMetrics: false });
