@@ -52,18 +52,20 @@ describe('ingest exactly once, with real worker processes', function () {
     await sleep(1000);
   }
 
-  it('sequences 10 byte-identical raw messages published 200 ms apart as 10 events (2 workers)', async function () {
-    workers = await startWorkers(2, redis.url, prefix);
-    const heartbeat = JSON.stringify({ type: 'status', service: 'heartbeat-svc', state: 'ok', ttl: 3 });
-    for (let index = 0; index < 10; index += 1) {
-      expect(await client.publish(`${prefix}:ingest`, heartbeat)).to.equal(2);
-      await sleep(200);
-    }
-    await settle(10);
-    const events = await logEvents(client, prefix);
-    expect(events).to.have.length(10);
-    expect(events.every(({ event }) => event.service === 'heartbeat-svc')).to.equal(true);
-  });
+  for (const thread of [false, true]) {
+    it(`sequences 10 byte-identical raw messages published 200 ms apart as 10 events (2 workers, INGEST_THREAD=${thread})`, async function () {
+      workers = await startWorkers(2, redis.url, prefix, { INGEST_THREAD: String(thread) });
+      const heartbeat = JSON.stringify({ type: 'status', service: 'heartbeat-svc', state: 'ok', ttl: 3 });
+      for (let index = 0; index < 10; index += 1) {
+        expect(await client.publish(`${prefix}:ingest`, heartbeat)).to.equal(2);
+        await sleep(200);
+      }
+      await settle(10);
+      const events = await logEvents(client, prefix);
+      expect(events).to.have.length(10);
+      expect(events.every(({ event }) => event.service === 'heartbeat-svc')).to.equal(true);
+    });
+  }
 
   for (const count of [2, 4]) {
     it(`sequences 50 distinct raw messages exactly once while 1 of ${count} workers is paused for 5 s`, async function () {
