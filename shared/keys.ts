@@ -28,6 +28,9 @@ export interface RedisNames {
 
 export const DEFAULT_PREFIX = 'pulseboard';
 
+/** The one field of a durable-input entry, holding the event JSON: `XADD <ingestStream> * event '<json>'`. */
+export const INGEST_STREAM_FIELD = 'event';
+
 export function redisNames(prefix: string = DEFAULT_PREFIX): RedisNames {
   const tag = `{${prefix}}`;
   return {

@@ -11,6 +11,7 @@ import {
   type RejectReason,
   type SingleEventInput,
 } from '../../shared/events.ts';
+import { INGEST_STREAM_FIELD } from '../../shared/keys.ts';
 import { createScriptRunner, eventArgs, tsRejectedMessage, type Sequencer } from '../../shared/publisher.ts';
 import { DURABLE_INGEST_SCRIPT, NOT_OWNED, TS_REJECTED } from '../../shared/sequence-script.ts';
 import { createRateLimitedWarn, type Logger } from '../log.ts';
@@ -20,7 +21,7 @@ import type { IngestReport } from './ingest-report.ts';
 /** The consumer group every worker of an installation joins. */
 export const INGEST_GROUP = 'pulseboard';
 /** The entry field holding the event JSON. */
-export const DURABLE_FIELD = 'event';
+export const DURABLE_FIELD = INGEST_STREAM_FIELD;
 
 const READ_COUNT = 100;
 const BLOCK_MS = 2000;

@@ -5,14 +5,13 @@
 import type { Command, CommanderError } from 'commander';
 import { createClient } from 'redis';
 import { parseEventInput, parseRawEventInput, toSingleEvents, type EventInput } from '../../shared/events.ts';
-import { redisNames } from '../../shared/keys.ts';
+import { INGEST_STREAM_FIELD, redisNames } from '../../shared/keys.ts';
 import {
   createPublisher,
   EventValidationError,
   TsRejected,
   type RedisCommandSender,
 } from '../../shared/publisher.ts';
-import { DURABLE_FIELD } from '../bus/durable-ingest.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 
 export const EXIT_BAD_INPUT = 2;
@@ -73,7 +72,7 @@ async function addDurable(
       throw new TsRejected(index, input, config.TS_MAX_FUTURE_MS);
   });
   const stream = redisNames(config.PULSEBOARD_PREFIX).ingestStream;
-  return String(await redis.sendCommand(['XADD', stream, '*', DURABLE_FIELD, JSON.stringify(input)]));
+  return String(await redis.sendCommand(['XADD', stream, '*', INGEST_STREAM_FIELD, JSON.stringify(input)]));
 }
 
 /** The shared `--durable` flag of every `publish` subcommand. */
