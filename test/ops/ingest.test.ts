@@ -1,6 +1,7 @@
 // Exactly-once ingest with real worker processes and real faults (docs/events.md, "Raw PUBLISH: exactly
 // once" and "Durable input"): repeats are kept, a paused worker doubles nothing, a killed consumer's
 // entries are taken over, entries added while no worker runs are sequenced when one starts.
+import { spawnSync } from 'node:child_process';
 import { expect } from 'chai';
 import { uniquePrefix } from '../helpers/app.ts';
 import { startTestRedis, type TestRedis } from '../helpers/redis-server.ts';
@@ -15,6 +16,7 @@ import {
   waitUntil,
   type WorkerProcess,
 } from './ingest-workers.ts';
+import { ROOT } from './pm2-cluster.ts';
 
 const METRICS_TOKEN = 'ingest-test-metrics-token';
 
@@ -144,6 +146,31 @@ describe('ingest exactly once, with real worker processes', function () {
     const titles = (await logEvents(client, prefix)).map(({ event }) => String(event.title));
     expect(repeated(titles), 'sequenced twice').to.deep.equal([]);
     expect(titles).to.deep.equal(Array.from({ length: 100 }, (_, i) => `offline ${i}`));
+    expect(await client.xLen(stream())).to.equal(0);
+  });
+
+  it('`pulseboard publish --durable` adds an entry, prints its id, and a worker sequences it', async function () {
+    const env = { ...process.env, REDIS_URL: redis.url, PULSEBOARD_PREFIX: prefix };
+    const published = spawnSync(
+      process.execPath,
+      ['bin/pulseboard.js', 'publish', 'status', 'api', 'down', '--durable'],
+      { cwd: ROOT, env, encoding: 'utf8', timeout: 30_000 },
+    );
+    expect(published.status, published.stderr).to.equal(0);
+    const entryId = published.stdout.trim();
+    expect(entryId).to.match(/^\d+-\d+$/);
+    expect(await client.xLen(stream())).to.equal(1);
+    const future = spawnSync(
+      process.execPath,
+      ['bin/pulseboard.js', 'publish', 'metric', 'm', '1', '--ts', String(Date.now() * 1000), '--durable'],
+      { cwd: ROOT, env, encoding: 'utf8', timeout: 30_000 },
+    );
+    expect(future.status).to.equal(2);
+    expect(future.stderr).to.match(/ts: must be epoch milliseconds/);
+    workers = await startWorkers(1, redis.url, prefix);
+    await settle(1);
+    const [only] = await logEvents(client, prefix);
+    expect(only?.event).to.include({ type: 'status', service: 'api', state: 'down' });
     expect(await client.xLen(stream())).to.equal(0);
   });
 
