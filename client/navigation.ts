@@ -12,10 +12,26 @@ export function isLoginReason(value: string | null): value is LoginReason {
   return value === 'expired' || value === 'logged-out';
 }
 
-/** A same-origin path to return to after login, or `/`. */
+/** Stands for "this origin" while resolving `next`; never navigated to. */
+const PROBE_ORIGIN = 'https://pulseboard.invalid';
+
+/**
+ * A same-origin path to return to after login, or `/`. The value is resolved the way the browser will
+ * resolve it (the URL parser drops tabs and newlines, so `/\t/evil.example` is `//evil.example`) and
+ * only a result on our own origin passes, in its normalized form (issue 14, item 2).
+ */
 export function safeNext(value: string | null): string {
-  if (!value || !value.startsWith('/') || value.startsWith('//') || value.startsWith('/\\')) return '/';
-  return value;
+  if (!value || !value.startsWith('/')) return '/';
+  let resolved: URL;
+  try {
+    resolved = new URL(value, PROBE_ORIGIN);
+  } catch {
+    return '/';
+  }
+  if (resolved.origin !== PROBE_ORIGIN) return '/';
+  const path = `${resolved.pathname}${resolved.search}${resolved.hash}`;
+  // Belt and braces: what we hand to location.assign must itself be a plain absolute path.
+  return path.startsWith('/') && !path.startsWith('//') && !path.startsWith('/\\') ? path : '/';
 }
 
 export function loginUrl(reason: LoginReason | undefined, next: string): string {

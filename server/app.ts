@@ -127,7 +127,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(metricsRoute({ cluster: deps.clusterMetrics, token: config.METRICS_TOKEN }));
   app.use(sessionMiddleware(app, { redis: deps.redis, names: deps.names, ttlMs: config.SESSION_TTL_MS }));
   app.use(authGuard({ users: deps.users }));
-  app.use(csrfProtection());
+  app.use(csrfProtection({ trustForwardedHost: config.TRUST_PROXY && config.TRUST_FORWARDED_HOST }));
   app.use(router.routes());
   app.use(router.allowedMethods());
   app.use(staticFiles(deps.publicDir));

@@ -25,6 +25,8 @@ export const configSchema = z.object({
   SESSION_KEYS: list.pipe(z.array(z.string().min(16, 'each key needs at least 16 characters'))).optional(),
   SESSION_TTL_MS: int(60_000).default(24 * 60 * 60 * 1000),
   TRUST_PROXY: bool.default(false),
+  // With TRUST_PROXY: also believe X-Forwarded-Host for the CSRF origin check (only if the proxy sets it).
+  TRUST_FORWARDED_HOST: bool.default(false),
   PULSEBOARD_ADMIN_PASSWORD: z.string().min(8).optional(),
   SESSION_CHECK_MS: int(100).default(30_000),
   LOGIN_MAX_FAILURES_PER_IP: int(1).default(50),
@@ -39,7 +41,19 @@ export const configSchema = z.object({
   SSE_RETRY_MS: int(100).default(2000),
   SSE_MAX_BUFFER_BYTES: int(16 * 1024).default(1024 * 1024),
   MAX_STREAMS_PER_SESSION: int(1).default(8),
+  // Slow clients and floods (docs/security.md, "Hardening from the second review"): a request's headers
+  // must arrive within HEADERS_TIMEOUT_MS and its body within REQUEST_TIMEOUT_MS (a stream's response is
+  // not bounded by it); a worker holds at most MAX_CONNECTIONS sockets, MAX_CONNECTIONS_PER_IP of them from one address
+  // (not applied with TRUST_PROXY: every socket then comes from the proxy).
+  HEADERS_TIMEOUT_MS: int(1000, 600_000).default(10_000),
+  REQUEST_TIMEOUT_MS: int(1000, 3_600_000).default(30_000),
+  MAX_CONNECTIONS: int(1).default(10_000),
+  MAX_CONNECTIONS_PER_IP: int(1).default(256),
   METRICS_TOKEN: z.string().min(16).optional(),
+  // Serve /metrics without a token even in production (a private network, or a proxy guarding it).
+  METRICS_PUBLIC: bool.default(false),
+  // \`production\` makes a worker refuse to start with an open /metrics (see checkServerConfig).
+  NODE_ENV: z.string().optional(),
   METRICS_COLLECT_TIMEOUT_MS: int(50, 10_000).default(1000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: int(100).default(1200),
@@ -60,6 +74,30 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
     this.problems = problems;
   }
+}
+
+/**
+ * What a worker (not a CLI command) additionally needs. In production /metrics must not be open by
+ * accident: a METRICS_TOKEN, or an explicit METRICS_PUBLIC=true (docs/security.md, "Hardening from the
+ * second review").
+ */
+export function serverConfigProblems(config: Config): string[] {
+  const problems: string[] = [];
+  if (config.NODE_ENV === 'production' && config.METRICS_TOKEN === undefined && !config.METRICS_PUBLIC) {
+    problems.push(
+      'METRICS_TOKEN: required when NODE_ENV=production (at least 16 characters; Prometheus sends it as a bearer token), or set METRICS_PUBLIC=true to serve /metrics without one',
+    );
+  }
+  if (config.HEADERS_TIMEOUT_MS > config.REQUEST_TIMEOUT_MS) {
+    problems.push('HEADERS_TIMEOUT_MS: must not be longer than REQUEST_TIMEOUT_MS');
+  }
+  return problems;
+}
+
+/** Throws ConfigError when a worker may not start with this configuration. */
+export function checkServerConfig(config: Config): void {
+  const problems = serverConfigProblems(config);
+  if (problems.length > 0) throw new ConfigError(problems);
 }
 
 /** Parses an environment (usually `process.env`); empty strings count as unset. */

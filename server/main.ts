@@ -1,12 +1,13 @@
 // The only module with side effects at start: reads the environment, starts the worker, installs signal
 // handlers and tells PM2 it is ready (after listening and subscribed).
-import { ConfigError, loadConfig, type Config } from './config.ts';
+import { checkServerConfig, ConfigError, loadConfig, type Config } from './config.ts';
 import { createLogger } from './log.ts';
 import { startPulseboard } from './pulseboard.ts';
 
 let config: Config;
 try {
   config = loadConfig(process.env);
+  checkServerConfig(config);
 } catch (error) {
   if (error instanceof ConfigError) {
     process.stderr.write(`pulseboard: ${error.message}\n`);

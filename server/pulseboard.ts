@@ -12,7 +12,8 @@ import { subscribeControl } from './bus/control.ts';
 import { EventBus } from './bus/event-bus.ts';
 import { createIngestMetrics } from './bus/ingest-metrics.ts';
 import { startIngestInProcess, startIngestThread } from './bus/ingest-thread.ts';
-import type { Config } from './config.ts';
+import { checkServerConfig, type Config } from './config.ts';
+import { limitConnections } from './http/connection-limits.ts';
 import { Health } from './http/health.ts';
 import type { Logger } from './log.ts';
 import { ClusterMetrics } from './metrics-cluster.ts';
@@ -50,6 +51,7 @@ export interface StartOptions {
 
 export async function startPulseboard(config: Config, options: StartOptions): Promise<Pulseboard> {
   const { log } = options;
+  checkServerConfig(config);
   const metrics = createMetrics({ defaults: options.defaultMetrics ?? true });
   const redis = createRedisClient(config.REDIS_URL, 'commands', log);
   const subscriber = redis.duplicate();
@@ -132,10 +134,24 @@ export async function startPulseboard(config: Config, options: StartOptions): Pr
     users,
     ...(options.publicDir ? { publicDir: options.publicDir } : {}),
   });
-  const server = http.createServer(app.callback());
+  // Headers and body deadlines, checked every second (Node's default is every 30 s): a slowloris socket
+  // is answered 408 and closed within HEADERS_TIMEOUT_MS + 1 s. Streams are not cut: requestTimeout
+  // ends when the request is received, not when the response ends (test/server/http/slow-clients.test.ts).
+  const server = http.createServer(
+    {
+      headersTimeout: config.HEADERS_TIMEOUT_MS,
+      requestTimeout: config.REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: 1000,
+    },
+    app.callback(),
+  );
   // Longer than the usual load-balancer idle timeout (60 s), so the balancer closes idle sockets first.
   server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
+  limitConnections(server, {
+    maxConnections: config.MAX_CONNECTIONS,
+    maxPerAddress: config.TRUST_PROXY ? undefined : config.MAX_CONNECTIONS_PER_IP,
+    log,
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.PORT, config.HOST, () => {

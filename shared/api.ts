@@ -3,6 +3,7 @@ import * as z from 'zod';
 import {
   logEventEnvelopeSchema,
   metricEnvelopeSchema,
+  nameSchema,
   statusEnvelopeSchema,
   streamIdSchema,
 } from './events.ts';
@@ -30,8 +31,11 @@ export type ErrorResponse = z.infer<typeof errorResponseSchema>;
 export const snapshotSchema = z.object({
   /** Latest status per service. */
   statuses: z.array(statusEnvelopeSchema),
-  /** Recent points per metric name, oldest first. */
-  metrics: z.record(z.string(), z.array(metricEnvelopeSchema)),
+  /**
+   * Recent points per metric series, oldest first. A list, not an object keyed by name: a metric may be
+   * called `__proto__` or `constructor` (issue 14, item 8).
+   */
+  metrics: z.array(z.object({ name: nameSchema, points: z.array(metricEnvelopeSchema) })),
   /** Recent log events (`type: 'event'`), oldest first. */
   events: z.array(logEventEnvelopeSchema),
   /** Id of the newest entry in the log when the snapshot was read; `0-0` when empty. */

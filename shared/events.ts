@@ -67,10 +67,30 @@ export type EventInput = z.infer<typeof eventInputSchema>;
 /** A single event as sequenced: a batch is split into `metric` events, one stream entry each. */
 export type SingleEventInput = StatusInput | MetricInput | LogEventInput;
 
-/** Stream ids are `<ms>-<seq>` (Redis stream ids). */
+/** The largest value of either part of a Redis stream id (an unsigned 64-bit integer). */
+const MAX_ID_PART = '18446744073709551615';
+
+/**
+ * Whether both parts of `<ms>-<seq>` (1..20 digits each) fit in 64 bits (a digit-string compare), and the
+ * id is not the very last one: Redis refuses to read "after" it (`XRANGE (max-max`: invalid start ID).
+ */
+function fitsRedisIdRange(id: string): boolean {
+  const dash = id.indexOf('-');
+  const ms = id.slice(0, dash);
+  const seq = id.slice(dash + 1);
+  // 20 digits at most, so the only spelling of the maximum is MAX_ID_PART itself.
+  const fits = (part: string) => part.length < 20 || part <= MAX_ID_PART;
+  return fits(ms) && fits(seq) && !(ms === MAX_ID_PART && seq === MAX_ID_PART);
+}
+
+/**
+ * Stream ids are `<ms>-<seq>` (Redis stream ids). An id beyond Redis' 64-bit range is refused here: Redis
+ * would reject it, the stream would close at once and the browser would reconnect forever (issue 14, item 6).
+ */
 export const streamIdSchema = z
   .string()
-  .regex(/^\d{1,20}-\d{1,20}$/, 'must be a stream id like 1700000000000-0');
+  .regex(/^\d{1,20}-\d{1,20}$/, 'must be a stream id like 1700000000000-0')
+  .refine(fitsRedisIdRange, "must be a stream id within Redis' 64-bit range");
 
 const envelopeExtra = { id: streamIdSchema, ts: tsSchema };
 export const statusEnvelopeSchema = statusInputSchema.extend(envelopeExtra);

@@ -200,7 +200,7 @@ function loadSnapshot(state: DashboardState, snapshot: Snapshot, now: number): D
     }
   }
   const series = new Map<string, Series>();
-  for (const [name, points] of Object.entries(snapshot.metrics)) {
+  for (const { name, points } of snapshot.metrics) {
     if (points.length > 0 && filter.matchesMetric(name)) {
       series.set(name, seriesFromPoints(name, points, windowStart));
     }
@@ -215,7 +215,7 @@ function loadSnapshot(state: DashboardState, snapshot: Snapshot, now: number): D
   };
   snapshot.statuses.forEach(consider);
   snapshot.events.forEach(consider);
-  for (const points of Object.values(snapshot.metrics)) points.forEach(consider);
+  for (const { points } of snapshot.metrics) points.forEach(consider);
   return {
     ...state,
     loaded: true,

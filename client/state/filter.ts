@@ -3,10 +3,9 @@
 // and `event:` (by level) narrow one kind only. The same filter becomes the stream's `topics`, so the
 // server sends only what the tab shows.
 import type { LogEventEnvelope } from '../../shared/events.ts';
-import { globMatches, MAX_TOPICS, TOPIC_PATTERN } from '../../shared/topics.ts';
+import { EVENT_KINDS, globMatches, MAX_TOPICS, TOPIC_PATTERN, type EventKind } from '../../shared/topics.ts';
 
-const KINDS = ['status', 'metric', 'event'] as const;
-type Kind = (typeof KINDS)[number];
+type Kind = EventKind;
 
 export interface DashboardFilter {
   /** The normalised text (words separated by one space); '' for no filter. */
@@ -29,7 +28,7 @@ export const NO_FILTER: DashboardFilter = {
 };
 
 function isKind(value: string): value is Kind {
-  return (KINDS as readonly string[]).includes(value);
+  return (EVENT_KINDS as readonly string[]).includes(value);
 }
 
 function anyOf(globs: readonly string[]): (value: string) => boolean {

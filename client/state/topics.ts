@@ -1,27 +1,23 @@
-// Topic patterns of `GET /events?topics=` (server/sse/topics.ts), matched in the browser too: the
-// SharedWorker reads one stream for many tabs and hands each tab only the topics it asked for.
+// Topic patterns of `GET /events?topics=`, matched in the browser with the server's own parser
+// (shared/topics.ts): the SharedWorker reads one stream for many tabs and hands each tab only the topics
+// it asked for.
+import {
+  ALL_TOPICS,
+  compileTopics as compileShared,
+  MAX_TOPICS,
+  type TopicMatcher,
+} from '../../shared/topics.ts';
 
-import { MAX_TOPICS, globMatches } from '../../shared/topics.ts';
+export { ALL_TOPICS, type TopicMatcher };
 
-export interface TopicMatcher {
-  /** Stable text of the set: `*` for everything, else the sorted, comma-joined patterns. */
-  readonly key: string;
-  /** The patterns to send as `topics`, or null for everything (no parameter). */
-  readonly patterns: readonly string[] | null;
-  matches(topic: string): boolean;
-}
-
-export const ALL_TOPICS: TopicMatcher = { key: '*', patterns: null, matches: () => true };
-
-/** Compiles `kind:glob` patterns; null, an empty list or a lone `*` mean every topic. */
+/**
+ * Compiles patterns; null, an empty list or one meaning everything match every topic. The dashboard's
+ * filter (state/filter.ts) only produces valid patterns, so an invalid one is a programming error.
+ */
 export function compileTopics(patterns: readonly string[] | null): TopicMatcher {
-  if (patterns === null || patterns.length === 0 || patterns.includes('*')) return ALL_TOPICS;
-  const unique = [...new Set(patterns)].sort();
-  return {
-    key: unique.join(','),
-    patterns: unique,
-    matches: (topic) => unique.some((glob) => globMatches(glob, topic)),
-  };
+  const result = compileShared(patterns);
+  if (!result.ok) throw new TypeError(`topics: ${result.message}`);
+  return result.matcher;
 }
 
 /**

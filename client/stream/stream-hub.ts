@@ -5,6 +5,7 @@
 // reconnects by itself: PITFALLS).
 import { compareStreamIds, envelopeSchema, topicOf, type Envelope } from '../../shared/events.ts';
 import type { StreamState } from '../state/dashboard.ts';
+import { EVENT_KINDS } from '../../shared/topics.ts';
 import { compileTopics, unionTopics, type TopicMatcher } from '../state/topics.ts';
 import type { HubMessage } from './protocol.ts';
 
@@ -36,7 +37,6 @@ export interface StreamHubOptions {
 }
 
 const CLOSED = 2;
-const EVENT_TYPES = ['status', 'metric', 'event'] as const;
 
 interface Subscription {
   topics: readonly string[] | null;
@@ -172,7 +172,7 @@ export class StreamHub {
       this.lastId = undefined;
       this.broadcast({ type: 'reset' });
     });
-    for (const type of EVENT_TYPES) {
+    for (const type of EVENT_KINDS) {
       source.addEventListener(type, (message) => {
         if (source !== this.source) return;
         this.receive(message.data);

@@ -12,19 +12,30 @@ import { isSessionless, isStateChanging } from './paths.ts';
 
 export const CSRF_HEADER = 'X-CSRF-Token';
 
-/** Our own origin as a browser names it: scheme and host (TRUST_PROXY honours X-Forwarded-Proto/Host). */
-function ownOrigin(ctx: Context): string {
-  return `${ctx.protocol}://${ctx.host}`;
+export interface CsrfOptions {
+  /**
+   * Take the host from X-Forwarded-Host (with TRUST_PROXY) when comparing origins. Default false: the
+   * Host header, which the browser sets and a proxy passes on, is what the page's origin was built from,
+   * while X-Forwarded-Host could come from the client itself through a proxy that passes it along
+   * (issue 14, item 12; deploy/haproxy.cfg strips it). TRUST_FORWARDED_HOST=true.
+   */
+  trustForwardedHost?: boolean;
+}
+
+/** Our own origin as a browser names it: scheme (TRUST_PROXY honours X-Forwarded-Proto) and host. */
+function ownOrigin(ctx: Context, options: CsrfOptions): string {
+  const host = options.trustForwardedHost ? ctx.host : ctx.get('Host');
+  return `${ctx.protocol}://${host}`;
 }
 
 /** Throws ForbiddenError unless the request says it comes from a page of our own origin. */
-export function checkSameOrigin(ctx: Context): void {
+export function checkSameOrigin(ctx: Context, options: CsrfOptions = {}): void {
   const origin = ctx.get('Origin');
   const fetchSite = ctx.get('Sec-Fetch-Site');
   // A browser that sends Fetch Metadata tells us the truth; anything but same-origin is refused.
   if (fetchSite && fetchSite !== 'same-origin') throw new ForbiddenError('cross-origin request refused');
   if (origin) {
-    if (origin !== ownOrigin(ctx)) throw new ForbiddenError('cross-origin request refused');
+    if (origin !== ownOrigin(ctx, options)) throw new ForbiddenError('cross-origin request refused');
     return;
   }
   if (fetchSite !== 'same-origin') throw new ForbiddenError('request origin unknown (send an Origin header)');
@@ -37,10 +48,10 @@ function tokensMatch(sent: string, expected: string): boolean {
 }
 
 /** Runs after the guard: every unsafe request is same-origin, and a session's requests carry its token. */
-export function csrfProtection() {
+export function csrfProtection(options: CsrfOptions = {}) {
   return async function checkCsrf(ctx: Context, next: Next): Promise<void> {
     if (!isStateChanging(ctx.method) || isSessionless(ctx.path)) return next();
-    checkSameOrigin(ctx);
+    checkSameOrigin(ctx, options);
     const auth = getAuth(ctx);
     // /api/login needs no session (a logged-in user may log in again): the origin check is its defence.
     if (auth && ctx.path !== '/api/login' && !tokensMatch(ctx.get(CSRF_HEADER), auth.csrfToken)) {

@@ -4,7 +4,7 @@ import { createPublisher } from '../../shared/publisher.ts';
 import { loadConfig } from '../config.ts';
 import { NO_REDIS_HELP, redisAnswers, startPrivateRedis, type PrivateRedis } from '../demo/private-redis.ts';
 import { startSimulator } from '../demo/simulator.ts';
-import { createLogger } from '../log.ts';
+import { createLogger, humanLogDestination } from '../log.ts';
 import { startPulseboard } from '../pulseboard.ts';
 import { createClient } from 'redis';
 import { redisNames } from '../../shared/keys.ts';
@@ -40,7 +40,7 @@ export function registerDemo(program: Command): void {
         env.REDIS_URL = privateRedis.url;
       }
       const config = loadConfig({ LOG_LEVEL: 'warn', ...env });
-      const log = createLogger(config.LOG_LEVEL);
+      const log = createLogger(config.LOG_LEVEL, humanLogDestination());
       // The demo creates the first admin itself (before the worker would) so it can say how to log in.
       const accounts = createClient({ url: config.REDIS_URL });
       await accounts.connect();
@@ -60,20 +60,7 @@ export function registerDemo(program: Command): void {
         },
       );
       const shownUrl = pulseboard.url.replace('127.0.0.1', 'localhost');
-      process.stdout.write(`pulseboard demo is running at ${shownUrl}  (Ctrl-C to stop)\n`);
-      if (firstAdmin.generatedPassword) {
-        process.stdout.write(
-          `Log in as ${FIRST_ADMIN_NAME} with password ${firstAdmin.generatedPassword}  (shown once; change it with: pulseboard user passwd ${FIRST_ADMIN_NAME})\n`,
-        );
-      } else if (firstAdmin.created) {
-        process.stdout.write(
-          `Log in as ${FIRST_ADMIN_NAME} with the password in PULSEBOARD_ADMIN_PASSWORD.\n`,
-        );
-      } else {
-        process.stdout.write(
-          `Log in with an existing user (forgot it? pulseboard user passwd ${FIRST_ADMIN_NAME}, or pulseboard user add <name> --role admin).\n`,
-        );
-      }
+      process.stdout.write(banner(shownUrl, firstAdmin));
 
       const stop = async () => {
         simulator.stop();
@@ -84,4 +71,26 @@ export function registerDemo(program: Command): void {
       process.once('SIGINT', () => void stop());
       process.once('SIGTERM', () => void stop());
     });
+}
+
+/** Bold on a terminal (unless NO_COLOR), plain in a pipe or a log file. */
+function strong(text: string): string {
+  return process.stdout.isTTY && !process.env.NO_COLOR ? `\x1b[1m${text}\x1b[22m` : text;
+}
+
+/** The demo's first screen for a person: where to go and how to log in, set apart from log lines. */
+function banner(url: string, firstAdmin: FirstAdminResult): string {
+  let login: string;
+  if (firstAdmin.generatedPassword) {
+    login =
+      `  Log in as ${FIRST_ADMIN_NAME} with password ${strong(firstAdmin.generatedPassword)}\n` +
+      `  (shown once; change it with: pulseboard user passwd ${FIRST_ADMIN_NAME})\n`;
+  } else if (firstAdmin.created) {
+    login = `  Log in as ${FIRST_ADMIN_NAME} with the password in PULSEBOARD_ADMIN_PASSWORD.\n`;
+  } else {
+    login =
+      `  Log in with an existing user (forgot it? pulseboard user passwd ${FIRST_ADMIN_NAME},\n` +
+      `  or pulseboard user add <name> --role admin).\n`;
+  }
+  return `\n  pulseboard demo is running at ${strong(url)}  (Ctrl-C to stop)\n${login}\n`;
 }

@@ -10,6 +10,17 @@ export class CliError extends Error {
   override readonly name = 'CliError';
 }
 
+/** A Redis URL fit for a message: its password replaced by `***` (users/ACL names are kept). */
+export function redactRedisUrl(raw: string): string {
+  try {
+    const url = new URL(raw);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return 'REDIS_URL';
+  }
+}
+
 export async function withInstallation<T>(
   work: (redis: RedisClient, names: RedisNames) => Promise<T>,
 ): Promise<T> {
@@ -23,7 +34,7 @@ export async function withInstallation<T>(
     await redis.connect();
   } catch (error) {
     throw new CliError(
-      `cannot reach Redis at ${config.REDIS_URL}: ${error instanceof Error ? error.message : String(error)}`,
+      `cannot reach Redis at ${redactRedisUrl(config.REDIS_URL)}: ${error instanceof Error ? error.message : String(error)}`,
     );
   }
   try {

@@ -1,10 +1,12 @@
 // `pulseboard tail`: follows `GET /events` in a terminal, one line per event (or one JSON line with
 // `--json`), resuming by id across reconnects like a browser does. It is a client of the server: it needs
-// only the URL and a session (cookie, or `--user` with PULSEBOARD_PASSWORD to log in).
-import type { Command, CommanderError } from 'commander';
+// only the URL and a session (PULSEBOARD_COOKIE, or `--user` with PULSEBOARD_PASSWORD to log in); secrets
+// never on the command line. Everything the server sends is escaped before it reaches the terminal.
+import { Option, type Command, type CommanderError } from 'commander';
 import { EventSource, type FetchLike } from 'eventsource';
 import { errorResponseSchema } from '../../shared/api.ts';
 import { envelopeSchema, streamIdSchema, type Envelope } from '../../shared/events.ts';
+import { EVENT_KINDS } from '../../shared/topics.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 
 const EXIT_BAD_INPUT = 2;
@@ -71,14 +73,15 @@ function jsonLine(event: Envelope): string {
   );
 }
 
+/** The server's explanation of a refusal, escaped: it is text from the other end of the wire. */
 async function errorMessage(response: Response): Promise<string> {
   try {
     const body = errorResponseSchema.safeParse(await response.json());
-    if (body.success) return body.data.error.message;
+    if (body.success) return printable(body.data.error.message);
   } catch {
     // not JSON: fall back to the status line
   }
-  return response.statusText || `HTTP ${response.status}`;
+  return printable(response.statusText) || `HTTP ${response.status}`;
 }
 
 /** `POST /api/login` (DESIGN.md, "Interfaces"); returns the session cookie to send with the stream. */
@@ -92,7 +95,9 @@ async function logIn(base: URL, username: string, password: string): Promise<str
       redirect: 'manual',
     });
   } catch (error) {
-    throw new TailError(`cannot reach ${base.origin}: ${error instanceof Error ? error.message : error}`);
+    throw new TailError(
+      `cannot reach ${base.origin}: ${printable(error instanceof Error ? error.message : String(error))}`,
+    );
   }
   if (!response.ok) {
     throw new TailError(`login as ${username} failed (${response.status}): ${await errorMessage(response)}`);
@@ -140,7 +145,15 @@ async function follow(options: TailOptions): Promise<number> {
       EXIT_BAD_INPUT,
     );
   }
-  let cookie = options.cookie ?? config.PULSEBOARD_COOKIE;
+  // A session on the command line is visible to every user of the machine (ps, /proc) and lands in shell
+  // history: the cookie is only taken from the environment (issue 14, item 13).
+  if (options.cookie !== undefined) {
+    throw new TailError(
+      '--cookie would put a session on the command line (visible in ps and shell history); set PULSEBOARD_COOKIE, or log in with --user and PULSEBOARD_PASSWORD',
+      EXIT_BAD_INPUT,
+    );
+  }
+  let cookie = config.PULSEBOARD_COOKIE;
   if (options.user && password) cookie = await logIn(base, options.user, password);
 
   return new Promise<number>((resolve) => {
@@ -179,7 +192,7 @@ async function follow(options: TailOptions): Promise<number> {
         opened = true;
         reportedLoss = false;
       });
-      for (const type of ['status', 'metric', 'event'] as const) {
+      for (const type of EVENT_KINDS) {
         current.addEventListener(type, (message) => {
           let parsed;
           try {
@@ -241,7 +254,8 @@ export function registerTail(program: Command): void {
     .option('--topics <list>', 'only these topics, e.g. status:*,metric:api.*,event:error')
     .option('--since <id>', 'first print every event after this id, then follow')
     .option('--json', 'print each event as one line of JSON (the SSE envelope)')
-    .option('--cookie <cookie>', 'session cookie to send (env PULSEBOARD_COOKIE)')
+    // Kept only to refuse it with an explanation; the cookie comes from env PULSEBOARD_COOKIE.
+    .addOption(new Option('--cookie <cookie>').hideHelp())
     .option('--user <name>', 'log in as this user first; the password comes from env PULSEBOARD_PASSWORD')
     .exitOverride((error: CommanderError) => process.exit(error.exitCode === 0 ? 0 : EXIT_BAD_INPUT))
     .action(async (options: TailOptions) => {

@@ -52,6 +52,22 @@ export class PayloadTooLargeError extends AppError {
     super(413, 'payload_too_large', message);
   }
 }
+export class MethodNotAllowedError extends AppError {
+  constructor(message = 'method not allowed') {
+    super(405, 'method_not_allowed', message);
+  }
+}
+export class UnsupportedMediaTypeError extends AppError {
+  constructor(message: string) {
+    super(415, 'unsupported_media_type', message);
+  }
+}
+/** A request body that does not decode as its Content-Encoding says (not gzip, truncated…). */
+export class BadEncodingError extends AppError {
+  constructor(message = 'request body does not decode as its Content-Encoding') {
+    super(400, 'bad_encoding', message);
+  }
+}
 export class RateLimitedError extends AppError {
   constructor(retryAfterSeconds: number, message = 'too many requests') {
     super(429, 'rate_limited', message, {
@@ -73,8 +89,24 @@ interface HttpLikeError {
   type?: unknown;
 }
 
+/** Content-Encodings the body parser decodes (the `inflation` package behind @koa/bodyparser). */
+const DECODED_ENCODINGS = 'gzip, deflate, br, identity';
+
+/**
+ * zlib and brotli stream errors (`Z_DATA_ERROR`, `Z_BUF_ERROR`, `ERR__ERROR_FORMAT_PADDING_2`…): the
+ * client's body is not what its Content-Encoding says. Issue 14, item 5: this was a 500 with a stack.
+ */
+function isDecodeError(error: { code?: unknown; errno?: unknown }): boolean {
+  return (
+    typeof error.errno === 'number' &&
+    typeof error.code === 'string' &&
+    /^(Z_|ERR__ERROR|ERR_BROTLI|ERR_ZLIB)/.test(error.code)
+  );
+}
+
 /** Errors thrown by Koa itself or its middleware (`ctx.throw`, body parser) carry `status` + `expose`. */
 function fromHttpError(error: HttpLikeError): AppError | undefined {
+  if (isDecodeError(error as { code?: unknown; errno?: unknown })) return new BadEncodingError();
   const status =
     typeof error.status === 'number'
       ? error.status
@@ -85,6 +117,9 @@ function fromHttpError(error: HttpLikeError): AppError | undefined {
   const message = error.expose === true && typeof error.message === 'string' ? error.message : 'bad request';
   if (status === 413) return new PayloadTooLargeError(message);
   if (status === 404) return new NotFoundError(message);
+  if (status === 415 && typeof error.message === 'string' && /Content-Encoding/i.test(error.message)) {
+    return new UnsupportedMediaTypeError(`Content-Encoding: only ${DECODED_ENCODINGS} are accepted`);
+  }
   return new AppError(status, status === 400 ? 'bad_request' : 'client_error', message);
 }
 
@@ -94,6 +129,8 @@ export function errorMiddleware(log: Logger) {
     try {
       await next();
       if (ctx.status === 404 && ctx.body === undefined) throw new NotFoundError();
+      // The router's 405 (with its Allow header) has no body; answer it in the JSON error shape too.
+      if (ctx.status === 405 && ctx.body == null) throw new MethodNotAllowedError();
     } catch (caught) {
       const error =
         caught instanceof AppError ? caught : (fromHttpError((caught ?? {}) as HttpLikeError) ?? undefined);

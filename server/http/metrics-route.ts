@@ -1,8 +1,9 @@
 // GET /metrics (DESIGN.md, "Health, metrics, logs"): cluster totals by default, the per-worker breakdown
-// with `?scope=workers`. No session; a bearer token when METRICS_TOKEN is set.
+// with `?scope=workers`. No session; a bearer token when METRICS_TOKEN is set (required in production
+// unless METRICS_PUBLIC=true, see server/config.ts).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, Next } from 'koa';
-import type { ClusterMetrics, MetricsScope } from '../metrics-cluster.ts';
+import type { ClusterMetrics, MetricsScope, Scrape } from '../metrics-cluster.ts';
 import { AppError, ValidationError } from './errors.ts';
 
 export interface MetricsRouteOptions {
@@ -32,6 +33,17 @@ function scopeOf(ctx: Context): MetricsScope {
 }
 
 export function metricsRoute(options: MetricsRouteOptions) {
+  // One gather per scope at a time: concurrent scrapes (several Prometheus replicas, a retry storm) share
+  // it instead of each asking every worker of the cluster (issue 14, item 10).
+  const inFlight = new Map<MetricsScope, Promise<Scrape>>();
+  const gather = (scope: MetricsScope): Promise<Scrape> => {
+    let scrape = inFlight.get(scope);
+    if (!scrape) {
+      scrape = options.cluster.scrape(scope).finally(() => inFlight.delete(scope));
+      inFlight.set(scope, scrape);
+    }
+    return scrape;
+  };
   return async function serveMetrics(ctx: Context, next: Next): Promise<void> {
     if (ctx.path !== '/metrics' || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) return next();
     if (options.token !== undefined && !hasToken(ctx, options.token)) {
@@ -39,7 +51,7 @@ export function metricsRoute(options: MetricsRouteOptions) {
         headers: { 'WWW-Authenticate': 'Bearer realm="metrics"' },
       });
     }
-    const scrape = await options.cluster.scrape(scopeOf(ctx));
+    const scrape = await gather(scopeOf(ctx));
     ctx.set('Cache-Control', 'no-store');
     ctx.type = scrape.contentType;
     ctx.body = scrape.text;

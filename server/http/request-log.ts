@@ -8,6 +8,35 @@ import { HEALTH_PATHS } from './health.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
+/** Every path pulseboard answers; anything else is `unmatched` (docs/security.md, "Hardening…"). */
+const KNOWN_PATHS = new Set([
+  '/',
+  '/login',
+  '/events',
+  '/metrics',
+  '/api/snapshot',
+  '/api/login',
+  '/api/logout',
+  '/api/session',
+  '/api/publish',
+]);
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+/**
+ * The `route` label: one of a fixed set, never the raw path. A label per requested path let anonymous
+ * requests to random paths create a metric series each (issue 14, item 1), in every worker and in Redis.
+ */
+export function routeLabel(path: string): string {
+  if (KNOWN_PATHS.has(path)) return path;
+  if (path.startsWith('/assets/')) return '/assets/*';
+  return 'unmatched';
+}
+
+/** The `method` label: the standard methods, or `other`. */
+export function methodLabel(method: string): string {
+  return KNOWN_METHODS.has(method) ? method : 'other';
+}
+
 export function requestLog(log: Logger, metrics: Metrics) {
   return async function logRequest(ctx: Context, next: Next): Promise<void> {
     if (HEALTH_PATHS.has(ctx.path)) return next();
@@ -23,9 +52,10 @@ export function requestLog(log: Logger, metrics: Metrics) {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const streaming = ctx.path === '/events' && ctx.status === 200;
       if (!streaming) {
-        const route =
-          typeof ctx.state.route === 'string' ? ctx.state.route : ctx.status === 404 ? 'unmatched' : ctx.path;
-        metrics.httpDuration.observe({ method: ctx.method, route, status: String(ctx.status) }, seconds);
+        metrics.httpDuration.observe(
+          { method: methodLabel(ctx.method), route: routeLabel(ctx.path), status: String(ctx.status) },
+          seconds,
+        );
         ctx.state.log.info(
           { method: ctx.method, url: ctx.url, status: ctx.status, ms: Math.round(seconds * 1000) },
           'request',

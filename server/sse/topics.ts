@@ -1,16 +1,12 @@
-// `?topics=` filters (DESIGN.md, "SSE stream"): a comma list of `kind` or `kind:pattern`, where kind is
-// status, metric, event or `*`, and `*` in a pattern matches any run of characters. `status:*`,
-// `metric:api.*`, `event:error`. No filter means everything.
-import { MAX_TOPICS, TOPIC_KINDS, TOPIC_PATTERN, globMatches } from '../../shared/topics.ts';
+// `?topics=` filters (docs/events.md, "Topics"): a comma list of patterns, parsed and matched by
+// shared/topics.ts, the same code as the browser's. No filter means everything.
+import { ALL_TOPICS, compileTopics, type TopicMatcher } from '../../shared/topics.ts';
 import { ValidationError } from '../http/errors.ts';
 
-export interface TopicFilter {
-  /** Stable text of the filter: connections with the same key match the same topics. */
-  readonly key: string;
-  matches(topic: string): boolean;
-}
+/** Connections with the same `key` match the same topics. */
+export type TopicFilter = TopicMatcher;
 
-export const ALL_TOPICS: TopicFilter = { key: '*', matches: () => true };
+export { ALL_TOPICS };
 
 /** Parses a `topics` query value; throws ValidationError naming the bad pattern. */
 export function parseTopics(value: string | string[] | undefined): TopicFilter {
@@ -18,26 +14,11 @@ export function parseTopics(value: string | string[] | undefined): TopicFilter {
     .split(',')
     .map((item) => item.trim())
     .filter(Boolean);
-  if (items.length === 0 || items.includes('*')) return ALL_TOPICS;
-  if (items.length > MAX_TOPICS)
-    throw new ValidationError(`topics: at most ${MAX_TOPICS} patterns`, 'topics');
-  const globs = new Set<string>();
-  for (const item of items) {
-    const colon = item.indexOf(':');
-    const kind = colon === -1 ? item : item.slice(0, colon);
-    const name = colon === -1 ? '*' : item.slice(colon + 1);
-    if (!TOPIC_KINDS.has(kind) || !TOPIC_PATTERN.test(name)) {
-      throw new ValidationError(
-        `topics: "${item.slice(0, 80)}" is not a topic pattern (use status|metric|event[:name], * as wildcard)`,
-        'topics',
-      );
-    }
-    // Runs of `*` match the same as one; collapsing them keeps the key canonical.
-    globs.add(`${kind}:${name}`.replace(/\*+/g, '*'));
-  }
-  const patterns = [...globs].sort();
-  return {
-    key: patterns.join(','),
-    matches: (topic) => patterns.some((glob) => globMatches(glob, topic)),
-  };
+  const result = compileTopics(items);
+  if (result.ok) return result.matcher;
+  const message =
+    result.pattern === undefined
+      ? `topics: ${result.message}`
+      : `topics: ${result.message} (use status|metric|event[:name], * as wildcard)`;
+  throw new ValidationError(message, 'topics');
 }

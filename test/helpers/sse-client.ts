@@ -1,6 +1,7 @@
 // A real EventSource client (eventsource@4) that records what it receives, for assertions.
 import { EventSource, type FetchLike } from 'eventsource';
 import { envelopeSchema, type Envelope } from '../../shared/events.ts';
+import { EVENT_KINDS } from '../../shared/topics.ts';
 
 export interface RecordedStream {
   source: EventSource;
@@ -46,7 +47,7 @@ export function openStream(url: string, options: StreamOptions = {}): RecordedSt
   source.addEventListener('open', () => (recorded.opens += 1));
   source.addEventListener('error', () => (recorded.errors += 1));
   source.addEventListener('reset', () => (recorded.resets += 1));
-  for (const type of ['status', 'metric', 'event']) {
+  for (const type of EVENT_KINDS) {
     source.addEventListener(type, (message) => {
       recorded.events.push(envelopeSchema.parse(JSON.parse(message.data)));
     });

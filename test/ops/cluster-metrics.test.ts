@@ -44,6 +44,7 @@ describe('PM2 cluster: /metrics', function () {
     );
     // Nobody reconnected, so no event was replayed: each was delivered live exactly once per bed.client.
     for (const recording of clients) expect(recording.opens).to.equal(1);
+    for (const recording of clients) expect(dedupe(recording.received).duplicates).to.equal(0);
 
     const expected = events * clients.length;
     const totals: number[] = [];

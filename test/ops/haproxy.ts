@@ -6,7 +6,8 @@ import path from 'node:path';
 import { freePort } from '../helpers/redis-server.ts';
 import { ROOT } from './pm2-cluster.ts';
 
-export const HAPROXY_BIN = '/usr/sbin/haproxy';
+/** Debian's HAProxy unless HAPROXY_PATH names another (bin/preflight.js checks the same). */
+export const HAPROXY_BIN = process.env.HAPROXY_PATH ?? '/usr/sbin/haproxy';
 export const HAPROXY_CONFIG = path.join(ROOT, 'deploy/haproxy.cfg');
 
 export interface Balancer {

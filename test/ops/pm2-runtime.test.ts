@@ -46,6 +46,8 @@ describe('pm2-runtime (npm start, Docker CMD)', function () {
         PULSEBOARD_PREFIX: uniquePrefix(),
         WEB_CONCURRENCY: '2',
         LOG_LEVEL: 'warn',
+        // NODE_ENV=production (ecosystem.config.cjs): /metrics is scraped below without a token.
+        METRICS_PUBLIC: 'true',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import { EventSource, type FetchLike } from 'eventsource';
 import { compareStreamIds, envelopeSchema } from '../../shared/events.ts';
 import { createPublisher } from '../../shared/publisher.ts';
+import { EVENT_KINDS } from '../../shared/topics.ts';
 import { until } from '../helpers/sse-client.ts';
 
 import type { RedisClient } from '../../server/redis.ts';
@@ -41,7 +42,7 @@ export function openRecordingClient(url: string, headers: Record<string, string>
   };
   source.addEventListener('open', () => (client.opens += 1));
   source.addEventListener('reset', () => (client.resets += 1));
-  for (const type of ['status', 'metric', 'event']) {
+  for (const type of EVENT_KINDS) {
     source.addEventListener(type, (message) => {
       client.received.push(envelopeSchema.parse(JSON.parse(message.data)).id);
       client.arrivals.push(performance.now());
@@ -156,6 +157,8 @@ export async function expectEveryClientSawExactly(
     const got = new Set(inRange);
     const missing = expected.filter((id) => !got.has(id));
     expect(missing, `client ${index}: events missing`).to.deep.equal([]);
+    // Exactly once: resuming by Last-Event-ID must not deliver an event twice (the server dedupes by id).
+    expect(unique.duplicates, `client ${index}: duplicate deliveries`).to.equal(0);
     expect(inRange, `client ${index}: ids`).to.deep.equal(expected);
     expect(client.resets, `client ${index}: resets`).to.equal(0);
   });

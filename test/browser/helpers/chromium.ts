@@ -1,8 +1,12 @@
 // Headless Chromium (Debian's /usr/bin/chromium) driven by playwright-core, and a watch on every page
 // for what must never happen: CSP violations, console errors, uncaught exceptions, dialogs.
+import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+/** Debian's chromium, else Ubuntu's (a snap); bin/preflight.js (`npm test`) looks in the same places. */
+const CHROMIUM_PLACES = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/snap/bin/chromium'];
+export const CHROMIUM_PATH =
+  process.env.CHROMIUM_PATH ?? CHROMIUM_PLACES.find((place) => existsSync(place)) ?? '/usr/bin/chromium';
 export const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',

@@ -40,7 +40,7 @@ function logEvent(seq: number, fields: Partial<LogEventEnvelope> = {}): LogEvent
   };
 }
 function snapshot(fields: Partial<Snapshot> = {}): Snapshot {
-  return { statuses: [], metrics: {}, events: [], lastEventId: '0-0', serverTime: T0, ...fields };
+  return { statuses: [], metrics: [], events: [], lastEventId: '0-0', serverTime: T0, ...fields };
 }
 function run(actions: Action[], start: DashboardState = initialState(T0)): DashboardState {
   return actions.reduce(reduce, start);
@@ -63,7 +63,7 @@ describe('dashboard reducer', function () {
               status(1, { group: 'edge', message: 'fine' }),
               status(2, { service: 'db', state: 'down' }),
             ],
-            metrics: { 'api.latency': [metric(5, { value: 50 }), metric(3, { value: 30 })] },
+            metrics: [{ name: 'api.latency', points: [metric(5, { value: 50 }), metric(3, { value: 30 })] }],
             events: [logEvent(7), logEvent(6)],
             lastEventId: `${T0 + 7}-0`,
             serverTime: T0 + 10,
@@ -230,7 +230,9 @@ describe('dashboard reducer', function () {
           type: 'snapshotLoaded',
           now: T0,
           snapshot: snapshot({
-            metrics: { 'api.latency': [metric(0, { value: 1 }), metric(60_000, { value: 2 })] },
+            metrics: [
+              { name: 'api.latency', points: [metric(0, { value: 1 }), metric(60_000, { value: 2 })] },
+            ],
           }),
         },
         { type: 'tick', now: T0 + METRIC_WINDOW_MS + 30_000 },
@@ -264,10 +266,10 @@ describe('dashboard reducer', function () {
             now: T0,
             snapshot: snapshot({
               statuses: [status(1), status(2, { service: 'db' })],
-              metrics: {
-                'api.latency': [metric(3)],
-                'db.connections': [metric(4, { name: 'db.connections' })],
-              },
+              metrics: [
+                { name: 'api.latency', points: [metric(3)] },
+                { name: 'db.connections', points: [metric(4, { name: 'db.connections' })] },
+              ],
               events: [logEvent(5, { service: 'api' }), logEvent(6, { service: 'db' }), logEvent(7)],
             }),
           },

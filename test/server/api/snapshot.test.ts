@@ -23,7 +23,7 @@ class DashboardState {
   static fromSnapshot(snapshot: Snapshot): DashboardState {
     const state = new DashboardState();
     for (const status of snapshot.statuses) state.statuses.set(status.service, status);
-    for (const [name, points] of Object.entries(snapshot.metrics)) state.metrics.set(name, [...points]);
+    for (const { name, points } of snapshot.metrics) state.metrics.set(name, [...points]);
     state.events = [...snapshot.events];
     return state;
   }
@@ -71,7 +71,7 @@ describe('GET /api/snapshot', function () {
 
   it('is empty with lastEventId 0-0 on a fresh installation', async function () {
     const snapshot = await fetchSnapshot();
-    expect(snapshot).to.deep.include({ statuses: [], metrics: {}, events: [], lastEventId: '0-0' });
+    expect(snapshot).to.deep.include({ statuses: [], metrics: [], events: [], lastEventId: '0-0' });
     expect(snapshot.serverTime).to.be.within(Date.now() - 5000, Date.now() + 5000);
   });
 
@@ -111,11 +111,12 @@ describe('GET /api/snapshot', function () {
       ['db', 'maintenance'],
     ]);
     expect(snapshot.statuses[1]).to.include({ group: 'data', ttl: 60 });
-    expect(Object.keys(snapshot.metrics).sort()).to.deep.equal(['api.latency', 'mixed']);
-    expect(snapshot.metrics['api.latency']!.map((point) => point.value)).to.deep.equal([
+    const series = new Map(snapshot.metrics.map(({ name, points }) => [name, points]));
+    expect([...series.keys()].sort()).to.deep.equal(['api.latency', 'mixed']);
+    expect(series.get('api.latency')!.map((point) => point.value)).to.deep.equal([
       5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
     ]);
-    expect(snapshot.metrics.mixed!.map((point) => point.value)).to.deep.equal([2, 3]);
+    expect(series.get('mixed')!.map((point) => point.value)).to.deep.equal([2, 3]);
     expect(snapshot.events).to.have.length(SNAPSHOT_MAX_EVENTS);
     expect(snapshot.events[0]!.title).to.equal('event 5');
     expect(snapshot.events.at(-1)!.title).to.equal(`event ${SNAPSHOT_MAX_EVENTS + 4}`);
@@ -130,7 +131,7 @@ describe('GET /api/snapshot', function () {
       headers: { ...session.headers, 'Accept-Encoding': 'gzip' },
     });
     expect(response.headers.get('content-encoding')).to.equal('gzip');
-    expect(Object.keys(snapshotSchema.parse(await response.json()).metrics)).to.have.length(10);
+    expect(snapshotSchema.parse(await response.json()).metrics).to.have.length(10);
   });
 
   it('is reused by a worker for 250 ms at most, and the stream from its lastEventId still delivers what it lacks', async function () {

@@ -79,18 +79,33 @@ describe('pulseboard user and token commands', function () {
   it('reads the password from a terminal without echoing it', async function () {
     if (spawnSync('script', ['--version']).status !== 0) this.skip(); // util-linux `script` gives us a pty
     const typed = 'typed-secret-42';
-    // Type the password twice, a little after each prompt appears.
-    const shell = `(sleep 2; printf '${typed}\\r'; sleep 1; printf '${typed}\\r'; sleep 2) | script -qec "${process.execPath} bin/pulseboard.js user add erin" /dev/null`;
-    const child = spawnSync('sh', ['-c', shell], {
-      cwd: ROOT,
-      env: env(),
-      encoding: 'utf8',
-      timeout: 30_000,
+    // Type the password when each prompt has appeared (not after fixed delays: a slow start would let
+    // the terminal echo keystrokes typed before the prompt muted it).
+    const child = spawn(
+      'script',
+      ['-qec', `${process.execPath} bin/pulseboard.js user add erin`, '/dev/null'],
+      {
+        cwd: ROOT,
+        env: env(),
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
+    let stdout = '';
+    const prompts = ['Password for erin:', 'Repeat it:'];
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      stdout += chunk;
+      if (prompts.length > 0 && stdout.includes(prompts[0]!)) {
+        prompts.shift();
+        child.stdin.write(`${typed}\r`);
+      }
     });
-    expect(child.stdout).to.include('Password for erin:');
-    expect(child.stdout).to.include('Repeat it:');
-    expect(child.stdout).to.include('added user erin (viewer)');
-    expect(child.stdout).to.not.include(typed);
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code, stdout).to.equal(0);
+    expect(stdout).to.include('Password for erin:');
+    expect(stdout).to.include('Repeat it:');
+    expect(stdout).to.include('added user erin (viewer)');
+    expect(stdout).to.not.include(typed);
     const app = await bed.startApp();
     expect((await loginRequest(app.url, 'erin', typed)).status).to.equal(200);
   });

@@ -102,6 +102,37 @@ describe('CSRF protection', function () {
     expect((await logout(app, { ...overHttps, Origin: `https://${host}` })).status).to.equal(204);
   });
 
+  it('behind a trusted proxy, ignores X-Forwarded-Host unless TRUST_FORWARDED_HOST is set', async function () {
+    const app = await bed.startApp({ TRUST_PROXY: 'true' });
+    const session = await bed.login(app.url);
+    const forged = {
+      ...session.csrfHeaders,
+      'X-Forwarded-Host': 'evil.example',
+      Origin: 'http://evil.example',
+    };
+    await expectForbidden(await logout(app, forged));
+    await expectForbidden(
+      await loginRequest(app.url, session.username, TEST_PASSWORD, {
+        'X-Forwarded-Host': 'evil.example',
+        Origin: 'http://evil.example',
+      }),
+    );
+    // The page's own origin still works, whatever X-Forwarded-Host says.
+    const own = { ...session.csrfHeaders, 'X-Forwarded-Host': 'evil.example' };
+    expect(await stillLoggedIn(app, session)).to.equal(true);
+    expect((await logout(app, own)).status).to.equal(204);
+
+    // A proxy that rewrites the host and says so: opt in.
+    const rewriting = await bed.startApp({ TRUST_PROXY: 'true', TRUST_FORWARDED_HOST: 'true' });
+    const behind = await bed.login(rewriting.url);
+    const viaProxy = {
+      ...behind.csrfHeaders,
+      'X-Forwarded-Host': 'dash.example',
+      Origin: 'http://dash.example',
+    };
+    expect((await logout(rewriting, viaProxy)).status).to.equal(204);
+  });
+
   it('does not apply to /api/publish, which takes a bearer token and ignores cookies', async function () {
     const app = await bed.startApp();
     const { token } = await withUsers(bed.redis.url, bed.prefix, (_users, client) =>

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { expect } from 'chai';
 import { EventSource } from 'eventsource';
 import { errorResponseSchema, sessionResponseSchema } from '../../../shared/api.ts';
@@ -6,7 +7,7 @@ import { redisNames } from '../../../shared/keys.ts';
 import { TEST_PASSWORD } from '../../helpers/auth.ts';
 import { until } from '../../helpers/sse-client.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
-import { cookieValue, loginRequest, setCookies } from './requests.ts';
+import { cookieValue, loginRequest, setCookies, sleep } from './requests.ts';
 
 describe('sessions', function () {
   this.timeout(30_000);
@@ -163,6 +164,44 @@ describe('sessions', function () {
         'the reconnect to be refused',
       );
       expect((await fetch(`${second!.url}/api/session`, { headers: session.headers })).status).to.equal(401);
+    });
+
+    it('logout on one worker is final: a request still running on another cannot renew the session', async function () {
+      const [first, second] = [await bed.startApp(), await bed.startApp()];
+      const session = await bed.login(first!.url, { username: 'alice' });
+      // A request carrying the cookie whose body is still on its way: the session is read when it
+      // starts and koa-session saves it (rolling) when it ends, after the logout below.
+      const body = JSON.stringify({ username: 'alice', password: 'not the password' });
+      const inFlight = new Promise<number>((resolve, reject) => {
+        const request = http.request(`${first!.url}/api/login`, {
+          method: 'POST',
+          agent: false,
+          headers: {
+            ...session.csrfHeaders,
+            'Content-Type': 'application/json',
+            'Content-Length': String(Buffer.byteLength(body)),
+          },
+        });
+        request.on('response', (response) => {
+          response.resume();
+          response.on('end', () => resolve(response.statusCode ?? 0));
+        });
+        request.on('error', reject);
+        request.write(body.slice(0, 5));
+        setTimeout(() => request.end(body.slice(5)), 400);
+      });
+      await sleep(150);
+      const logout = await fetch(`${second!.url}/api/logout`, {
+        method: 'POST',
+        headers: { ...session.csrfHeaders, Origin: new URL(second!.url).origin },
+      });
+      expect(logout.status).to.equal(204);
+      expect(await inFlight).to.equal(401);
+      for (const app of [first!, second!]) {
+        const again = await fetch(`${app.url}/api/session`, { headers: session.headers });
+        expect(again.status, app.url).to.equal(401);
+      }
+      expect(await bed.client.keys(`{${bed.prefix}}:session:*`)).to.deep.equal([]);
     });
 
     it('signs with the first SESSION_KEYS key and still accepts cookies signed with a later one (rotation)', async function () {

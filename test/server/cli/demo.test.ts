@@ -90,7 +90,7 @@ describe('pulseboard demo', function () {
       'postgres',
       'billing',
     ]);
-    expect(Object.keys(snapshot.metrics)).to.include('api.latency');
+    expect(snapshot.metrics.map((series) => series.name)).to.include('api.latency');
 
     running.child.kill('SIGINT');
     expect(await running.exited).to.equal(0);
