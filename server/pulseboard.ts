@@ -12,7 +12,8 @@ import { startStreamSessionWatch } from './auth/stream-sessions.ts';
 import { FIRST_ADMIN_NAME, UserStore } from './auth/users.ts';
 import { subscribeControl } from './bus/control.ts';
 import { EventBus } from './bus/event-bus.ts';
-import { RawIngest } from './bus/raw-ingest.ts';
+import { createIngestMetrics } from './bus/ingest-metrics.ts';
+import { startIngestInProcess, startIngestThread } from './bus/ingest-thread.ts';
 import { checkServerConfig, type Config } from './config.ts';
 import { limitConnections } from './http/connection-limits.ts';
 import { Health } from './http/health.ts';
@@ -107,8 +108,16 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     prefix: config.PULSEBOARD_PREFIX,
     historyMax: config.HISTORY_MAX,
     metricHistoryMax: config.METRIC_HISTORY_MAX,
+    maxFutureMs: config.TS_MAX_FUTURE_MS,
   };
   const sequencer = createSequencer(redis, sequencerOptions);
+  // The ingest thread takes about a second to load; it starts while the rest of the worker does.
+  const ingestMetrics = createIngestMetrics(metrics.registry, () => redis.xLen(sequencer.names.ingestStream));
+  const ingestStarting = config.INGEST_THREAD
+    ? startIngestThread({ config, metrics, ingestMetrics, log })
+    : startIngestInProcess({ config, metrics, ingestMetrics, log, redis, subscriber, sequencer });
+  ingestStarting.catch(() => undefined); // awaited below
+  undo.push(() => ingestStarting.then((ingest) => ingest.stop()).catch(() => undefined));
   const hub = new Hub({ metrics, heartbeatMs: config.HEARTBEAT_MS });
   const bus = new EventBus({
     redis,
@@ -120,14 +129,6 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
   });
   await bus.start();
   undo.push(() => bus.stop());
-  const rawIngest = new RawIngest({
-    subscriber,
-    sequencer,
-    metrics,
-    log,
-    dedupeWindowMs: config.INGEST_DEDUPE_MS,
-  });
-  await rawIngest.start();
   const health = new Health({ redis, subscriberLive: () => bus.live, metrics });
   await health.start();
   undo.push(() => health.stop());
@@ -179,6 +180,8 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
   });
   streamQuota.start();
   undo.push(() => streamQuota.stop());
+
+  const ingest = await ingestStarting;
 
   const app = createApp({
     config,
@@ -255,6 +258,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     if (!redis.isReady || !subscriber.isReady) dropRedis();
     const redisDeadline = setTimeout(dropRedis, REDIS_GOODBYE_MS);
     await control.stop().catch(() => undefined);
+    await ingest.stop();
     await bus.stop();
     // Streams have ended, so these are the final counts: keep them in the cluster totals.
     await clusterMetrics.retire();
