@@ -144,7 +144,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(healthRoutes(deps.health));
   app.use((ctx, next) => (ctx.method === 'GET' && ctx.path === '/events' ? openStream(ctx) : next()));
   app.use(requestLog(log, deps.metrics));
-  // JSON only: an SSE stream must never sit in a compressor's buffer (PITFALLS; /events also opts out).
+  // JSON only: an SSE stream must never sit in a compressor's buffer (docs/design.md, "Pitfalls of this stack"; /events also opts out).
   app.use(compress({ filter: (type) => /^application\/json\b/.test(type), threshold: 1024 }));
   app.use(errorMiddleware(log));
   // Redis unreachable past the request deadline: 503 + Retry-After instead of a 500 (docs/reliability.md).

@@ -1,4 +1,4 @@
-// Configuration from the environment, validated once at start and frozen (DESIGN.md, "Processes").
+// Configuration from the environment, validated once at start and frozen (docs/design.md, "Processes").
 // A bad value stops start with every problem listed.
 import * as z from 'zod';
 import { DEFAULT_PREFIX } from '../shared/keys.ts';
@@ -43,7 +43,7 @@ export const configSchema = z.object({
   SSE_RETRY_MS: int(100).default(2000),
   SSE_MAX_BUFFER_BYTES: int(16 * 1024).default(1024 * 1024),
   MAX_STREAMS_PER_SESSION: int(1).default(8),
-  // Slow clients and floods (docs/security.md, "Hardening from the second review"): a request's headers
+  // Slow clients and floods (docs/security.md, "Hardening"): a request's headers
   // must arrive within HEADERS_TIMEOUT_MS and its body within REQUEST_TIMEOUT_MS (a stream's response is
   // not bounded by it); a worker holds at most MAX_CONNECTIONS sockets, MAX_CONNECTIONS_PER_IP of them from one address
   // (not applied with TRUST_PROXY: every socket then comes from the proxy).

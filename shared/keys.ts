@@ -1,4 +1,4 @@
-// Redis names (DESIGN.md, "Publish paths and sequencing"). Keys carry the prefix as a hash tag so they
+// Redis names (docs/design.md, "Publish paths and sequencing"). Keys carry the prefix as a hash tag so they
 // share one Redis Cluster slot; pub/sub channels carry it plainly.
 
 /** The Redis keys and channels of one pulseboard installation. */

@@ -1,4 +1,4 @@
-// `POST /api/publish` (DESIGN.md, "Publish paths and sequencing"): `Authorization: Bearer <API token>`,
+// `POST /api/publish` (docs/design.md, "Publish paths and sequencing"): `Authorization: Bearer <API token>`,
 // one event as JSON (the shared schema: a status, metric, metrics batch or log event), at most 64 KiB.
 // Validated before sequencing, so nothing invalid gets an id; answers `{ids}`.
 import { bodyParser } from '@koa/bodyparser';
