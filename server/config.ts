@@ -80,8 +80,7 @@ export class ConfigError extends Error {
 
 /**
  * What a worker (not a CLI command) additionally needs. In production /metrics must not be open by
- * accident: a METRICS_TOKEN, or an explicit METRICS_PUBLIC=true (docs/security.md, "Hardening from the
- * second review").
+ * accident: a METRICS_TOKEN, or an explicit METRICS_PUBLIC=true (docs/security.md, "Hardening").
  */
 export function serverConfigProblems(config: Config): string[] {
   const problems: string[] = [];

@@ -8,7 +8,7 @@ import { HEALTH_PATHS } from './health.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
-/** Every path pulseboard answers; anything else is `unmatched` (docs/security.md, "Hardening…"). */
+/** Every path pulseboard answers; anything else is `unmatched` (docs/security.md, "Hardening"). */
 const KNOWN_PATHS = new Set([
   '/',
   '/login',
