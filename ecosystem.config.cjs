@@ -1,4 +1,4 @@
-// PM2 process file (DESIGN.md, "Processes"; docs/deployment.md). CommonJS because the package is ESM.
+// PM2 process file (docs/design.md, "Processes"; docs/deployment.md). CommonJS because the package is ESM.
 //
 // The script is bin/pulseboard-worker.js, which registers tsx and imports server/main.ts. PM2 7 refuses a
 // .ts script on Node < 22.18 unless an interpreter is forced, and then looks for ts-node and logs a

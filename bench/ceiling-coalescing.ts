@@ -1,4 +1,4 @@
-// The coalescing ceiling (issue 9): the naive ceiling (ceiling-naive.ts), except that the frames that
+// The coalescing ceiling (docs/performance.md): the naive ceiling (ceiling-naive.ts), except that the frames that
 // arrive in one event-loop turn are concatenated and written once per socket (one write, one syscall
 // and one chunk per turn instead of one per event). Started by bench/systems.ts like the naive one.
 import cluster from 'node:cluster';

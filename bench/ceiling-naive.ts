@@ -1,4 +1,4 @@
-// The naive ceiling (issue 9): the least a Node fan-out server can do. A node cluster of WORKERS
+// The naive ceiling (docs/performance.md): the least a Node fan-out server can do. A node cluster of WORKERS
 // processes, one Redis subscriber per worker, each event encoded once and the same Buffer written to
 // every open response. No auth, no replay, no topics, no slow-consumer limit: a reference, not a server.
 // Started by bench/systems.ts; prints one JSON line with the worker pids once every worker is ready.

@@ -18,7 +18,7 @@ const STORM_STREAMS = 5000;
 const STORM_AFTER_SECONDS = 5;
 /** The storm keeps publishing this long after the drop, so resumption happens while events flow. */
 const STORM_TAIL_SECONDS = 10;
-/** 50,000 streams at 1 event/s (issue 9, "Scale on one box") runs for a minute unless --seconds says otherwise. */
+/** 50,000 streams at 1 event/s (docs/performance.md) runs for a minute unless --seconds says otherwise. */
 const LARGE_SECONDS = 60;
 
 export class ScenarioError extends Error {

@@ -47,7 +47,16 @@ async function startPulseboard(options: SystemOptions): Promise<RunningSystem> {
     redisUrl: options.redisUrl,
     prefix: options.prefix,
     instances: options.workers,
-    env: { MAX_STREAMS_PER_SESSION: String(STREAMS_PER_SESSION * 2), LOG_LEVEL: 'warn' },
+    env: {
+      MAX_STREAMS_PER_SESSION: String(STREAMS_PER_SESSION * 2),
+      // The bench's clients come from a few loopback addresses and log in once per 250 streams: the
+      // per-address connection cap and the per-account session limit (sized for browsers) are lifted, the
+      // fd limit (20,000 per process) stays the real bound.
+      MAX_CONNECTIONS: '20000',
+      MAX_CONNECTIONS_PER_IP: '20000',
+      LOGIN_MAX_SESSIONS_PER_USER: '1000',
+      LOG_LEVEL: 'warn',
+    },
   });
   // startPm2Cluster kills its daemon synchronously at exit (Ctrl-C, errors); this listener, added after
   // the helper's, then removes the temporary PM2_HOME (removing it first would make `pm2 kill` start a

@@ -4,7 +4,7 @@
 // the page is measured: main-thread busy share (CDP Performance.getMetrics TaskDuration over wall time)
 // and frame times (requestAnimationFrame intervals; long animation frames and long tasks >= 50 ms).
 // Two scenarios: the top of the page (tiles in view, charts below the fold) and scrolled to the charts.
-// Prints medians over --runs. Target (issue 5): under 25% busy, no frame over 50 ms.
+// Prints medians over --runs. Target (docs/dashboard.md, "Performance"): under 25% busy, no frame over 50 ms.
 import { parseArgs } from 'node:util';
 import type { CDPSession, Page } from 'playwright-core';
 import type { SingleEventInput } from '../shared/events.ts';

@@ -1,4 +1,4 @@
-// The dashboard's data flow (issue 5): session, then the snapshot, then the stream from the snapshot's
+// The dashboard's data flow (docs/dashboard.md): session, then the snapshot, then the stream from the snapshot's
 // id; events go through the pure reducer and the DOM is drawn once per animation frame. A `reset`
 // refetches the snapshot; a 401 anywhere sends the user to the login page.
 import type { SessionResponse } from '../shared/api.ts';

@@ -18,7 +18,7 @@ const PROBE_ORIGIN = 'https://pulseboard.invalid';
 /**
  * A same-origin path to return to after login, or `/`. The value is resolved the way the browser will
  * resolve it (the URL parser drops tabs and newlines, so `/\t/evil.example` is `//evil.example`) and
- * only a result on our own origin passes, in its normalized form (issue 14, item 2).
+ * only a result on our own origin passes, in its normalized form (docs/security.md, "Hardening").
  */
 export function safeNext(value: string | null): string {
   if (!value || !value.startsWith('/')) return '/';

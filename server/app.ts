@@ -1,7 +1,7 @@
 // The composition root: builds the Koa app from explicit dependencies. Nothing here opens sockets or reads
 // the environment; `startPulseboard` and the tests pass everything in.
 import Router from '@koa/router';
-import Koa from 'koa';
+import Koa, { type Context } from 'koa';
 import compress from 'koa-compress';
 import type { RedisNames } from '../shared/keys.ts';
 import type { Sequencer } from '../shared/publisher.ts';
@@ -16,6 +16,7 @@ import type { StreamQuota } from './auth/stream-quota.ts';
 import { LoginThrottle } from './auth/throttle.ts';
 import { TokenStore } from './auth/tokens.ts';
 import type { UserStore } from './auth/users.ts';
+import { createEventLogReader } from './bus/event-log.ts';
 import type { Config } from './config.ts';
 import { errorMiddleware } from './http/errors.ts';
 import { healthRoutes, type Health } from './http/health.ts';
@@ -69,24 +70,21 @@ export function createApp(deps: AppDeps): Koa {
     log.error({ err: error }, 'koa error');
   });
 
+  const events = eventsRoute({
+    hub: deps.hub,
+    eventLog: createEventLogReader(deps.redis, deps.names),
+    metrics: deps.metrics,
+    log,
+    retryMs: config.SSE_RETRY_MS,
+    maxBufferBytes: config.SSE_MAX_BUFFER_BYTES,
+    identify: (ctx) => {
+      const auth = getAuth(ctx);
+      return auth ? { sessionId: auth.sessionId, userName: auth.user.name } : {};
+    },
+    ...(deps.streamQuota ? { streamQuota: deps.streamQuota } : {}),
+  });
   const router = new Router();
-  router.get(
-    '/events',
-    eventsRoute({
-      hub: deps.hub,
-      redis: deps.redis,
-      names: deps.names,
-      metrics: deps.metrics,
-      log,
-      retryMs: config.SSE_RETRY_MS,
-      maxBufferBytes: config.SSE_MAX_BUFFER_BYTES,
-      identify: (ctx) => {
-        const auth = getAuth(ctx);
-        return auth ? { sessionId: auth.sessionId, userName: auth.user.name } : {};
-      },
-      ...(deps.streamQuota ? { streamQuota: deps.streamQuota } : {}),
-    }),
-  );
+  router.get('/events', (ctx) => events.acceptStream(ctx));
   router.get(
     '/api/snapshot',
     snapshotRoute({
@@ -120,19 +118,43 @@ export function createApp(deps: AppDeps): Koa {
     }),
   );
 
+  const loadSession = sessionMiddleware(app, {
+    redis: deps.redis,
+    names: deps.names,
+    ttlMs: config.SESSION_TTL_MS,
+  });
+  const requireSession = authGuard({ users: deps.users });
+  const handleStreamErrors = errorMiddleware(log);
+  const answerRedisOutage = redisOutageAnswer();
+  // GET /events runs only what a stream needs: errors, then session and guard, with the headers written
+  // once koa-session has set its cookie. The request log, compression, /metrics, CSRF (a GET) and the
+  // router have nothing to do for a stream, and setup cost is what a reconnect storm pays
+  // (docs/architecture.md, "Light connections").
+  const openStream = (ctx: Context) =>
+    handleStreamErrors(ctx, () =>
+      answerRedisOutage(ctx, () =>
+        events.openAcceptedStreams(ctx, () =>
+          loadSession(ctx, () => requireSession(ctx, () => events.acceptStream(ctx))),
+        ),
+      ),
+    );
+
   // Outermost, so every answer (health, errors, streams) carries the security headers.
   app.use(securityHeaders());
   app.use(healthRoutes(deps.health));
+  app.use((ctx, next) => (ctx.method === 'GET' && ctx.path === '/events' ? openStream(ctx) : next()));
   app.use(requestLog(log, deps.metrics));
-  // JSON only: an SSE stream must never sit in a compressor's buffer (PITFALLS; /events also opts out).
+  // JSON only: an SSE stream must never sit in a compressor's buffer (docs/design.md, "Pitfalls of this stack"; /events also opts out).
   app.use(compress({ filter: (type) => /^application\/json\b/.test(type), threshold: 1024 }));
   app.use(errorMiddleware(log));
   // Redis unreachable past the request deadline: 503 + Retry-After instead of a 500 (docs/reliability.md).
   app.use(redisOutageAnswer());
   // Sessionless (bearer METRICS_TOKEN), ahead of the routes that need a session.
   app.use(metricsRoute({ cluster: deps.clusterMetrics, token: config.METRICS_TOKEN }));
-  app.use(sessionMiddleware(app, { redis: deps.redis, names: deps.names, ttlMs: config.SESSION_TTL_MS }));
-  app.use(authGuard({ users: deps.users }));
+  // Outside the session middleware, for HEAD /events (GET takes the branch above).
+  app.use(events.openAcceptedStreams);
+  app.use(loadSession);
+  app.use(requireSession);
   app.use(csrfProtection({ trustForwardedHost: config.TRUST_PROXY && config.TRUST_FORWARDED_HOST }));
   app.use(router.routes());
   app.use(router.allowedMethods());

@@ -1,4 +1,4 @@
-// Configuration from the environment, validated once at start and frozen (DESIGN.md, "Processes").
+// Configuration from the environment, validated once at start and frozen (docs/design.md, "Processes").
 // A bad value stops start with every problem listed.
 import * as z from 'zod';
 import { DEFAULT_PREFIX } from '../shared/keys.ts';
@@ -36,12 +36,14 @@ export const configSchema = z.object({
   REDIS_REQUEST_TIMEOUT_MS: int(100, 60_000).default(2000),
   HISTORY_MAX: int(100).default(10_000),
   METRIC_HISTORY_MAX: int(10, 100_000).default(1000),
-  INGEST_DEDUPE_MS: int(100, 600_000).default(3000),
+  TS_MAX_FUTURE_MS: int(0, 24 * 60 * 60 * 1000).default(60_000),
+  INGEST_CLAIM_IDLE_MS: int(1000, 60 * 60 * 1000).default(10_000),
+  INGEST_THREAD: bool.default(false),
   HEARTBEAT_MS: int(1000).default(15_000),
   SSE_RETRY_MS: int(100).default(2000),
   SSE_MAX_BUFFER_BYTES: int(16 * 1024).default(1024 * 1024),
   MAX_STREAMS_PER_SESSION: int(1).default(8),
-  // Slow clients and floods (docs/security.md, "Hardening from the second review"): a request's headers
+  // Slow clients and floods (docs/security.md, "Hardening"): a request's headers
   // must arrive within HEADERS_TIMEOUT_MS and its body within REQUEST_TIMEOUT_MS (a stream's response is
   // not bounded by it); a worker holds at most MAX_CONNECTIONS sockets, MAX_CONNECTIONS_PER_IP of them from one address
   // (not applied with TRUST_PROXY: every socket then comes from the proxy).
@@ -78,8 +80,7 @@ export class ConfigError extends Error {
 
 /**
  * What a worker (not a CLI command) additionally needs. In production /metrics must not be open by
- * accident: a METRICS_TOKEN, or an explicit METRICS_PUBLIC=true (docs/security.md, "Hardening from the
- * second review").
+ * accident: a METRICS_TOKEN, or an explicit METRICS_PUBLIC=true (docs/security.md, "Hardening").
  */
 export function serverConfigProblems(config: Config): string[] {
   const problems: string[] = [];

@@ -1,4 +1,4 @@
-// Cluster-wide metrics (DESIGN.md, "Health, metrics, logs"): whichever worker of whichever host answers
+// Cluster-wide metrics (docs/design.md, "Health, metrics, logs"): whichever worker of whichever host answers
 // GET /metrics returns the totals of every worker sharing the Redis. prom-client's AggregatorRegistry asks
 // Node's cluster master, which PM2 owns (clusterMetrics() returns "" inside a PM2 worker), so the workers
 // gather through Redis instead; docs/operations.md explains the choice.

@@ -2,6 +2,7 @@
 // HTTP server. Used by server/main.ts, the CLI's `serve` and `demo`, and the tests (port 0).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type Koa from 'koa';
 import { createSequencer } from '../shared/publisher.ts';
 import { createApp } from './app.ts';
 import { ensureFirstAdmin } from './auth/first-admin.ts';
@@ -11,7 +12,8 @@ import { startStreamSessionWatch } from './auth/stream-sessions.ts';
 import { FIRST_ADMIN_NAME, UserStore } from './auth/users.ts';
 import { subscribeControl } from './bus/control.ts';
 import { EventBus } from './bus/event-bus.ts';
-import { RawIngest } from './bus/raw-ingest.ts';
+import { createIngestMetrics } from './bus/ingest-metrics.ts';
+import { startIngestInProcess, startIngestThread } from './bus/ingest-thread.ts';
 import { checkServerConfig, type Config } from './config.ts';
 import { limitConnections } from './http/connection-limits.ts';
 import { Health } from './http/health.ts';
@@ -24,6 +26,8 @@ import { Hub } from './sse/hub.ts';
 export interface Pulseboard {
   config: Config;
   server: http.Server;
+  /** The Koa app behind `server` (tests observe its request contexts). */
+  koa: Koa;
   /** Base URL the server listens on, e.g. http://127.0.0.1:3000 */
   url: string;
   port: number;
@@ -104,27 +108,27 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     prefix: config.PULSEBOARD_PREFIX,
     historyMax: config.HISTORY_MAX,
     metricHistoryMax: config.METRIC_HISTORY_MAX,
+    maxFutureMs: config.TS_MAX_FUTURE_MS,
   };
   const sequencer = createSequencer(redis, sequencerOptions);
+  // The ingest thread takes about a second to load; it starts while the rest of the worker does.
+  const ingestMetrics = createIngestMetrics(metrics.registry, () => redis.xLen(sequencer.names.ingestStream));
+  const ingestStarting = config.INGEST_THREAD
+    ? startIngestThread({ config, metrics, ingestMetrics, log })
+    : startIngestInProcess({ config, metrics, ingestMetrics, log, redis, subscriber, sequencer });
+  ingestStarting.catch(() => undefined); // awaited below
+  undo.push(() => ingestStarting.then((ingest) => ingest.stop()).catch(() => undefined));
   const hub = new Hub({ metrics, heartbeatMs: config.HEARTBEAT_MS });
   const bus = new EventBus({
     redis,
     subscriber,
     sequencer,
-    hub,
+    delivery: hub,
     metrics,
     log,
   });
   await bus.start();
   undo.push(() => bus.stop());
-  const rawIngest = new RawIngest({
-    subscriber,
-    sequencer,
-    metrics,
-    log,
-    dedupeWindowMs: config.INGEST_DEDUPE_MS,
-  });
-  await rawIngest.start();
   const health = new Health({ redis, subscriberLive: () => bus.live, metrics });
   await health.start();
   undo.push(() => health.stop());
@@ -176,6 +180,8 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
   });
   streamQuota.start();
   undo.push(() => streamQuota.stop());
+
+  const ingest = await ingestStarting;
 
   const app = createApp({
     config,
@@ -252,6 +258,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     if (!redis.isReady || !subscriber.isReady) dropRedis();
     const redisDeadline = setTimeout(dropRedis, REDIS_GOODBYE_MS);
     await control.stop().catch(() => undefined);
+    await ingest.stop();
     await bus.stop();
     // Streams have ended, so these are the final counts: keep them in the cluster totals.
     await clusterMetrics.retire();
@@ -266,6 +273,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
   return {
     config,
     server,
+    koa: app,
     url,
     port,
     hub,

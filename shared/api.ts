@@ -1,4 +1,4 @@
-// JSON bodies of the HTTP API (DESIGN.md, "Interfaces at a glance"), parsed by the browser and the tests.
+// JSON bodies of the HTTP API (docs/design.md, "Interfaces at a glance"), parsed by the browser and the tests.
 import * as z from 'zod';
 import {
   logEventEnvelopeSchema,
@@ -33,7 +33,7 @@ export const snapshotSchema = z.object({
   statuses: z.array(statusEnvelopeSchema),
   /**
    * Recent points per metric series, oldest first. A list, not an object keyed by name: a metric may be
-   * called `__proto__` or `constructor` (issue 14, item 8).
+   * called `__proto__` or `constructor` (docs/security.md, "Hardening").
    */
   metrics: z.array(z.object({ name: nameSchema, points: z.array(metricEnvelopeSchema) })),
   /** Recent log events (`type: 'event'`), oldest first. */

@@ -1,4 +1,4 @@
-// The event contract (DESIGN.md, "Events"): one zod schema, types inferred from it, parsed at every
+// The event contract (docs/design.md, "Events"): one zod schema, types inferred from it, parsed at every
 // boundary. Nothing here touches Node or the DOM, so scripts, server and browser share it.
 import * as z from 'zod';
 
@@ -85,7 +85,7 @@ function fitsRedisIdRange(id: string): boolean {
 
 /**
  * Stream ids are `<ms>-<seq>` (Redis stream ids). An id beyond Redis' 64-bit range is refused here: Redis
- * would reject it, the stream would close at once and the browser would reconnect forever (issue 14, item 6).
+ * would reject it, the stream would close at once and the browser would reconnect forever (docs/security.md, "Hardening").
  */
 export const streamIdSchema = z
   .string()

@@ -1,4 +1,4 @@
-// Redis names (DESIGN.md, "Publish paths and sequencing"). Keys carry the prefix as a hash tag so they
+// Redis names (docs/design.md, "Publish paths and sequencing"). Keys carry the prefix as a hash tag so they
 // share one Redis Cluster slot; pub/sub channels carry it plainly.
 
 /** The Redis keys and channels of one pulseboard installation. */
@@ -12,8 +12,10 @@ export interface RedisNames {
   metricIndex: string;
   /** Prefix of the capped list of one metric's recent envelopes: `<metricPrefix><name>`. */
   metricPrefix: string;
-  /** Prefix of the short-lived dedupe keys of raw ingest messages. */
-  dedupePrefix: string;
+  /** Prefix of a raw-ingest position key: `<ingestPositionPrefix><markerId>` (docs/events.md). */
+  ingestPositionPrefix: string;
+  /** Stream of the durable input: `XADD <ingestStream> * event '<json>'` (docs/events.md). */
+  ingestStream: string;
   /** Channel carrying raw event JSON from any Redis client. */
   ingestChannel: string;
   /** Channel carrying sequenced envelopes to every worker. */
@@ -26,6 +28,9 @@ export interface RedisNames {
 
 export const DEFAULT_PREFIX = 'pulseboard';
 
+/** The one field of a durable-input entry, holding the event JSON: `XADD <ingestStream> * event '<json>'`. */
+export const INGEST_STREAM_FIELD = 'event';
+
 export function redisNames(prefix: string = DEFAULT_PREFIX): RedisNames {
   const tag = `{${prefix}}`;
   return {
@@ -34,7 +39,8 @@ export function redisNames(prefix: string = DEFAULT_PREFIX): RedisNames {
     status: `${tag}:status`,
     metricIndex: `${tag}:metrics`,
     metricPrefix: `${tag}:m:`,
-    dedupePrefix: `${tag}:dedupe:`,
+    ingestPositionPrefix: `${tag}:ingest:pos:`,
+    ingestStream: `${tag}:ingest-stream`,
     ingestChannel: `${prefix}:ingest`,
     eventsChannel: `${prefix}:events`,
     controlChannel: `${prefix}:control`,

@@ -3,7 +3,7 @@
 // itself: the caller owns the client (as socket.io's redis adapter does).
 import { parseEventInput, toSingleEvents, type EventInput, type SingleEventInput } from './events.ts';
 import { redisNames, type RedisNames } from './keys.ts';
-import { recentEventsKey, SEQUENCE_SCRIPT } from './sequence-script.ts';
+import { recentEventsKey, SEQUENCE_SCRIPT, TS_ERROR_PREFIX } from './sequence-script.ts';
 
 /** The one Redis capability the publisher needs; a node-redis client satisfies it. */
 export interface RedisCommandSender {
@@ -19,19 +19,14 @@ export interface SequencerOptions {
   metricHistoryMax?: number;
   /** Log events (`type: 'event'`) kept for the snapshot. Default 200. */
   eventHistoryMax?: number;
-}
-
-export interface SequenceOptions {
-  /** Claim this key first; when it already exists the events are not sequenced (raw ingest dedupe). */
-  dedupeKey?: string;
-  /** How long the dedupe key lives. Default 3000 ms. */
-  dedupeWindowMs?: number;
+  /** How far (ms) an event's `ts` may be ahead of Redis' clock. Default 60000. */
+  maxFutureMs?: number;
 }
 
 export const DEFAULT_HISTORY_MAX = 10_000;
 export const DEFAULT_METRIC_HISTORY_MAX = 1000;
 export const DEFAULT_EVENT_HISTORY_MAX = 200;
-export const DEFAULT_DEDUPE_WINDOW_MS = 3000;
+export const DEFAULT_MAX_FUTURE_MS = 60_000;
 
 /** Thrown by `publish` when the input does not match the event schema. */
 export class EventValidationError extends Error {
@@ -50,15 +45,44 @@ function stringifyWithoutTs(event: SingleEventInput): string {
   return JSON.stringify(rest);
 }
 
-function argsFor(event: SingleEventInput): string[] {
+/** The 4 script arguments of one event (shared/sequence-script.ts). */
+export function eventArgs(event: SingleEventInput): string[] {
   const key = event.type === 'status' ? event.service : event.type === 'metric' ? event.name : '';
   return [event.type, key, event.ts === undefined ? '' : String(event.ts), stringifyWithoutTs(event)];
 }
 
+/** The message of a `ts` rejected by the script, naming the field and the bound. */
+export function tsRejectedMessage(field: string, maxFutureMs: number): string {
+  return `${field}: must be epoch milliseconds at most ${maxFutureMs} ms ahead of the server clock`;
+}
+
+/** The field a batch's n-th single event came from (`ts`, or `points.<n>.ts` for a metrics batch). */
+function tsField(input: EventInput | undefined, index: number): string {
+  return input?.type === 'metrics' ? `points.${index}.ts` : 'ts';
+}
+
+/** Raised by Sequencer.sequence for the index-th event; callers that know the input name the field. */
+export class TsRejected extends EventValidationError {
+  readonly index: number;
+  constructor(index: number, input?: EventInput, maxFutureMs = DEFAULT_MAX_FUTURE_MS) {
+    const field = tsField(input, index);
+    super(tsRejectedMessage(field, maxFutureMs), 'invalid', field);
+    this.name = 'TsRejected';
+    this.index = index;
+  }
+}
+
 export interface Sequencer {
   readonly names: RedisNames;
-  /** Sequences already-validated events atomically; returns their ids ([] when deduplicated). */
-  sequence(events: readonly SingleEventInput[], options?: SequenceOptions): Promise<string[]>;
+  /** How far (ms) a `ts` may be ahead of Redis' clock. */
+  readonly maxFutureMs: number;
+  /**
+   * Sequences already-validated events atomically and returns their ids. Throws EventValidationError
+   * (field `ts`) and sequences nothing when a `ts` is too far ahead of Redis' clock.
+   */
+  sequence(events: readonly SingleEventInput[]): Promise<string[]>;
+  /** KEYS count and the keys + common ARGV every sequencing script starts with (shared/sequence-script.ts). */
+  scriptPrefix(extraKeys: readonly string[]): string[];
 }
 
 /**
@@ -92,33 +116,44 @@ export function createScriptRunner(
   };
 }
 
+const TS_ERROR = new RegExp(`${TS_ERROR_PREFIX} (\\d+)`);
+
 export function createSequencer(client: RedisCommandSender, options: SequencerOptions = {}): Sequencer {
   const names = redisNames(options.prefix);
   const historyMax = String(options.historyMax ?? DEFAULT_HISTORY_MAX);
   const metricMax = String(options.metricHistoryMax ?? DEFAULT_METRIC_HISTORY_MAX);
   const eventMax = String(options.eventHistoryMax ?? DEFAULT_EVENT_HISTORY_MAX);
+  const maxFutureMs = options.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS;
   const run = createScriptRunner(client, SEQUENCE_SCRIPT);
+  const scriptPrefix = (extraKeys: readonly string[]): string[] => [
+    String(4 + extraKeys.length),
+    names.log,
+    names.status,
+    names.metricIndex,
+    recentEventsKey(names),
+    ...extraKeys,
+    historyMax,
+    metricMax,
+    eventMax,
+    names.eventsChannel,
+    names.metricPrefix,
+    String(maxFutureMs),
+  ];
 
   return {
     names,
-    async sequence(events, sequenceOptions = {}) {
+    maxFutureMs,
+    scriptPrefix,
+    async sequence(events) {
       if (events.length === 0) return [];
-      const args = [
-        '4',
-        names.log,
-        names.status,
-        names.metricIndex,
-        recentEventsKey(names),
-        historyMax,
-        metricMax,
-        sequenceOptions.dedupeKey ?? '',
-        String(sequenceOptions.dedupeWindowMs ?? DEFAULT_DEDUPE_WINDOW_MS),
-        names.eventsChannel,
-        names.metricPrefix,
-        eventMax,
-        ...events.flatMap(argsFor),
-      ];
-      const reply = await run(args);
+      let reply: unknown;
+      try {
+        reply = await run([...scriptPrefix([]), ...events.flatMap(eventArgs)]);
+      } catch (error) {
+        const match = error instanceof Error ? TS_ERROR.exec(error.message) : null;
+        if (!match) throw error;
+        throw new TsRejected(Number(match[1]), undefined, maxFutureMs);
+      }
       if (!Array.isArray(reply)) throw new Error('sequencing script returned an unexpected reply');
       return reply.map(String);
     },
@@ -137,7 +172,13 @@ export function createPublisher(client: RedisCommandSender, options: SequencerOp
     async publish(input: unknown) {
       const parsed = parseEventInput(input);
       if (!parsed.ok) throw new EventValidationError(parsed.message, parsed.reason, parsed.field);
-      return sequencer.sequence(toSingleEvents(parsed.value satisfies EventInput));
+      try {
+        return await sequencer.sequence(toSingleEvents(parsed.value satisfies EventInput));
+      } catch (error) {
+        if (error instanceof TsRejected)
+          throw new TsRejected(error.index, parsed.value, sequencer.maxFutureMs);
+        throw error;
+      }
     },
   };
 }

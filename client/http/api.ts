@@ -1,4 +1,4 @@
-// The browser's side of the HTTP API (DESIGN.md, "Interfaces at a glance"). Every answer is parsed with
+// The browser's side of the HTTP API (docs/design.md, "Interfaces at a glance"). Every answer is parsed with
 // the shared schemas before use; a 401 is its own outcome because it sends the user to the login page.
 import {
   errorResponseSchema,

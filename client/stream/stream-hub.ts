@@ -2,7 +2,7 @@
 // just the one tab when SharedWorker is missing). It opens the stream with the union of their topics,
 // hands each subscriber only its topics, keeps a short buffer so a tab that joins late can resume from
 // its snapshot id, and tells everyone when the session is gone (an EventSource refused with 401 never
-// reconnects by itself: PITFALLS).
+// reconnects by itself: docs/design.md, "Pitfalls of this stack").
 import { compareStreamIds, envelopeSchema, topicOf, type Envelope } from '../../shared/events.ts';
 import type { StreamState } from '../state/dashboard.ts';
 import { EVENT_KINDS } from '../../shared/topics.ts';

@@ -1,5 +1,5 @@
 // Small DOM helpers shared by the views. Data only ever reaches the page through textContent and
-// attributes set here, never through innerHTML: event text stays text (DESIGN.md, security).
+// attributes set here, never through innerHTML: event text stays text (docs/design.md, "Sessions, users, security").
 
 /** Creates an element with a class and, optionally, text. */
 export function element<K extends keyof HTMLElementTagNameMap>(

@@ -1,4 +1,4 @@
-// `POST /api/login` (DESIGN.md, "Interfaces at a glance"): `{username, password}` -> 200
+// `POST /api/login` (docs/design.md, "Interfaces at a glance"): `{username, password}` -> 200
 // `{user:{name,role}, csrfToken}` and a fresh session cookie. Unknown users and wrong passwords answer
 // alike (same status, body and cost); failures are throttled per IP and per username + IP, and
 // successes per account (server/auth/throttle.ts).

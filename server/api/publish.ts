@@ -1,10 +1,10 @@
-// `POST /api/publish` (DESIGN.md, "Publish paths and sequencing"): `Authorization: Bearer <API token>`,
+// `POST /api/publish` (docs/design.md, "Publish paths and sequencing"): `Authorization: Bearer <API token>`,
 // one event as JSON (the shared schema: a status, metric, metrics batch or log event), at most 64 KiB.
 // Validated before sequencing, so nothing invalid gets an id; answers `{ids}`.
 import { bodyParser } from '@koa/bodyparser';
 import type { Context } from 'koa';
 import { MAX_RAW_BYTES, parseRawEventInput, toSingleEvents } from '../../shared/events.ts';
-import type { Sequencer } from '../../shared/publisher.ts';
+import { TsRejected, type Sequencer } from '../../shared/publisher.ts';
 import type { TokenStore } from '../auth/tokens.ts';
 import { AppError, PayloadTooLargeError, ValidationError } from '../http/errors.ts';
 import type { Metrics } from '../metrics.ts';
@@ -59,7 +59,16 @@ export function publishRoute(options: PublishRouteOptions) {
       throw new ValidationError(parsed.message, parsed.field);
     }
     const events = toSingleEvents(parsed.value);
-    const ids = await sequencer.sequence(events);
+    let ids: string[];
+    try {
+      ids = await sequencer.sequence(events);
+    } catch (error) {
+      if (!(error instanceof TsRejected)) throw error;
+      // `ts` is bounded against Redis' clock, which only the script reads (docs/events.md, "Timestamps").
+      metrics.eventsRejected.inc({ reason: 'invalid', source: 'http' });
+      const named = new TsRejected(error.index, parsed.value, sequencer.maxFutureMs);
+      throw new ValidationError(named.message, named.field);
+    }
     for (const event of events) metrics.eventsIngested.inc({ type: event.type, source: 'http' });
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { ids };

@@ -1,5 +1,5 @@
 // `GET /api/session` (who am I, and the CSRF token after a reload) and `POST /api/logout`
-// (DESIGN.md, "Interfaces at a glance"). Both sit behind the session guard, so a request without a
+// (docs/design.md, "Interfaces at a glance"). Both sit behind the session guard, so a request without a
 // valid session has already been answered 401.
 import type { Context } from 'koa';
 import type { SessionResponse } from '../../shared/api.ts';

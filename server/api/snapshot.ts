@@ -1,4 +1,4 @@
-// `GET /api/snapshot` (DESIGN.md, "Snapshot"): statuses, recent metric windows, recent log events and the
+// `GET /api/snapshot` (docs/design.md, "Snapshot"): statuses, recent metric windows, recent log events and the
 // id of the newest log entry, read by one read-only Lua script so they are consistent with each other
 // (the sequencing script updates them in the same atomic step as the XADD). A client renders it, then
 // opens `/events?since=<lastEventId>` and misses nothing.
@@ -95,7 +95,7 @@ function toSnapshot(reply: unknown): Snapshot {
   const [lastEventId, serverTime, statuses, series, events] = reply;
   if (typeof lastEventId !== 'string' || typeof serverTime !== 'string')
     throw new Error('snapshot script: unexpected reply');
-  // A list, never an object keyed by metric name: `__proto__` is a valid name (issue 14, item 8).
+  // A list, never an object keyed by metric name: `__proto__` is a valid name (docs/security.md, "Hardening").
   const metrics: Snapshot['metrics'] = [];
   for (const entry of Array.isArray(series) ? series : []) {
     if (!Array.isArray(entry) || typeof entry[0] !== 'string') continue;
@@ -155,7 +155,7 @@ const GZIP_MIN_BYTES = 1024;
 
 /**
  * Serializes and compresses each snapshot once: a cached snapshot served to many clients used to be
- * stringified and gzipped again for every request (0.12 s of CPU each at 2.4 MB; issue 14, item 7).
+ * stringified and gzipped again for every request (0.12 s of CPU each at 2.4 MB; docs/security.md).
  */
 function snapshotBytes(cache: WeakMap<Snapshot, SnapshotBytes>, snapshot: Snapshot): SnapshotBytes {
   let bytes = cache.get(snapshot);

@@ -1,4 +1,4 @@
-// CSRF (DESIGN.md): every state-changing request must come from our own origin (Origin header, or
+// CSRF (docs/design.md): every state-changing request must come from our own origin (Origin header, or
 // Sec-Fetch-Site: same-origin when a browser sends no Origin) and, when it rides on a session, carry the
 // session's token in X-CSRF-Token. SameSite=Lax already keeps the cookie off cross-site POSTs; these
 // checks also cover same-site attackers (a sibling subdomain) and old browsers.
@@ -17,7 +17,7 @@ export interface CsrfOptions {
    * Take the host from X-Forwarded-Host (with TRUST_PROXY) when comparing origins. Default false: the
    * Host header, which the browser sets and a proxy passes on, is what the page's origin was built from,
    * while X-Forwarded-Host could come from the client itself through a proxy that passes it along
-   * (issue 14, item 12; deploy/haproxy.cfg strips it). TRUST_FORWARDED_HOST=true.
+   * (docs/security.md, "Hardening"; deploy/haproxy.cfg strips it). TRUST_FORWARDED_HOST=true.
    */
   trustForwardedHost?: boolean;
 }

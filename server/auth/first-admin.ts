@@ -1,4 +1,4 @@
-// First start (DESIGN.md, "Sessions, users, security"): with no users at all, create `admin` with
+// First start (docs/design.md, "Sessions, users, security"): with no users at all, create `admin` with
 // PULSEBOARD_ADMIN_PASSWORD, or with a random password that is shown once.
 import { randomInt } from 'node:crypto';
 import type { UserStore } from './users.ts';

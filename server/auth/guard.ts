@@ -1,4 +1,4 @@
-// The session guard (DESIGN.md, "Sessions, users, security"): every request but the public ones needs a
+// The session guard (docs/design.md, "Sessions, users, security"): every request but the public ones needs a
 // valid session. API paths answer 401 JSON, the dashboard page redirects to /login. A session is valid
 // while it exists in Redis, its user exists and the user's security stamp is the one it was issued with.
 import type { Context, Next } from 'koa';

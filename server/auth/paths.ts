@@ -1,4 +1,4 @@
-// Which requests need a session (DESIGN.md, "Sessions, users, security"). Everything not listed here does.
+// Which requests need a session (docs/design.md, "Sessions, users, security"). Everything not listed here does.
 
 /** Paths that never use the session cookie: their own bearer token, or files of the public bundle. */
 export function isSessionless(path: string): boolean {

@@ -1,4 +1,4 @@
-// Cookie signing keys (DESIGN.md): SESSION_KEYS (first signs, all verify, so a new key can be put first
+// Cookie signing keys (docs/design.md): SESSION_KEYS (first signs, all verify, so a new key can be put first
 // and the old one dropped later), or, when unset, one key generated once and kept in Redis so every
 // worker of every host signs and verifies alike.
 import { randomBytes } from 'node:crypto';

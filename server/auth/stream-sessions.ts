@@ -1,4 +1,4 @@
-// Session expiry for open streams (DESIGN.md, "SSE stream"): an SSE stream outlives the request that
+// Session expiry for open streams (docs/design.md, "SSE stream"): an SSE stream outlives the request that
 // checked its session, so each worker re-checks the sessions of its open streams every SESSION_CHECK_MS
 // and closes the streams whose session expired, was destroyed, or whose user was removed or changed
 // password. The same check covers a control message lost while the subscriber was reconnecting.

@@ -1,4 +1,4 @@
-// API tokens for `POST /api/publish` (DESIGN.md): created by an admin with `pulseboard token create`,
+// API tokens for `POST /api/publish` (docs/design.md): created by an admin with `pulseboard token create`,
 // shown once, stored only as SHA-256 (a token is 256 random bits, so a fast hash is enough: nothing to
 // brute-force), revocable. Hash `{prefix}:api-tokens`: sha256(token) -> JSON record.
 import { createHash, randomBytes } from 'node:crypto';

@@ -1,4 +1,4 @@
-// Users in Redis (DESIGN.md, "Sessions, users, security"): one hash `{prefix}:users`, name -> JSON record
+// Users in Redis (docs/design.md, "Sessions, users, security"): one hash `{prefix}:users`, name -> JSON record
 // with the scrypt hash, the role and a security stamp. The stamp changes on every password change and on
 // re-creation, which ends every session issued before (sessions carry the stamp they were issued with).
 import { randomBytes } from 'node:crypto';
@@ -190,7 +190,7 @@ export class UserStore {
   }
 
   /**
-   * First start (DESIGN.md): with no users at all, creates `admin` with `password`. Returns whether this
+   * First start (docs/design.md): with no users at all, creates `admin` with `password`. Returns whether this
    * call created it; false when any user exists (or another worker won the race).
    */
   async createFirstAdmin(password: string): Promise<boolean> {

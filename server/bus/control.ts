@@ -1,4 +1,4 @@
-// Control messages between workers on `<prefix>:control` (DESIGN.md, "SSE stream"): logout closes a
+// Control messages between workers on `<prefix>:control` (docs/design.md, "SSE stream"): logout closes a
 // session's streams, user removal or a password change closes a user's streams, on every worker of every
 // host. Pub/sub is at-most-once: a message lost while a worker's subscriber reconnects is covered by the
 // periodic stream session check (server/auth/stream-sessions.ts), which sees the session gone.

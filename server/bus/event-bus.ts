@@ -1,12 +1,13 @@
-// The worker's side of the events channel: envelopes on `<prefix>:events` are re-validated and fanned out
-// (raw ingest lives in raw-ingest.ts). Pub/sub is at-most-once, so after the subscriber reconnects the worker replays the log
-// from the last id it fanned out before going live again (DESIGN.md, "Worker's own gap").
+// The worker's side of the events channel: envelopes on `<prefix>:events` are re-validated and handed to
+// the worker's `EventDelivery` (the SSE hub; raw ingest lives in raw-ingest.ts). Pub/sub is at-most-once,
+// so after the subscriber reconnects the worker replays the log from the last id it delivered before
+// going live again (docs/architecture.md, "Gap fill holds live events").
 import { parseEnvelope } from '../../shared/events.ts';
 import type { Sequencer } from '../../shared/publisher.ts';
 import { createRateLimitedWarn, type Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { RedisClient } from '../redis.ts';
-import type { Hub } from '../sse/hub.ts';
+import type { EventDelivery } from '../sse/delivery.ts';
 import { lastLogId, replayLog } from './event-log.ts';
 
 export interface EventBusOptions {
@@ -15,7 +16,8 @@ export interface EventBusOptions {
   /** Connection used only for SUBSCRIBE. */
   subscriber: RedisClient;
   sequencer: Sequencer;
-  hub: Hub;
+  /** Where events go, in id order (the SSE hub). */
+  delivery: EventDelivery;
   metrics: Metrics;
   log: Logger;
 }
@@ -80,17 +82,18 @@ export class EventBus {
       this.held.push(raw);
       return;
     }
-    this.fanOut(raw);
+    this.forwardEnvelope(raw);
   }
 
-  private fanOut(raw: string): void {
+  /** Validates one envelope from the channel and hands it on. */
+  private forwardEnvelope(raw: string): void {
     const parsed = parseEnvelope(raw);
     if (!parsed.ok) {
       this.options.metrics.eventsRejected.inc({ reason: parsed.reason, source: 'events' });
       this.warn(`events:${parsed.reason}`, { reason: parsed.message }, 'dropped an invalid envelope');
       return;
     }
-    this.options.hub.fanOut(parsed.value);
+    this.options.delivery.deliver(parsed.value);
   }
 
   /** Replays what was published while the subscriber was away, then releases the held live events. */
@@ -106,20 +109,20 @@ export class EventBus {
   }
 
   private async replayGap(): Promise<void> {
-    const { redis, sequencer, hub, metrics, log, subscriber } = this.options;
+    const { redis, sequencer, delivery, metrics, log, subscriber } = this.options;
     do {
       this.refillRequested = false;
-      const since = hub.lastId ?? this.startId;
+      const since = delivery.lastDeliveredId() ?? this.startId;
       try {
         const outcome = await replayLog(redis, sequencer.names, since, (events) => {
-          for (const event of events) hub.fanOut(event);
+          for (const event of events) delivery.deliver(event);
         });
         if (outcome.kind === 'trimmed') {
-          hub.resetAll('worker-gap');
+          delivery.resetAll('worker-gap');
         } else if (outcome.kind === 'ahead') {
           // The log lost events this worker already fanned out (Redis restarted without its data): clients
           // start over from a snapshot, and ids are compared against the new log from now on.
-          hub.resetAll('log-lost', { forgetIds: true });
+          delivery.resetAll('log-lost', { forgetIds: true });
           this.startId = outcome.lastId;
         } else {
           metrics.replays.inc({ kind: 'gap' });
@@ -135,6 +138,6 @@ export class EventBus {
     if (!subscriber.isReady || this.stopped) return;
     const held = this.held ?? [];
     this.held = null;
-    for (const raw of held) this.fanOut(raw);
+    for (const raw of held) this.forwardEnvelope(raw);
   }
 }

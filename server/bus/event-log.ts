@@ -3,6 +3,7 @@
 import { compareStreamIds, parseEnvelope, type Envelope } from '../../shared/events.ts';
 import type { RedisNames } from '../../shared/keys.ts';
 import type { RedisClient } from '../redis.ts';
+import type { EventLogReader, ReplayOutcome } from '../sse/delivery.ts';
 
 /** Entries read per XRANGE round trip while replaying. */
 export const REPLAY_BATCH = 500;
@@ -30,17 +31,7 @@ async function readLogAfter(
   return { events, entries: entries?.length ?? 0, lastId: entries?.at(-1)?.id };
 }
 
-/**
- * How a replay ended: `replayed` (every event after the id was handed over), `trimmed` (events after the
- * id may be gone from the log: the reader must start over from a snapshot), `ahead` (the id is newer than
- * anything in the log: it was never issued by this log, e.g. Redis lost its data), `stopped` (the
- * consumer asked to stop).
- */
-export type ReplayOutcome =
-  | { kind: 'replayed'; count: number }
-  | { kind: 'trimmed' }
-  | { kind: 'ahead'; lastId: string }
-  | { kind: 'stopped'; count: number };
+export type { ReplayOutcome };
 
 /**
  * Hands every event after `afterId` to `onBatch`, oldest first, until the end of the log. `onBatch` may be
@@ -119,4 +110,9 @@ export async function isOlderThanLog(redis: RedisClient, names: RedisNames, id: 
 export async function lastLogId(redis: RedisClient, names: RedisNames): Promise<string> {
   const last = await redis.xRevRange(names.log, '+', '-', { COUNT: 1 });
   return last?.[0]?.id ?? '0-0';
+}
+
+/** The log as the `/events` route reads it (injected, so server/sse/ does not import server/bus/). */
+export function createEventLogReader(redis: RedisClient, names: RedisNames): EventLogReader {
+  return { replaySince: (afterId, onBatch) => replayLog(redis, names, afterId, onBatch) };
 }

@@ -1,10 +1,17 @@
 // `pulseboard publish status|metric|event|json …`: builds an event from arguments, validates it with the
-// shared schema and sequences it through the publisher (DESIGN.md, "Publish paths"). Prints the new id.
+// shared schema and sequences it through the publisher (docs/events.md, "Publishing"). Prints the new id;
+// with `--durable`, adds it to the durable input stream instead and prints the entry id.
 // Exit codes: 0 published, 2 bad input (the message names the field), 1 Redis or configuration trouble.
 import type { Command, CommanderError } from 'commander';
 import { createClient } from 'redis';
-import { parseEventInput, parseRawEventInput, type EventInput } from '../../shared/events.ts';
-import { createPublisher } from '../../shared/publisher.ts';
+import { parseEventInput, parseRawEventInput, toSingleEvents, type EventInput } from '../../shared/events.ts';
+import { INGEST_STREAM_FIELD, redisNames } from '../../shared/keys.ts';
+import {
+  createPublisher,
+  EventValidationError,
+  TsRejected,
+  type RedisCommandSender,
+} from '../../shared/publisher.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 
 export const EXIT_BAD_INPUT = 2;
@@ -46,6 +53,31 @@ function fail(code: number, message: string): void {
   process.exitCode = code;
 }
 
+/** Milliseconds by Redis' clock, the one `ts` is bounded against. */
+async function redisNow(redis: RedisCommandSender): Promise<number> {
+  const [seconds, micros] = (await redis.sendCommand(['TIME'])) as [string, string];
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}
+
+/** XADDs the event to the durable input; a worker sequences it (docs/events.md, "Durable input"). */
+async function addDurable(
+  redis: RedisCommandSender,
+  input: EventInput,
+  config: { PULSEBOARD_PREFIX: string; TS_MAX_FUTURE_MS: number },
+): Promise<string> {
+  // Checked here too, so the user hears about it rather than a worker's log.
+  const now = await redisNow(redis);
+  toSingleEvents(input).forEach((event, index) => {
+    if (event.ts !== undefined && event.ts > now + config.TS_MAX_FUTURE_MS)
+      throw new TsRejected(index, input, config.TS_MAX_FUTURE_MS);
+  });
+  const stream = redisNames(config.PULSEBOARD_PREFIX).ingestStream;
+  return String(await redis.sendCommand(['XADD', stream, '*', INGEST_STREAM_FIELD, JSON.stringify(input)]));
+}
+
+/** The shared `--durable` flag of every `publish` subcommand. */
+let durable = false;
+
 /** Validates first (no Redis needed to be told an argument is wrong), then connects and sequences. */
 async function run(build: () => EventInput | Promise<EventInput>): Promise<void> {
   let input: EventInput;
@@ -75,14 +107,20 @@ async function run(build: () => EventInput | Promise<EventInput>): Promise<void>
     return fail(EXIT_FAILURE, `cannot reach Redis at ${config.REDIS_URL}: ${reason}`);
   }
   try {
+    if (durable) {
+      process.stdout.write(`${await addDurable(redis, input, config)}\n`);
+      return;
+    }
     const publisher = createPublisher(redis, {
       prefix: config.PULSEBOARD_PREFIX,
       historyMax: config.HISTORY_MAX,
       metricHistoryMax: config.METRIC_HISTORY_MAX,
+      maxFutureMs: config.TS_MAX_FUTURE_MS,
     });
     const ids = await publisher.publish(input);
     process.stdout.write(`${ids.join('\n')}\n`);
   } catch (error) {
+    if (error instanceof EventValidationError) return fail(EXIT_BAD_INPUT, error.message);
     fail(EXIT_FAILURE, `publishing failed: ${error instanceof Error ? error.message : String(error)}`);
   } finally {
     redis.destroy();
@@ -100,6 +138,13 @@ export function registerPublish(program: Command): void {
     .description(
       'publish an event to every open dashboard (REDIS_URL, PULSEBOARD_PREFIX from the environment); prints its id',
     )
+    .option(
+      '--durable',
+      'add the event to the durable input stream (sequenced by a worker, even one started later); prints the entry id',
+    )
+    .hook('preAction', (command) => {
+      durable = command.opts<{ durable?: boolean }>().durable === true;
+    })
     .exitOverride(exitOnUsageError)
     .showHelpAfterError('(add --help for usage)');
 

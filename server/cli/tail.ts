@@ -84,7 +84,7 @@ async function errorMessage(response: Response): Promise<string> {
   return printable(response.statusText) || `HTTP ${response.status}`;
 }
 
-/** `POST /api/login` (DESIGN.md, "Interfaces"); returns the session cookie to send with the stream. */
+/** `POST /api/login` (docs/design.md, "Interfaces at a glance"); returns the session cookie to send with the stream. */
 async function logIn(base: URL, username: string, password: string): Promise<string> {
   let response: Response;
   try {
@@ -146,7 +146,7 @@ async function follow(options: TailOptions): Promise<number> {
     );
   }
   // A session on the command line is visible to every user of the machine (ps, /proc) and lands in shell
-  // history: the cookie is only taken from the environment (issue 14, item 13).
+  // history: the cookie is only taken from the environment (docs/security.md, "Hardening").
   if (options.cookie !== undefined) {
     throw new TailError(
       '--cookie would put a session on the command line (visible in ps and shell history); set PULSEBOARD_COOKIE, or log in with --user and PULSEBOARD_PASSWORD',

@@ -1,4 +1,4 @@
-// `pulseboard user add|passwd|remove|list` (DESIGN.md, "Sessions, users, security"). Passwords are read
+// `pulseboard user add|passwd|remove|list` (docs/design.md, "Sessions, users, security"). Passwords are read
 // without echo from a terminal or from stdin. A password change or a removal ends the user's sessions:
 // the new security stamp voids them, and a control message closes their open streams on every worker.
 import type { Command } from 'commander';

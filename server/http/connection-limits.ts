@@ -1,4 +1,4 @@
-// Connection caps (issue 14, item 11; docs/security.md, "Hardening from the second review"). Every worker
+// Connection caps (docs/security.md, "Hardening"). Every worker
 // bounds the sockets it holds in total and per client address; a socket over a cap is answered at once
 // with a complete HTTP error (503 for the worker's cap, 429 for one address's) and closed before any
 // request is read, instead of being dropped silently (Node's `server.maxConnections`) or held.

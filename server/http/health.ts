@@ -1,4 +1,4 @@
-// Health (DESIGN.md, "Health, metrics, logs"): /livez answers while the process does; /healthz and /readyz
+// Health (docs/design.md, "Health, metrics, logs"): /livez answers while the process does; /healthz and /readyz
 // are 200 only when Redis commands and the subscriber are up and the worker is not draining. A background
 // check keeps the state, so a poll never costs a Redis round trip.
 import type { Context } from 'koa';

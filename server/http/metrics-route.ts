@@ -1,4 +1,4 @@
-// GET /metrics (DESIGN.md, "Health, metrics, logs"): cluster totals by default, the per-worker breakdown
+// GET /metrics (docs/design.md, "Health, metrics, logs"): cluster totals by default, the per-worker breakdown
 // with `?scope=workers`. No session; a bearer token when METRICS_TOKEN is set (required in production
 // unless METRICS_PUBLIC=true, see server/config.ts).
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -34,7 +34,7 @@ function scopeOf(ctx: Context): MetricsScope {
 
 export function metricsRoute(options: MetricsRouteOptions) {
   // One gather per scope at a time: concurrent scrapes (several Prometheus replicas, a retry storm) share
-  // it instead of each asking every worker of the cluster (issue 14, item 10).
+  // it instead of each asking every worker of the cluster (docs/security.md, "Hardening").
   const inFlight = new Map<MetricsScope, Promise<Scrape>>();
   const gather = (scope: MetricsScope): Promise<Scrape> => {
     let scrape = inFlight.get(scope);

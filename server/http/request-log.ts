@@ -8,7 +8,7 @@ import { HEALTH_PATHS } from './health.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
-/** Every path pulseboard answers; anything else is `unmatched` (docs/security.md, "Hardening…"). */
+/** Every path pulseboard answers; anything else is `unmatched` (docs/security.md, "Hardening"). */
 const KNOWN_PATHS = new Set([
   '/',
   '/login',
@@ -24,7 +24,7 @@ const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 
 
 /**
  * The `route` label: one of a fixed set, never the raw path. A label per requested path let anonymous
- * requests to random paths create a metric series each (issue 14, item 1), in every worker and in Redis.
+ * requests to random paths create a metric series each (docs/security.md, "Hardening"), in every worker and in Redis.
  */
 export function routeLabel(path: string): string {
   if (KNOWN_PATHS.has(path)) return path;

@@ -1,4 +1,4 @@
-// Security headers (DESIGN.md, "Sessions, users, security") with koa-helmet: a strict CSP (no inline
+// Security headers (docs/design.md, "Sessions, users, security") with koa-helmet: a strict CSP (no inline
 // script or style: the client is bundled into /assets), frame-ancestors 'none', nosniff, a referrer
 // policy, and HSTS on HTTPS requests only (HSTS over plain http is ignored by browsers and would pin a
 // host someone later serves over http). Mounted outermost, before the error middleware, so error

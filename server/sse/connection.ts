@@ -1,19 +1,33 @@
-// One SSE client. Keeps the stream independent of Koa (as better-sse's Connection does): the route hands
-// `stream` to Koa as the body, the hub only calls `deliver`.
-import { PassThrough } from 'node:stream';
+// One SSE client once its headers are out: the raw response and a few fields, nothing of Koa, the session
+// or a stream transform (docs/architecture.md, "Light connections"). The hub hands it whole batches of
+// frames (`deliverBatch`); the route writes the preamble and replays through it.
 import type { ServerResponse } from 'node:http';
 import { compareStreamIds } from '../../shared/events.ts';
 import type { TopicFilter } from './topics.ts';
 
 export type CloseReason = 'client' | 'slow' | 'shutdown' | 'logout' | 'limit' | 'error';
 
+/**
+ * The events of one hub flush that match one topic filter, oldest first: their frames, and the same
+ * frames joined once into `bytes`, which every connection with that filter gets in a single write.
+ */
+export interface FrameBatch {
+  readonly events: readonly EncodedEvent[];
+  readonly bytes: Buffer;
+}
+
+export interface EncodedEvent {
+  readonly id: string;
+  readonly frame: Buffer;
+}
+
 export interface SseConnectionOptions {
   topics: TopicFilter;
   /** Unsent bytes (including live events held during a replay) above which the client is closed as slow. */
   maxBufferBytes: number;
-  /** The response the stream is piped into, to count bytes queued in the socket too. */
+  /** The response, headers already sent; frames are written to it and its queue counts as unsent. */
   response: ServerResponse;
-  /** Id of the session that opened the stream, to close it on logout. */
+  /** Public handle of the session that opened the stream, to close it on logout. */
   sessionId?: string;
   /** Name of the user that opened the stream. */
   userName?: string;
@@ -23,25 +37,31 @@ export interface SseConnectionOptions {
   stallTimeoutMs?: number;
 }
 
-/** Between polls while waiting for room, in case neither stream emits 'drain' (e.g. bytes left in Koa's pipe). */
+/** Between polls while waiting for room, in case the response emits no 'drain'. */
 const ROOM_POLL_MS = 100;
 
 export class SseConnection {
-  readonly stream = new PassThrough();
   readonly topics: TopicFilter;
   readonly sessionId: string | undefined;
   readonly userName: string | undefined;
-  /** Id of the last event written; live events at or before it are duplicates and skipped. */
-  lastId: string | undefined;
+  /** When anything was last written; the hub's heartbeat timer writes to connections silent for too long. */
   lastWriteAt = Date.now();
   closeReason: CloseReason | undefined;
   private readonly maxBufferBytes: number;
   private readonly stallTimeoutMs: number;
   private readonly response: ServerResponse;
+  /** Id of the last event written, or the resume id; nothing at or before it is written again. */
+  private cursor: string | undefined;
+  /**
+   * Whether the cursor may be ahead of the hub's live events (a resume id, or a replay that read events
+   * the hub has not fanned out yet). Only then are live ids compared; once a batch starts past the
+   * cursor, every later batch does too (the hub delivers in id order).
+   */
+  private catchingUp = false;
   /** Live frames held while a replay runs; null when live. */
-  private held: { id: string; frame: Buffer }[] | null = null;
+  private held: EncodedEvent[] | null = null;
   private heldBytes = 0;
-  private readonly closeListeners: ((reason: CloseReason) => void)[] = [];
+  private closeListener: ((connection: SseConnection, reason: CloseReason) => void) | undefined;
 
   constructor(options: SseConnectionOptions) {
     this.topics = options.topics;
@@ -50,67 +70,91 @@ export class SseConnection {
     this.response = options.response;
     this.sessionId = options.sessionId;
     this.userName = options.userName;
-    this.lastId = options.lastId;
-    this.stream.on('close', () => this.close('client'));
-    this.response.on('close', () => this.close('client'));
+    this.cursor = options.lastId;
+    this.catchingUp = options.lastId !== undefined;
+    this.response.once('close', () => this.close('client'));
   }
 
   get closed(): boolean {
     return this.closeReason !== undefined;
   }
 
-  /** Bytes written but not yet handed to the kernel: ours, Koa's pipe and the socket's, plus held ones. */
+  /** Bytes written but not yet handed to the kernel (the response's and its socket's), plus held ones. */
   get pendingBytes(): number {
-    return (
-      this.stream.writableLength + this.stream.readableLength + this.response.writableLength + this.heldBytes
-    );
+    return this.response.writableLength + this.heldBytes;
   }
 
-  onClose(listener: (reason: CloseReason) => void): void {
-    this.closeListeners.push(listener);
+  /** Id of the last event this client has (written, replayed or its resume id). */
+  lastEventId(): string | undefined {
+    return this.cursor;
   }
 
-  /** Whether `bytes` more would pass the limit. An empty buffer always takes one frame, however large. */
+  /** The log this client's ids came from is gone: newer ids no longer wait for the old cursor. */
+  forgetCursor(): void {
+    this.cursor = undefined;
+    this.catchingUp = false;
+  }
+
+  /** One listener, the hub's: it owns the connection and drops it on close. */
+  onClose(listener: (connection: SseConnection, reason: CloseReason) => void): void {
+    this.closeListener = listener;
+  }
+
+  /** Whether `bytes` more would pass the limit. An empty buffer always takes one write, however large. */
   private wouldOverflow(bytes: number): boolean {
     const pending = this.pendingBytes;
     return pending > 0 && pending + bytes > this.maxBufferBytes;
   }
 
-  /** Writes raw bytes (retry, comments, reset); false when the connection is or becomes closed. */
-  write(frame: Buffer): boolean {
-    if (this.closed) return false;
-    if (this.wouldOverflow(frame.length)) {
+  /** Writes raw bytes (retry, comments, reset, heartbeats); false when the connection is or becomes closed. */
+  write(bytes: Buffer, now = Date.now()): boolean {
+    if (this.closeReason !== undefined) return false;
+    if (this.wouldOverflow(bytes.length)) {
       this.close('slow');
       return false;
     }
-    // Once Koa has sent the headers and its pipe holds nothing of ours, write to the response directly:
-    // the PassThrough hop costs a transform and an event per frame, at every connection of every event.
-    // Order is kept (the pipe is empty) and pendingBytes still counts what the socket holds.
-    if (this.response.headersSent && this.stream.readableLength === 0 && this.stream.writableLength === 0) {
-      this.response.write(frame);
-    } else {
-      this.stream.write(frame);
-    }
-    this.lastWriteAt = Date.now();
+    this.response.write(bytes);
+    this.lastWriteAt = now;
     return true;
   }
 
-  /** Delivers one encoded event in id order, skipping duplicates; held while a replay runs. */
-  deliver(id: string, frame: Buffer): boolean {
-    if (this.closed) return false;
-    if (this.held) {
-      if (this.wouldOverflow(frame.length)) {
-        this.close('slow');
-        return false;
-      }
-      this.held.push({ id, frame });
-      this.heldBytes += frame.length;
-      return false;
+  /** The live path: one write of the batch's joined frames; returns how many events were written. */
+  deliverBatch(batch: FrameBatch, now: number): number {
+    if (this.closeReason !== undefined) return 0;
+    if (this.held !== null) {
+      this.hold(batch);
+      return 0;
     }
-    if (this.lastId !== undefined && compareStreamIds(id, this.lastId) <= 0) return false;
-    if (!this.write(frame)) return false;
-    this.lastId = id;
-    return true;
+    if (this.catchingUp) return this.deliverNewer(batch, now);
+    if (!this.write(batch.bytes, now)) return 0;
+    this.cursor = batch.events.at(-1)?.id;
+    return batch.events.length;
+  }
+
+  /** While catching up: only the frames past the cursor, still in one write. */
+  private deliverNewer(batch: FrameBatch, now: number): number {
+    const cursor = this.cursor;
+    const first = batch.events[0];
+    if (cursor === undefined || (first !== undefined && compareStreamIds(first.id, cursor) > 0)) {
+      this.catchingUp = false;
+      return this.deliverBatch(batch, now);
+    }
+    const newer = batch.events.filter(({ id }) => compareStreamIds(id, cursor) > 0);
+    const last = newer.at(-1);
+    if (last === undefined) return 0;
+    this.catchingUp = false;
+    if (!this.write(Buffer.concat(newer.map(({ frame }) => frame)), now)) return 0;
+    this.cursor = last.id;
+    return newer.length;
+  }
+
+  private hold(batch: FrameBatch): void {
+    if (this.wouldOverflow(batch.bytes.length)) {
+      this.close('slow');
+      return;
+    }
+    this.held?.push(...batch.events);
+    this.heldBytes += batch.bytes.length;
   }
 
   /** Holds live events until `endReplay`, so replayed and live events interleave in id order. */
@@ -118,12 +162,12 @@ export class SseConnection {
     this.held ??= [];
   }
 
-  /** Writes a replayed event directly (the hold does not apply to it). */
+  /** Writes a replayed event directly (the hold does not apply to it); skips ids the client has. */
   replay(id: string, frame: Buffer): boolean {
-    if (this.closed) return false;
-    if (this.lastId !== undefined && compareStreamIds(id, this.lastId) <= 0) return false;
+    if (this.closeReason !== undefined) return false;
+    if (this.cursor !== undefined && compareStreamIds(id, this.cursor) <= 0) return false;
     if (!this.write(frame)) return false;
-    this.lastId = id;
+    this.cursor = id;
     return true;
   }
 
@@ -142,37 +186,40 @@ export class SseConnection {
       await new Promise<void>((resolve) => {
         const done = () => {
           clearTimeout(timer);
-          this.stream.off('drain', done);
           this.response.off('drain', done);
-          this.stream.off('close', done);
+          this.response.off('close', done);
           resolve();
         };
         const timer = setTimeout(done, ROOM_POLL_MS);
-        this.stream.once('drain', done);
         this.response.once('drain', done);
-        this.stream.once('close', done);
+        this.response.once('close', done);
       });
     }
   }
 
-  /** Releases the held live events (those not already replayed) and goes live. */
+  /** Releases the held live events not already replayed, in one write, and goes live; returns how many. */
   endReplay(): number {
     const held = this.held ?? [];
     this.held = null;
     this.heldBytes = 0;
-    let delivered = 0;
-    for (const { id, frame } of held) if (this.deliver(id, frame)) delivered += 1;
-    return delivered;
+    const cursor = this.cursor;
+    const newer = cursor === undefined ? held : held.filter(({ id }) => compareStreamIds(id, cursor) > 0);
+    // The replay may have read events the hub has not fanned out yet: compare live ids until past them.
+    this.catchingUp = this.cursor !== undefined;
+    const last = newer.at(-1);
+    if (last === undefined || !this.write(Buffer.concat(newer.map(({ frame }) => frame)))) return 0;
+    this.cursor = last.id;
+    return newer.length;
   }
 
   close(reason: CloseReason): void {
-    if (this.closed) return;
+    if (this.closeReason !== undefined) return;
     this.closeReason = reason;
     this.held = null;
     this.heldBytes = 0;
     // A slow client's queued bytes are dropped at once (memory stays bounded); others get what was sent.
-    if (reason === 'slow') this.stream.destroy();
-    else this.stream.end();
-    for (const listener of this.closeListeners) listener(reason);
+    if (reason === 'slow') this.response.destroy();
+    else this.response.end();
+    this.closeListener?.(this, reason);
   }
 }

@@ -1,5 +1,5 @@
 // deploy/haproxy.cfg in front of two workers with TRUST_PROXY=true: a client's own X-Forwarded-Host
-// never reaches the app, so it cannot make a foreign Origin look like ours (issue 14, item 12).
+// never reaches the app, so it cannot make a foreign Origin look like ours (docs/security.md, "Hardening").
 import { existsSync } from 'node:fs';
 import { expect } from 'chai';
 import { TEST_PASSWORD } from '../helpers/auth.ts';

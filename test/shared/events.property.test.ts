@@ -99,6 +99,14 @@ const logEvent = fc.record(
   { requiredKeys: ['type', 'level', 'title'] },
 );
 const anyInput: fc.Arbitrary<EventInput> = fc.oneof(status, metric, metrics, logEvent);
+/** Moves every `ts` into the past, which the sequencing script accepts (docs/events.md, "Timestamps"). */
+function pastTs(input: EventInput): EventInput {
+  const now = Date.now();
+  const past = (value: number | undefined) => (value === undefined ? undefined : value % now);
+  if (input.type === 'metrics')
+    return { ...input, points: input.points.map((point) => ({ ...point, ts: past(point.ts) })) };
+  return { ...input, ts: past(input.ts) };
+}
 const streamId = fc
   .tuple(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }))
   .map(([ms, seq]) => `${ms}-${seq}`);
@@ -234,7 +242,7 @@ describe('event schema properties', function () {
     it('delivers every accepted input unchanged (plus id and ts)', async function () {
       const publisher = createPublisher(client, { prefix });
       await fc.assert(
-        fc.asyncProperty(anyInput, async (input) => {
+        fc.asyncProperty(anyInput.map(pastTs), async (input) => {
           const before = Date.now();
           const ids = await publisher.publish(input);
           const recorded = stream!;

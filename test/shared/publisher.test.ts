@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { compareStreamIds, parseEnvelope } from '../../shared/events.ts';
 import { redisNames } from '../../shared/keys.ts';
-import { createPublisher, createSequencer, EventValidationError } from '../../shared/publisher.ts';
+import { createPublisher, EventValidationError } from '../../shared/publisher.ts';
 import { recentEventsKey } from '../../shared/sequence-script.ts';
 import { useTestBed } from '../helpers/test-bed.ts';
 
@@ -91,16 +91,66 @@ describe('publisher and sequencing script', function () {
     expect(series.map((raw) => JSON.parse(raw).value)).to.deep.equal(values);
   });
 
-  it('sequences a raw message once per dedupe key, within its window', async function () {
-    const sequencer = createSequencer(bed.client, { prefix: bed.prefix });
-    const event = { type: 'event' as const, level: 'info' as const, title: 'same bytes' };
-    const dedupeKey = `${names().dedupePrefix}abc`;
-    const first = await sequencer.sequence([event], { dedupeKey, dedupeWindowMs: 200 });
-    const second = await sequencer.sequence([event], { dedupeKey, dedupeWindowMs: 200 });
-    expect(first).to.have.length(1);
-    expect(second).to.deep.equal([]);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(await sequencer.sequence([event], { dedupeKey, dedupeWindowMs: 200 })).to.have.length(1);
+  async function redisNow(): Promise<number> {
+    const [seconds, micros] = (await bed.client.sendCommand(['TIME'])) as [string, string];
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  }
+
+  async function rejection(promise: Promise<unknown>): Promise<unknown> {
+    try {
+      await promise;
+    } catch (error) {
+      return error;
+    }
+    throw new Error('expected a rejection');
+  }
+
+  it('rejects a ts too far ahead of Redis time (or in microseconds), naming the field, sequencing nothing', async function () {
+    const publisher = createPublisher(bed.client, { prefix: bed.prefix, maxFutureMs: 60_000 });
+    const now = await redisNow();
+    for (const ts of [now + 120_000, now * 1000]) {
+      const error = await rejection(publisher.publish({ type: 'status', service: 'api', state: 'ok', ts }));
+      expect(error).to.be.instanceOf(EventValidationError);
+      expect(error).to.include({ field: 'ts', reason: 'invalid' });
+      expect((error as Error).message).to.match(/^ts: .*60000 ms ahead/);
+    }
+    const batch = await rejection(
+      publisher.publish({
+        type: 'metrics',
+        points: [
+          { name: 'a', value: 1 },
+          { name: 'b', value: 2, ts: now + 3_600_000 },
+        ],
+      }),
+    );
+    expect(batch).to.include({ field: 'points.1.ts' });
+    expect(await bed.client.exists(names().log)).to.equal(0);
+    // Within the allowed skew, and any past ts (backfill), are accepted.
+    expect(await publisher.publish({ type: 'metric', name: 'a', value: 1, ts: now + 30_000 })).to.have.length(
+      1,
+    );
+    expect(await publisher.publish({ type: 'metric', name: 'a', value: 0, ts: 1000 })).to.have.length(1);
+  });
+
+  it('orders current state by sequencing time: a future-dated status does not pin its tile', async function () {
+    const publisher = createPublisher(bed.client, { prefix: bed.prefix, maxFutureMs: 60_000 });
+    const now = await redisNow();
+    await publisher.publish({ type: 'status', service: 'api', state: 'down', ts: now + 50_000 });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await publisher.publish({ type: 'status', service: 'api', state: 'ok' });
+    expect(await storedStatus('api')).to.include({ state: 'ok' });
+    // A backfilled (older) status still does not replace it.
+    await publisher.publish({ type: 'status', service: 'api', state: 'degraded', ts: now - 60_000 });
+    expect(await storedStatus('api')).to.include({ state: 'ok' });
+  });
+
+  it('scores a future-dated metric series by sequencing time, so it cannot push real series out', async function () {
+    const publisher = createPublisher(bed.client, { prefix: bed.prefix, maxFutureMs: 60_000 });
+    const before = await redisNow();
+    await publisher.publish({ type: 'metric', name: 'future', value: 1, ts: before + 55_000 });
+    const after = await redisNow();
+    const score = await bed.client.zScore(names().metricIndex, 'future');
+    expect(score).to.be.at.least(before).and.at.most(after);
   });
 
   it('reloads its script after SCRIPT FLUSH (or a Redis restart)', async function () {

@@ -1,5 +1,5 @@
 // The id and name schemas are the last line between text from Redis or a publisher and an SSE frame or
-// the dashboard's DOM: these properties pin their edges (issue 14, "Tests that would notice").
+// the dashboard's DOM: these properties pin their edges (docs/security.md, "Hardening").
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { nameSchema, streamIdSchema } from '../../shared/events.ts';

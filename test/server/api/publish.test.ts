@@ -101,6 +101,19 @@ describe('POST /api/publish', function () {
       ['not finite', '{"type":"metric","name":"cpu","value":1e999}', 400, 'value'],
       ['bad json', '{"type":', 400, undefined],
       ['empty', '', 400, undefined],
+      // Bounded against Redis' clock by the sequencing script (docs/events.md, "Timestamps").
+      [
+        'future ts',
+        JSON.stringify({ type: 'status', service: 'api', state: 'ok', ts: Date.now() + 3_600_000 }),
+        400,
+        'ts',
+      ],
+      [
+        'microsecond ts',
+        JSON.stringify({ type: 'metric', name: 'cpu', value: 1, ts: Date.now() * 1000 }),
+        400,
+        'ts',
+      ],
     ];
     for (const [what, body, status, field] of cases) {
       const response = await publish(body, auth);
@@ -125,7 +138,7 @@ describe('POST /api/publish', function () {
     const rejected = await app!.metrics.eventsRejected.get();
     const http = rejected.values.filter((value) => value.labels.source === 'http');
     expect(Object.fromEntries(http.map((value) => [value.labels.reason, value.value]))).to.deep.equal({
-      invalid: 3,
+      invalid: 5,
       unknown_type: 1,
       bad_json: 2,
       too_large: 1,

@@ -1,5 +1,5 @@
 // The CLI keeps secrets out of what it prints and off the command line, and never lets text from the
-// other end of the wire reach the terminal unescaped (issue 14, item 13). The real CLI, real processes.
+// other end of the wire reach the terminal unescaped (docs/security.md, "Hardening"). The real CLI, real processes.
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -1,5 +1,5 @@
 // The SSE encoders are the last step before the wire; no input reaches a comment today, so only a unit
-// test can notice the comment encoder letting CR, LF or NUL through (issue 14, mutation audit).
+// test can notice the comment encoder letting CR, LF or NUL through (docs/security.md, "Hardening").
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { encodeComment } from '../../../server/sse/frame.ts';

@@ -1,4 +1,4 @@
-// Black-box guards found missing by a mutation audit (issue 14, "Tests that would notice"): each test
+// Black-box guards found missing by a mutation audit (docs/security.md, "Hardening"): each test
 // fails when the behaviour it names is broken, through HTTP, Redis and real sockets only.
 import net from 'node:net';
 import { expect } from 'chai';

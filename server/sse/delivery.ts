@@ -1,0 +1,39 @@
+// The two seams between the event bus and SSE delivery, so the dependency runs one way (docs/architecture.md,
+// "One-way event path"): the bus hands sequenced events to an `EventDelivery` (the hub implements it, as
+// mercure's hub sits behind its Transport), and the `/events` route reads missed events through an
+// `EventLogReader` it is given. Nothing in server/sse/ imports server/bus/.
+import type { Envelope } from '../../shared/events.ts';
+
+/**
+ * How a replay ended: `replayed` (every event after the id was handed over), `trimmed` (events after the
+ * id may be gone from the log: the reader must start over from a snapshot), `ahead` (the id is newer than
+ * anything in the log: it was never issued by this log, e.g. Redis lost its data), `stopped` (the
+ * consumer asked to stop).
+ */
+export type ReplayOutcome =
+  | { kind: 'replayed'; count: number }
+  | { kind: 'trimmed' }
+  | { kind: 'ahead'; lastId: string }
+  | { kind: 'stopped'; count: number };
+
+/** Where sequenced events go once the worker has them, in id order. */
+export interface EventDelivery {
+  /** Takes one event; ids not newer than the last one taken are duplicates and ignored. */
+  deliver(envelope: Envelope): void;
+  /** Id of the newest event taken, the point a gap fill resumes from. */
+  lastDeliveredId(): string | undefined;
+  /**
+   * Tells every client to refetch the snapshot (the worker lost events it cannot replay). With
+   * `forgetIds`, ids seen so far no longer hold back newer events: the log they came from is gone.
+   */
+  resetAll(reason: string, options?: { forgetIds?: boolean }): void;
+}
+
+/** Read access to the event log, for replays on resume. */
+export interface EventLogReader {
+  /**
+   * Hands every event after `afterId` to `onBatch`, oldest first; `onBatch` may be async and returns false
+   * to stop.
+   */
+  replaySince(afterId: string, onBatch: (events: Envelope[]) => unknown): Promise<ReplayOutcome>;
+}

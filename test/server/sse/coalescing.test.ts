@@ -1,0 +1,104 @@
+import http from 'node:http';
+import { expect } from 'chai';
+import { parseEnvelope, type Envelope } from '../../../shared/events.ts';
+import type { TestApp } from '../../helpers/app.ts';
+import { until } from '../../helpers/sse-client.ts';
+import { useTestBed } from '../../helpers/test-bed.ts';
+import { openRawStream, sleep, type RawStream } from './stream-helpers.ts';
+
+/** A metric envelope as the bus would hand it over, with an id newer than anything the app has seen. */
+function metric(id: string, name: string, value: number): Envelope & { name: string } {
+  const parsed = parseEnvelope(JSON.stringify({ id, type: 'metric', name, value, ts: Date.now() }));
+  if (!parsed.ok || parsed.value.type !== 'metric') throw new Error('not a metric envelope');
+  return parsed.value;
+}
+
+/** Records every ServerResponse.write while installed: which response, and the bytes. */
+function recordWrites(): { writes: { response: http.ServerResponse; text: string }[]; restore(): void } {
+  const original = http.ServerResponse.prototype.write;
+  const writes: { response: http.ServerResponse; text: string }[] = [];
+  http.ServerResponse.prototype.write = function (this: http.ServerResponse, ...args: unknown[]) {
+    const [chunk] = args;
+    writes.push({ response: this, text: Buffer.isBuffer(chunk) ? chunk.toString() : String(chunk) });
+    return Reflect.apply(original, this, args) as boolean;
+  } as typeof original;
+  return { writes, restore: () => (http.ServerResponse.prototype.write = original) };
+}
+
+function idsIn(text: string): string[] {
+  return [...text.matchAll(/^id: (\S+)$/gm)].map((match) => match[1] ?? '');
+}
+
+describe('coalesced fan-out', function () {
+  this.timeout(30_000);
+  const bed = useTestBed();
+  let recorder: ReturnType<typeof recordWrites> | undefined;
+  afterEach(() => recorder?.restore());
+
+  async function openStreams(app: TestApp, queries: string[]): Promise<RawStream[]> {
+    const session = await bed.login(app.url);
+    const streams: RawStream[] = [];
+    for (const query of queries) {
+      const stream = await openRawStream(`${app.url}/events${query}`, session.headers);
+      await stream.waitForText(/: pulseboard stream/);
+      streams.push(stream);
+    }
+    await until(() => app.hub.size === queries.length, 5000, 'streams registered');
+    return streams;
+  }
+
+  it('writes N events taken in one event-loop turn to each socket in one write, in id order', async function () {
+    const app = await bed.startApp();
+    const [first, second] = await openStreams(app, ['', '']);
+    const base = Date.now() + 60_000;
+    const events = Array.from({ length: 50 }, (_, index) => metric(`${base}-${index}`, 'api.rps', index));
+    recorder = recordWrites();
+    for (const event of events) app.hub.deliver(event);
+    await until(() => recorder!.writes.length >= 2, 5000, 'the flush');
+    await sleep(100);
+    recorder.restore();
+    const expected = events.map((event) => event.id);
+    // One write per connection, each holding all 50 frames.
+    expect(recorder.writes).to.have.length(2);
+    for (const write of recorder.writes) expect(idsIn(write.text)).to.deep.equal(expected);
+    for (const stream of [first!, second!]) {
+      await stream.waitForText(new RegExp(`id: ${events.at(-1)!.id}\\n`));
+      expect(idsIn(stream.text())).to.deep.equal(expected);
+    }
+  });
+
+  it('gives each topic filter its own joined frames, still one write per connection', async function () {
+    const app = await bed.startApp();
+    const [api, db, everything] = await openStreams(app, ['?topics=metric:api.*', '?topics=metric:db.*', '']);
+    const base = Date.now() + 60_000;
+    const events = Array.from({ length: 10 }, (_, index) =>
+      metric(`${base}-${index}`, index % 2 === 0 ? 'api.rps' : 'db.qps', index),
+    );
+    recorder = recordWrites();
+    for (const event of events) app.hub.deliver(event);
+    await until(() => recorder!.writes.length >= 3, 5000, 'the flush');
+    await sleep(100);
+    recorder.restore();
+    expect(recorder.writes).to.have.length(3);
+    const idsOf = (prefix: string) =>
+      events.filter((event) => event.name.startsWith(prefix)).map((e) => e.id);
+    const written = recorder.writes.map((write) => idsIn(write.text));
+    expect(written).to.deep.include.members([idsOf('api.'), idsOf('db.'), events.map((event) => event.id)]);
+    await everything!.waitForText(new RegExp(`id: ${events.at(-1)!.id}\\n`));
+    await api!.waitForText(new RegExp(`id: ${idsOf('api.').at(-1)}\\n`));
+    await db!.waitForText(new RegExp(`id: ${idsOf('db.').at(-1)}\\n`));
+    expect(idsIn(api!.text())).to.deep.equal(idsOf('api.'));
+    expect(idsIn(db!.text())).to.deep.equal(idsOf('db.'));
+  });
+
+  it('drops an id taken twice or out of order before it reaches any connection', async function () {
+    const app = await bed.startApp();
+    const [stream] = await openStreams(app, ['']);
+    const base = Date.now() + 60_000;
+    const [a, b, c] = [0, 1, 2].map((index) => metric(`${base}-${index}`, 'api.rps', index));
+    for (const event of [a!, b!, a!, b!, c!, b!]) app.hub.deliver(event);
+    await stream!.waitForText(new RegExp(`id: ${c!.id}\\n`));
+    await sleep(100);
+    expect(idsIn(stream!.text())).to.deep.equal([a!.id, b!.id, c!.id]);
+  });
+});

@@ -1,0 +1,78 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { expect } from 'chai';
+import type { Context } from 'koa';
+import { createPublisher } from '../../../shared/publisher.ts';
+import { until } from '../../helpers/sse-client.ts';
+import { useTestBed } from '../../helpers/test-bed.ts';
+import { logIds, openRawStream } from './stream-helpers.ts';
+
+/** V8's gc(), made reachable without starting mocha with --expose-gc. */
+function collectGarbage(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
+/**
+ * Takes weak references to the contexts' sessions and checks no body stream was set. A separate,
+ * synchronous function, so no strong reference survives in the test's suspended async frame.
+ */
+function inspectContexts(contexts: WeakRef<Context>[], sessions: WeakRef<object>[]): void {
+  for (const ref of contexts) {
+    const ctx = ref.deref();
+    // The session object and whatever Koa would have piped as a body are owned by the context.
+    const session: unknown = ctx?.session;
+    if (typeof session === 'object' && session !== null) sessions.push(new WeakRef(session));
+    expect(ctx?.body ?? undefined, 'no body stream for Koa to pipe').to.equal(undefined);
+  }
+}
+
+describe('light connections', function () {
+  this.timeout(30_000);
+  const bed = useTestBed();
+
+  it('a live stream keeps no Koa context, session or response body once its headers are out', async function () {
+    const app = await bed.startApp();
+    // Every request context the app creates for /events, held weakly.
+    const contexts: WeakRef<Context>[] = [];
+    const sessions: WeakRef<object>[] = [];
+    const createContext = app.koa.createContext.bind(app.koa);
+    app.koa.createContext = (req, res) => {
+      const ctx = createContext(req, res);
+      if (req.url?.startsWith('/events')) contexts.push(new WeakRef(ctx));
+      return ctx;
+    };
+    const session = await bed.login(app.url);
+    const streams = await Promise.all(
+      [1, 2, 3].map(() => openRawStream(`${app.url}/events`, session.headers)),
+    );
+    for (const stream of streams) await stream.waitForText(/: pulseboard stream/);
+    await until(() => app.hub.size === 3, 5000, 'three streams registered');
+    expect(contexts).to.have.length(3);
+    inspectContexts(contexts, sessions);
+    expect(sessions).to.have.length(3);
+
+    const gc = collectGarbage();
+    for (let round = 0; round < 5; round += 1) {
+      gc();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(
+      contexts.filter((ref) => ref.deref() !== undefined),
+      'Koa contexts still alive',
+    ).to.have.length(0);
+    expect(
+      sessions.filter((ref) => ref.deref() !== undefined),
+      'sessions still alive',
+    ).to.have.length(0);
+
+    // The streams are still live: an event published now reaches all three.
+    await createPublisher(bed.client, { prefix: bed.prefix }).publish({
+      type: 'metric',
+      name: 'api.rps',
+      value: 1,
+    });
+    const [id] = await logIds(bed.client, bed.prefix);
+    for (const stream of streams) await stream.waitForText(new RegExp(`id: ${id}\\n`));
+  });
+});

@@ -1,0 +1,75 @@
+import { expect } from 'chai';
+import { parseEnvelope, type Envelope } from '../../../shared/events.ts';
+import { redisNames } from '../../../shared/keys.ts';
+import { until } from '../../helpers/sse-client.ts';
+import { useTestBed } from '../../helpers/test-bed.ts';
+import { openRawStream, sleep } from './stream-helpers.ts';
+
+function metric(id: string, value: number): Envelope {
+  const parsed = parseEnvelope(JSON.stringify({ id, type: 'metric', name: 'api.rps', value, ts: 1 }));
+  if (!parsed.ok) throw new Error(parsed.message);
+  return parsed.value;
+}
+
+function idsIn(text: string): string[] {
+  return [...text.matchAll(/^id: (\S+)$/gm)].map((match) => match[1] ?? '');
+}
+
+describe('replay de-duplication', function () {
+  this.timeout(30_000);
+  const bed = useTestBed();
+
+  it('skips live events the replay already sent when the log is ahead of the hub, then goes live', async function () {
+    const app = await bed.startApp();
+    const names = redisNames(bed.prefix);
+    // Five events in the log that the hub has not fanned out yet (as when the replay's read overtakes
+    // pub/sub): the resume replays 2..5 from the log, and the hub delivers 3..7 afterwards.
+    const base = Date.now() + 60_000;
+    const events = [1, 2, 3, 4, 5, 6, 7].map((n) => metric(`${base}-${n}`, n));
+    for (const event of events.slice(0, 5)) {
+      const { id, ...rest } = event;
+      await bed.client.xAdd(names.log, id, { e: JSON.stringify(rest) });
+    }
+    const session = await bed.login(app.url);
+    const stream = await openRawStream(`${app.url}/events`, {
+      ...session.headers,
+      'Last-Event-ID': events[0]!.id,
+    });
+    await stream.waitForText(new RegExp(`id: ${events[4]!.id}\\n`));
+    await until(() => app.hub.size === 1, 5000, 'the stream registered');
+    for (const event of events.slice(2)) app.hub.deliver(event);
+    await stream.waitForText(new RegExp(`id: ${events[6]!.id}\\n`));
+    // And a later live batch goes straight through.
+    const later = metric(`${base}-8`, 8);
+    app.hub.deliver(later);
+    await stream.waitForText(new RegExp(`id: ${later.id}\\n`));
+    await sleep(100);
+    expect(idsIn(stream.text())).to.deep.equal([...events.slice(1), later].map((event) => event.id));
+  });
+
+  it('releases live events held during a replay once, without those the replay covered', async function () {
+    const app = await bed.startApp();
+    const names = redisNames(bed.prefix);
+    const base = Date.now() + 60_000;
+    const events = [1, 2, 3, 4].map((n) => metric(`${base}-${n}`, n));
+    for (const event of events.slice(0, 3)) {
+      const { id, ...rest } = event;
+      await bed.client.xAdd(names.log, id, { e: JSON.stringify(rest) });
+    }
+    const session = await bed.login(app.url);
+    // Deliver 2..4 live the moment the stream joins the hub, while its replay (2, 3) has not read the log
+    // yet: all three are held, and only 4 is released after the replay.
+    const add = app.hub.add.bind(app.hub);
+    app.hub.add = (connection) => {
+      add(connection);
+      for (const event of events.slice(1)) app.hub.deliver(event);
+    };
+    const stream = await openRawStream(`${app.url}/events`, {
+      ...session.headers,
+      'Last-Event-ID': events[0]!.id,
+    });
+    await stream.waitForText(new RegExp(`id: ${events[3]!.id}\\n`));
+    await sleep(100);
+    expect(idsIn(stream.text())).to.deep.equal(events.slice(1).map((event) => event.id));
+  });
+});
