@@ -38,7 +38,6 @@ export const configSchema = z.object({
   METRIC_HISTORY_MAX: int(10, 100_000).default(1000),
   TS_MAX_FUTURE_MS: int(0, 24 * 60 * 60 * 1000).default(60_000),
   INGEST_CLAIM_IDLE_MS: int(1000, 60 * 60 * 1000).default(10_000),
-  INGEST_THREAD: bool.default(false),
   HEARTBEAT_MS: int(1000).default(15_000),
   SSE_RETRY_MS: int(100).default(2000),
   SSE_MAX_BUFFER_BYTES: int(16 * 1024).default(1024 * 1024),

@@ -13,7 +13,7 @@ import { FIRST_ADMIN_NAME, UserStore } from './auth/users.ts';
 import { subscribeControl } from './bus/control.ts';
 import { EventBus } from './bus/event-bus.ts';
 import { createIngestMetrics } from './bus/ingest-metrics.ts';
-import { startIngestInProcess, startIngestThread } from './bus/ingest-thread.ts';
+import { startIngest } from './bus/ingest.ts';
 import { checkServerConfig, type Config } from './config.ts';
 import { limitConnections } from './http/connection-limits.ts';
 import { Health } from './http/health.ts';
@@ -111,11 +111,9 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     maxFutureMs: config.TS_MAX_FUTURE_MS,
   };
   const sequencer = createSequencer(redis, sequencerOptions);
-  // The ingest thread takes about a second to load; it starts while the rest of the worker does.
+  // Ingest waits up to a few seconds for its raw-ingest position; the rest of the worker starts meanwhile.
   const ingestMetrics = createIngestMetrics(metrics.registry, () => redis.xLen(sequencer.names.ingestStream));
-  const ingestStarting = config.INGEST_THREAD
-    ? startIngestThread({ config, metrics, ingestMetrics, log })
-    : startIngestInProcess({ config, metrics, ingestMetrics, log, redis, subscriber, sequencer });
+  const ingestStarting = startIngest({ config, metrics, ingestMetrics, log, redis, subscriber, sequencer });
   ingestStarting.catch(() => undefined); // awaited below
   undo.push(() => ingestStarting.then((ingest) => ingest.stop()).catch(() => undefined));
   const hub = new Hub({ metrics, heartbeatMs: config.HEARTBEAT_MS });

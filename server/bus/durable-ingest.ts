@@ -34,7 +34,7 @@ export interface DurableIngestOptions {
   /** Command connection: scripts, claims and group housekeeping. */
   redis: RedisClient;
   sequencer: Sequencer;
-  /** Where counts and lags go (this worker's metrics, or the ingest thread's batches). */
+  /** Where counts and lags go (this worker's metrics). */
   report: IngestReport;
   log: Logger;
   /** Entries pending this long for another consumer are claimed by this one. Default 10000 ms. */

@@ -32,7 +32,7 @@ export interface RawIngestOptions {
   /** Connection used only for SUBSCRIBE (shared with the event bus). */
   subscriber: RedisClient;
   sequencer: Sequencer;
-  /** Where counts and lags go (this worker's metrics, or the ingest thread's batches). */
+  /** Where counts and lags go (this worker's metrics). */
   report: IngestReport;
   log: Logger;
   /** Lifetime of a marker's position key, refreshed while in use. Default 24 h. */

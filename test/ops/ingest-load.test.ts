@@ -147,54 +147,49 @@ describe('raw ingest under load, with real worker processes', function () {
     report('idle workers', result);
   });
 
-  // The same load with ingest on the worker's event loop (INGEST_THREAD=false) and in its thread, one
-  // after the other in one run, so the two figures are comparable.
-  for (const thread of process.env.INGEST_LOAD_THREAD
-    ? [process.env.INGEST_LOAD_THREAD === 'true']
-    : [false, true]) {
-    (SATURATE ? it : it.skip)(
-      `sequences every raw message once at ${RATE}/s while 2 workers fan out ${FAN_OUT_RATE} events/s to ${CLIENTS} SSE streams (INGEST_THREAD=${thread})`,
-      async function () {
-        workers = await startWorkers(2, redis.url, prefix, { ...WORKER_ENV, INGEST_THREAD: String(thread) });
-        const session = await login(workers[0]!.url, { redisUrl: redis.url, prefix });
-        const stats: { open: number; frames: number; closed: number; latencies?: number[] } = {
-          open: 0,
-          frames: 0,
-          closed: 0,
-        };
-        const loadDriver = fork(fileURLToPath(new URL('./ingest-load-clients.ts', import.meta.url)), {
-          execArgv: ['--import', 'tsx'],
-          env: {
-            ...process.env,
-            LOAD_URLS: workers.map((worker) => worker.url).join(','),
-            LOAD_COOKIE: session.headers.Cookie ?? '',
-            LOAD_CLIENTS: String(CLIENTS),
-            // Only the fan-out metrics: the raw messages are log events, filtered out per stream.
-            LOAD_TOPICS: 'metric:fan.*',
-          },
-        });
-        driver = loadDriver;
-        loadDriver.on('message', (message) => Object.assign(stats, message));
-        await waitUntil(async () => stats.open >= CLIENTS, 120_000, `${CLIENTS} open streams`);
-        const framesBefore = stats.frames;
-        loadDriver.send('reset');
-        const result = await publishLoad(true);
-        const final = new Promise<void>((resolve) =>
-          loadDriver.on('message', (message: { latencies?: unknown }) => {
-            if (message.latencies) resolve();
-          }),
-        );
-        loadDriver.send('stop');
-        await final;
-        await checkLog(result);
-        report(`${CLIENTS} streams, INGEST_THREAD=${thread}`, result);
-        const latencies = [...(stats.latencies ?? [])].sort((x, y) => x - y);
-        console.log(
-          `      fan-out: ${stats.open} open, ${stats.closed} closed, ${stats.frames - framesBefore} of ` +
-            `${result.fannedOut * CLIENTS} frames received; delivery latency ms (sampled): p50 ` +
-            `${percentile(latencies, 50)}, p99 ${percentile(latencies, 99)}`,
-        );
-      },
-    );
-  }
+  // The same load while the workers fan out to SSE streams.
+  (SATURATE ? it : it.skip)(
+    `sequences every raw message once at ${RATE}/s while 2 workers fan out ${FAN_OUT_RATE} events/s to ${CLIENTS} SSE streams`,
+    async function () {
+      workers = await startWorkers(2, redis.url, prefix, WORKER_ENV);
+      const session = await login(workers[0]!.url, { redisUrl: redis.url, prefix });
+      const stats: { open: number; frames: number; closed: number; latencies?: number[] } = {
+        open: 0,
+        frames: 0,
+        closed: 0,
+      };
+      const loadDriver = fork(fileURLToPath(new URL('./ingest-load-clients.ts', import.meta.url)), {
+        execArgv: ['--import', 'tsx'],
+        env: {
+          ...process.env,
+          LOAD_URLS: workers.map((worker) => worker.url).join(','),
+          LOAD_COOKIE: session.headers.Cookie ?? '',
+          LOAD_CLIENTS: String(CLIENTS),
+          // Only the fan-out metrics: the raw messages are log events, filtered out per stream.
+          LOAD_TOPICS: 'metric:fan.*',
+        },
+      });
+      driver = loadDriver;
+      loadDriver.on('message', (message) => Object.assign(stats, message));
+      await waitUntil(async () => stats.open >= CLIENTS, 120_000, `${CLIENTS} open streams`);
+      const framesBefore = stats.frames;
+      loadDriver.send('reset');
+      const result = await publishLoad(true);
+      const final = new Promise<void>((resolve) =>
+        loadDriver.on('message', (message: { latencies?: unknown }) => {
+          if (message.latencies) resolve();
+        }),
+      );
+      loadDriver.send('stop');
+      await final;
+      await checkLog(result);
+      report(`${CLIENTS} streams`, result);
+      const latencies = [...(stats.latencies ?? [])].sort((x, y) => x - y);
+      console.log(
+        `      fan-out: ${stats.open} open, ${stats.closed} closed, ${stats.frames - framesBefore} of ` +
+          `${result.fannedOut * CLIENTS} frames received; delivery latency ms (sampled): p50 ` +
+          `${percentile(latencies, 50)}, p99 ${percentile(latencies, 99)}`,
+      );
+    },
+  );
 });

@@ -54,20 +54,18 @@ describe('ingest exactly once, with real worker processes', function () {
     await sleep(1000);
   }
 
-  for (const thread of [false, true]) {
-    it(`sequences 10 byte-identical raw messages published 200 ms apart as 10 events (2 workers, INGEST_THREAD=${thread})`, async function () {
-      workers = await startWorkers(2, redis.url, prefix, { INGEST_THREAD: String(thread) });
-      const heartbeat = JSON.stringify({ type: 'status', service: 'heartbeat-svc', state: 'ok', ttl: 3 });
-      for (let index = 0; index < 10; index += 1) {
-        expect(await client.publish(`${prefix}:ingest`, heartbeat)).to.equal(2);
-        await sleep(200);
-      }
-      await settle(10);
-      const events = await logEvents(client, prefix);
-      expect(events).to.have.length(10);
-      expect(events.every(({ event }) => event.service === 'heartbeat-svc')).to.equal(true);
-    });
-  }
+  it('sequences 10 byte-identical raw messages published 200 ms apart as 10 events (2 workers)', async function () {
+    workers = await startWorkers(2, redis.url, prefix);
+    const heartbeat = JSON.stringify({ type: 'status', service: 'heartbeat-svc', state: 'ok', ttl: 3 });
+    for (let index = 0; index < 10; index += 1) {
+      expect(await client.publish(`${prefix}:ingest`, heartbeat)).to.equal(2);
+      await sleep(200);
+    }
+    await settle(10);
+    const events = await logEvents(client, prefix);
+    expect(events).to.have.length(10);
+    expect(events.every(({ event }) => event.service === 'heartbeat-svc')).to.equal(true);
+  });
 
   for (const count of [2, 4]) {
     it(`sequences 50 distinct raw messages exactly once while 1 of ${count} workers is paused for 5 s`, async function () {
@@ -174,7 +172,7 @@ describe('ingest exactly once, with real worker processes', function () {
     expect(await client.xLen(stream())).to.equal(0);
   });
 
-  /** The installation's totals from one worker's /metrics (the ingest threads report every 250 ms). */
+  /** The installation's totals from one worker's /metrics . */
   async function clusterMetric(line: string): Promise<number | undefined> {
     const response = await fetch(`${workers[0]!.url}/metrics`, {
       headers: { Authorization: `Bearer ${METRICS_TOKEN}` },
@@ -197,7 +195,7 @@ describe('ingest exactly once, with real worker processes', function () {
     await waitUntil(async () => (await client.xLen(stream())) === 0, 5000, 'an empty backlog');
     const summary = (await client.sendCommand(['XPENDING', stream(), 'pulseboard'])) as [number];
     expect(Number(summary[0])).to.equal(0);
-    // Counted once for the installation, whichever worker's thread handled each entry.
+    // Counted once for the installation, whichever worker handled each entry.
     const rejected = (reason: string) =>
       clusterMetric(`pulseboard_events_rejected_total{reason="${reason}",source="durable"}`);
     await waitUntil(async () => (await rejected('invalid')) === 2, 5000, 'the rejections in /metrics');

@@ -100,8 +100,7 @@ describe('fan-out across workers', function () {
     expect(first!.events.map((event) => event.type)).to.deep.equal(['status']);
     expect(first!.events[0]).to.include({ service: 'db', state: 'down' });
 
-    // Each invalid message is counted once per installation, by the worker that held its position; the
-    // ingest thread reports its counts every 250 ms.
+    // Each invalid message is counted once per installation, by the worker that held its position.
     const rejectedByReason = async () => {
       const counts: Record<string, number> = {};
       for (const app of apps) {
