@@ -4,8 +4,7 @@ import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createClient } from 'redis';
-import { freePort } from '../test/helpers/redis-server.ts';
+import { freePort, waitForPing } from '../test/helpers/redis-server.ts';
 import { atExit, spawnTracked, stopChild } from './processes.ts';
 
 export interface BenchRedis {
@@ -24,23 +23,9 @@ export async function startBenchRedis(): Promise<BenchRedis> {
   );
   // Its data folder goes at exit too (redis-server runs with --save '', so removing it early is harmless).
   const forgetDir = atExit(() => rmSync(dir, { recursive: true, force: true }));
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const client = createClient({ url, socket: { reconnectStrategy: false, connectTimeout: 500 } });
-    client.on('error', () => undefined);
-    try {
-      await client.connect();
-      await client.ping();
-      await client.quit();
-      break;
-    } catch (error) {
-      client.destroy();
-      if (child.exitCode !== null || Date.now() > deadline) {
-        throw new Error(`redis-server did not start (apt-get install redis-server): ${String(error)}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
+  await waitForPing(url).catch((error: unknown) => {
+    throw new Error(`redis-server did not start (apt-get install redis-server): ${String(error)}`);
+  });
   return {
     url,
     async close() {

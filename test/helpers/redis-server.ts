@@ -24,7 +24,8 @@ export interface TestRedis {
   close(): Promise<void>;
 }
 
-async function waitForPing(url: string, timeoutMs = 10_000): Promise<void> {
+/** Resolves once a Redis at `url` answers PING; throws after `timeoutMs`. */
+export async function waitForPing(url: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const client = createClient({ url, socket: { reconnectStrategy: false, connectTimeout: 500 } });
