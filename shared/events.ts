@@ -1,6 +1,7 @@
 // The event contract (docs/design.md, "Events"): one zod schema, types inferred from it, parsed at every
 // boundary. Nothing here touches Node or the DOM, so scripts, server and browser share it.
 import * as z from 'zod';
+import { boardSchema, DEFAULT_BOARD } from './boards.ts';
 
 /** Largest raw input accepted from Redis, HTTP or the CLI, in bytes. */
 export const MAX_RAW_BYTES = 64 * 1024;
@@ -20,6 +21,7 @@ export const EVENT_LEVELS = ['info', 'warn', 'error'] as const;
 
 export const statusInputSchema = z.strictObject({
   type: z.literal('status'),
+  board: boardSchema.optional(),
   service: nameSchema,
   state: z.enum(STATUS_STATES),
   message: z.string().max(500).optional(),
@@ -35,15 +37,22 @@ const metricFields = {
   ts: tsSchema.optional(),
 };
 
-export const metricInputSchema = z.strictObject({ type: z.literal('metric'), ...metricFields });
+export const metricInputSchema = z.strictObject({
+  type: z.literal('metric'),
+  board: boardSchema.optional(),
+  ...metricFields,
+});
 
 export const metricsBatchInputSchema = z.strictObject({
   type: z.literal('metrics'),
+  /** The board of every point in the batch. */
+  board: boardSchema.optional(),
   points: z.array(z.strictObject(metricFields)).min(1).max(MAX_BATCH_POINTS),
 });
 
 export const logEventInputSchema = z.strictObject({
   type: z.literal('event'),
+  board: boardSchema.optional(),
   level: z.enum(EVENT_LEVELS),
   title: z.string().min(1).max(200),
   text: z.string().max(2000).optional(),
@@ -92,7 +101,8 @@ export const streamIdSchema = z
   .regex(/^\d{1,20}-\d{1,20}$/, 'must be a stream id like 1700000000000-0')
   .refine(fitsRedisIdRange, "must be a stream id within Redis' 64-bit range");
 
-const envelopeExtra = { id: streamIdSchema, ts: tsSchema };
+/** Envelopes always name their board; entries logged before boards existed are on `main`. */
+const envelopeExtra = { id: streamIdSchema, ts: tsSchema, board: boardSchema.default(DEFAULT_BOARD) };
 export const statusEnvelopeSchema = statusInputSchema.extend(envelopeExtra);
 export const metricEnvelopeSchema = metricInputSchema.extend(envelopeExtra);
 export const logEventEnvelopeSchema = logEventInputSchema.extend(envelopeExtra);
@@ -184,7 +194,17 @@ export function parseEnvelope(raw: string): ParseResult<Envelope> {
 /** Splits a batch into single events, the unit of sequencing and of SSE delivery. */
 export function toSingleEvents(input: EventInput): SingleEventInput[] {
   if (input.type !== 'metrics') return [input];
-  return input.points.map((point) => ({ type: 'metric' as const, ...point }));
+  const { board } = input;
+  return input.points.map((point) => ({
+    type: 'metric' as const,
+    ...(board === undefined ? {} : { board }),
+    ...point,
+  }));
+}
+
+/** The board an input or envelope belongs to: its own, or `main`. */
+export function boardOf(event: { board?: string | undefined }): string {
+  return event.board ?? DEFAULT_BOARD;
 }
 
 /** The topic an envelope is filtered by: `status:<service>`, `metric:<name>`, `event:<level>`. */

@@ -22,11 +22,55 @@ export interface RedisNames {
   eventsChannel: string;
   /** Channel carrying control messages between workers (e.g. close a session's streams). */
   controlChannel: string;
+  /** Hash: board name -> JSON { title, createdAt } of every created board (`main` is implicit). */
+  boards: string;
   /** Builds any other key of this installation, inside the same hash slot. */
   key(name: string): string;
 }
 
 export const DEFAULT_PREFIX = 'pulseboard';
+
+/**
+ * The keys of one board (docs/design.md, "Redis keys"), all under the board's own hash tag so a board's
+ * sequencing touches one Redis Cluster slot: `{<prefix>}` for `main` (the keys of an installation from before
+ * boards, kept where they were), `{<prefix>:<board>}` for every other board.
+ */
+export interface BoardKeys {
+  board: string;
+  /** The hash tag, braces included. */
+  tag: string;
+  /** Stream of the board's sequenced events: its ids and its replay log. */
+  log: string;
+  /** Hash: service -> latest status envelope. */
+  status: string;
+  /** Sorted set: metric name -> ts of its last point. */
+  metricIndex: string;
+  /** Prefix of the capped list of one metric's recent envelopes: `<metricPrefix><name>`. */
+  metricPrefix: string;
+  /** Capped list of the board's most recent `event` envelopes, read by the snapshot. */
+  recentEvents: string;
+  /** Hash of a created board (title, createdAt); its existence is what lets events in. `main` has none. */
+  meta: string;
+}
+
+/** The hash tag of a board's keys; the sequencing script builds the same text in Lua. */
+export function boardTag(prefix: string, board: string): string {
+  return board === 'main' ? `{${prefix}}` : `{${prefix}:${board}}`;
+}
+
+export function boardKeys(prefix: string, board: string): BoardKeys {
+  const tag = boardTag(prefix, board);
+  return {
+    board,
+    tag,
+    log: `${tag}:log`,
+    status: `${tag}:status`,
+    metricIndex: `${tag}:metrics`,
+    metricPrefix: `${tag}:m:`,
+    recentEvents: `${tag}:events`,
+    meta: `${tag}:board`,
+  };
+}
 
 /** The one field of a durable-input entry, holding the event JSON: `XADD <ingestStream> * event '<json>'`. */
 export const INGEST_STREAM_FIELD = 'event';
@@ -44,6 +88,7 @@ export function redisNames(prefix: string = DEFAULT_PREFIX): RedisNames {
     ingestChannel: `${prefix}:ingest`,
     eventsChannel: `${prefix}:events`,
     controlChannel: `${prefix}:control`,
+    boards: `${tag}:boards`,
     key: (name: string) => `${tag}:${name}`,
   };
 }

@@ -3,6 +3,7 @@
 // host. Pub/sub is at-most-once: a message lost while a worker's subscriber reconnects is covered by the
 // periodic stream session check (server/auth/stream-sessions.ts), which sees the session gone.
 import * as z from 'zod';
+import { boardSchema } from '../../shared/boards.ts';
 import type { RedisNames } from '../../shared/keys.ts';
 import type { Logger } from '../log.ts';
 import type { RedisClient } from '../redis.ts';
@@ -11,6 +12,12 @@ import type { Hub } from '../sse/hub.ts';
 export const controlMessageSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('close-session'), sessionId: z.string().min(1).max(128) }),
   z.strictObject({ type: z.literal('close-user'), userName: z.string().min(1).max(64) }),
+  // A user's board grants changed (docs/events.md, "Boards"): their streams lose the boards no longer granted.
+  z.strictObject({ type: z.literal('access-changed'), userName: z.string().min(1).max(64) }),
+  // A board was removed: no stream carries it any more.
+  z.strictObject({ type: z.literal('board-removed'), board: boardSchema }),
+  // A board was created or retitled: workers refresh what they know of the board list.
+  z.strictObject({ type: z.literal('boards-changed') }),
 ]);
 export type ControlMessage = z.infer<typeof controlMessageSchema>;
 
@@ -34,6 +41,14 @@ export function applyControl(hub: Hub, message: ControlMessage): number {
       return hub.closeWhere((connection) => connection.sessionId === message.sessionId, 'logout');
     case 'close-user':
       return hub.closeWhere((connection) => connection.userName === message.userName, 'logout');
+    // Until streams track their boards, a change of access closes the streams it may concern; the
+    // browser reconnects and is authorised again.
+    case 'access-changed':
+      return hub.closeWhere((connection) => connection.userName === message.userName, 'logout');
+    case 'board-removed':
+      return hub.closeWhere(() => true, 'logout');
+    case 'boards-changed':
+      return 0;
   }
 }
 

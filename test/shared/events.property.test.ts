@@ -117,7 +117,7 @@ function expectedEnvelope(
   id: string,
   tsValue: number,
 ): Envelope {
-  const expected = { ...event, id, ts: event.ts ?? tsValue };
+  const expected = { ...event, board: event.board ?? 'main', id, ts: event.ts ?? tsValue };
   // JSON has no -0: it travels as 0 (docs/events.md).
   if (expected.type === 'metric' && Object.is(expected.value, -0)) expected.value = 0;
   return expected;

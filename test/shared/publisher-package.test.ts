@@ -100,7 +100,7 @@ describe('pulseboard/publisher package (npm pack, install, plain node)', functio
   it('packs built JavaScript with declarations for the publisher and nothing of the server in it', async function () {
     const built = packed.filter((file) => file.startsWith('build/')).sort();
     expect(built).to.deep.equal(
-      ['events', 'keys', 'publisher', 'sequence-script'].flatMap((name) => [
+      ['boards', 'events', 'keys', 'publisher', 'sequence-script'].flatMap((name) => [
         `build/publisher/${name}.d.ts`,
         `build/publisher/${name}.js`,
       ]),

@@ -16,11 +16,20 @@ import { parseFilter } from '../../../client/state/filter.ts';
 const T0 = 1_700_000_000_000;
 
 function status(seq: number, fields: Partial<StatusEnvelope> = {}): StatusEnvelope {
-  return { id: `${T0 + seq}-0`, type: 'status', service: 'api', state: 'ok', ts: T0 + seq, ...fields };
+  return {
+    id: `${T0 + seq}-0`,
+    board: 'main',
+    type: 'status',
+    service: 'api',
+    state: 'ok',
+    ts: T0 + seq,
+    ...fields,
+  };
 }
 function metric(seq: number, fields: Partial<MetricEnvelope> = {}): MetricEnvelope {
   return {
     id: `${T0 + seq}-0`,
+    board: 'main',
     type: 'metric',
     name: 'api.latency',
     value: seq,
@@ -32,6 +41,7 @@ function metric(seq: number, fields: Partial<MetricEnvelope> = {}): MetricEnvelo
 function logEvent(seq: number, fields: Partial<LogEventEnvelope> = {}): LogEventEnvelope {
   return {
     id: `${T0 + seq}-0`,
+    board: 'main',
     type: 'event',
     level: 'info',
     title: `event ${seq}`,

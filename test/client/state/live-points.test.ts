@@ -13,7 +13,14 @@ const T0 = 1_700_000_000_000;
 
 /** Point `seq` of a series fed at 100 points/s. */
 function point(seq: number): MetricEnvelope {
-  return { id: `${T0 + seq * 10}-0`, type: 'metric', name: 'api.rps', value: seq, ts: T0 + seq * 10 };
+  return {
+    id: `${T0 + seq * 10}-0`,
+    board: 'main',
+    type: 'metric',
+    name: 'api.rps',
+    value: seq,
+    ts: T0 + seq * 10,
+  };
 }
 
 function loaded(points: MetricEnvelope[] = []): DashboardState {

@@ -91,6 +91,7 @@ describe('GET /events on the wire', function () {
     expect(lines[2]!.startsWith('data: {')).to.equal(true);
     expect(JSON.parse(lines[2]!.slice('data: '.length))).to.deep.equal({
       id,
+      board: 'main',
       ts: 1_700_000_000_000,
       type: 'event',
       level: 'warn',
