@@ -18,8 +18,8 @@ import { checkServerConfig, type Config } from './config.ts';
 import { limitConnections } from './http/connection-limits.ts';
 import { Health } from './http/health.ts';
 import type { Logger } from './log.ts';
-import { ClusterMetrics } from './metrics-cluster.ts';
-import { createMetrics, type Metrics } from './metrics.ts';
+import { ClusterMetrics } from './metrics/cluster-metrics.ts';
+import { createMetrics, type Metrics } from './metrics/worker-metrics.ts';
 import { createRedisClient, withRequestDeadline, type RedisClient } from './redis.ts';
 import { Hub } from './sse/hub.ts';
 
