@@ -92,3 +92,72 @@ export function redisNames(prefix: string = DEFAULT_PREFIX): RedisNames {
     key: (name: string) => `${tag}:${name}`,
   };
 }
+
+// Names used outside the event path (docs/design.md, "Redis keys"): sessions, the login throttle and the
+// cluster-wide metrics. Keys under the installation's hash tag, channels plain, as above.
+
+/** Session storage (server/auth/sessions.ts) and the cookie signing key (server/auth/session-keys.ts). */
+export interface SessionNames {
+  /** String: the comma-separated cookie signing keys, generated once when SESSION_KEYS is unset. */
+  signingKeys: string;
+  /** String: one session's JSON, by its handle (the SHA-256 of the cookie's id, never the id itself). */
+  session(handle: string): string;
+  /** Pattern (KEYS, SCAN MATCH) of every session of the installation. */
+  sessionPattern: string;
+}
+
+export function sessionNames(prefix: string = DEFAULT_PREFIX): SessionNames {
+  const tag = `{${prefix}}`;
+  return {
+    signingKeys: `${tag}:session-keys`,
+    session: (handle: string) => `${tag}:session:${handle}`,
+    sessionPattern: `${tag}:session:*`,
+  };
+}
+
+/**
+ * Key prefixes of the login throttle's counters (server/auth/throttle.ts); rate-limiter-flexible appends
+ * `:<ip>`, `:<user>|<ip>` or `:<user>` to them.
+ */
+export interface ThrottleNames {
+  /** Failed logins by client address. */
+  failuresByIp: string;
+  /** Failed logins by username and client address. */
+  failuresByUserIp: string;
+  /** New sessions by user. */
+  loginsByUser: string;
+}
+
+export function throttleNames(prefix: string = DEFAULT_PREFIX): ThrottleNames {
+  const tag = `{${prefix}}`;
+  return {
+    failuresByIp: `${tag}:login-fail:ip`,
+    failuresByUserIp: `${tag}:login-fail:user-ip`,
+    loginsByUser: `${tag}:login-ok:user`,
+  };
+}
+
+/** Cluster-wide metrics (server/metrics/, docs/operations.md). */
+export interface MetricsNames {
+  /** Sorted set: worker id -> Redis time (ms) of its last heartbeat. */
+  workers: string;
+  /** Hash: stopped worker id (or `*merged`) -> its final counters and histograms as JSON. */
+  retired: string;
+  /** Hash of one scrape: worker id -> its metrics as JSON; expires after the scrape. */
+  answers(nonce: string): string;
+  /** Channel: a scraping worker asks every other worker for its metrics. */
+  collectChannel: string;
+  /** Channel: a worker says it has written its answer (`<nonce> <worker id>`). */
+  answersChannel: string;
+}
+
+export function metricsNames(prefix: string = DEFAULT_PREFIX): MetricsNames {
+  const tag = `{${prefix}}`;
+  return {
+    workers: `${tag}:workers`,
+    retired: `${tag}:metrics:retired`,
+    answers: (nonce: string) => `${tag}:metrics:answers:${nonce}`,
+    collectChannel: `${prefix}:metrics:collect`,
+    answersChannel: `${prefix}:metrics:answers`,
+  };
+}

@@ -2,7 +2,7 @@
 // and the old one dropped later), or, when unset, one key generated once and kept in Redis so every
 // worker of every host signs and verifies alike.
 import { randomBytes } from 'node:crypto';
-import type { RedisNames } from '../../shared/keys.ts';
+import { sessionNames, type RedisNames } from '../../shared/keys.ts';
 import type { Logger } from '../log.ts';
 import type { RedisClient } from '../redis.ts';
 
@@ -13,7 +13,7 @@ export async function resolveSessionKeys(
   log: Logger,
 ): Promise<string[]> {
   if (configured && configured.length > 0) return [...configured];
-  const key = names.key('session-keys');
+  const key = sessionNames(names.prefix).signingKeys;
   // SET NX: the first worker to start decides; the others read its key.
   await redis.set(key, randomBytes(32).toString('base64url'), { condition: 'NX' });
   const stored = await redis.get(key);

@@ -7,7 +7,7 @@ import type Koa from 'koa';
 import type { Context, Next } from 'koa';
 import { createSession } from 'koa-session';
 import * as z from 'zod';
-import type { RedisNames } from '../../shared/keys.ts';
+import { sessionNames, type RedisNames } from '../../shared/keys.ts';
 import type { RedisClient } from '../redis.ts';
 import { isSessionless } from './paths.ts';
 
@@ -28,8 +28,12 @@ export function sessionHandle(id: string): string {
   return createHash('sha256').update(id).digest('hex');
 }
 
+/**
+ * The Redis key of a session. Only this module reads or writes session values: elsewhere use
+ * readSessionsByHandle and deleteSessionByHandle (docs/design.md, "Redis keys").
+ */
 export function sessionRedisKey(names: RedisNames, handle: string): string {
-  return names.key(`session:${handle}`);
+  return sessionNames(names.prefix).session(handle);
 }
 
 /**
@@ -45,6 +49,41 @@ export function parseStoredSession(raw: string): Record<string, unknown> | undef
   }
   const parsed = z.record(z.string(), z.unknown()).safeParse(data);
   return parsed.success ? parsed.data : undefined;
+}
+
+/**
+ * The logged-in fields of these sessions, read in one round trip, by handle. A session gone, past its
+ * expiry or corrupt is absent: a corrupt value voids that one session, never the others.
+ */
+export async function readSessionsByHandle(
+  redis: RedisClient,
+  names: RedisNames,
+  handles: readonly string[],
+  now: number = Date.now(),
+): Promise<Map<string, SessionFields>> {
+  const sessions = new Map<string, SessionFields>();
+  if (handles.length === 0) return sessions;
+  const raws = await redis.mGet(handles.map((handle) => sessionRedisKey(names, handle)));
+  raws.forEach((raw, index) => {
+    const handle = handles[index];
+    if (raw === null || handle === undefined) return;
+    const data = parseStoredSession(String(raw));
+    if (data === undefined) return;
+    const expire = data._expire;
+    if (typeof expire === 'number' && expire < now) return;
+    const fields = sessionFieldsSchema.safeParse(data);
+    if (fields.success) sessions.set(handle, fields.data);
+  });
+  return sessions;
+}
+
+/** Removes a session from Redis by its handle (a logout, heard on any worker). */
+export async function deleteSessionByHandle(
+  redis: RedisClient,
+  names: RedisNames,
+  handle: string,
+): Promise<void> {
+  await redis.del(sessionRedisKey(names, handle));
 }
 
 /** Session ids generated during a request (a new visitor, or a login's regenerate), by request. */
@@ -74,7 +113,7 @@ export function createSessionStore(redis: RedisClient, names: RedisNames) {
       });
     },
     async destroy(id: string): Promise<void> {
-      await redis.del(keyOf(id));
+      await deleteSessionByHandle(redis, names, sessionHandle(id));
     },
   };
 }

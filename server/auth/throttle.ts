@@ -6,7 +6,7 @@
 // LOGIN_MAX_SESSIONS_PER_USER sessions per window, so a leaked password or a script in a loop cannot fill
 // Redis with sessions.
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import type { RedisNames } from '../../shared/keys.ts';
+import { throttleNames, type RedisNames } from '../../shared/keys.ts';
 import { RateLimitedError } from '../http/errors.ts';
 import type { RedisClient } from '../redis.ts';
 
@@ -32,19 +32,20 @@ export class LoginThrottle {
     const duration = Math.max(1, Math.ceil(options.windowMs / 1000));
     // node-redis 4+ is not detected by rate-limiter-flexible; without this flag its commands fail.
     const common = { storeClient: options.redis, useRedisPackage: true, duration };
+    const names = throttleNames(options.names.prefix);
     this.perIp = new RateLimiterRedis({
       ...common,
-      keyPrefix: options.names.key('login-fail:ip'),
+      keyPrefix: names.failuresByIp,
       points: options.maxFailuresPerIp,
     });
     this.perUserIp = new RateLimiterRedis({
       ...common,
-      keyPrefix: options.names.key('login-fail:user-ip'),
+      keyPrefix: names.failuresByUserIp,
       points: options.maxFailuresPerUserIp,
     });
     this.sessionsPerUser = new RateLimiterRedis({
       ...common,
-      keyPrefix: options.names.key('login-ok:user'),
+      keyPrefix: names.loginsByUser,
       points: options.maxSessionsPerUser,
     });
   }

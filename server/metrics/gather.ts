@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Registry } from 'prom-client';
 import * as z from 'zod';
-import type { RedisNames } from '../../shared/keys.ts';
+import { metricsNames, type MetricsNames, type RedisNames } from '../../shared/keys.ts';
 import type { Logger } from '../log.ts';
 import type { RedisClient } from '../redis.ts';
 import { parseMetricList, type MetricList } from './metric-list.ts';
@@ -29,8 +29,7 @@ export interface GatherOptions {
 
 export class MetricsGather {
   private readonly options: GatherOptions;
-  private readonly collectChannel: string;
-  private readonly answersChannel: string;
+  private readonly names: MetricsNames;
   /** Gathers of this worker waiting for answers: nonce -> workers still to answer. */
   private readonly pending = new Map<string, { waiting: Set<string>; done: () => void }>();
   private readonly onCollect = (message: string) => void this.answer(message);
@@ -38,19 +37,14 @@ export class MetricsGather {
 
   constructor(options: GatherOptions) {
     this.options = options;
-    this.collectChannel = `${options.names.prefix}:metrics:collect`;
-    this.answersChannel = `${options.names.prefix}:metrics:answers`;
-  }
-
-  private answersKey(nonce: string): string {
-    return this.options.names.key(`metrics:answers:${nonce}`);
+    this.names = metricsNames(options.names.prefix);
   }
 
   /** Starts answering other workers' gathers and hearing their answers to this worker's. */
   async subscribe(): Promise<void> {
     const { subscriber } = this.options;
-    await subscriber.subscribe(this.collectChannel, this.onCollect);
-    await subscriber.subscribe(this.answersChannel, this.onAnswer);
+    await subscriber.subscribe(this.names.collectChannel, this.onCollect);
+    await subscriber.subscribe(this.names.answersChannel, this.onAnswer);
   }
 
   /** Ends the gathers still waiting with the answers they have. */
@@ -62,8 +56,8 @@ export class MetricsGather {
     const { subscriber } = this.options;
     if (subscriber.isReady) {
       await Promise.allSettled([
-        subscriber.unsubscribe(this.collectChannel, this.onCollect),
-        subscriber.unsubscribe(this.answersChannel, this.onAnswer),
+        subscriber.unsubscribe(this.names.collectChannel, this.onCollect),
+        subscriber.unsubscribe(this.names.answersChannel, this.onAnswer),
       ]);
     }
   }
@@ -76,12 +70,12 @@ export class MetricsGather {
     const { nonce } = request.data;
     try {
       const json = JSON.stringify(await this.options.registry.getMetricsAsJSON());
-      const key = this.answersKey(nonce);
+      const key = this.names.answers(nonce);
       await this.options.redis
         .multi()
         .hSet(key, workerId, json)
         .pExpire(key, ANSWERS_TTL_MS)
-        .publish(this.answersChannel, `${nonce} ${workerId}`)
+        .publish(this.names.answersChannel, `${nonce} ${workerId}`)
         .exec();
     } catch (error) {
       this.options.log.warn({ err: error }, 'could not answer a metrics scrape');
@@ -110,13 +104,13 @@ export class MetricsGather {
       timer = setTimeout(resolve, this.options.collectTimeoutMs);
     });
     try {
-      await redis.publish(this.collectChannel, JSON.stringify({ nonce, from: workerId }));
+      await redis.publish(this.names.collectChannel, JSON.stringify({ nonce, from: workerId }));
       await allAnswered;
     } finally {
       clearTimeout(timer);
       this.pending.delete(nonce);
     }
-    const key = this.answersKey(nonce);
+    const key = this.names.answers(nonce);
     const [stored] = await redis.multi().hGetAll(key).del(key).exec();
     const expected = new Set(others);
     for (const [worker, json] of Object.entries(z.record(z.string(), z.string()).parse(stored))) {

@@ -21,6 +21,7 @@ import {
   waitUntil,
   type WorkerProcess,
 } from './ingest-workers.ts';
+import { redisNames } from '../../shared/keys.ts';
 
 const SECONDS = Number(process.env.INGEST_LOAD_SECONDS ?? '3');
 const RATE = Number(process.env.INGEST_LOAD_RATE ?? '2000');
@@ -64,7 +65,7 @@ describe('raw ingest under load, with real worker processes', function () {
   });
   afterEach(async function () {
     if (this.currentTest?.state === 'failed') {
-      console.log(`      log length: ${await client.xLen(`{${prefix}}:log`)}`);
+      console.log(`      log length: ${await client.xLen(redisNames(prefix).log)}`);
       for (const worker of workers) console.log(worker.output().slice(-4000));
     }
     driver?.kill('SIGKILL');
@@ -77,7 +78,7 @@ describe('raw ingest under load, with real worker processes', function () {
   async function publishLoad(fanOut: boolean): Promise<LoadResult> {
     const publishedAt: number[] = [];
     const lagsMs: number[] = [];
-    await observer.subscribe(`${prefix}:events`, (raw) => {
+    await observer.subscribe(redisNames(prefix).eventsChannel, (raw) => {
       const match = /"title":"load (\d+)"/.exec(raw);
       if (match) lagsMs.push(performance.now() - publishedAt[Number(match[1])]!);
     });
@@ -92,7 +93,7 @@ describe('raw ingest under load, with real worker processes', function () {
         const seq = publishedAt.length;
         publishedAt.push(performance.now());
         const message = JSON.stringify({ type: 'event', level: 'info', title: `load ${seq}` });
-        replies.push(client.publish(`${prefix}:ingest`, message));
+        replies.push(client.publish(redisNames(prefix).ingestChannel, message));
       }
       const calls: Promise<unknown>[] = [];
       while (fanOut && fannedOut < Math.floor(FAN_OUT_RATE * elapsed)) {
@@ -111,12 +112,12 @@ describe('raw ingest under load, with real worker processes', function () {
     ).to.deep.equal([]);
     const expected = publishedAt.length + fannedOut;
     await waitUntil(
-      async () => (await client.xLen(`{${prefix}}:log`)) >= expected,
+      async () => (await client.xLen(redisNames(prefix).log)) >= expected,
       Number(process.env.INGEST_LOAD_WAIT_MS ?? '120000'),
       `${expected} events in the log`,
     );
     await sleep(1500);
-    await observer.unsubscribe(`${prefix}:events`);
+    await observer.unsubscribe(redisNames(prefix).eventsChannel);
     return { published: publishedAt.length, fannedOut, lagsMs };
   }
 

@@ -6,6 +6,7 @@ import { createClient } from 'redis';
 import type { RedisClient } from '../../server/redis.ts';
 import { freePort } from '../helpers/redis-server.ts';
 import { ROOT } from './pm2-cluster.ts';
+import { redisNames } from '../../shared/keys.ts';
 
 export interface WorkerProcess {
   child: ChildProcess;
@@ -87,7 +88,7 @@ export async function logEvents(
   client: RedisClient,
   prefix: string,
 ): Promise<{ id: string; event: Record<string, unknown> }[]> {
-  const entries = await client.xRange(`{${prefix}}:log`, '-', '+');
+  const entries = await client.xRange(redisNames(prefix).log, '-', '+');
   return (entries ?? []).map((entry) => ({ id: entry.id, event: JSON.parse(entry.message.e ?? '{}') }));
 }
 

@@ -17,6 +17,7 @@ import {
   type WorkerProcess,
 } from './ingest-workers.ts';
 import { ROOT } from './pm2-cluster.ts';
+import { redisNames } from '../../shared/keys.ts';
 
 const METRICS_TOKEN = 'ingest-test-metrics-token';
 
@@ -45,8 +46,8 @@ describe('ingest exactly once, with real worker processes', function () {
     workers = [];
   });
 
-  const logLength = () => client.xLen(`{${prefix}}:log`);
-  const stream = () => `{${prefix}}:ingest-stream`;
+  const logLength = () => client.xLen(redisNames(prefix).log);
+  const stream = () => redisNames(prefix).ingestStream;
 
   /** Waits for `count` events, then a while longer, so a late duplicate would be seen. */
   async function settle(count: number, timeoutMs = 20_000): Promise<void> {
@@ -58,7 +59,7 @@ describe('ingest exactly once, with real worker processes', function () {
     workers = await startWorkers(2, redis.url, prefix);
     const heartbeat = JSON.stringify({ type: 'status', service: 'heartbeat-svc', state: 'ok', ttl: 3 });
     for (let index = 0; index < 10; index += 1) {
-      expect(await client.publish(`${prefix}:ingest`, heartbeat)).to.equal(2);
+      expect(await client.publish(redisNames(prefix).ingestChannel, heartbeat)).to.equal(2);
       await sleep(200);
     }
     await settle(10);
@@ -75,7 +76,7 @@ describe('ingest exactly once, with real worker processes', function () {
       const started = Date.now();
       for (let index = 0; index < 50; index += 1) {
         await client.publish(
-          `${prefix}:ingest`,
+          redisNames(prefix).ingestChannel,
           JSON.stringify({ type: 'event', level: 'info', title: `message ${index}` }),
         );
         await sleep(80);
@@ -91,7 +92,7 @@ describe('ingest exactly once, with real worker processes', function () {
       expect(new Set(titles)).to.deep.equal(new Set(Array.from({ length: 50 }, (_, i) => `message ${i}`)));
       // The paused worker is alive and claims positions again: the next message is sequenced once.
       await client.publish(
-        `${prefix}:ingest`,
+        redisNames(prefix).ingestChannel,
         JSON.stringify({ type: 'event', level: 'info', title: 'after' }),
       );
       await settle(51);

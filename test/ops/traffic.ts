@@ -9,6 +9,7 @@ import { EVENT_KINDS } from '../../shared/topics.ts';
 import { until } from '../helpers/sse-client.ts';
 
 import type { RedisClient } from '../../server/redis.ts';
+import { redisNames } from '../../shared/keys.ts';
 
 export interface RecordingClient {
   source: EventSource;
@@ -120,7 +121,7 @@ export function longestGapMs(client: RecordingClient): number {
 
 /** The ids of the log between the first and last published id, straight from Redis (XRANGE). */
 export async function logIds(redis: RedisClient, prefix: string, first: string, last: string) {
-  const entries = await redis.xRange(`{${prefix}}:log`, first, last);
+  const entries = await redis.xRange(redisNames(prefix).log, first, last);
   return (entries ?? []).map((entry) => entry.id);
 }
 

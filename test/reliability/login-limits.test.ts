@@ -6,6 +6,7 @@ import { errorResponseSchema } from '../../shared/api.ts';
 import { ensureTestUser, TEST_PASSWORD } from '../helpers/auth.ts';
 import { useTestBed } from '../helpers/test-bed.ts';
 import { loginFrom } from '../server/auth/requests.ts';
+import { sessionNames } from '../../shared/keys.ts';
 
 describe('successful logins per account', function () {
   this.timeout(30_000);
@@ -30,7 +31,7 @@ describe('successful logins per account', function () {
     expect(cookies.filter((line) => line.startsWith(`${SESSION_COOKIE}=`) && !/=;/.test(line))).to.deep.equal(
       [],
     );
-    const sessions = await bed.client.keys(`{${bed.prefix}}:session:*`);
+    const sessions = await bed.client.keys(sessionNames(bed.prefix).sessionPattern);
     expect(sessions).to.have.length(3);
 
     // Another account from the same address is not affected; a wrong password still answers 401.

@@ -1,8 +1,8 @@
 // Issue 14, item 15: one corrupt session value in Redis must not stop the stream-expiry sweep of a worker,
 // nor turn every request carrying that cookie into a 500.
 import { expect } from 'chai';
-import { SESSION_COOKIE, sessionHandle, sessionRedisKey } from '../../server/auth/sessions.ts';
-import { redisNames } from '../../shared/keys.ts';
+import { SESSION_COOKIE, sessionHandle } from '../../server/auth/sessions.ts';
+import { sessionNames } from '../../shared/keys.ts';
 import { until } from '../helpers/sse-client.ts';
 import { useTestBed } from '../helpers/test-bed.ts';
 import { cookieValue } from '../server/auth/requests.ts';
@@ -12,7 +12,7 @@ describe('corrupt session values', function () {
   const bed = useTestBed();
 
   function keyOf(cookie: string): string {
-    return sessionRedisKey(redisNames(bed.prefix), sessionHandle(cookieValue(cookie, SESSION_COOKIE)!));
+    return sessionNames(bed.prefix).session(sessionHandle(cookieValue(cookie, SESSION_COOKIE)!));
   }
 
   it('a corrupt value does not stop the sweep: a destroyed session elsewhere still has its stream closed', async function () {

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { expect } from 'chai';
 import { UserStore } from '../../server/auth/users.ts';
-import { redisNames } from '../../shared/keys.ts';
+import { metricsNames, redisNames, sessionNames } from '../../shared/keys.ts';
 import { startTestApp } from '../helpers/app.ts';
 import { sessionResponseSchema } from '../../shared/api.ts';
 import { useTestBed } from '../helpers/test-bed.ts';
@@ -40,7 +40,7 @@ describe('worker start and stop', function () {
       ).catch(() => undefined);
       expect(sockets(), 'sockets still open in this process').to.be.at.most(socketsBefore);
       expect(await pulseboardClients(bed.client)).to.deep.equal([]);
-      const workers = await bed.client.zRange(redisNames(bed.prefix).key('workers'), 0, -1);
+      const workers = await bed.client.zRange(metricsNames(bed.prefix).workers, 0, -1);
       expect(workers, 'registered as a live worker').to.deep.equal([]);
     } finally {
       blocker.close();
@@ -64,7 +64,7 @@ describe('worker start and stop', function () {
     await stopped;
     expect(response.status).to.equal(200);
     sessionResponseSchema.parse(await response.json());
-    const sessions = await bed.client.keys(`{${bed.prefix}}:session:*`);
+    const sessions = await bed.client.keys(sessionNames(bed.prefix).sessionPattern);
     expect(sessions).to.have.length(1);
   });
 });

@@ -20,7 +20,7 @@ describe('publisher and sequencing script', function () {
     const subscriber = bed.client.duplicate();
     await subscriber.connect();
     const received: string[] = [];
-    await subscriber.subscribe(`${bed.prefix}:events`, (message) => received.push(message));
+    await subscriber.subscribe(redisNames(bed.prefix).eventsChannel, (message) => received.push(message));
     try {
       const publisher = createPublisher(bed.client, { prefix: bed.prefix });
       const ids = await publisher.publish({

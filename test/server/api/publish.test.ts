@@ -24,7 +24,7 @@ describe('POST /api/publish', function () {
     });
   }
 
-  const logLength = () => bed.client.xLen(`{${bed.prefix}}:log`);
+  const logLength = () => bed.client.xLen(redisNames(bed.prefix).log);
 
   it('publishes with an API token: answers the ids and the event reaches logged-in browsers', async function () {
     const { token } = await tokens.create('ci');

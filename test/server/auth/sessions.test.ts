@@ -2,8 +2,8 @@ import http from 'node:http';
 import { expect } from 'chai';
 import { EventSource } from 'eventsource';
 import { errorResponseSchema, sessionResponseSchema } from '../../../shared/api.ts';
-import { SESSION_COOKIE, sessionHandle, sessionRedisKey } from '../../../server/auth/sessions.ts';
-import { redisNames } from '../../../shared/keys.ts';
+import { SESSION_COOKIE, sessionHandle } from '../../../server/auth/sessions.ts';
+import { sessionNames } from '../../../shared/keys.ts';
 import { TEST_PASSWORD } from '../../helpers/auth.ts';
 import { until } from '../../helpers/sse-client.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
@@ -126,8 +126,8 @@ describe('sessions', function () {
       const app = await bed.startApp();
       const session = await bed.login(app.url, { username: 'alice' });
       const id = cookieValue(session.headers.Cookie!, SESSION_COOKIE)!;
-      const keys = await bed.client.keys(`{${bed.prefix}}:session:*`);
-      expect(keys).to.deep.equal([sessionRedisKey(redisNames(bed.prefix), sessionHandle(id))]);
+      const keys = await bed.client.keys(sessionNames(bed.prefix).sessionPattern);
+      expect(keys).to.deep.equal([sessionNames(bed.prefix).session(sessionHandle(id))]);
       expect(keys[0]).to.not.include(id);
     });
   });
@@ -201,7 +201,7 @@ describe('sessions', function () {
         const again = await fetch(`${app.url}/api/session`, { headers: session.headers });
         expect(again.status, app.url).to.equal(401);
       }
-      expect(await bed.client.keys(`{${bed.prefix}}:session:*`)).to.deep.equal([]);
+      expect(await bed.client.keys(sessionNames(bed.prefix).sessionPattern)).to.deep.equal([]);
     });
 
     it('signs with the first SESSION_KEYS key and still accepts cookies signed with a later one (rotation)', async function () {
@@ -233,8 +233,7 @@ describe('sessions', function () {
       const opened = bed.openStream(`${app.url}/events`, { headers: session.headers });
       await opened.waitForOpen();
       // Expire it the way koa-session does: the stored _expire passes (Redis keeps the key 10 s longer).
-      const key = sessionRedisKey(
-        redisNames(bed.prefix),
+      const key = sessionNames(bed.prefix).session(
         sessionHandle(cookieValue(session.headers.Cookie!, SESSION_COOKIE)!),
       );
       const stored = JSON.parse((await bed.client.get(key)) ?? 'null') as Record<string, unknown>;
@@ -250,7 +249,7 @@ describe('sessions', function () {
       const session = await bed.login(app.url, { username: 'alice' });
       const opened = bed.openStream(`${app.url}/events`, { headers: session.headers });
       await opened.waitForOpen();
-      await bed.client.del(await bed.client.keys(`{${bed.prefix}}:session:*`));
+      await bed.client.del(await bed.client.keys(sessionNames(bed.prefix).sessionPattern));
       await until(() => app.hub.size === 0, 2000, 'the stream to close');
     });
 
@@ -303,7 +302,7 @@ describe('sessions', function () {
       expect(logout.status).to.equal(204);
       expect(setCookies(logout).get(SESSION_COOKIE)).to.match(/expires=Thu, 01 Jan 1970/i);
       expect((await fetch(`${app.url}/api/session`, { headers: session.headers })).status).to.equal(401);
-      expect(await bed.client.keys(`{${bed.prefix}}:session:*`)).to.deep.equal([]);
+      expect(await bed.client.keys(sessionNames(bed.prefix).sessionPattern)).to.deep.equal([]);
     });
   });
 });

@@ -5,6 +5,7 @@ import { login } from '../../helpers/auth.ts';
 import { startTestApp, stopAll, uniquePrefix, type TestApp } from '../../helpers/app.ts';
 import { startTestRedis, type TestRedis } from '../../helpers/redis-server.ts';
 import { openStream, type RecordedStream } from '../../helpers/sse-client.ts';
+import { redisNames } from '../../../shared/keys.ts';
 
 describe('fan-out across workers', function () {
   let redis: TestRedis;
@@ -55,11 +56,11 @@ describe('fan-out across workers', function () {
       message: 'all good',
     });
     await client.publish(
-      `${prefix}:ingest`,
+      redisNames(prefix).ingestChannel,
       JSON.stringify({ type: 'event', level: 'warn', title: 'disk 91% full' }),
     );
     await client.publish(
-      `${prefix}:ingest`,
+      redisNames(prefix).ingestChannel,
       JSON.stringify({ type: 'metric', name: 'api.latency', value: 12.5, unit: 'ms' }),
     );
 
@@ -75,23 +76,23 @@ describe('fan-out across workers', function () {
     expect(first!.events[0]).to.include({ id: publishedId, type: 'status', service: 'api', state: 'ok' });
     expect(first!.events[1]).to.include({ type: 'event', level: 'warn', title: 'disk 91% full' });
     expect(first!.events[2]).to.include({ type: 'metric', name: 'api.latency', value: 12.5, unit: 'ms' });
-    expect(await client.xLen(`{${prefix}}:log`)).to.equal(3);
+    expect(await client.xLen(redisNames(prefix).log)).to.equal(3);
   });
 
   it('drops and counts invalid raw messages and still delivers the next valid one', async function () {
     const [first, second] = await openOnEveryApp();
-    await client.publish(`${prefix}:ingest`, '{not json');
-    await client.publish(`${prefix}:ingest`, JSON.stringify({ type: 'bogus', service: 'api' }));
+    await client.publish(redisNames(prefix).ingestChannel, '{not json');
+    await client.publish(redisNames(prefix).ingestChannel, JSON.stringify({ type: 'bogus', service: 'api' }));
     await client.publish(
-      `${prefix}:ingest`,
+      redisNames(prefix).ingestChannel,
       JSON.stringify({ type: 'event', level: 'info', title: 'x'.repeat(70_000) }),
     );
     await client.publish(
-      `${prefix}:ingest`,
+      redisNames(prefix).ingestChannel,
       JSON.stringify({ type: 'status', service: 'api', state: 'sideways' }),
     );
     await client.publish(
-      `${prefix}:ingest`,
+      redisNames(prefix).ingestChannel,
       JSON.stringify({ type: 'status', service: 'db', state: 'down' }),
     );
 
@@ -117,6 +118,6 @@ describe('fan-out across workers', function () {
       byReason = await rejectedByReason();
     }
     expect(byReason).to.deep.equal({ bad_json: 1, unknown_type: 1, too_large: 1, invalid: 1 });
-    expect(await client.xLen(`{${prefix}}:log`)).to.equal(1);
+    expect(await client.xLen(redisNames(prefix).log)).to.equal(1);
   });
 });

@@ -6,6 +6,7 @@ import { login } from '../../helpers/auth.ts';
 import { startTestRedis, type TestRedis } from '../../helpers/redis-server.ts';
 import { openStream, type RecordedStream } from '../../helpers/sse-client.ts';
 import { sleep } from '../sse/stream-helpers.ts';
+import { redisNames } from '../../../shared/keys.ts';
 
 const RATE_PER_SECOND = 200;
 const DURATION_MS = 4000;
@@ -73,7 +74,7 @@ describe('gap fill after the subscriber connection drops', function () {
     // Both workers' subscribers were cut each time.
     expect(await kills).to.equal(KILL_AT_MS.length * apps.length);
 
-    const log = (await publisherClient.xRange(`{${prefix}}:log`, '-', '+')) ?? [];
+    const log = (await publisherClient.xRange(redisNames(prefix).log, '-', '+')) ?? [];
     expect(log).to.have.length(total);
     const allIds = log.map((entry) => entry.id);
     const statusIds = log

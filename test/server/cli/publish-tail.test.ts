@@ -7,6 +7,7 @@ import { ensureTestUser, TEST_PASSWORD } from '../../helpers/auth.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
 import { until } from '../../helpers/sse-client.ts';
 import { logIds } from '../sse/stream-helpers.ts';
+import { redisNames } from '../../../shared/keys.ts';
 
 const BIN = fileURLToPath(new URL('../../../bin/pulseboard.js', import.meta.url));
 
@@ -69,7 +70,7 @@ describe('pulseboard publish and tail (the real CLI)', function () {
   });
 
   async function logEntries() {
-    const entries = await bed.client.xRange(`{${bed.prefix}}:log`, '-', '+');
+    const entries = await bed.client.xRange(redisNames(bed.prefix).log, '-', '+');
     return (entries ?? []).map((entry) => ({ id: entry.id, ...JSON.parse(entry.message.e!) }));
   }
 

@@ -4,6 +4,7 @@ import type { TestApp } from '../../helpers/app.ts';
 import { until } from '../../helpers/sse-client.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
 import { sampleValue, samples } from '../../ops/prometheus-text.ts';
+import { metricsNames } from '../../../shared/keys.ts';
 
 describe('cluster-wide /metrics', function () {
   this.timeout(30_000);
@@ -93,7 +94,7 @@ describe('cluster-wide /metrics', function () {
     const { body: detail } = await scrape(apps[0]!, '?scope=workers');
     expect(sampleValue(detail, 'pulseboard_deliveries_total', { worker: 'retired' })).to.equal(6);
     // The scrape compacted the retired entries into one, so the hash does not grow with every deploy.
-    expect(await bed.client.hKeys(`{${bed.prefix}}:metrics:retired`)).to.deep.equal(['*merged']);
+    expect(await bed.client.hKeys(metricsNames(bed.prefix).retired)).to.deep.equal(['*merged']);
     expect(sampleValue((await scrape(apps[0]!)).body, 'pulseboard_deliveries_total')).to.equal(expected);
   });
 
@@ -102,7 +103,7 @@ describe('cluster-wide /metrics', function () {
     const expected = await deliver([1, 1], 2);
     const [seconds] = await bed.client.time();
     // A worker that registered but never answers (hung, or on a host cut off from pub/sub).
-    await bed.client.zAdd(`{${bed.prefix}}:workers`, {
+    await bed.client.zAdd(metricsNames(bed.prefix).workers, {
       score: Number(seconds) * 1000,
       value: 'elsewhere:1:dead',
     });
@@ -119,13 +120,13 @@ describe('cluster-wide /metrics', function () {
   it('forgets a worker whose heartbeats stopped', async function () {
     await startApps(1);
     const [seconds] = await bed.client.time();
-    await bed.client.zAdd(`{${bed.prefix}}:workers`, {
+    await bed.client.zAdd(metricsNames(bed.prefix).workers, {
       score: (Number(seconds) - 60) * 1000,
       value: 'gone:1:dead',
     });
     const { body } = await scrape(apps[0]!);
     expect(sampleValue(body, 'pulseboard_cluster_workers', { state: 'missing' })).to.equal(0);
-    expect(await bed.client.zRange(`{${bed.prefix}}:workers`, 0, -1)).to.deep.equal([
+    expect(await bed.client.zRange(metricsNames(bed.prefix).workers, 0, -1)).to.deep.equal([
       apps[0]!.clusterMetrics.workerId,
     ]);
   });

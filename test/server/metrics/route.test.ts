@@ -6,6 +6,7 @@ import { ConfigError } from '../../../server/config.ts';
 import type { RedisClient } from '../../../server/redis.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
 import { ROOT } from '../../ops/pm2-cluster.ts';
+import { metricsNames } from '../../../shared/keys.ts';
 
 const METRICS_TOKEN = 'metrics-token-0123456789';
 
@@ -53,12 +54,15 @@ describe('GET /metrics', function () {
     // A registered worker that never answers holds each gather open for the whole collect timeout, so
     // the ten scrapes below surely overlap.
     const [seconds] = await bed.client.time();
-    await bed.client.zAdd(`{${bed.prefix}}:workers`, { score: Number(seconds) * 1000, value: 'silent' });
+    await bed.client.zAdd(metricsNames(bed.prefix).workers, {
+      score: Number(seconds) * 1000,
+      value: 'silent',
+    });
     const listener: RedisClient = createClient({ url: bed.redis.url });
     await listener.connect();
     const collects: string[] = [];
     try {
-      await listener.subscribe(`${bed.prefix}:metrics:collect`, (message) => collects.push(message));
+      await listener.subscribe(metricsNames(bed.prefix).collectChannel, (message) => collects.push(message));
       const answers = await Promise.all(
         Array.from({ length: 10 }, () =>
           fetch(`${scraped.url}/metrics`, { headers: { Authorization: `Bearer ${METRICS_TOKEN}` } }),
