@@ -33,7 +33,7 @@ export const TEST_PASSWORD = 'correct horse battery staple';
 export const TEST_SCRYPT: ScryptParams = { N: 2 ** 12, r: 8, p: 1 };
 
 /** The `name=value` pairs of a response's Set-Cookie headers, as one Cookie header (empty values dropped). */
-export function cookieHeader(response: Response): string {
+function cookieHeader(response: Response): string {
   return response.headers
     .getSetCookie()
     .map((line) => line.split(';')[0] ?? '')

@@ -1,5 +1,6 @@
 // A private redis-server per test file, on a free port, so tests are hermetic and can stop and restart
-// Redis on purpose. With REDIS_URL set, tests use that server instead (and cannot stop it).
+// Redis on purpose. With REDIS_URL set, tests use that server instead (and cannot stop it), except the
+// suites that ask for a server of their own (`own: true`): those that stop, pause or restart Redis.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -46,10 +47,12 @@ export async function waitForPing(url: string, timeoutMs = 10_000): Promise<void
 export interface TestRedisOptions {
   /** Persist with an append-only file in the server's folder (survives shutdown() and start()). */
   appendonly?: boolean;
+  /** A private server even when REDIS_URL is set: the suite stops or restarts it. */
+  own?: boolean;
 }
 
 export async function startTestRedis(options: TestRedisOptions = {}): Promise<TestRedis> {
-  if (process.env.REDIS_URL) {
+  if (process.env.REDIS_URL && !options.own) {
     const url = process.env.REDIS_URL;
     await waitForPing(url);
     const refuse = async () => {
@@ -112,7 +115,16 @@ export async function startTestRedis(options: TestRedisOptions = {}): Promise<Te
     await exited;
   }
 
-  await start();
+  async function close(): Promise<void> {
+    await stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  // A server that never answered is still a process: stop it before reporting the failure.
+  await start().catch(async (error: unknown) => {
+    await close();
+    throw error;
+  });
   return {
     url,
     port,
@@ -120,9 +132,6 @@ export async function startTestRedis(options: TestRedisOptions = {}): Promise<Te
     stop,
     start,
     shutdown,
-    close: async () => {
-      await stop();
-      await rm(dir, { recursive: true, force: true });
-    },
+    close,
   };
 }

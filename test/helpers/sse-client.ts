@@ -19,6 +19,11 @@ export interface StreamOptions {
   headers?: Record<string, string>;
 }
 
+/** Waits `ms`: for giving a late duplicate the chance to arrive, or pacing a publisher. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 export async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {

@@ -1,8 +1,9 @@
 // The common fixture of the server suites: one Redis (and client) per describe block, a fresh key prefix
 // per test, and apps and streams that are always closed after each test. Call useTestBed() in a describe
 // block; its properties are filled in by the mocha hooks it registers, so read them only inside tests
-// and hooks.
-import { createClient } from 'redis';
+// and hooks. Whatever the bed starts is known to its cleanup before it starts: a hook or test that fails
+// half-way (Redis up, the client not; one app of two started) leaves no server behind.
+import { createClient, type RedisClientOptions } from 'redis';
 import type { RedisClient } from '../../server/redis.ts';
 import { startTestApp, stopAll, uniquePrefix, type TestApp } from './app.ts';
 import { login, type LoginOptions, type TestSession } from './auth.ts';
@@ -37,6 +38,8 @@ export interface TestBed {
   track(stream: RecordedStream): RecordedStream;
   /** Opens a stream that is closed after the test. */
   openStream(url: string, options?: StreamOptions): RecordedStream;
+  /** One more client of the bed's Redis (its errors swallowed), closed after the suite, before the server. */
+  connect(options?: Omit<RedisClientOptions, 'url'>): Promise<RedisClient>;
 }
 
 function required<T>(value: T | undefined, what: string): T {
@@ -49,7 +52,10 @@ export function useTestBed(options: TestBedOptions = {}): TestBed {
   let client: RedisClient | undefined;
   let prefix: string | undefined;
   let apps: TestApp[] = [];
+  /** Apps still starting: the cleanup waits for them, then stops the ones that came up. */
+  let starting: Promise<unknown>[] = [];
   let streams: RecordedStream[] = [];
+  const extraClients: RedisClient[] = [];
 
   before(async function () {
     redis = await startTestRedis(options.redis);
@@ -59,7 +65,16 @@ export function useTestBed(options: TestBedOptions = {}): TestBed {
     await client.connect();
   });
   after(async function () {
-    await client?.quit();
+    const clients = client ? [client, ...extraClients] : extraClients;
+    await Promise.allSettled(
+      clients.map(async (each) => {
+        try {
+          if (each.isOpen) await each.quit();
+        } catch {
+          each.destroy();
+        }
+      }),
+    );
     await redis?.close();
   });
   beforeEach(function () {
@@ -68,6 +83,8 @@ export function useTestBed(options: TestBedOptions = {}): TestBed {
   afterEach(async function () {
     for (const stream of streams) stream.close();
     streams = [];
+    await Promise.allSettled(starting);
+    starting = [];
     await stopAll(apps);
     apps = [];
   });
@@ -90,9 +107,9 @@ export function useTestBed(options: TestBedOptions = {}): TestBed {
       return streams;
     },
     async startApp(env = {}) {
-      const app = await startTestApp(bed.redis.url, { PULSEBOARD_PREFIX: bed.prefix, ...env });
-      apps.push(app);
-      return app;
+      const started = startTestApp(bed.redis.url, { PULSEBOARD_PREFIX: bed.prefix, ...env });
+      starting.push(started.then((app) => apps.push(app)));
+      return started;
     },
     trackApp(app) {
       apps.push(app);
@@ -107,6 +124,13 @@ export function useTestBed(options: TestBedOptions = {}): TestBed {
     },
     openStream(url, streamOptions) {
       return bed.track(openStream(url, streamOptions));
+    },
+    async connect(clientOptions = {}) {
+      const extra: RedisClient = createClient({ ...clientOptions, url: bed.redis.url });
+      extra.on('error', () => undefined);
+      extraClients.push(extra);
+      await extra.connect();
+      return extra;
     },
   };
   return bed;

@@ -8,14 +8,12 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { createPublisher } from '../../shared/publisher.ts';
 import type { RedisClient } from '../../server/redis.ts';
-import { uniquePrefix } from '../helpers/app.ts';
 import { login } from '../helpers/auth.ts';
-import { startTestRedis, type TestRedis } from '../helpers/redis-server.ts';
+import { sleep } from '../helpers/sse-client.ts';
+import { useTestBed } from '../helpers/test-bed.ts';
 import {
-  connect,
   logEvents,
   repeated,
-  sleep,
   startWorkers,
   stopWorkers,
   waitUntil,
@@ -43,29 +41,21 @@ interface LoadResult {
 
 describe('raw ingest under load, with real worker processes', function () {
   this.timeout(300_000);
-  let redis: TestRedis;
+  // The bed's Redis and bed.prefix; its own clients, whose commands may wait behind a saturated run.
+  const bed = useTestBed({ client: false });
   let client: RedisClient;
   let observer: RedisClient;
-  let prefix: string;
   let workers: WorkerProcess[] = [];
   let driver: ChildProcess | undefined;
 
   before(async function () {
-    redis = await startTestRedis();
-    client = await connect(redis.url);
-    observer = await connect(redis.url);
-  });
-  after(async function () {
-    await client?.quit();
-    await observer?.quit();
-    await redis?.close();
-  });
-  beforeEach(function () {
-    prefix = uniquePrefix();
+    // A test process starved by a load run may write a command late; that is not what is measured.
+    client = await bed.connect({ commandOptions: { timeout: 120_000 } });
+    observer = await bed.connect({ commandOptions: { timeout: 120_000 } });
   });
   afterEach(async function () {
     if (this.currentTest?.state === 'failed') {
-      console.log(`      log length: ${await client.xLen(redisNames(prefix).log)}`);
+      console.log(`      log length: ${await client.xLen(redisNames(bed.prefix).log)}`);
       for (const worker of workers) console.log(worker.output().slice(-4000));
     }
     driver?.kill('SIGKILL');
@@ -78,11 +68,11 @@ describe('raw ingest under load, with real worker processes', function () {
   async function publishLoad(fanOut: boolean): Promise<LoadResult> {
     const publishedAt: number[] = [];
     const lagsMs: number[] = [];
-    await observer.subscribe(redisNames(prefix).eventsChannel, (raw) => {
+    await observer.subscribe(redisNames(bed.prefix).eventsChannel, (raw) => {
       const match = /"title":"load (\d+)"/.exec(raw);
       if (match) lagsMs.push(performance.now() - publishedAt[Number(match[1])]!);
     });
-    const publisher = createPublisher(client, { prefix });
+    const publisher = createPublisher(client, { prefix: bed.prefix });
     let fannedOut = 0;
     const started = performance.now();
     const heardBy: number[] = [];
@@ -93,7 +83,7 @@ describe('raw ingest under load, with real worker processes', function () {
         const seq = publishedAt.length;
         publishedAt.push(performance.now());
         const message = JSON.stringify({ type: 'event', level: 'info', title: `load ${seq}` });
-        replies.push(client.publish(redisNames(prefix).ingestChannel, message));
+        replies.push(client.publish(redisNames(bed.prefix).ingestChannel, message));
       }
       const calls: Promise<unknown>[] = [];
       while (fanOut && fannedOut < Math.floor(FAN_OUT_RATE * elapsed)) {
@@ -112,17 +102,17 @@ describe('raw ingest under load, with real worker processes', function () {
     ).to.deep.equal([]);
     const expected = publishedAt.length + fannedOut;
     await waitUntil(
-      async () => (await client.xLen(redisNames(prefix).log)) >= expected,
+      async () => (await client.xLen(redisNames(bed.prefix).log)) >= expected,
       Number(process.env.INGEST_LOAD_WAIT_MS ?? '120000'),
       `${expected} events in the log`,
     );
     await sleep(1500);
-    await observer.unsubscribe(redisNames(prefix).eventsChannel);
+    await observer.unsubscribe(redisNames(bed.prefix).eventsChannel);
     return { published: publishedAt.length, fannedOut, lagsMs };
   }
 
   async function checkLog(result: LoadResult): Promise<void> {
-    const events = await logEvents(client, prefix);
+    const events = await logEvents(client, bed.prefix);
     expect(repeated(events.map(({ id }) => id)), 'ids twice').to.deep.equal([]);
     const titles = events
       .filter(({ event }) => event.type === 'event')
@@ -142,7 +132,7 @@ describe('raw ingest under load, with real worker processes', function () {
   }
 
   it(`sequences every raw message once at ${RATE}/s for ${SECONDS} s with 2 workers`, async function () {
-    workers = await startWorkers(2, redis.url, prefix, WORKER_ENV);
+    workers = await startWorkers(2, bed.redis.url, bed.prefix, WORKER_ENV);
     const result = await publishLoad(false);
     await checkLog(result);
     report('idle workers', result);
@@ -152,8 +142,8 @@ describe('raw ingest under load, with real worker processes', function () {
   (SATURATE ? it : it.skip)(
     `sequences every raw message once at ${RATE}/s while 2 workers fan out ${FAN_OUT_RATE} events/s to ${CLIENTS} SSE streams`,
     async function () {
-      workers = await startWorkers(2, redis.url, prefix, WORKER_ENV);
-      const session = await login(workers[0]!.url, { redisUrl: redis.url, prefix });
+      workers = await startWorkers(2, bed.redis.url, bed.prefix, WORKER_ENV);
+      const session = await login(workers[0]!.url, { redisUrl: bed.redis.url, prefix: bed.prefix });
       const stats: { open: number; frames: number; closed: number; latencies?: number[] } = {
         open: 0,
         frames: 0,

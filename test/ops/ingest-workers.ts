@@ -2,7 +2,6 @@
 // be paused (SIGSTOP), resumed and killed (SIGKILL) on its own. Always stopped by stopWorkers().
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { createClient } from 'redis';
 import type { RedisClient } from '../../server/redis.ts';
 import { freePort } from '../helpers/redis-server.ts';
 import { ROOT } from './pm2-cluster.ts';
@@ -40,15 +39,24 @@ export async function startWorker(
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no 'ready' within 30 s:\n${output}`)), 30_000);
-    child.once('message', (message) => {
-      clearTimeout(timer);
-      if (message === 'ready') resolve();
-      else reject(new Error(`unexpected message ${JSON.stringify(message)}`));
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`no 'ready' within 30 s:\n${output}`)), 30_000);
+      child.once('message', (message) => {
+        if (message === 'ready') resolve();
+        else reject(new Error(`unexpected message ${JSON.stringify(message)}`));
+      });
+      void exited.then(() => reject(new Error(`worker exited before ready:\n${output}`)));
     });
-    void exited.then(() => reject(new Error(`worker exited before ready:\n${output}`)));
-  });
+  } catch (error) {
+    // A worker that never became ready is still a process: the caller never gets it to stop.
+    child.kill('SIGKILL');
+    await exited;
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
   return { child, pid: child.pid!, url: `http://127.0.0.1:${port}`, output: () => output, exited };
 }
 
@@ -60,7 +68,12 @@ export async function startWorkers(
   env: Record<string, string> = {},
 ): Promise<WorkerProcess[]> {
   const workers: WorkerProcess[] = [];
-  for (let index = 0; index < count; index += 1) workers.push(await startWorker(redisUrl, prefix, env));
+  try {
+    for (let index = 0; index < count; index += 1) workers.push(await startWorker(redisUrl, prefix, env));
+  } catch (error) {
+    await stopWorkers(workers);
+    throw error;
+  }
   return workers;
 }
 
@@ -74,13 +87,6 @@ export async function stopWorkers(workers: readonly WorkerProcess[]): Promise<vo
       await worker.exited;
     }),
   );
-}
-
-export async function connect(url: string): Promise<RedisClient> {
-  // A test process starved by a load run may write a command late; that is not what is measured.
-  const client = createClient({ url, commandOptions: { timeout: 120_000 } });
-  await client.connect();
-  return client as unknown as RedisClient;
 }
 
 /** Every event in the log, as parsed JSON with its id. */
@@ -104,8 +110,6 @@ export async function waitUntil(
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
-
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Counts values; returns those seen more than once. */
 export function repeated(values: readonly string[]): string[] {

@@ -12,8 +12,7 @@ import {
   publishSteadily,
   type RecordingClient,
 } from './traffic.ts';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { sleep } from '../helpers/sse-client.ts';
 
 // Short reconnect delay so a client whose worker drains is back quickly; many streams on one session.
 const WORKER_ENV = { SSE_RETRY_MS: '250', MAX_STREAMS_PER_SESSION: '100' };

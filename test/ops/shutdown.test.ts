@@ -5,6 +5,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { uniquePrefix } from '../helpers/app.ts';
 import { login } from '../helpers/auth.ts';
+import { openRawStream } from '../helpers/raw-stream.ts';
 import { freePort, startTestRedis, type TestRedis } from '../helpers/redis-server.ts';
 import { ROOT } from './pm2-cluster.ts';
 
@@ -50,34 +51,13 @@ async function startWorker(redisUrl: string, prefix: string): Promise<Worker> {
   return { child, url: `http://127.0.0.1:${port}`, exited, output: () => output };
 }
 
-/** Opens an SSE response; `ended` resolves with the time the server ended it. */
-async function openRawStream(
-  url: string,
-  headers: Record<string, string>,
-): Promise<{ ended: Promise<number> }> {
-  const response = await fetch(`${url}/events`, { headers });
-  expect(response.status).to.equal(200);
-  const reader = response.body!.getReader();
-  await reader.read(); // the retry: and opening comment
-  const ended = (async () => {
-    for (;;) {
-      try {
-        if ((await reader.read()).done) return performance.now();
-      } catch {
-        return performance.now();
-      }
-    }
-  })();
-  return { ended };
-}
-
 describe('worker process: ready and graceful shutdown', function () {
   this.timeout(60_000);
   let redis: TestRedis;
   let worker: Worker | undefined;
 
   beforeEach(async function () {
-    redis = await startTestRedis();
+    redis = await startTestRedis({ own: true }); // one test stops it
   });
   afterEach(async function () {
     if (worker && worker.child.exitCode === null && worker.child.signalCode === null) {
@@ -96,7 +76,11 @@ describe('worker process: ready and graceful shutdown', function () {
       // 'ready' came after listening and subscribing: the worker is healthy at that very moment.
       expect((await fetch(`${worker.url}/healthz`)).status).to.equal(200);
       const { headers } = await login(worker.url, { redisUrl: redis.url, prefix });
-      const streams = await Promise.all([1, 2, 3].map(() => openRawStream(worker!.url, headers)));
+      const streams = [1, 2, 3].map(() => openRawStream(`${worker!.url}/events`, { headers }));
+      for (const stream of streams) {
+        expect(await stream.status).to.equal(200);
+        await stream.waitForText(/^retry:/m); // the stream is served before the signal
+      }
 
       const signalledAt = performance.now();
       worker.child.kill(signal);
@@ -114,7 +98,6 @@ describe('worker process: ready and graceful shutdown', function () {
   }
 
   it('exits 0 within a fifth of kill_timeout on SIGTERM even while Redis is down', async function () {
-    if (!redis.owned) this.skip();
     worker = await startWorker(redis.url, uniquePrefix());
     await redis.stop();
     const signalledAt = performance.now();

@@ -24,7 +24,7 @@ export interface RecordingClient {
   close(): void;
 }
 
-export function openRecordingClient(url: string, headers: Record<string, string> = {}): RecordingClient {
+function openRecordingClient(url: string, headers: Record<string, string> = {}): RecordingClient {
   const servedBy: string[] = [];
   const fetchWithHeaders: FetchLike = async (input, init) => {
     const response = await fetch(input, { ...init, headers: { ...(init?.headers ?? {}), ...headers } });

@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import { login } from '../helpers/auth.ts';
 import { useTestBed } from '../helpers/test-bed.ts';
-import { until } from '../helpers/sse-client.ts';
+import { sleep, until } from '../helpers/sse-client.ts';
 import { startHaproxy, type Balancer } from './haproxy.ts';
 import { startPm2Cluster, type Pm2Cluster } from './pm2-cluster.ts';
 import { getOnNewConnection, sampleValue } from './prometheus-text.ts';
@@ -17,7 +17,6 @@ import {
   type RecordingClient,
 } from './traffic.ts';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const WORKER_ENV = { SSE_RETRY_MS: '250', MAX_STREAMS_PER_SESSION: '100', TRUST_PROXY: 'true' };
 
 /** Polls /healthz through the balancer until both servers have answered (both are UP in HAProxy). */

@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import type net from 'node:net';
 import { createPublisher } from '../../shared/publisher.ts';
-import { until } from '../helpers/sse-client.ts';
+import { sleep, until } from '../helpers/sse-client.ts';
 import { useTestBed } from '../helpers/test-bed.ts';
 import {
   expectEveryClientSawExactly,
@@ -19,7 +19,6 @@ import { connectRaw, mb, publishUntilStopped } from './load-probes.ts';
 // One session opens every stream of a test (the default quota is a handful per session).
 const STALL_EVENTS = 2500;
 const STREAMS = { MAX_STREAMS_PER_SESSION: '200' };
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('faults under load', function () {
   this.timeout(180_000);

@@ -1,21 +1,13 @@
-// Widen the net (issue 14), floods of sockets (docs/reliability.md, "Tests"): many connections from one
+// Floods of sockets (docs/reliability.md, "Tests"): many connections from one
 // address, and slowloris sockets dribbling headers. Each is refused or closed clearly (429, 408), another
 // user on another source address (127.0.0.2) keeps getting every event with a delivery p99 within 20 % of
 // a baseline taken just before, in the same test, and the flooding address is served again afterwards.
 // Short by default; `npm run test:floods` runs 10,000 connections and 1,000 slowloris sockets.
 import { expect } from 'chai';
+import { openRawStream, type RawStream } from '../helpers/raw-stream.ts';
 import { until } from '../helpers/sse-client.ts';
 import { useTestBed } from '../helpers/test-bed.ts';
-import {
-  latencies,
-  mb,
-  openRawStream,
-  percentile,
-  publishTimed,
-  startFlooder,
-  type RawStream,
-  type SentEvent,
-} from './load-probes.ts';
+import { latencies, mb, percentile, publishTimed, startFlooder, type SentEvent } from './load-probes.ts';
 
 const FLOOD_CONNECTIONS = Number(process.env.FLOOD_CONNECTIONS ?? 300);
 const SLOWLORIS_SOCKETS = Number(process.env.SLOWLORIS_SOCKETS ?? 60);
@@ -66,7 +58,7 @@ describe('floods of connections', function () {
       MAX_CONNECTIONS: String(Math.max(FLOOD_CONNECTIONS * 2, 1000)),
     });
     const { headers } = await bed.login(app.url, { username: 'bystander' });
-    bystander = openRawStream(`${app.url}/events`, headers, '127.0.0.2');
+    bystander = openRawStream(`${app.url}/events`, { headers, localAddress: '127.0.0.2' });
     expect(await bystander.status).to.equal(200);
     const port = Number(new URL(app.url).port);
 
@@ -122,7 +114,7 @@ describe('floods of connections', function () {
       MAX_CONNECTIONS: String(SLOWLORIS_SOCKETS + 100),
     });
     const { headers } = await bed.login(app.url, { username: 'bystander' });
-    bystander = openRawStream(`${app.url}/events`, headers, '127.0.0.2');
+    bystander = openRawStream(`${app.url}/events`, { headers, localAddress: '127.0.0.2' });
     expect(await bystander.status).to.equal(200);
     const port = Number(new URL(app.url).port);
 

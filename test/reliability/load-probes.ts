@@ -1,69 +1,12 @@
-// Shared probes of the flood and fault suites (issue 14, "Widen the net"; docs/reliability.md): a
-// bystander stream opened from its own source address with plain http (fetch cannot pick one), a steady
-// publisher that notes when each id was sent, and the delivery-latency percentiles between the two.
+// Shared probes of the flood and fault suites (docs/reliability.md, "Tests"): a steady publisher that
+// notes when each id was sent, and the delivery-latency percentiles at a bystander stream
+// (test/helpers/raw-stream.ts, opened from its own source address).
 import { spawn } from 'node:child_process';
-import http from 'node:http';
 import net from 'node:net';
 import type { RedisClient } from '../../server/redis.ts';
 import { createPublisher } from '../../shared/publisher.ts';
+import type { RawStream } from '../helpers/raw-stream.ts';
 import { until } from '../helpers/sse-client.ts';
-
-export interface RawStream {
-  /** Ids in the order received, and when each arrived (performance.now()). */
-  ids: string[];
-  arrivedAt: Map<string, number>;
-  status: Promise<number>;
-  close(): void;
-}
-
-/**
- * An SSE reader on one socket from `localAddress` (127.0.0.2 is another user than the 127.0.0.1 flood).
- * It records `id:` lines only; the full EventSource client is test/helpers/sse-client.ts.
- */
-export function openRawStream(
-  url: string,
-  headers: Record<string, string>,
-  localAddress = '127.0.0.2',
-  since?: string,
-): RawStream {
-  const ids: string[] = [];
-  const arrivedAt = new Map<string, number>();
-  let buffer = '';
-  const request = http.get(url, {
-    headers: { ...headers, ...(since ? { 'Last-Event-ID': since } : {}) },
-    localAddress,
-    agent: false,
-  });
-  const status = new Promise<number>((resolve, reject) => {
-    request.once('error', reject);
-    request.once('response', (response) => {
-      resolve(response.statusCode ?? 0);
-      response.setEncoding('utf8');
-      response.on('error', () => undefined);
-      response.on('data', (chunk: string) => {
-        const now = performance.now();
-        buffer += chunk;
-        const lines = buffer.split('\n');
-        buffer = lines.pop() ?? '';
-        for (const line of lines) {
-          if (!line.startsWith('id:')) continue;
-          const id = line.slice(3).trim();
-          ids.push(id);
-          arrivedAt.set(id, now);
-        }
-      });
-    });
-  });
-  return {
-    ids,
-    arrivedAt,
-    status,
-    close: () => {
-      request.on('error', () => undefined);
-      request.destroy();
-    },
-  };
-}
 
 export interface SentEvent {
   id: string;

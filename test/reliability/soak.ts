@@ -12,6 +12,7 @@ import { uniquePrefix } from '../helpers/app.ts';
 import { login } from '../helpers/auth.ts';
 import { startTestRedis } from '../helpers/redis-server.ts';
 import { startPm2Cluster } from '../ops/pm2-cluster.ts';
+import { sleep } from '../helpers/sse-client.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -39,8 +40,6 @@ interface StreamState {
   gaps: number;
   opens: number;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function openStream(url: string, headers: Record<string, string>): StreamState {
   const fetchWithHeaders: FetchLike = (input, init) =>

@@ -6,7 +6,7 @@ import { createPublisher } from '../../../shared/publisher.ts';
 import type { TestApp } from '../../helpers/app.ts';
 import type { TestSession } from '../../helpers/auth.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
-import { sleep } from '../sse/stream-helpers.ts';
+import { sleep } from '../../helpers/sse-client.ts';
 
 /** GET /api/snapshot with gzip accepted; the raw (still compressed) bytes, not decoded here. */
 function rawSnapshot(app: TestApp, session: TestSession): Promise<{ encoding: string; body: Buffer }> {

@@ -10,7 +10,7 @@ export interface RawResponse {
 }
 
 /** An HTTP request whose socket is bound to `localAddress` (any 127.x.y.z works on Linux). */
-export function requestFrom(
+function requestFrom(
   localAddress: string,
   url: string,
   options: { method?: string; headers?: Record<string, string>; body?: string } = {},
@@ -79,8 +79,4 @@ export function cookieValue(cookie: string, name: string): string | undefined {
     if (pair.slice(0, index) === name) return pair.slice(index + 1);
   }
   return undefined;
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -5,9 +5,9 @@ import { errorResponseSchema, sessionResponseSchema } from '../../../shared/api.
 import { SESSION_COOKIE, sessionHandle } from '../../../server/auth/sessions.ts';
 import { sessionNames } from '../../../shared/keys.ts';
 import { TEST_PASSWORD } from '../../helpers/auth.ts';
-import { until } from '../../helpers/sse-client.ts';
+import { sleep, until } from '../../helpers/sse-client.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
-import { cookieValue, loginRequest, setCookies, sleep } from './requests.ts';
+import { cookieValue, loginRequest, setCookies } from './requests.ts';
 
 describe('sessions', function () {
   this.timeout(30_000);
@@ -104,7 +104,10 @@ describe('sessions', function () {
       expect(again.status).to.equal(200);
       const before = cookieValue(first.headers.Cookie!, SESSION_COOKIE);
       const after = setCookies(again).get(SESSION_COOKIE)?.split(';')[0]?.split('=')[1];
-      expect(after).to.be.a('string').and.not.equal(before);
+      // 256 bits from the CSPRNG, base64url (docs/security.md): not koa-session's default UUID.
+      expect(after)
+        .to.match(/^[A-Za-z0-9_-]{43}$/)
+        .and.not.equal(before);
       const old = await fetch(`${app.url}/api/session`, { headers: first.headers });
       expect(old.status).to.equal(401);
     });
@@ -215,8 +218,9 @@ describe('sessions', function () {
       expect(response.status).to.equal(200);
       // The cookie is re-signed with the new key on the way.
       const resigned = setCookies(response).get(`${SESSION_COOKIE}.sig`)?.split(';')[0];
+      // keygrip's HMAC-SHA1 in base64url: 27 characters.
       expect(resigned)
-        .to.be.a('string')
+        .to.match(/^pulseboard\.sid\.sig=[A-Za-z0-9_-]{27}$/)
         .and.not.equal(
           `${SESSION_COOKIE}.sig=${cookieValue(session.headers.Cookie!, `${SESSION_COOKIE}.sig`)}`,
         );

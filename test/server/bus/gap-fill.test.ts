@@ -1,12 +1,9 @@
 import { expect } from 'chai';
-import { createClient } from 'redis';
+import type { RedisClient } from '../../../server/redis.ts';
 import { createPublisher } from '../../../shared/publisher.ts';
-import { startTestApp, stopAll, uniquePrefix, type TestApp } from '../../helpers/app.ts';
-import { login } from '../../helpers/auth.ts';
-import { startTestRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { openStream, type RecordedStream } from '../../helpers/sse-client.ts';
-import { sleep } from '../sse/stream-helpers.ts';
+import { useTestBed } from '../../helpers/test-bed.ts';
 import { redisNames } from '../../../shared/keys.ts';
+import { sleep } from '../../helpers/sse-client.ts';
 
 const RATE_PER_SECOND = 200;
 const DURATION_MS = 4000;
@@ -14,45 +11,27 @@ const KILL_AT_MS = [500, 1200, 2000, 2700, 3400];
 
 describe('gap fill after the subscriber connection drops', function () {
   this.timeout(60_000);
-  let redis: TestRedis;
-  let apps: TestApp[] = [];
-  let streams: RecordedStream[] = [];
-  let publisherClient: ReturnType<typeof createClient>;
-  let admin: ReturnType<typeof createClient>;
+  const bed = useTestBed();
+  /** A second connection for CLIENT KILL, so the kills never wait behind the publisher's commands. */
+  let admin: RedisClient;
 
   before(async function () {
-    redis = await startTestRedis();
-    publisherClient = createClient({ url: redis.url });
-    admin = createClient({ url: redis.url });
-    await Promise.all([publisherClient.connect(), admin.connect()]);
-  });
-  after(async function () {
-    await Promise.all([publisherClient.quit(), admin.quit()]);
-    await redis.close();
-  });
-  afterEach(async function () {
-    for (const stream of streams) stream.close();
-    streams = [];
-    await stopAll(apps);
-    apps = [];
+    admin = await bed.connect();
   });
 
   it('delivers every event exactly once and in order to every client while CLIENT KILL TYPE pubsub cuts the workers off, at 200 events/s', async function () {
-    const prefix = uniquePrefix();
-    apps = await Promise.all([
-      startTestApp(redis.url, { PULSEBOARD_PREFIX: prefix }),
-      startTestApp(redis.url, { PULSEBOARD_PREFIX: prefix }),
-    ]);
-    const sessions = await Promise.all(apps.map((app) => login(app.url, { redisUrl: redis.url, prefix })));
+    const { prefix } = bed;
+    const apps = await Promise.all([bed.startApp(), bed.startApp()]);
+    const sessions = await Promise.all(apps.map((app) => bed.login(app.url)));
     const urls = apps.flatMap((app, index) => [
       { app: index, url: `${app.url}/events` },
       { app: index, url: `${app.url}/events` },
       { app: index, url: `${app.url}/events?topics=status:*` },
     ]);
-    streams = urls.map(({ app, url }) => openStream(url, { headers: sessions[app]!.headers }));
+    const streams = urls.map(({ app, url }) => bed.openStream(url, { headers: sessions[app]!.headers }));
     await Promise.all(streams.map((stream) => stream.waitForOpen()));
 
-    const publisher = createPublisher(publisherClient, { prefix });
+    const publisher = createPublisher(bed.client, { prefix });
     const started = Date.now();
     const kills = (async () => {
       let killed = 0;
@@ -74,7 +53,7 @@ describe('gap fill after the subscriber connection drops', function () {
     // Both workers' subscribers were cut each time.
     expect(await kills).to.equal(KILL_AT_MS.length * apps.length);
 
-    const log = (await publisherClient.xRange(redisNames(prefix).log, '-', '+')) ?? [];
+    const log = (await bed.client.xRange(redisNames(prefix).log, '-', '+')) ?? [];
     expect(log).to.have.length(total);
     const allIds = log.map((entry) => entry.id);
     const statusIds = log

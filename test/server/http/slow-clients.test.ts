@@ -2,7 +2,7 @@ import net from 'node:net';
 import { expect } from 'chai';
 import { createPublisher } from '../../../shared/publisher.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
-import { sleep } from '../sse/stream-helpers.ts';
+import { sleep } from '../../helpers/sse-client.ts';
 
 interface RawSocket {
   socket: net.Socket;

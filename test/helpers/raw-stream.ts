@@ -1,0 +1,83 @@
+// A raw SSE reader over plain http (node:http, one fresh socket): for assertions on what EventSource
+// hides (status, wire text, when each id arrived, when the server ended the stream) and for choosing the
+// source address (fetch cannot). The full EventSource client is sse-client.ts.
+import http from 'node:http';
+import { until } from './sse-client.ts';
+
+export interface RawStreamOptions {
+  headers?: Record<string, string>;
+  /** Source address of the socket (127.0.0.2 is another user than a 127.0.0.1 flood). */
+  localAddress?: string;
+  /** Sent as Last-Event-ID. */
+  lastEventId?: string;
+}
+
+export interface RawStream {
+  response: Promise<http.IncomingMessage>;
+  status: Promise<number>;
+  /** Everything received so far, as text. */
+  text(): string;
+  waitForText(pattern: RegExp, timeoutMs?: number): Promise<void>;
+  /** Ids in the order received, and when each arrived (performance.now()). */
+  ids: string[];
+  arrivedAt: Map<string, number>;
+  /** Resolves with performance.now() when the server ends or cuts the stream. */
+  ended: Promise<number>;
+  close(): void;
+}
+
+/** Opens `url` with a GET and records the body as it arrives; never throws (see `status`). */
+export function openRawStream(url: string, options: RawStreamOptions = {}): RawStream {
+  const ids: string[] = [];
+  const arrivedAt = new Map<string, number>();
+  let body = '';
+  let partialLine = '';
+  const request = http.get(url, {
+    headers: {
+      Accept: 'text/event-stream',
+      ...options.headers,
+      ...(options.lastEventId ? { 'Last-Event-ID': options.lastEventId } : {}),
+    },
+    ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+    agent: false,
+  });
+  const response = new Promise<http.IncomingMessage>((resolve, reject) => {
+    request.once('error', reject);
+    request.once('response', resolve);
+  });
+  const ended = new Promise<number>((resolve) => {
+    request.once('error', () => resolve(performance.now()));
+    request.once('response', (incoming) => {
+      incoming.setEncoding('utf8');
+      incoming.on('error', () => undefined);
+      incoming.on('data', (chunk: string) => {
+        const now = performance.now();
+        body += chunk;
+        const lines = (partialLine + chunk).split('\n');
+        partialLine = lines.pop() ?? '';
+        for (const line of lines) {
+          if (!line.startsWith('id:')) continue;
+          const id = line.slice(3).trim();
+          ids.push(id);
+          arrivedAt.set(id, now);
+        }
+      });
+      incoming.once('end', () => resolve(performance.now()));
+      incoming.once('close', () => resolve(performance.now()));
+    });
+  });
+  return {
+    response,
+    status: response.then((incoming) => incoming.statusCode ?? 0),
+    text: () => body,
+    waitForText: (pattern, timeoutMs = 5000) =>
+      until(() => pattern.test(body), timeoutMs, `stream text matching ${pattern}`),
+    ids,
+    arrivedAt,
+    ended,
+    close: () => {
+      request.on('error', () => undefined);
+      request.destroy();
+    },
+  };
+}
