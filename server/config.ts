@@ -14,7 +14,7 @@ const list = z.string().transform((value) =>
     .filter(Boolean),
 );
 
-export const configSchema = z.object({
+const configSchema = z.object({
   PORT: int(0, 65535).default(3000),
   HOST: z.string().min(1).default('0.0.0.0'),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
@@ -81,7 +81,7 @@ export class ConfigError extends Error {
  * What a worker (not a CLI command) additionally needs. In production /metrics must not be open by
  * accident: a METRICS_TOKEN, or an explicit METRICS_PUBLIC=true (docs/security.md, "Hardening").
  */
-export function serverConfigProblems(config: Config): string[] {
+function serverConfigProblems(config: Config): string[] {
   const problems: string[] = [];
   if (config.NODE_ENV === 'production' && config.METRICS_TOKEN === undefined && !config.METRICS_PUBLIC) {
     problems.push(

@@ -10,7 +10,7 @@ import {
 import { AppError } from './http/errors.ts';
 import type { Logger } from './log.ts';
 
-export const RECONNECT_MAX_DELAY_MS = 1000;
+const RECONNECT_MAX_DELAY_MS = 1000;
 
 function buildClient(url: string, name: string) {
   return createClient({
@@ -96,7 +96,7 @@ function isConnectionCut(error: unknown): boolean {
 }
 
 /** Whether `error` means Redis could not be reached in time (not a bad command or a bug). */
-export function isRedisUnavailable(error: unknown): boolean {
+function isRedisUnavailable(error: unknown): boolean {
   return (
     error instanceof TimeoutError ||
     error instanceof ClientOfflineError ||
@@ -106,7 +106,7 @@ export function isRedisUnavailable(error: unknown): boolean {
 }
 
 /** Seconds a client is told to wait (Retry-After) when Redis is unavailable. */
-export const REDIS_RETRY_AFTER_S = 2;
+const REDIS_RETRY_AFTER_S = 2;
 
 /**
  * Answers a request that Redis could not serve in time with 503 + Retry-After, not a 500 with a stack in

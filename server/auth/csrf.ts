@@ -10,7 +10,7 @@ import { ForbiddenError } from '../http/errors.ts';
 import { getAuth } from './guard.ts';
 import { isSessionless, isStateChanging } from './paths.ts';
 
-export const CSRF_HEADER = 'X-CSRF-Token';
+const CSRF_HEADER = 'X-CSRF-Token';
 
 export interface CsrfOptions {
   /**
@@ -29,7 +29,7 @@ function ownOrigin(ctx: Context, options: CsrfOptions): string {
 }
 
 /** Throws ForbiddenError unless the request says it comes from a page of our own origin. */
-export function checkSameOrigin(ctx: Context, options: CsrfOptions = {}): void {
+function checkSameOrigin(ctx: Context, options: CsrfOptions = {}): void {
   const origin = ctx.get('Origin');
   const fetchSite = ctx.get('Sec-Fetch-Site');
   // A browser that sends Fetch Metadata tells us the truth; anything but same-origin is refused.

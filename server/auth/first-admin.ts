@@ -13,7 +13,7 @@ export interface FirstAdminResult {
 const ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789';
 
 /** 20 letters and digits (~115 bits), none that look alike or start a command-line option. */
-export function randomPassword(length = 20): string {
+function randomPassword(length = 20): string {
   return Array.from({ length }, () => ALPHABET[randomInt(ALPHABET.length)]).join('');
 }
 

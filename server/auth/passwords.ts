@@ -21,7 +21,7 @@ const MAX_N = 2 ** 20;
 const MAX_R = 32;
 const MAX_P = 16;
 
-export const MIN_PASSWORD_LENGTH = 8;
+const MIN_PASSWORD_LENGTH = 8;
 /** Long enough for any passphrase, short enough that a request cannot make hashing expensive. */
 export const MAX_PASSWORD_LENGTH = 1024;
 
@@ -40,7 +40,7 @@ function isPowerOfTwo(value: number): boolean {
 }
 
 /** Rejects parameters that are not scrypt's or that would cost unbounded memory. */
-export function checkParams(params: ScryptParams): void {
+function checkParams(params: ScryptParams): void {
   const { N, r, p } = params;
   if (!isPowerOfTwo(N) || N > MAX_N) throw new RangeError(`scrypt N must be a power of two <= ${MAX_N}`);
   if (!Number.isInteger(r) || r < 1 || r > MAX_R) throw new RangeError(`scrypt r must be 1..${MAX_R}`);

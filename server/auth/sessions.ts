@@ -95,7 +95,7 @@ const freshIds = new WeakMap<object, string>();
  * the end of each request) is SET XX, which does nothing once the key is gone. A request still running
  * when the user logs out (on any worker) therefore cannot bring the session back (docs/security.md, "Hardening").
  */
-export function createSessionStore(redis: RedisClient, names: RedisNames) {
+function createSessionStore(redis: RedisClient, names: RedisNames) {
   const keyOf = (id: string) => sessionRedisKey(names, sessionHandle(id));
   return {
     async get(id: string): Promise<Record<string, unknown> | undefined> {

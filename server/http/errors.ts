@@ -75,11 +75,6 @@ export class RateLimitedError extends AppError {
     });
   }
 }
-export class UnavailableError extends AppError {
-  constructor(message = 'service unavailable') {
-    super(503, 'unavailable', message);
-  }
-}
 
 interface HttpLikeError {
   status?: unknown;
@@ -132,8 +127,7 @@ export function errorMiddleware(log: Logger) {
       // The router's 405 (with its Allow header) has no body; answer it in the JSON error shape too.
       if (ctx.status === 405 && ctx.body == null) throw new MethodNotAllowedError();
     } catch (caught) {
-      const error =
-        caught instanceof AppError ? caught : (fromHttpError((caught ?? {}) as HttpLikeError) ?? undefined);
+      const error = caught instanceof AppError ? caught : fromHttpError((caught ?? {}) as HttpLikeError);
       if (!error) {
         log.error({ err: caught, url: ctx.url, method: ctx.method }, 'unhandled error');
       }

@@ -26,14 +26,14 @@ const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 
  * The `route` label: one of a fixed set, never the raw path. A label per requested path let anonymous
  * requests to random paths create a metric series each (docs/security.md, "Hardening"), in every worker and in Redis.
  */
-export function routeLabel(path: string): string {
+function routeLabel(path: string): string {
   if (KNOWN_PATHS.has(path)) return path;
   if (path.startsWith('/assets/')) return '/assets/*';
   return 'unmatched';
 }
 
 /** The `method` label: the standard methods, or `other`. */
-export function methodLabel(method: string): string {
+function methodLabel(method: string): string {
   return KNOWN_METHODS.has(method) ? method : 'other';
 }
 

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Context, Next } from 'koa';
 import send from 'koa-send';
 
-export const PUBLIC_DIR = fileURLToPath(new URL('../../build/public/', import.meta.url));
+const PUBLIC_DIR = fileURLToPath(new URL('../../build/public/', import.meta.url));
 
 /** Pages by path; every other GET under /assets/ is a file of the bundle. */
 const PAGES: Record<string, string> = { '/': 'index.html', '/login': 'login.html' };

@@ -14,7 +14,7 @@ export interface Scrape {
 }
 
 /** Label given to the counters left behind by stopped workers in the per-worker breakdown. */
-export const RETIRED_WORKER = 'retired';
+const RETIRED_WORKER = 'retired';
 
 export interface ScrapeParts {
   scope: MetricsScope;
