@@ -89,7 +89,7 @@ const DECODED_ENCODINGS = 'gzip, deflate, br, identity';
 
 /**
  * zlib and brotli stream errors (`Z_DATA_ERROR`, `Z_BUF_ERROR`, `ERR__ERROR_FORMAT_PADDING_2`…): the
- * client's body is not what its Content-Encoding says. Issue 14, item 5: this was a 500 with a stack.
+ * client's body is not what its Content-Encoding says. It used to be a 500 with a stack (docs/security.md, "Hardening").
  */
 function isDecodeError(error: { code?: unknown; errno?: unknown }): boolean {
   return (

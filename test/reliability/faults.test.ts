@@ -1,4 +1,4 @@
-// Widen the net (issue 14), faults under load (docs/reliability.md, "Tests"): real faults while events
+// Faults under load (docs/reliability.md, "Tests"): real faults while events
 // flow to real EventSource clients, each checked against the event log in Redis: every acknowledged id is
 // in the log, and every client got exactly the log's ids, once each, in order, with no reset.
 // A worker SIGKILLed under PM2 is test/ops/pm2-reload.test.ts (same checks).

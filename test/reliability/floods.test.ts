@@ -1,4 +1,4 @@
-// Widen the net (issue 14), floods: one session opening 1,000 streams across two workers gets exactly
+// Floods (docs/reliability.md, "Tests"): one session opening 1,000 streams across two workers gets exactly
 // MAX_STREAMS_PER_SESSION of them (the rest a clear 429), another user's stream meanwhile misses nothing,
 // and the session can open streams again once its own have closed.
 import { expect } from 'chai';

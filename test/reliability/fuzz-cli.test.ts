@@ -1,4 +1,4 @@
-// Widen the net (issue 14): `pulseboard publish` arguments, fuzzed in process (the real command and its
+// Fuzzing (docs/reliability.md, "Tests"): `pulseboard publish` arguments, fuzzed in process (the real command and its
 // real Redis publish; only process.exit and the output streams are captured for the duration). Every case
 // exits 0 having printed the new ids, or 2 with a message — never an exception or another code.
 import { expect } from 'chai';

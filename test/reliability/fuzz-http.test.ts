@@ -1,4 +1,4 @@
-// Widen the net (issue 14): property-based fuzzing of every HTTP input, seeded and short here (FUZZ_RUNS
+// Fuzzing (docs/reliability.md, "Tests"): property-based fuzzing of every HTTP input, seeded and short here (FUZZ_RUNS
 // for the long version). Every case must be a clear 4xx or a correct acceptance — never a 500, a crash or
 // a hang — no invalid event may be sequenced, and the metric series count may only grow with the fixed
 // (method, route, status) label set, never with what a client sent.
@@ -56,7 +56,7 @@ async function httpSeries(app: TestApp): Promise<string[]> {
 }
 
 /**
- * Encodings whose body does not decode (issue 14, item 5): `<header>:plain` sends the raw bytes under a
+ * Encodings whose body does not decode (docs/security.md, "Hardening"): `<header>:plain` sends the raw bytes under a
  * compressed Content-Encoding, `<header>:truncated` the compressed bytes without their last half.
  */
 const UNDECODABLE = ['gzip:plain', 'deflate:plain', 'br:plain', 'gzip:truncated', 'br:truncated'];

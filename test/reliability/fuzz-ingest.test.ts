@@ -1,4 +1,4 @@
-// Widen the net (issue 14): raw PUBLISH payloads on the ingest channel, black-box (the ingest internals
+// Fuzzing (docs/reliability.md, "Tests"): raw PUBLISH payloads on the ingest channel, black-box (the ingest internals
 // are being rewritten): valid payloads are sequenced exactly once each, nothing invalid is sequenced,
 // the worker stays healthy, and the metric series count does not grow with what was sent.
 import { expect } from 'chai';

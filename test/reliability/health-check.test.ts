@@ -1,4 +1,4 @@
-// Issue 14, item 15: the background health check has an in-flight guard: while Redis is slow, checks
+// The background health check has an in-flight guard: while Redis is slow, checks
 // share the PING in flight instead of stacking one per interval.
 import { expect } from 'chai';
 import { createClient } from 'redis';

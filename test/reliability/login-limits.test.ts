@@ -1,4 +1,4 @@
-// Issue 14, item 14: successful logins are limited per account (LOGIN_MAX_SESSIONS_PER_USER per window,
+// Successful logins are limited per account (LOGIN_MAX_SESSIONS_PER_USER per window,
 // from any address), so one account cannot mint unlimited sessions.
 import { expect } from 'chai';
 import { SESSION_COOKIE } from '../../server/auth/sessions.ts';

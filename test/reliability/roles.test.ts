@@ -1,4 +1,4 @@
-// Issue 14, item 14 (roles): today the one role-bound HTTP action is publishing, and it takes a publisher
+// Roles (docs/security.md): today the one role-bound HTTP action is publishing, and it takes a publisher
 // API token, never a session — not even an admin's. Viewer and admin sessions read the same things; user
 // and token management is the CLI's (direct Redis access). docs/reliability.md, "Roles".
 import { expect } from 'chai';

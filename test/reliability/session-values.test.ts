@@ -1,4 +1,4 @@
-// Issue 14, item 15: one corrupt session value in Redis must not stop the stream-expiry sweep of a worker,
+// One corrupt session value in Redis must not stop the stream-expiry sweep of a worker,
 // nor turn every request carrying that cookie into a 500.
 import { expect } from 'chai';
 import { SESSION_COOKIE, sessionHandle } from '../../server/auth/sessions.ts';

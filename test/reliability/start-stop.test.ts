@@ -1,4 +1,4 @@
-// Issue 14, items 15 and 16: a worker that fails to start (port in use) leaves nothing behind, and a
+// A worker that fails to start (port in use) leaves nothing behind, and a
 // stopping worker lets requests in flight finish before it closes Redis.
 import { once } from 'node:events';
 import net from 'node:net';

@@ -1,4 +1,4 @@
-// Issue 14, item 14: MAX_STREAMS_PER_SESSION is counted across every worker of the installation (Redis),
+// MAX_STREAMS_PER_SESSION is counted across every worker of the installation (Redis),
 // and the streams of a worker that died without closing them stop counting when their lease runs out.
 import http from 'node:http';
 import { Socket } from 'node:net';

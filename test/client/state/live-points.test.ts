@@ -1,4 +1,4 @@
-// Issue 14, item 15: the browser keeps at most MAX_POINTS_PER_SERIES live points per series (the newest),
+// The browser keeps at most MAX_POINTS_PER_SERIES live points per series (the newest),
 // however fast a metric is fed, instead of every point of the 15-minute window.
 import { expect } from 'chai';
 import type { MetricEnvelope } from '../../../shared/events.ts';

@@ -1,4 +1,4 @@
-// Issue 14, item 15: each simulator keeps its own state, so a second demo (or test) in one process starts
+// Each simulator keeps its own state, so a second demo (or test) in one process starts
 // from every service ok, whatever the first one drifted to.
 import { expect } from 'chai';
 import { startSimulator } from '../../../server/demo/simulator.ts';
