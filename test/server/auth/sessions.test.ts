@@ -2,8 +2,13 @@ import http from 'node:http';
 import { expect } from 'chai';
 import { EventSource } from 'eventsource';
 import { errorResponseSchema, sessionResponseSchema } from '../../../shared/api.ts';
-import { SESSION_COOKIE, sessionHandle } from '../../../server/auth/sessions.ts';
-import { sessionNames } from '../../../shared/keys.ts';
+import {
+  deleteSessionByHandle,
+  readSessionsByHandle,
+  SESSION_COOKIE,
+  sessionHandle,
+} from '../../../server/auth/sessions.ts';
+import { redisNames, sessionNames } from '../../../shared/keys.ts';
 import { TEST_PASSWORD } from '../../helpers/auth.ts';
 import { sleep, until } from '../../helpers/sse-client.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
@@ -132,6 +137,28 @@ describe('sessions', function () {
       const keys = await bed.client.keys(sessionNames(bed.prefix).sessionPattern);
       expect(keys).to.deep.equal([sessionNames(bed.prefix).session(sessionHandle(id))]);
       expect(keys[0]).to.not.include(id);
+    });
+
+    it('reads sessions by handle for the stream check: gone, expired and corrupt ones are absent', async function () {
+      const app = await bed.startApp();
+      const handles = await Promise.all(
+        ['alice', 'bob', 'carol', 'dave'].map(async (username) => {
+          const session = await bed.login(app.url, { username });
+          return sessionHandle(cookieValue(session.headers.Cookie!, SESSION_COOKIE)!);
+        }),
+      );
+      const [live, expired, corrupt, gone] = handles as [string, string, string, string];
+      const names = redisNames(bed.prefix);
+      const key = (handle: string) => sessionNames(bed.prefix).session(handle);
+      const stored = JSON.parse((await bed.client.get(key(expired))) ?? 'null') as Record<string, unknown>;
+      await bed.client.set(key(expired), JSON.stringify({ ...stored, _expire: Date.now() - 1 }));
+      await bed.client.set(key(corrupt), '{not json');
+      await deleteSessionByHandle(bed.client, names, gone);
+      expect(await bed.client.exists(key(gone))).to.equal(0);
+
+      const read = await readSessionsByHandle(bed.client, names, handles);
+      expect([...read.keys()]).to.deep.equal([live]);
+      expect(read.get(live)).to.include({ user: 'alice' });
     });
   });
 
