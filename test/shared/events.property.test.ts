@@ -2,7 +2,6 @@
 // nor change on its way publish -> Redis -> worker -> SSE -> EventSource -> schema.
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { createClient } from 'redis';
 import {
   MAX_BATCH_POINTS,
   EVENT_LEVELS,
@@ -16,10 +15,7 @@ import {
 } from '../../shared/events.ts';
 import { createPublisher } from '../../shared/publisher.ts';
 import { encodeEvent } from '../../server/sse/frame.ts';
-import { startTestApp, stopAll, uniquePrefix, type TestApp } from '../helpers/app.ts';
-import { login } from '../helpers/auth.ts';
-import { startTestRedis, type TestRedis } from '../helpers/redis-server.ts';
-import { openStream, type RecordedStream } from '../helpers/sse-client.ts';
+import { useTestBed } from '../helpers/test-bed.ts';
 
 // Characters that matter to SSE (CR, LF, NUL), to JSON (quote, backslash), to JavaScript (U+2028/9,
 // lone surrogates, BOM), plus any code point at all.
@@ -333,36 +329,19 @@ describe('event schema properties', function () {
 
   describe('round trip through Redis, a worker and EventSource', function () {
     this.timeout(60_000);
-    let redis: TestRedis;
-    let client: ReturnType<typeof createClient>;
-    let app: TestApp | undefined;
-    let stream: RecordedStream | undefined;
-    let prefix: string;
-
-    before(async function () {
-      redis = await startTestRedis();
-      client = createClient({ url: redis.url });
-      await client.connect();
-      prefix = uniquePrefix();
-      app = await startTestApp(redis.url, { PULSEBOARD_PREFIX: prefix });
-      const session = await login(app.url, { redisUrl: redis.url, prefix });
-      stream = openStream(`${app.url}/events`, { headers: session.headers });
-      await stream.waitForOpen();
-    });
-    after(async function () {
-      stream?.close();
-      await stopAll([app]);
-      await client.quit();
-      await redis.close();
-    });
+    const bed = useTestBed();
 
     it('delivers every accepted input unchanged (plus id and ts)', async function () {
-      const publisher = createPublisher(client, { prefix });
+      const app = await bed.startApp();
+      const session = await bed.login(app.url);
+      const stream = bed.openStream(`${app.url}/events`, { headers: session.headers });
+      await stream.waitForOpen();
+      const publisher = createPublisher(bed.client, { prefix: bed.prefix });
       await fc.assert(
         fc.asyncProperty(anyInput.map(pastTs), async (input) => {
           const before = Date.now();
           const ids = await publisher.publish(input);
-          const recorded = stream!;
+          const recorded = stream;
           await recorded.waitFor(
             (events) => events.length > 0 && events.at(-1)!.id === ids.at(-1),
             5000,

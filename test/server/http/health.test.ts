@@ -1,10 +1,7 @@
 import { expect } from 'chai';
-import { createClient } from 'redis';
 import { createPublisher } from '../../../shared/publisher.ts';
-import { startTestApp, stopAll, uniquePrefix, type TestApp } from '../../helpers/app.ts';
-import { login } from '../../helpers/auth.ts';
-import { startTestRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { openStream, type RecordedStream } from '../../helpers/sse-client.ts';
+import type { TestApp } from '../../helpers/app.ts';
+import { useTestBed } from '../../helpers/test-bed.ts';
 
 interface HealthAnswer {
   status: number;
@@ -35,22 +32,12 @@ async function pollUntil(
 
 describe('health endpoints', function () {
   this.timeout(30_000);
-  let redis: TestRedis;
+  // One test stops Redis: a server of its own, also when REDIS_URL is set.
+  const bed = useTestBed({ tolerateRedisErrors: true, redis: { own: true } });
   let app: TestApp | undefined;
-  let streams: RecordedStream[] = [];
-  let prefix: string;
 
   beforeEach(async function () {
-    redis = await startTestRedis({ own: true }); // one test stops it
-    prefix = uniquePrefix();
-    app = await startTestApp(redis.url, { PULSEBOARD_PREFIX: prefix });
-  });
-  afterEach(async function () {
-    for (const stream of streams) stream.close();
-    streams = [];
-    await stopAll([app]);
-    app = undefined;
-    await redis.close();
+    app = await bed.startApp();
   });
 
   it('answers 200 on /livez, /healthz and /readyz without a session while Redis is up', async function () {
@@ -68,12 +55,11 @@ describe('health endpoints', function () {
   });
 
   it('turns 503 naming the failing checks within 3 s of Redis stopping, and 200 with delivery resuming once it is back', async function () {
-    const session = await login(app!.url, { redisUrl: redis.url, prefix });
-    const stream = openStream(`${app!.url}/events`, { headers: session.headers });
-    streams.push(stream);
+    const session = await bed.login(app!.url);
+    const stream = bed.openStream(`${app!.url}/events`, { headers: session.headers });
     await stream.waitForOpen();
 
-    await redis.stop();
+    await bed.redis.stop();
     let downMs: number;
     try {
       // Polled longer than the bound, so a late turn fails on the bound with its measured time.
@@ -88,31 +74,24 @@ describe('health endpoints', function () {
       // Liveness is about the process only: restarting it would not bring Redis back.
       expect((await probe(`${app!.url}/livez`)).status).to.equal(200);
     } finally {
-      await redis.start();
+      await bed.redis.start();
     }
 
     const up = await pollUntil(`${app!.url}/healthz`, (answer) => answer.status === 200, 10_000);
     expect(up.answer.body.checks).to.include({ redis: 'ok', subscriber: 'ok' });
 
     // Redis came back empty (no persistence in tests): a new login and stream, plus the one left open.
-    const again = await login(app!.url, { redisUrl: redis.url, prefix });
-    const fresh = openStream(`${app!.url}/events`, { headers: again.headers });
-    streams.push(fresh);
+    const again = await bed.login(app!.url);
+    const fresh = bed.openStream(`${app!.url}/events`, { headers: again.headers });
     await fresh.waitForOpen();
-    const client = createClient({ url: redis.url });
-    await client.connect();
-    try {
-      const [id] = await createPublisher(client, { prefix }).publish({
-        type: 'status',
-        service: 'redis',
-        state: 'ok',
-        message: 'back',
-      });
-      for (const open of [stream, fresh]) {
-        await open.waitFor((events) => events.some((event) => event.id === id), 5000, `event ${id}`);
-      }
-    } finally {
-      await client.quit();
+    const [id] = await createPublisher(bed.client, { prefix: bed.prefix }).publish({
+      type: 'status',
+      service: 'redis',
+      state: 'ok',
+      message: 'back',
+    });
+    for (const open of [stream, fresh]) {
+      await open.waitFor((events) => events.some((event) => event.id === id), 5000, `event ${id}`);
     }
     console.log(
       `      health: 503 ${Math.round(downMs)} ms after Redis stopped; 200 ${Math.round(up.ms)} ms after it started`,
