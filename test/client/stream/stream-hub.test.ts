@@ -6,11 +6,10 @@ import { StreamHub, type HubSubscriber, type SessionCheck } from '../../../clien
 import type { HubMessage } from '../../../client/stream/protocol.ts';
 import type { Envelope } from '../../../shared/events.ts';
 import { createPublisher, type Publisher } from '../../../shared/publisher.ts';
-import { login, type TestSession } from '../../helpers/auth.ts';
-import { startTestApp, stopAll, uniquePrefix, type TestApp } from '../../helpers/app.ts';
-import { startTestRedis, type TestRedis } from '../../helpers/redis-server.ts';
+import type { TestApp } from '../../helpers/app.ts';
+import type { TestSession } from '../../helpers/auth.ts';
 import { until } from '../../helpers/sse-client.ts';
-import { createClient } from 'redis';
+import { useTestBed } from '../../helpers/test-bed.ts';
 
 interface RecordingSubscriber extends HubSubscriber {
   messages: HubMessage[];
@@ -28,31 +27,16 @@ function recorder(): RecordingSubscriber {
 
 describe('the shared stream hub', function () {
   this.timeout(30_000);
-  let redis: TestRedis;
+  const bed = useTestBed();
   let app: TestApp;
-  let prefix: string;
-  let client: ReturnType<typeof createClient>;
   let publisher: Publisher;
   let session: TestSession;
   let hub: StreamHub;
 
-  before(async function () {
-    redis = await startTestRedis();
-  });
-  after(async function () {
-    await redis.close();
-  });
   beforeEach(async function () {
-    prefix = uniquePrefix();
-    app = await startTestApp(redis.url, {
-      PULSEBOARD_PREFIX: prefix,
-      SSE_RETRY_MS: '200',
-      SESSION_CHECK_MS: '200',
-    });
-    client = createClient({ url: redis.url });
-    await client.connect();
-    publisher = createPublisher(client, { prefix });
-    session = await login(app.url, { redisUrl: redis.url, prefix });
+    app = await bed.startApp({ SSE_RETRY_MS: '200', SESSION_CHECK_MS: '200' });
+    publisher = createPublisher(bed.client, { prefix: bed.prefix });
+    session = await bed.login(app.url);
     hub = new StreamHub({
       openSource: (path) =>
         new EventSource(`${app.url}${path}`, {
@@ -66,14 +50,13 @@ describe('the shared stream hub', function () {
       retryMinMs: 100,
     });
   });
-  afterEach(async function () {
+  afterEach(function () {
     hub.logout();
-    await stopAll([app]);
-    await client.quit();
   });
 
+  /** Open streams of the worker: all of them, or those with this topic key. */
   const streams = (key?: string) =>
-    app.hub.count((connection) => key === undefined || connection.topics.key === key);
+    key === undefined ? app.hub.size : app.hub.count((connection) => connection.topics.key === key);
   const live = (subscriber: RecordingSubscriber) =>
     until(
       () => subscriber.messages.some((message) => message.type === 'state' && message.state === 'live'),
