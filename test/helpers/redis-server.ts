@@ -10,6 +10,23 @@ import { freePort } from '../../server/demo/private-redis.ts';
 
 export { freePort };
 
+/**
+ * Every redis-server this process started and that still runs. A suite whose `before all` fails after
+ * starting one may never reach the code that stops it; none outlives the test process.
+ */
+const running = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function track(child: ChildProcess): void {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const server of running) server.kill('SIGKILL');
+  });
+}
+
 export interface TestRedis {
   url: string;
   port: number;
@@ -83,6 +100,7 @@ export async function startTestRedis(options: TestRedisOptions = {}): Promise<Te
       { stdio: 'ignore' },
     );
     child = proc;
+    track(proc);
     await new Promise<void>((resolve, reject) => {
       proc.once('error', (error) =>
         reject(
