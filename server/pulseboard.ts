@@ -201,6 +201,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     sessionKeys,
     users,
     boards,
+    boardEvents: ingestMetrics.boardEvents,
     streamQuota,
     ...(options.publicDir ? { publicDir: options.publicDir } : {}),
   });
