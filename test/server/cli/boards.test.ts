@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { boardKeys, redisNames } from '../../../shared/keys.ts';
-import { createPublisher } from '../../../shared/publisher.ts';
+import { createPublisher, UnknownBoard } from '../../../shared/publisher.ts';
 import { TokenStore } from '../../../server/auth/tokens.ts';
 import { UserStore } from '../../../server/auth/users.ts';
 import { controlMessageSchema, type ControlMessage } from '../../../server/bus/control.ts';
@@ -100,6 +100,14 @@ describe('pulseboard board commands (the real CLI)', function () {
     expect(await bed.client.keys(`${boardKeys(bed.prefix, 'payments').tag}:*`)).to.deep.equal([]);
     expect(await bed.client.hExists(names().boards, 'payments')).to.equal(0);
     expect((await users().get('alice'))?.boards).to.deep.equal([]);
+    // Its events are refused from now on, like any unknown board's.
+    let refused: unknown;
+    await publisher
+      .publish({ type: 'status', board: 'payments', service: 'x', state: 'ok' })
+      .catch((error) => {
+        refused = error;
+      });
+    expect(refused).to.be.instanceOf(UnknownBoard);
 
     expect(await controlMessages(5)).to.deep.equal([
       { type: 'boards-changed' },
