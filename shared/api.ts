@@ -52,7 +52,7 @@ export type Snapshot = z.infer<typeof snapshotSchema>;
 /** `POST /api/publish` answers the ids given to the published events. */
 export const publishResponseSchema = z.object({ ids: z.array(streamIdSchema) });
 
-/** Worst first: the state a board shows is the worst of its services' (`down` > `degraded` > `maintenance` > `ok`). */
+/** Worst first: a board shows the worst of its services' states (`down` > `degraded` > `maintenance` > `ok`). */
 export const STATE_SEVERITY = ['down', 'degraded', 'maintenance', 'ok'] as const;
 
 /** One board in `GET /api/boards`: its worst current status and how many services are in each state. */

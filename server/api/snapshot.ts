@@ -1,7 +1,7 @@
-// `GET /api/snapshot?board=` (docs/design.md, "Snapshot"): one board's statuses, recent metric windows, recent
-// log events and the id of the newest entry in its log, read by one read-only Lua script so they are consistent with each other
-// (the sequencing script updates them in the same atomic step as the XADD). A client renders it, then
-// opens `/events?since=<lastEventId>` and misses nothing.
+// `GET /api/snapshot?board=` (docs/design.md, "Snapshot"): one board's statuses, recent metric windows,
+// recent log events and the id of the newest entry in its log, read by one read-only Lua script so they
+// are consistent with each other (the sequencing script updates them in the same atomic step as the
+// XADD). A client renders it, then opens the stream from that id for that board and misses nothing.
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import type { Context } from 'koa';
