@@ -98,6 +98,28 @@ export class TokenStore {
     );
   }
 
+  /**
+   * Takes a removed board out of the tokens limited to it, so a board created later under the same name
+   * does not inherit them. A token left with no board is revoked: an empty limit must never read as "every
+   * board". Returns the names of the tokens narrowed and revoked.
+   */
+  async removeBoard(board: string): Promise<{ narrowed: string[]; revoked: string[] }> {
+    const narrowed: string[] = [];
+    const revoked: string[] = [];
+    for (const [hash, record] of await this.entries()) {
+      if (!record.boards?.includes(board)) continue;
+      const boards = record.boards.filter((name) => name !== board);
+      if (boards.length === 0) {
+        await this.redis.hDel(this.key, hash);
+        revoked.push(record.name);
+      } else {
+        await this.redis.hSet(this.key, hash, JSON.stringify({ ...record, boards }));
+        narrowed.push(record.name);
+      }
+    }
+    return { narrowed, revoked };
+  }
+
   /** The record of a presented token, or undefined when it is malformed, unknown or revoked. */
   async verify(token: string): Promise<TokenRecord | undefined> {
     if (!TOKEN_SHAPE.test(token)) return undefined;

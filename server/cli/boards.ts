@@ -3,6 +3,7 @@
 // users concerned within a second (docs/events.md, "Boards"). `main` always exists.
 import type { Command } from 'commander';
 import { BoardInputError, BoardStore, parseBoardName } from '../auth/boards.ts';
+import { TokenStore } from '../auth/tokens.ts';
 import { grantedBoards, normalizeUsername, UserInputError, UserStore } from '../auth/users.ts';
 import { publishControl } from '../bus/control.ts';
 import { runAction, withInstallation } from './installation.ts';
@@ -32,19 +33,26 @@ export function registerBoards(program: Command): void {
 
   board
     .command('remove <board>')
-    .description("remove a board: its events, state and history are deleted, and every user's grant of it")
+    .description(
+      "remove a board: its events, state and history are deleted, with every user's grant and token's limit to it",
+    )
     .action(
       runAction(async (rawName: string) => {
         const name = parseBoardName(rawName);
-        const holders = await withInstallation(async (redis, names) => {
+        const { holders, tokens } = await withInstallation(async (redis, names) => {
           if (!(await new BoardStore(redis, names).remove(name)))
             throw new BoardInputError(`no board ${name}`);
-          const revoked = await new UserStore(redis, names).revokeBoardFromAll(name);
+          const holders = await new UserStore(redis, names).revokeBoardFromAll(name);
+          const tokens = await new TokenStore(redis, names).removeBoard(name);
           await publishControl(redis, names, { type: 'board-removed', board: name });
-          return revoked;
+          return { holders, tokens };
         });
         const from = holders.length > 0 ? `; revoked from ${holders.join(', ')}` : '';
         process.stdout.write(`removed board ${name}${from}\n`);
+        if (tokens.revoked.length > 0)
+          process.stdout.write(`revoked tokens limited to it alone: ${tokens.revoked.join(', ')}\n`);
+        if (tokens.narrowed.length > 0)
+          process.stdout.write(`took it out of the tokens ${tokens.narrowed.join(', ')}\n`);
       }, INPUT_ERRORS),
     );
 

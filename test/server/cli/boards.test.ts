@@ -186,5 +186,16 @@ describe('pulseboard board commands (the real CLI)', function () {
     expect(await bed.client.keys(`${boardKeys(bed.prefix, 'nope').tag}*`)).to.deep.equal([]);
     expect(await bed.client.xLen(boardKeys(bed.prefix, 'edge').log)).to.equal(1);
     expect(await bed.client.exists(names().ingestStream)).to.equal(0);
+
+    // Removing a board takes it out of the tokens limited to it; one limited to it alone is revoked, never
+    // left with an empty limit (which would read as "every board").
+    const only = await cli('token', 'create', '--name', 'pay-only', '--board', 'payments');
+    const removed = await cli('board', 'remove', 'payments');
+    expect(removed.stdout).to.equal(
+      'removed board payments\nrevoked tokens limited to it alone: pay-only\ntook it out of the tokens ci\n',
+    );
+    const tokens = new TokenStore(bed.client, names());
+    expect(await tokens.verify(only.stdout.trim())).to.equal(undefined);
+    expect((await tokens.verify(created.stdout.trim()))?.boards).to.deep.equal(['edge']);
   });
 });
