@@ -12,7 +12,7 @@ function metric(id: string, value: number): Envelope {
 }
 
 function idsIn(text: string): string[] {
-  return [...text.matchAll(/^id: (\S+)$/gm)].map((match) => match[1] ?? '');
+  return [...text.matchAll(/^id: main:(\S+)$/gm)].map((match) => match[1] ?? '');
 }
 
 describe('replay de-duplication', function () {
@@ -35,14 +35,14 @@ describe('replay de-duplication', function () {
       ...session.headers,
       'Last-Event-ID': events[0]!.id,
     });
-    await stream.waitForText(new RegExp(`id: ${events[4]!.id}\\n`));
+    await stream.waitForText(new RegExp(`id: main:${events[4]!.id}\\n`));
     await until(() => app.hub.size === 1, 5000, 'the stream registered');
     for (const event of events.slice(2)) app.hub.deliver(event);
-    await stream.waitForText(new RegExp(`id: ${events[6]!.id}\\n`));
+    await stream.waitForText(new RegExp(`id: main:${events[6]!.id}\\n`));
     // And a later live batch goes straight through.
     const later = metric(`${base}-8`, 8);
     app.hub.deliver(later);
-    await stream.waitForText(new RegExp(`id: ${later.id}\\n`));
+    await stream.waitForText(new RegExp(`id: main:${later.id}\\n`));
     await sleep(100);
     expect(idsIn(stream.text())).to.deep.equal([...events.slice(1), later].map((event) => event.id));
   });
@@ -68,7 +68,7 @@ describe('replay de-duplication', function () {
       ...session.headers,
       'Last-Event-ID': events[0]!.id,
     });
-    await stream.waitForText(new RegExp(`id: ${events[3]!.id}\\n`));
+    await stream.waitForText(new RegExp(`id: main:${events[3]!.id}\\n`));
     await sleep(100);
     expect(idsIn(stream.text())).to.deep.equal(events.slice(1).map((event) => event.id));
   });
