@@ -5,10 +5,12 @@ import Koa, { type Context } from 'koa';
 import compress from 'koa-compress';
 import type { RedisNames } from '../shared/keys.ts';
 import type { Sequencer } from '../shared/publisher.ts';
+import { boardsRoute, boardUserOf, requireBoardAccess } from './api/boards.ts';
 import { loginRoute, readLoginBody } from './api/login.ts';
 import { publishRoute } from './api/publish.ts';
 import { logoutRoute, sessionRoute } from './api/session.ts';
 import { snapshotRoute } from './api/snapshot.ts';
+import type { BoardRegistry } from './auth/boards.ts';
 import { csrfProtection } from './auth/csrf.ts';
 import { authGuard, getAuth } from './auth/guard.ts';
 import { sessionMiddleware } from './auth/sessions.ts';
@@ -16,7 +18,6 @@ import type { StreamQuota } from './auth/stream-quota.ts';
 import { LoginThrottle } from './auth/throttle.ts';
 import { TokenStore } from './auth/tokens.ts';
 import type { UserStore } from './auth/users.ts';
-import type { VisibleBoardsOf } from './bus/control.ts';
 import { createEventLogReader } from './bus/event-log.ts';
 import type { Config } from './config.ts';
 import { errorMiddleware } from './http/errors.ts';
@@ -47,14 +48,14 @@ export interface AppDeps {
   sessionKeys: string[];
   /** Users of the installation (login, session guard). */
   users: UserStore;
+  /** This worker's view of the boards that exist, and who may see them (server/auth/boards.ts). */
+  boards: BoardRegistry;
   /** Folder of the bundled client; defaults to build/public. */
   publicDir?: string;
   /** MAX_STREAMS_PER_SESSION across the installation; unlimited streams per session if unset. */
   streamQuota?: StreamQuota;
   /** Gives the hub a position for boards this worker has not streamed yet (EventBus.follow). */
   followBoards: (boards: readonly string[]) => Promise<void>;
-  /** The boards each user may see now (docs/security.md, "Boards"). */
-  visibleBoardsOf: VisibleBoardsOf;
 }
 
 /** Koa 3 reports every SSE client disconnect as an error; it is the normal end of a stream. */
@@ -79,18 +80,15 @@ export function createApp(deps: AppDeps): Koa {
     hub: deps.hub,
     eventLog: createEventLogReader(deps.redis, deps.names),
     followBoards: deps.followBoards,
-    visibleBoards: async (ctx) => {
-      const name = getAuth(ctx)?.user.name;
-      if (name === undefined) return [];
-      return (await deps.visibleBoardsOf([name])).get(name) ?? [];
-    },
+    visibleBoards: (ctx) => deps.boards.visibleBoards(boardUserOf(ctx)),
+    requireBoard: (ctx, board) => requireBoardAccess(deps.boards, boardUserOf(ctx), board),
     metrics: deps.metrics,
     log,
     retryMs: config.SSE_RETRY_MS,
     maxBufferBytes: config.SSE_MAX_BUFFER_BYTES,
     identify: (ctx) => {
       const auth = getAuth(ctx);
-      return auth ? { sessionId: auth.sessionId, userName: auth.user.name, role: auth.user.role } : {};
+      return auth ? { sessionId: auth.sessionId, userName: auth.user.name } : {};
     },
     ...(deps.streamQuota ? { streamQuota: deps.streamQuota } : {}),
   });
@@ -102,8 +100,10 @@ export function createApp(deps: AppDeps): Koa {
       redis: deps.redis,
       names: deps.names,
       metricHistoryMax: config.METRIC_HISTORY_MAX,
+      registry: deps.boards,
     }),
   );
+  router.get('/api/boards', boardsRoute({ redis: deps.redis, names: deps.names, registry: deps.boards }));
 
   const throttle = new LoginThrottle({
     redis: deps.redis,

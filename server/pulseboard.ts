@@ -3,12 +3,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
-import * as z from 'zod';
-import { ROLES } from '../shared/api.ts';
-import { DEFAULT_BOARD } from '../shared/boards.ts';
-import type { RedisNames } from '../shared/keys.ts';
 import { createSequencer } from '../shared/publisher.ts';
 import { createApp } from './app.ts';
+import { BoardRegistry, boardsVisibleTo } from './auth/boards.ts';
 import { ensureFirstAdmin } from './auth/first-admin.ts';
 import { resolveSessionKeys } from './auth/session-keys.ts';
 import { StreamQuota } from './auth/stream-quota.ts';
@@ -40,6 +37,8 @@ export interface Pulseboard {
   metrics: Metrics;
   clusterMetrics: ClusterMetrics;
   users: UserStore;
+  /** This worker's view of the boards and of who may see them. */
+  boards: BoardRegistry;
   redis: RedisClient;
   subscriber: RedisClient;
   /** Graceful stop: health turns 503, no new connections, streams end, Redis closes. */
@@ -163,7 +162,17 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
       'no users yet: created the admin user from PULSEBOARD_ADMIN_PASSWORD',
     );
   }
-  const visibleBoardsOf = createVisibleBoardsOf(requestRedis, sequencer.names);
+  const boards = new BoardRegistry({ redis: requestRedis, names: sequencer.names, log });
+  await boards.listen(subscriber);
+  undo.push(() => boards.stop());
+  await boards.refresh();
+  // What users may see now, from their records (read fresh) and the registry: streams are narrowed to it.
+  const visibleBoardsOf: VisibleBoardsOf = async (userNames) => {
+    const [records, existing] = await Promise.all([users.getMany(userNames), boards.names()]);
+    return new Map(
+      [...records].map(([name, record]) => [name, [...boardsVisibleTo(record, existing)].sort()]),
+    );
+  };
   const control = await subscribeControl({ subscriber, names: sequencer.names, hub, log, visibleBoardsOf });
   undo.push(() => control.stop());
   const streamSessions = startStreamSessionWatch({
@@ -199,9 +208,9 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     log,
     sessionKeys,
     users,
+    boards,
     streamQuota,
-    followBoards: (boards) => bus.follow(boards),
-    visibleBoardsOf,
+    followBoards: (streamed) => bus.follow(streamed),
     ...(options.publicDir ? { publicDir: options.publicDir } : {}),
   });
   // Headers and body deadlines, checked every second (Node's default is every 30 s): a slowloris socket
@@ -264,6 +273,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     if (!redis.isReady || !subscriber.isReady) dropRedis();
     const redisDeadline = setTimeout(dropRedis, REDIS_GOODBYE_MS);
     await control.stop().catch(() => undefined);
+    await boards.stop().catch(() => undefined);
     await ingest.stop();
     await bus.stop();
     // Streams have ended, so these are the final counts: keep them in the cluster totals.
@@ -287,38 +297,9 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     metrics,
     clusterMetrics,
     users,
+    boards,
     redis,
     subscriber,
     stop: () => (stopping ??= stop()),
   };
 }
-
-/**
- * The boards users may see, read from Redis: an admin every existing board (`main` and the registry), a
- * viewer the boards of its record's `boards` field that exist (`['main']` for a record without it).
- */
-function createVisibleBoardsOf(redis: RedisClient, names: RedisNames): VisibleBoardsOf {
-  return async (userNames) => {
-    const visible = new Map<string, readonly string[]>();
-    if (userNames.length === 0) return visible;
-    const [records, registry] = await Promise.all([
-      redis.hmGet(names.key('users'), [...userNames]),
-      redis.hKeys(names.boards),
-    ]);
-    const existing = [DEFAULT_BOARD, ...registry.map(String)].sort();
-    records.forEach((raw, index) => {
-      const name = userNames[index];
-      if (raw === null || name === undefined) return;
-      const record = storedAccessSchema.safeParse(JSON.parse(String(raw)));
-      if (!record.success) return;
-      const granted = record.data.boards ?? [DEFAULT_BOARD];
-      visible.set(
-        name,
-        record.data.role === 'admin' ? existing : existing.filter((board) => granted.includes(board)),
-      );
-    });
-    return visible;
-  };
-}
-
-const storedAccessSchema = z.object({ role: z.enum(ROLES), boards: z.array(z.string()).optional() });

@@ -3,6 +3,7 @@ import { createClient } from 'redis';
 import { boardKeys, redisNames } from '../../../shared/keys.ts';
 import { createPublisher } from '../../../shared/publisher.ts';
 import { BoardStore } from '../../../server/auth/boards.ts';
+import type { RedisClient } from '../../../server/redis.ts';
 import { startTestApp, stopAll, uniquePrefix, type TestApp } from '../../helpers/app.ts';
 import { login } from '../../helpers/auth.ts';
 import { startTestRedis, type TestRedis } from '../../helpers/redis-server.ts';
@@ -18,7 +19,7 @@ describe('gap fill after the subscriber connection drops', function () {
   let redis: TestRedis;
   let apps: TestApp[] = [];
   let streams: RecordedStream[] = [];
-  let publisherClient: ReturnType<typeof createClient>;
+  let publisherClient: RedisClient;
   let admin: ReturnType<typeof createClient>;
 
   before(async function () {

@@ -219,7 +219,7 @@ describe('streams of several boards', function () {
     ] as const) {
       const answer = await refused(session, `boards=${board}`);
       expect(answer.status).to.equal(403);
-      expect(answer.body.error).to.include({ code: 'forbidden_board', field: 'boards' });
+      expect(answer.body.error).to.include({ code: 'forbidden_board', field: 'board' });
     }
     expect((await refused(alice, 'boards=nope')).status).to.equal(403);
     const unknown = await refused(admin, 'boards=edge,nope');
