@@ -209,6 +209,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     sessionKeys,
     users,
     boards,
+    boardEvents: ingestMetrics.boardEvents,
     streamQuota,
     followBoards: (streamed) => bus.follow(streamed),
     ...(options.publicDir ? { publicDir: options.publicDir } : {}),
