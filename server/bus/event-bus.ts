@@ -6,7 +6,7 @@
 import { parseEnvelope } from '../../shared/events.ts';
 import type { Sequencer } from '../../shared/publisher.ts';
 import { createRateLimitedWarn, type Logger } from '../log.ts';
-import type { Metrics } from '../metrics.ts';
+import type { Metrics } from '../metrics/worker-metrics.ts';
 import type { RedisClient } from '../redis.ts';
 import type { EventDelivery } from '../sse/delivery.ts';
 import { lastLogId, replayLog } from './event-log.ts';

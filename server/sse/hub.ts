@@ -4,7 +4,7 @@
 // per board (docs/events.md, "Boards"): each board's ids come from its own log. The hub is the bus's
 // `EventDelivery`.
 import { compareStreamIds, topicOf, type Envelope } from '../../shared/events.ts';
-import type { Metrics } from '../metrics.ts';
+import type { Metrics } from '../metrics/worker-metrics.ts';
 import type { CloseReason, FannedEvent, FrameBatch, SseConnection } from './connection.ts';
 import type { EventDelivery } from './delivery.ts';
 import { encodeBoardsRemoved, encodeEventBody, encodeIdLine, encodeReset, HEARTBEAT_FRAME } from './frame.ts';

@@ -13,7 +13,7 @@ import { topicOf } from '../../shared/events.ts';
 import type { StreamQuota } from '../auth/stream-quota.ts';
 import { AppError, ValidationError } from '../http/errors.ts';
 import type { Logger } from '../log.ts';
-import type { Metrics } from '../metrics.ts';
+import type { Metrics } from '../metrics/worker-metrics.ts';
 import { SseConnection } from './connection.ts';
 import type { EventLogReader } from './delivery.ts';
 import { encodeComment, encodeEventBody, encodeReset, encodeRetry } from './frame.ts';
