@@ -236,6 +236,19 @@ describe('streams of several boards', function () {
     expect((await refused(nobody, '')).status).to.equal(403);
   });
 
+  it('a board created after the worker read the registry (no control message yet) is streamed when asked for by name', async function () {
+    const app = await bed.startApp();
+    const admin = await loginAs(app, 'root', [], 'admin');
+    // Created behind the worker's back: its cached registry does not know the board yet.
+    await new BoardStore(bed.client, redisNames(bed.prefix)).add('fresh');
+    const stream = await openRawStream(`${app.url}/events?boards=fresh`, admin.headers);
+    expect(stream.response.statusCode).to.equal(200);
+    await stream.waitForText(/pulseboard stream/);
+    const [id] = await publisher.publish({ type: 'status', board: 'fresh', service: 'api', state: 'ok' });
+    await stream.waitForText(new RegExp(`id: fresh:${id}\\n`));
+    stream.close();
+  });
+
   describe('revoking access while the stream is open', function () {
     /** Publishes on payments and main every 20 ms until stopped. */
     function keepPublishing(): { stop(): Promise<void> } {
