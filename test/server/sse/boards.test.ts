@@ -328,6 +328,38 @@ describe('streams of several boards', function () {
       stream.close();
     });
 
+    it('a board taken out of a resuming stream before its replay reads the logs is not replayed, and no later event of it arrives', async function () {
+      const app = await bed.startApp();
+      await burst(['payments', 'main'], 3);
+      const session = await loginAs(app, 'alice', ['main', 'payments']);
+      // The board is removed the moment the resuming stream joins the hub, before its replay reads a log.
+      const add = app.hub.add.bind(app.hub);
+      app.hub.add = (connection) => {
+        add(connection);
+        app.hub.dropBoard('payments');
+      };
+      const stream = await openRawStream(`${app.url}/events`, {
+        ...session.headers,
+        'Last-Event-ID': 'main:0-0,payments:0-0',
+      });
+      const main = await logIdsOf('main');
+      await stream.waitForText(new RegExp(`"id":"${main.at(-1)}"`));
+      await burst(['payments', 'main'], 2);
+      const later = await logIdsOf('main');
+      await stream.waitForText(new RegExp(`"id":"${later.at(-1)}"`));
+      await sleep(200);
+      const frames = framesOf(stream.text());
+      // The first frame after the preamble (retry, comment).
+      expect(frames.find((frame) => frame.event !== undefined)).to.deep.include({
+        id: 'main:0-0',
+        event: 'boards',
+        data: '{"removed":["payments"]}',
+      });
+      expect(eventsOf(frames).map((event) => event.board)).to.deep.equal(later.map(() => 'main'));
+      expect(eventsOf(frames).map((event) => event.id)).to.deep.equal(later);
+      stream.close();
+    });
+
     it('a removed board leaves every stream; a stream left with no board ends after saying so', async function () {
       const app = await bed.startApp();
       const both = await loginAs(app, 'alice', ['main', 'payments']);
