@@ -2,7 +2,9 @@
 // `eventsource` client standing in for the browser's EventSource.
 import { expect } from 'chai';
 import { EventSource } from 'eventsource';
-import { StreamHub, type HubSubscriber, type SessionCheck } from '../../../client/stream/stream-hub.ts';
+import { StreamHub, type AccessCheck, type HubSubscriber } from '../../../client/stream/stream-hub.ts';
+import type { BoardSubscription } from '../../../client/stream/protocol.ts';
+import { boardsResponseSchema } from '../../../client/state/boards.ts';
 import type { HubMessage } from '../../../client/stream/protocol.ts';
 import type { Envelope } from '../../../shared/events.ts';
 import { createPublisher, type Publisher } from '../../../shared/publisher.ts';
@@ -25,6 +27,9 @@ function recorder(): RecordingSubscriber {
     events: () => messages.flatMap((message) => (message.type === 'events' ? message.events : [])),
   };
 }
+
+/** A subscription to the main board from `since`. */
+const onMain = (since: string | null): BoardSubscription[] => [{ board: 'main', since }];
 
 describe('the shared stream hub', function () {
   this.timeout(30_000);
@@ -59,9 +64,12 @@ describe('the shared stream hub', function () {
           fetch: (input, init) =>
             fetch(input, { ...init, headers: { ...(init?.headers ?? {}), ...session.headers } }),
         }),
-      checkSession: async (): Promise<SessionCheck> => {
-        const response = await fetch(`${app.url}/api/session`, { headers: session.headers });
-        return response.status === 401 ? 'unauthorized' : response.ok ? 'valid' : 'unknown';
+      checkAccess: async (): Promise<AccessCheck> => {
+        const response = await fetch(`${app.url}/api/boards`, { headers: session.headers });
+        if (response.status === 401) return { kind: 'unauthorized' };
+        const parsed = boardsResponseSchema.safeParse(await response.json().catch(() => undefined));
+        if (!response.ok || !parsed.success) return { kind: 'unknown' };
+        return { kind: 'visible', boards: new Set(parsed.data.boards.map((board) => board.name)) };
       },
       retryMinMs: 100,
     });
@@ -84,8 +92,8 @@ describe('the shared stream hub', function () {
   it('serves subscribers with different filters from one stream on the union of their topics', async function () {
     const statuses = recorder();
     const metrics = recorder();
-    hub.subscribe(statuses, ['status:api*'], '0-0');
-    hub.subscribe(metrics, ['metric:cpu.*'], '0-0');
+    hub.subscribe(statuses, onMain('0-0'), ['status:api*']);
+    hub.subscribe(metrics, onMain('0-0'), ['metric:cpu.*']);
     await live(metrics);
     await until(() => streams('metric:cpu.*,status:api*') === 1, 5000, 'the union stream');
     expect(streams()).to.equal(1);
@@ -103,14 +111,14 @@ describe('the shared stream hub', function () {
 
   it('gives a late subscriber what followed its snapshot from the buffer, without a new stream', async function () {
     const first = recorder();
-    hub.subscribe(first, null, '0-0');
+    hub.subscribe(first, onMain('0-0'), null);
     await live(first);
     const [snapshotId] = await publisher.publish({ type: 'event', level: 'info', title: 'in the snapshot' });
     await publisher.publish({ type: 'event', level: 'info', title: 'after the snapshot' });
     await until(() => first.events().length === 2, 5000, 'two events');
 
     const late = recorder();
-    hub.subscribe(late, null, snapshotId!);
+    hub.subscribe(late, onMain(snapshotId!), null);
     expect(late.events().map((event) => event.type === 'event' && event.title)).to.deep.equal([
       'after the snapshot',
     ]);
@@ -119,7 +127,7 @@ describe('the shared stream hub', function () {
 
   it('replays what the old stream did not carry when a subscriber widens the topics, once each', async function () {
     const narrow = recorder();
-    hub.subscribe(narrow, ['status:api'], '0-0');
+    hub.subscribe(narrow, onMain('0-0'), ['status:api']);
     await live(narrow);
     await publisher.publish({ type: 'status', service: 'api', state: 'ok' });
     await until(() => narrow.events().length === 1, 5000, 'the api status');
@@ -130,7 +138,7 @@ describe('the shared stream hub', function () {
     await until(() => narrow.events().length === 2, 5000, 'the second api status');
 
     const wide = recorder();
-    hub.subscribe(wide, ['status:*'], snapshotId!);
+    hub.subscribe(wide, onMain(snapshotId!), ['status:*']);
     await until(() => wide.events().length === 2, 5000, 'db and api after the snapshot');
     await until(() => streams('status:*,status:api') === 1, 5000, 'the widened stream');
     await publisher.publish({ type: 'status', service: 'web', state: 'ok' });
@@ -146,8 +154,8 @@ describe('the shared stream hub', function () {
   it('tells every subscriber when the session is gone (the stream answered 401)', async function () {
     const one = recorder();
     const two = recorder();
-    hub.subscribe(one, null, '0-0');
-    hub.subscribe(two, ['event:*'], '0-0');
+    hub.subscribe(one, onMain('0-0'), null);
+    hub.subscribe(two, onMain('0-0'), ['event:*']);
     await live(one);
     const response = await fetch(`${app.url}/api/logout`, { method: 'POST', headers: session.csrfHeaders });
     expect(response.status).to.equal(204);
@@ -166,8 +174,8 @@ describe('the shared stream hub', function () {
   it('tells the other subscribers when one logs out, and closes the stream', async function () {
     const one = recorder();
     const two = recorder();
-    hub.subscribe(one, null, '0-0');
-    hub.subscribe(two, null, '0-0');
+    hub.subscribe(one, onMain('0-0'), null);
+    hub.subscribe(two, onMain('0-0'), null);
     await live(one);
     hub.logout();
     expect(two.messages.at(-1)).to.deep.equal({ type: 'loggedOut' });
