@@ -1,5 +1,6 @@
 // JSON bodies of the HTTP API (docs/design.md, "Interfaces at a glance"), parsed by the browser and the tests.
 import * as z from 'zod';
+import { boardSchema, DEFAULT_BOARD } from './boards.ts';
 import {
   logEventEnvelopeSchema,
   metricEnvelopeSchema,
@@ -29,6 +30,8 @@ export type ErrorResponse = z.infer<typeof errorResponseSchema>;
  * `/events?since=<lastEventId>`; every event after `lastEventId` is then delivered exactly once.
  */
 export const snapshotSchema = z.object({
+  /** The board this snapshot is of (`GET /api/snapshot?board=`, default `main`). */
+  board: boardSchema.default(DEFAULT_BOARD),
   /** Latest status per service. */
   statuses: z.array(statusEnvelopeSchema),
   /**
@@ -38,7 +41,7 @@ export const snapshotSchema = z.object({
   metrics: z.array(z.object({ name: nameSchema, points: z.array(metricEnvelopeSchema) })),
   /** Recent log events (`type: 'event'`), oldest first. */
   events: z.array(logEventEnvelopeSchema),
-  /** Id of the newest entry in the log when the snapshot was read; `0-0` when empty. */
+  /** Id of the newest entry in the board's log when the snapshot was read; `0-0` when empty. */
   lastEventId: streamIdSchema,
   /** Server time when the snapshot was read (epoch ms), to age `ttl`s against. */
   serverTime: z.number(),

@@ -13,9 +13,9 @@ import {
   type MetricEnvelope,
   type StatusEnvelope,
 } from '../../shared/events.ts';
-import type { RedisNames } from '../../shared/keys.ts';
+import { DEFAULT_BOARD } from '../../shared/boards.ts';
+import { boardKeys, type RedisNames } from '../../shared/keys.ts';
 import { createScriptRunner, type RedisCommandSender } from '../../shared/publisher.ts';
-import { recentEventsKey } from '../../shared/sequence-script.ts';
 
 const gzipAsync = promisify(gzip);
 
@@ -29,7 +29,8 @@ export const SNAPSHOT_MAX_EVENTS = 200;
 // KEYS: 1 log, 2 status hash, 3 metric index, 4 recent events list.
 // ARGV: 1 metric series key prefix, 2 window ms, 3 points per series, 4 series, 5 events.
 // Reply: { last log id, Redis time ms, status envelopes, { name, { point envelopes } }..., event envelopes }.
-// A point's ts is read from the envelope's text (`{"id":"…","ts":N,`), which the sequencing script writes.
+// A point's ts is read from the envelope's text (`{"id":"…","board":"…","ts":N,`), which the sequencing
+// script writes (`{"id":"…","ts":N,` for points stored before boards).
 const SNAPSHOT_SCRIPT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -40,7 +41,8 @@ local metrics = {}
 for _, name in ipairs(names) do
   local recent = {}
   for _, point in ipairs(redis.call('LRANGE', ARGV[1] .. name, -maxPoints, -1)) do
-    local ts = tonumber(string.match(point, '^{"id":"[0-9-]+","ts":([0-9]+)'))
+    local ts = tonumber(string.match(point, '^{"id":"[0-9-]+","board":"[a-z0-9-]+","ts":([0-9]+)')
+      or string.match(point, '^{"id":"[0-9-]+","ts":([0-9]+)'))
     if ts and ts >= from then recent[#recent + 1] = point end
   end
   metrics[#metrics + 1] = { name, recent }
@@ -90,7 +92,7 @@ const isMetric = (event: Envelope): event is MetricEnvelope => event.type === 'm
 const isLogEvent = (event: Envelope): event is LogEventEnvelope => event.type === 'event';
 
 /** Decodes the script's reply into the `snapshotSchema` shape (shared/api.ts). */
-function toSnapshot(reply: unknown): Snapshot {
+function toSnapshot(board: string, reply: unknown): Snapshot {
   if (!Array.isArray(reply) || reply.length !== 5) throw new Error('snapshot script: unexpected reply');
   const [lastEventId, serverTime, statuses, series, events] = reply;
   if (typeof lastEventId !== 'string' || typeof serverTime !== 'string')
@@ -103,6 +105,7 @@ function toSnapshot(reply: unknown): Snapshot {
     if (points.length > 0) metrics.push({ name: entry[0], points });
   }
   return {
+    board,
     statuses: envelopes(strings(statuses))
       .filter(isStatus)
       .sort((a, b) => a.service.localeCompare(b.service)),
@@ -113,34 +116,55 @@ function toSnapshot(reply: unknown): Snapshot {
   };
 }
 
-/** Reads snapshots; concurrent callers share one read, and each read is reused for `cacheMs`. */
-export function createSnapshotReader(options: SnapshotOptions): () => Promise<Snapshot> {
+/** Reads one board's snapshot (default `main`). */
+export type SnapshotReader = (board?: string) => Promise<Snapshot>;
+
+/**
+ * Reads snapshots of one board at a time; concurrent callers for a board share one read, and each read
+ * is reused for `cacheMs`.
+ */
+export function createSnapshotReader(options: SnapshotOptions): SnapshotReader {
   const { names } = options;
   const cacheMs = options.cacheMs ?? 250;
   const run = createScriptRunner(options.redis, SNAPSHOT_SCRIPT);
-  const keys = ['4', names.log, names.status, names.metricIndex, recentEventsKey(names)];
-  const args = [
-    names.metricPrefix,
+  const args = (metricPrefix: string) => [
+    metricPrefix,
     String(SNAPSHOT_WINDOW_MS),
     String(options.metricHistoryMax),
     String(SNAPSHOT_MAX_SERIES),
     String(SNAPSHOT_MAX_EVENTS),
   ];
-  let cached: { snapshot: Snapshot; readAt: number } | undefined;
-  let inFlight: Promise<Snapshot> | undefined;
+  interface BoardCache {
+    cached?: { snapshot: Snapshot; readAt: number };
+    inFlight?: Promise<Snapshot> | undefined;
+  }
+  // Bounded by the boards that exist: callers check the board before reading it.
+  const byBoard = new Map<string, BoardCache>();
 
-  return async function readSnapshot(): Promise<Snapshot> {
+  return async function readSnapshot(board = DEFAULT_BOARD): Promise<Snapshot> {
+    let state = byBoard.get(board);
+    if (!state) byBoard.set(board, (state = {}));
+    const { cached } = state;
     if (cached && Date.now() - cached.readAt < cacheMs) return cached.snapshot;
-    inFlight ??= run([...keys, ...args])
+    const keys = boardKeys(names.prefix, board);
+    const current = state;
+    current.inFlight ??= run([
+      '4',
+      keys.log,
+      keys.status,
+      keys.metricIndex,
+      keys.recentEvents,
+      ...args(keys.metricPrefix),
+    ])
       .then((reply) => {
-        const snapshot = toSnapshot(reply);
-        if (cacheMs > 0) cached = { snapshot, readAt: Date.now() };
+        const snapshot = toSnapshot(board, reply);
+        if (cacheMs > 0) current.cached = { snapshot, readAt: Date.now() };
         return snapshot;
       })
       .finally(() => {
-        inFlight = undefined;
+        current.inFlight = undefined;
       });
-    return inFlight;
+    return current.inFlight;
   };
 }
 
