@@ -16,6 +16,7 @@ import type { StreamQuota } from './auth/stream-quota.ts';
 import { LoginThrottle } from './auth/throttle.ts';
 import { TokenStore } from './auth/tokens.ts';
 import type { UserStore } from './auth/users.ts';
+import type { VisibleBoardsOf } from './bus/control.ts';
 import { createEventLogReader } from './bus/event-log.ts';
 import type { Config } from './config.ts';
 import { errorMiddleware } from './http/errors.ts';
@@ -50,6 +51,10 @@ export interface AppDeps {
   publicDir?: string;
   /** MAX_STREAMS_PER_SESSION across the installation; unlimited streams per session if unset. */
   streamQuota?: StreamQuota;
+  /** Gives the hub a position for boards this worker has not streamed yet (EventBus.follow). */
+  followBoards: (boards: readonly string[]) => Promise<void>;
+  /** The boards each user may see now (docs/security.md, "Boards"). */
+  visibleBoardsOf: VisibleBoardsOf;
 }
 
 /** Koa 3 reports every SSE client disconnect as an error; it is the normal end of a stream. */
@@ -73,13 +78,19 @@ export function createApp(deps: AppDeps): Koa {
   const events = eventsRoute({
     hub: deps.hub,
     eventLog: createEventLogReader(deps.redis, deps.names),
+    followBoards: deps.followBoards,
+    visibleBoards: async (ctx) => {
+      const name = getAuth(ctx)?.user.name;
+      if (name === undefined) return [];
+      return (await deps.visibleBoardsOf([name])).get(name) ?? [];
+    },
     metrics: deps.metrics,
     log,
     retryMs: config.SSE_RETRY_MS,
     maxBufferBytes: config.SSE_MAX_BUFFER_BYTES,
     identify: (ctx) => {
       const auth = getAuth(ctx);
-      return auth ? { sessionId: auth.sessionId, userName: auth.user.name } : {};
+      return auth ? { sessionId: auth.sessionId, userName: auth.user.name, role: auth.user.role } : {};
     },
     ...(deps.streamQuota ? { streamQuota: deps.streamQuota } : {}),
   });

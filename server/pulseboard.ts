@@ -3,6 +3,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
+import * as z from 'zod';
+import { ROLES } from '../shared/api.ts';
+import { DEFAULT_BOARD } from '../shared/boards.ts';
+import type { RedisNames } from '../shared/keys.ts';
 import { createSequencer } from '../shared/publisher.ts';
 import { createApp } from './app.ts';
 import { ensureFirstAdmin } from './auth/first-admin.ts';
@@ -10,7 +14,7 @@ import { resolveSessionKeys } from './auth/session-keys.ts';
 import { StreamQuota } from './auth/stream-quota.ts';
 import { startStreamSessionWatch } from './auth/stream-sessions.ts';
 import { FIRST_ADMIN_NAME, UserStore } from './auth/users.ts';
-import { subscribeControl } from './bus/control.ts';
+import { subscribeControl, type VisibleBoardsOf } from './bus/control.ts';
 import { EventBus } from './bus/event-bus.ts';
 import { createIngestMetrics } from './bus/ingest-metrics.ts';
 import { startIngest } from './bus/ingest.ts';
@@ -159,7 +163,8 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
       'no users yet: created the admin user from PULSEBOARD_ADMIN_PASSWORD',
     );
   }
-  const control = await subscribeControl({ subscriber, names: sequencer.names, hub, log });
+  const visibleBoardsOf = createVisibleBoardsOf(requestRedis, sequencer.names);
+  const control = await subscribeControl({ subscriber, names: sequencer.names, hub, log, visibleBoardsOf });
   undo.push(() => control.stop());
   const streamSessions = startStreamSessionWatch({
     hub,
@@ -168,6 +173,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     users,
     log,
     intervalMs: config.SESSION_CHECK_MS,
+    visibleBoardsOf,
   });
   undo.push(() => streamSessions.stop());
   const streamQuota = new StreamQuota({
@@ -194,6 +200,8 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     sessionKeys,
     users,
     streamQuota,
+    followBoards: (boards) => bus.follow(boards),
+    visibleBoardsOf,
     ...(options.publicDir ? { publicDir: options.publicDir } : {}),
   });
   // Headers and body deadlines, checked every second (Node's default is every 30 s): a slowloris socket
@@ -284,3 +292,33 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     stop: () => (stopping ??= stop()),
   };
 }
+
+/**
+ * The boards users may see, read from Redis: an admin every existing board (`main` and the registry), a
+ * viewer the boards of its record's `boards` field that exist (`['main']` for a record without it).
+ */
+function createVisibleBoardsOf(redis: RedisClient, names: RedisNames): VisibleBoardsOf {
+  return async (userNames) => {
+    const visible = new Map<string, readonly string[]>();
+    if (userNames.length === 0) return visible;
+    const [records, registry] = await Promise.all([
+      redis.hmGet(names.key('users'), [...userNames]),
+      redis.hKeys(names.boards),
+    ]);
+    const existing = [DEFAULT_BOARD, ...registry.map(String)].sort();
+    records.forEach((raw, index) => {
+      const name = userNames[index];
+      if (raw === null || name === undefined) return;
+      const record = storedAccessSchema.safeParse(JSON.parse(String(raw)));
+      if (!record.success) return;
+      const granted = record.data.boards ?? [DEFAULT_BOARD];
+      visible.set(
+        name,
+        record.data.role === 'admin' ? existing : existing.filter((board) => granted.includes(board)),
+      );
+    });
+    return visible;
+  };
+}
+
+const storedAccessSchema = z.object({ role: z.enum(ROLES), boards: z.array(z.string()).optional() });

@@ -10,11 +10,13 @@ export class AppError extends Error {
   /** Whether `message` may be shown to the client. */
   readonly expose: boolean;
   readonly headers: Record<string, string>;
+  /** The input field the error is about, answered as `error.field`. */
+  readonly field: string | undefined;
   constructor(
     status: number,
     code: string,
     message: string,
-    options: { expose?: boolean; headers?: Record<string, string> } = {},
+    options: { expose?: boolean; headers?: Record<string, string>; field?: string } = {},
   ) {
     super(message);
     this.name = new.target.name;
@@ -22,14 +24,30 @@ export class AppError extends Error {
     this.code = code;
     this.expose = options.expose ?? status < 500;
     this.headers = options.headers ?? {};
+    this.field = options.field;
   }
 }
 
 export class ValidationError extends AppError {
-  readonly field: string | undefined;
   constructor(message: string, field?: string) {
-    super(400, 'invalid_input', message);
-    this.field = field;
+    super(400, 'invalid_input', message, field === undefined ? {} : { field });
+  }
+}
+/** A board the user may not see, or that does not exist for a non-admin (docs/security.md, "Boards"). */
+export class ForbiddenBoardError extends AppError {
+  constructor(board: string | undefined, field = 'board') {
+    super(
+      403,
+      'forbidden_board',
+      board === undefined ? 'you may see no board' : `board ${board}: not visible to you`,
+      { field },
+    );
+  }
+}
+/** A board that does not exist, answered to an admin (who sees every board). */
+export class UnknownBoardError extends AppError {
+  constructor(board: string, field = 'board') {
+    super(404, 'unknown_board', `board ${board} does not exist`, { field });
   }
 }
 export class UnauthorizedError extends AppError {
@@ -145,7 +163,7 @@ export function errorMiddleware(log: Logger) {
         error: {
           code: error?.code ?? 'internal',
           message: error?.expose ? error.message : 'internal server error',
-          ...(error instanceof ValidationError && error.field ? { field: error.field } : {}),
+          ...(error?.field ? { field: error.field } : {}),
         },
       };
     }
