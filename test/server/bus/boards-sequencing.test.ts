@@ -71,8 +71,8 @@ describe('sequencing per board', function () {
 
     const status = await bed.client.hGet(keys.status, 'api');
     expect(status).to.match(new RegExp(`^\\{"id":"${statusId}","board":"x-1","ts":\\d+,"type":"status"`));
-    const [entry] = await bed.client.xRange(keys.log, '-', '+', { COUNT: 1 });
-    expect(entry?.message.e).to.match(/^\{"board":"x-1","ts":\d+,"type":"status","service":"api"/);
+    const entries = await bed.client.xRange(keys.log, '-', '+', { COUNT: 1 });
+    expect(entries?.[0]?.message.e).to.match(/^\{"board":"x-1","ts":\d+,"type":"status","service":"api"/);
     const [point] = await bed.client.lRange(`${keys.metricPrefix}rps`, 0, -1);
     expect(JSON.parse(point!)).to.include({ board: 'x-1', name: 'rps', value: 3 });
   });
