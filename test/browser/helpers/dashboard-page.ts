@@ -2,13 +2,20 @@
 // the connection state and the event log.
 import type { Locator, Page } from 'playwright-core';
 
-export async function logInThroughForm(page: Page, baseUrl: string, username: string, password: string) {
-  await page.goto(`${baseUrl}/`);
+/** Opens `path` (default: the main board's view), logs in on the page it redirects to, and returns there. */
+export async function logInThroughForm(
+  page: Page,
+  baseUrl: string,
+  username: string,
+  password: string,
+  path = '/b/main',
+) {
+  await page.goto(`${baseUrl}${path}`);
   await page.waitForURL(/\/login/);
   await page.getByLabel('Username').fill(username);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Log in' }).click();
-  await page.waitForURL(`${baseUrl}/`);
+  await page.waitForURL(`${baseUrl}${path}`);
   await waitForLive(page);
 }
 
