@@ -84,9 +84,7 @@ describe('boards in Chromium', function () {
     expect(await cards(page).count()).to.equal(1);
 
     await env.publishRaw({ type: 'status', board: 'payments', service: 'ledger', state: 'ok' });
-    await card(page, 'payments')
-      .locator('.badge-label', { hasText: /^OK$/ })
-      .waitFor({ timeout: 3000 });
+    await card(page, 'payments').locator('.badge-label', { hasText: /^OK$/ }).waitFor({ timeout: 3000 });
     expect(problems.list).to.deep.equal([]);
   });
 

@@ -13,6 +13,11 @@ import { startTestApp, stopAll, uniquePrefix, type TestApp } from '../../helpers
 import { startTestRedis, type TestRedis } from '../../helpers/redis-server.ts';
 import { until } from '../../helpers/sse-client.ts';
 import { createClient } from 'redis';
+import { BoardStore } from '../../../server/auth/boards.ts';
+import { UserStore } from '../../../server/auth/users.ts';
+import { publishControl } from '../../../server/bus/control.ts';
+import { redisNames } from '../../../shared/keys.ts';
+import type { RedisClient } from '../../../server/redis.ts';
 
 interface RecordingSubscriber extends HubSubscriber {
   messages: HubMessage[];
@@ -36,7 +41,7 @@ describe('the shared stream hub', function () {
   let redis: TestRedis;
   let app: TestApp;
   let prefix: string;
-  let client: ReturnType<typeof createClient>;
+  let client: RedisClient;
   let publisher: Publisher;
   let session: TestSession;
   let hub: StreamHub;
@@ -57,7 +62,11 @@ describe('the shared stream hub', function () {
     client = createClient({ url: redis.url });
     await client.connect();
     publisher = createPublisher(client, { prefix });
-    session = await login(app.url, { redisUrl: redis.url, prefix });
+    const boards = new BoardStore(client, redisNames(prefix));
+    await boards.add('payments');
+    await boards.add('edge');
+    await boards.add('secret');
+    session = await login(app.url, { redisUrl: redis.url, prefix, boards: ['main', 'payments', 'edge'] });
     hub = new StreamHub({
       openSource: (path) =>
         new EventSource(`${app.url}${path}`, {
@@ -82,6 +91,11 @@ describe('the shared stream hub', function () {
 
   const streams = (key?: string) =>
     app.hub.count((connection) => key === undefined || connection.topics.key === key);
+  const streamsOf = (boards: string) => app.hub.count((connection) => connection.boards.join(',') === boards);
+  const titles = (subscriber: RecordingSubscriber) =>
+    subscriber.events().map((event) => (event.type === 'event' ? `${event.board}:${event.title}` : '?'));
+  const removed = (subscriber: RecordingSubscriber) =>
+    subscriber.messages.flatMap((message) => (message.type === 'boardsRemoved' ? message.boards : []));
   const live = (subscriber: RecordingSubscriber) =>
     until(
       () => subscriber.messages.some((message) => message.type === 'state' && message.state === 'live'),
@@ -149,6 +163,74 @@ describe('the shared stream hub', function () {
     expect(services(wide).sort()).to.deep.equal(['api:down', 'db:down', 'web:ok']);
     expect(services(narrow)).to.deep.equal(['api:ok', 'api:down']);
     expect(streams()).to.equal(1);
+  });
+
+  it('carries two boards on one stream; adding a board mid-burst reopens it at the cursor, nothing missed or twice', async function () {
+    const payments = recorder();
+    hub.subscribe(payments, [{ board: 'payments', since: '0-0' }], null);
+    await live(payments);
+    const titlesSent = Array.from({ length: 60 }, (_, index) => `p${index}`);
+    const burst = (async () => {
+      for (const title of titlesSent) {
+        await publisher.publish({ type: 'event', board: 'payments', level: 'info', title });
+      }
+    })();
+    await until(() => payments.events().length >= 10, 5000, 'the burst to start');
+    // Published before the second subscriber's snapshot id: replayed by the reopened stream.
+    await publisher.publish({ type: 'event', board: 'edge', level: 'info', title: 'e0' });
+    const edge = recorder();
+    hub.subscribe(edge, [{ board: 'edge', since: '0-0' }], null);
+    await burst;
+    await publisher.publish({ type: 'event', board: 'edge', level: 'info', title: 'e1' });
+    await until(
+      () => payments.events().length >= 60 && edge.events().length >= 2,
+      5000,
+      'every event of both boards',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(titles(payments)).to.deep.equal(titlesSent.map((title) => `payments:${title}`));
+    expect(titles(edge)).to.deep.equal(['edge:e0', 'edge:e1']);
+    expect(streamsOf('edge,payments')).to.equal(1);
+    expect(streams()).to.equal(1);
+  });
+
+  it('tells the subscribers of a board that left the stream (grant revoked), and carries on without it', async function () {
+    const payments = recorder();
+    const edge = recorder();
+    hub.subscribe(payments, [{ board: 'payments', since: '0-0' }], null);
+    hub.subscribe(edge, [{ board: 'edge', since: '0-0' }], ['event:*']);
+    await live(payments);
+    await until(() => streamsOf('edge,payments') === 1, 5000, 'one stream for both boards');
+
+    const names = redisNames(prefix);
+    await new UserStore(client, names).updateBoards(session.username, (boards) =>
+      boards.filter((board) => board !== 'edge'),
+    );
+    await publishControl(client, names, { type: 'access-changed', userName: session.username });
+    await until(() => removed(edge).includes('edge'), 3000, 'the edge subscriber to be told');
+    expect(removed(payments)).to.deep.equal([]);
+    await until(() => streamsOf('payments') === 1 && streams() === 1, 5000, 'the stream without edge');
+
+    await publisher.publish({ type: 'event', board: 'edge', level: 'info', title: 'not for us' });
+    await publisher.publish({ type: 'event', board: 'payments', level: 'info', title: 'still here' });
+    await until(() => payments.events().length === 1, 5000, 'the payments event');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(titles(payments)).to.deep.equal(['payments:still here']);
+    expect(edge.events()).to.deep.equal([]);
+  });
+
+  it('drops a board the server refuses (403) and reopens with the others', async function () {
+    const payments = recorder();
+    const secret = recorder();
+    hub.subscribe(payments, [{ board: 'payments', since: '0-0' }], null);
+    await live(payments);
+    hub.subscribe(secret, [{ board: 'secret', since: '0-0' }], null);
+    await until(() => removed(secret).includes('secret'), 5000, 'the secret subscriber to be told');
+    await until(() => streamsOf('payments') === 1, 5000, 'the stream to carry payments again');
+    await publisher.publish({ type: 'event', board: 'payments', level: 'info', title: 'after' });
+    await until(() => titles(payments).includes('payments:after'), 5000, 'a live event');
+    expect(secret.events()).to.deep.equal([]);
+    expect(secret.messages.some((message) => message.type === 'unauthorized')).to.equal(false);
   });
 
   it('tells every subscriber when the session is gone (the stream answered 401)', async function () {
