@@ -9,6 +9,7 @@ import { DEFAULT_BOARD } from '../shared/boards.ts';
 import type { RedisNames } from '../shared/keys.ts';
 import { createSequencer } from '../shared/publisher.ts';
 import { createApp } from './app.ts';
+import { BoardRegistry } from './auth/boards.ts';
 import { ensureFirstAdmin } from './auth/first-admin.ts';
 import { resolveSessionKeys } from './auth/session-keys.ts';
 import { StreamQuota } from './auth/stream-quota.ts';
@@ -40,6 +41,8 @@ export interface Pulseboard {
   metrics: Metrics;
   clusterMetrics: ClusterMetrics;
   users: UserStore;
+  /** This worker's view of the boards and of who may see them. */
+  boards: BoardRegistry;
   redis: RedisClient;
   subscriber: RedisClient;
   /** Graceful stop: health turns 503, no new connections, streams end, Redis closes. */
@@ -166,6 +169,10 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
   const visibleBoardsOf = createVisibleBoardsOf(requestRedis, sequencer.names);
   const control = await subscribeControl({ subscriber, names: sequencer.names, hub, log, visibleBoardsOf });
   undo.push(() => control.stop());
+  const boards = new BoardRegistry({ redis: requestRedis, names: sequencer.names, log });
+  await boards.listen(subscriber);
+  undo.push(() => boards.stop());
+  await boards.refresh();
   const streamSessions = startStreamSessionWatch({
     hub,
     redis,
@@ -199,6 +206,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     log,
     sessionKeys,
     users,
+    boards,
     streamQuota,
     followBoards: (boards) => bus.follow(boards),
     visibleBoardsOf,
@@ -264,6 +272,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     if (!redis.isReady || !subscriber.isReady) dropRedis();
     const redisDeadline = setTimeout(dropRedis, REDIS_GOODBYE_MS);
     await control.stop().catch(() => undefined);
+    await boards.stop().catch(() => undefined);
     await ingest.stop();
     await bus.stop();
     // Streams have ended, so these are the final counts: keep them in the cluster totals.
@@ -287,6 +296,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     metrics,
     clusterMetrics,
     users,
+    boards,
     redis,
     subscriber,
     stop: () => (stopping ??= stop()),

@@ -2,6 +2,7 @@
 import * as z from 'zod';
 import { boardSchema, DEFAULT_BOARD } from './boards.ts';
 import {
+  STATUS_STATES,
   logEventEnvelopeSchema,
   metricEnvelopeSchema,
   nameSchema,
@@ -50,3 +51,25 @@ export type Snapshot = z.infer<typeof snapshotSchema>;
 
 /** `POST /api/publish` answers the ids given to the published events. */
 export const publishResponseSchema = z.object({ ids: z.array(streamIdSchema) });
+
+/** Worst first: the state a board shows is the worst of its services' (`down` > `degraded` > `maintenance` > `ok`). */
+export const STATE_SEVERITY = ['down', 'degraded', 'maintenance', 'ok'] as const;
+
+/** One board in `GET /api/boards`: its worst current status and how many services are in each state. */
+export const boardSummarySchema = z.object({
+  name: boardSchema,
+  title: z.string(),
+  /** Worst current status of the board's services; null while it has none. */
+  state: z.enum(STATUS_STATES).nullable(),
+  counts: z.object({
+    ok: z.number().int().nonnegative(),
+    degraded: z.number().int().nonnegative(),
+    down: z.number().int().nonnegative(),
+    maintenance: z.number().int().nonnegative(),
+  }),
+});
+export type BoardSummary = z.infer<typeof boardSummarySchema>;
+
+/** `GET /api/boards`: the boards the user may see, `main` first (when visible), then by name. */
+export const boardsResponseSchema = z.object({ boards: z.array(boardSummarySchema) });
+export type BoardsResponse = z.infer<typeof boardsResponseSchema>;

@@ -1,5 +1,5 @@
-// `GET /api/snapshot` (docs/design.md, "Snapshot"): statuses, recent metric windows, recent log events and the
-// id of the newest log entry, read by one read-only Lua script so they are consistent with each other
+// `GET /api/snapshot?board=` (docs/design.md, "Snapshot"): one board's statuses, recent metric windows, recent
+// log events and the id of the newest entry in its log, read by one read-only Lua script so they are consistent with each other
 // (the sequencing script updates them in the same atomic step as the XADD). A client renders it, then
 // opens `/events?since=<lastEventId>` and misses nothing.
 import { promisify } from 'node:util';
@@ -16,6 +16,8 @@ import {
 import { DEFAULT_BOARD } from '../../shared/boards.ts';
 import { boardKeys, type RedisNames } from '../../shared/keys.ts';
 import { createScriptRunner, type RedisCommandSender } from '../../shared/publisher.ts';
+import type { BoardRegistry } from '../auth/boards.ts';
+import { boardParam, boardUserOf, requireBoardAccess } from './boards.ts';
 
 const gzipAsync = promisify(gzip);
 
@@ -192,11 +194,19 @@ function snapshotBytes(cache: WeakMap<Snapshot, SnapshotBytes>, snapshot: Snapsh
   return bytes;
 }
 
-export function snapshotRoute(options: SnapshotOptions) {
+export interface SnapshotRouteOptions extends SnapshotOptions {
+  /** Which boards exist and who may see them. */
+  registry: BoardRegistry;
+}
+
+/** `GET /api/snapshot?board=<board>` (default `main`): 400 bad name, 403 not visible, 404 (admins) unknown. */
+export function snapshotRoute(options: SnapshotRouteOptions) {
   const readSnapshot = createSnapshotReader(options);
   const cache = new WeakMap<Snapshot, SnapshotBytes>();
   return async function getSnapshot(ctx: Context): Promise<void> {
-    const bytes = snapshotBytes(cache, await readSnapshot());
+    const board = boardParam(ctx.query.board);
+    await requireBoardAccess(options.registry, boardUserOf(ctx), board);
+    const bytes = snapshotBytes(cache, await readSnapshot(board));
     // Per-user data that is stale within a second: no shared or browser caching.
     ctx.set('Cache-Control', 'no-store');
     ctx.vary('Accept-Encoding');

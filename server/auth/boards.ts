@@ -155,8 +155,7 @@ export interface BoardUser {
 /** Boards a user may see, given the boards that exist: admin: all of them; viewer: granted ∩ existing. */
 export function boardsVisibleTo(user: BoardUser, existing: ReadonlySet<string>): Set<string> {
   if (user.role === 'admin') return new Set(existing);
-  const granted = grantedBoards({ boards: user.boards ? [...user.boards] : undefined });
-  return new Set(granted.filter((board) => existing.has(board)));
+  return new Set(grantedBoards(user).filter((board) => existing.has(board)));
 }
 
 /** What a request for one board may get. */
@@ -166,6 +165,11 @@ export interface BoardRegistryOptions {
   redis: RedisClient;
   names: RedisNames;
   log?: Logger;
+  /**
+   * How long the list is trusted without a control message, in ms: covers one lost while the subscriber
+   * reconnected (pub/sub is at most once). Default 10000.
+   */
+  maxAgeMs?: number;
 }
 
 /**
@@ -175,6 +179,7 @@ export interface BoardRegistryOptions {
 export class BoardRegistry {
   private readonly options: BoardRegistryOptions;
   private boards: Map<string, BoardInfo> | undefined;
+  private readAt = 0;
   private reading: Promise<Map<string, BoardInfo>> | undefined;
   /** Bumped by every invalidation: a read that started before it must not be kept. */
   private generation = 0;
@@ -192,7 +197,10 @@ export class BoardRegistry {
       .hGetAll(this.options.names.boards)
       .then((all) => {
         const boards = fromRegistry(all);
-        if (generation === this.generation) this.boards = boards;
+        if (generation === this.generation) {
+          this.boards = boards;
+          this.readAt = Date.now();
+        }
         return boards;
       })
       .finally(() => {
@@ -211,7 +219,8 @@ export class BoardRegistry {
 
   /** Every board that exists, by name (`main` included). */
   async all(): Promise<ReadonlyMap<string, BoardInfo>> {
-    return this.boards ?? (await this.refresh());
+    const fresh = Date.now() - this.readAt < (this.options.maxAgeMs ?? 10_000);
+    return (fresh ? this.boards : undefined) ?? (await this.refresh());
   }
 
   async names(): Promise<Set<string>> {
@@ -227,7 +236,11 @@ export class BoardRegistry {
 
   /** The boards `user` may see, in name order (`main` among them when visible). */
   async visibleBoards(user: BoardUser): Promise<Set<string>> {
-    return boardsVisibleTo(user, await this.names());
+    const known = await this.all();
+    const missing = user.role !== 'admin' && grantedBoards(user).some((board) => !known.has(board));
+    // A granted board not known yet may have been created a moment ago on another host: read again once.
+    const existing = missing ? await this.refresh() : known;
+    return boardsVisibleTo(user, new Set(existing.keys()));
   }
 
   /**

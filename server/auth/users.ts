@@ -34,8 +34,8 @@ const userRecordSchema = z.object({
 export type UserRecord = z.infer<typeof userRecordSchema>;
 
 /** The boards granted to a user: its record's list, or `main` for a record from before boards. */
-export function grantedBoards(user: Pick<UserRecord, 'boards'>): string[] {
-  return user.boards ?? [DEFAULT_BOARD];
+export function grantedBoards(user: { boards?: readonly string[] | undefined }): string[] {
+  return user.boards ? [...user.boards] : [DEFAULT_BOARD];
 }
 /** What may leave the store: a user without the hash. */
 export type PublicUser = Omit<UserRecord, 'hash'>;

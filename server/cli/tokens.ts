@@ -70,9 +70,9 @@ export function registerTokens(program: Command): void {
         if (records.length === 0) process.stdout.write('no tokens\n');
         for (const record of records) {
           const created = new Date(record.createdAt).toISOString();
-          const boards = record.boards ? record.boards.join(',') : '*';
+          const boards = record.boards ? `  boards ${record.boards.join(',')}` : '';
           process.stdout.write(
-            `${record.id}  ${record.name.padEnd(24)} ${record.role.padEnd(10)} boards ${boards.padEnd(16)} created ${created}\n`,
+            `${record.id}  ${record.name.padEnd(24)} ${record.role.padEnd(10)} created ${created}${boards}\n`,
           );
         }
       }),
