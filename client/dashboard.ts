@@ -143,6 +143,8 @@ export async function startDashboard(root: Document): Promise<void> {
     setText(page.unavailableText, text);
     page.board.hidden = true;
     page.filterForm.hidden = true;
+    // No stream for this page: its connection state would say nothing true.
+    page.connection.hidden = true;
     page.unavailable.hidden = false;
     root.title = `${title} · pulseboard`;
     root.documentElement.dataset.unavailable = why;

@@ -1,22 +1,9 @@
-// Boards as the dashboard sees them: the answer of `GET /api/boards` (docs/events.md, "Boards"), parsed
-// with a client-side schema, and the board a page shows, from its path (`/b/<board>`).
-import * as z from 'zod';
+// Boards as the dashboard sees them: the answer of `GET /api/boards` (shared/api.ts), the order they are
+// listed in, and the board a page shows, from its path (`/b/<board>`).
 import { boardSchema } from '../../shared/boards.ts';
-import { STATUS_STATES } from '../../shared/events.ts';
+import type { BoardSummary } from '../../shared/api.ts';
 
-const countSchema = z.number().int().nonnegative();
-
-export const boardSummarySchema = z.object({
-  name: boardSchema,
-  title: z.string(),
-  /** Worst current status (down > degraded > maintenance > ok); null while the board has none. */
-  state: z.enum(STATUS_STATES).nullable(),
-  counts: z.object({ ok: countSchema, degraded: countSchema, down: countSchema, maintenance: countSchema }),
-});
-export type BoardSummary = z.infer<typeof boardSummarySchema>;
-
-export const boardsResponseSchema = z.object({ boards: z.array(boardSummarySchema) });
-export type BoardsResponse = z.infer<typeof boardsResponseSchema>;
+export { boardsResponseSchema, type BoardSummary, type BoardsResponse } from '../../shared/api.ts';
 
 /** Path of a board's view. */
 export function boardPath(board: string): string {

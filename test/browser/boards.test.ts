@@ -48,9 +48,9 @@ describe('boards in Chromium', function () {
     await context?.close();
   });
 
-  async function logIn(user: string, path: string): Promise<Page> {
+  async function logIn(user: string, path: string, live = true): Promise<Page> {
     const page = await watchedPage(context, problems);
-    await logInThroughForm(page, app.url, user, env.password, path);
+    await logInThroughForm(page, app.url, user, env.password, path, live);
     return page;
   }
 
@@ -179,7 +179,7 @@ describe('boards in Chromium', function () {
   });
 
   it('a board the user may not see shows a clear page, and opens no stream for it', async function () {
-    const page = await logIn('alice', '/b/edge');
+    const page = await logIn('alice', '/b/edge', false);
     const heading = page.getByRole('heading', { name: 'You do not have access to this board' });
     await heading.waitFor({ timeout: 5000 });
     expect(await page.locator('#board').isHidden()).to.equal(true);

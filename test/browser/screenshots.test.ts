@@ -166,8 +166,10 @@ describe('screenshots of a board, the board overview and the login page', functi
 
   before(async function () {
     [env, browser] = await Promise.all([startEnvironment(), launchChromium()]);
-    app = await env.startApp();
+    // Seeded first: the worker reads the board registry at its start (boards added later show up on the
+    // `boards-changed` control message the CLI sends, which this seed does not).
     await seed(env);
+    app = await env.startApp();
     await mkdir(SCREENSHOTS, { recursive: true });
   });
   after(async function () {

@@ -2,13 +2,17 @@
 // the connection state and the event log.
 import type { Locator, Page } from 'playwright-core';
 
-/** Opens `path` (default: the main board's view), logs in on the page it redirects to, and returns there. */
+/**
+ * Opens `path` (default: the main board's view), logs in on the page it redirects to, and returns there;
+ * then waits for the stream to be live unless `live` is false (a page that opens no stream).
+ */
 export async function logInThroughForm(
   page: Page,
   baseUrl: string,
   username: string,
   password: string,
   path = '/b/main',
+  live = true,
 ) {
   await page.goto(`${baseUrl}${path}`);
   await page.waitForURL(/\/login/);
@@ -16,7 +20,7 @@ export async function logInThroughForm(
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Log in' }).click();
   await page.waitForURL(`${baseUrl}${path}`);
-  await waitForLive(page);
+  if (live) await waitForLive(page);
 }
 
 export function tile(page: Page, service: string): Locator {
