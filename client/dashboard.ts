@@ -132,11 +132,14 @@ export async function startDashboard(root: Document): Promise<void> {
     scheduler.request();
   };
 
-  /** The board cannot be shown: say why, in place of the dashboard, and stop listening. */
+  /**
+   * The board cannot be shown: say why, in place of the dashboard, and take no more of its events. The
+   * tab stays subscribed (to no board) to hear of a logout in another tab.
+   */
   const showUnavailable = (why: Unavailable) => {
     if (unavailable) return;
     unavailable = why;
-    stream.close();
+    stream.subscribe([], null);
     queued = [];
     const { title, text } = UNAVAILABLE[why];
     setText(page.unavailableTitle, title);
@@ -153,7 +156,8 @@ export async function startDashboard(root: Document): Promise<void> {
   };
 
   const onStreamMessage = (message: HubMessage) => {
-    if (exit.leaving || unavailable) return;
+    if (exit.leaving) return;
+    if (unavailable && message.type !== 'unauthorized' && message.type !== 'loggedOut') return;
     switch (message.type) {
       case 'state':
         dispatch({ type: 'streamStateChanged', state: message.state, now: Date.now() });

@@ -134,7 +134,8 @@ export async function startOverview(root: Document): Promise<void> {
     switch (message.type) {
       case 'state':
         dispatch({ type: 'streamStateChanged', state: message.state, now: Date.now() });
-        // Statuses while the stream was down are in the list, not in the stream.
+        // (Re)opened: statuses from before (while it was down, or before these boards joined it) are in
+        // the list, not in the stream.
         if (message.state === 'live') refresh();
         break;
       case 'events': {

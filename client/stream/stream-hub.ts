@@ -260,7 +260,10 @@ export class StreamHub {
     source.addEventListener('open', () => {
       if (source !== this.source) return;
       this.retryDelayMs = this.options.retryMinMs;
-      this.setState('live');
+      // Said on every (re)open, even when already live: a subscriber without a snapshot id (the
+      // overview) reads the current state again, covering what happened before its boards joined.
+      this.state = 'live';
+      for (const subscriber of this.subscribers.keys()) subscriber.send({ type: 'state', state: 'live' });
     });
     source.addEventListener('error', () => {
       if (source !== this.source) return;

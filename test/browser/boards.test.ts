@@ -214,6 +214,17 @@ describe('boards in Chromium', function () {
       3000,
       'no stream carrying payments',
     );
+    // Nothing published on payments from now on reaches the page (its last state stays, hidden).
+    const before = await tile(page, 'checkout').locator('.badge-label').textContent();
+    await env.publishRaw({ type: 'status', board: 'payments', service: 'checkout', state: 'down' });
+    await env.publishRaw({ type: 'status', board: 'payments', service: 'late-arrival', state: 'ok' });
+    await page.waitForTimeout(500);
+    expect(before).to.not.equal('Down');
+    expect(await tile(page, 'checkout').locator('.badge-label').textContent()).to.equal(before);
+    expect(await tile(page, 'late-arrival').count()).to.equal(0);
+    // The board view still hears of a logout in another tab.
+    await overview.getByRole('button', { name: 'Log out' }).click();
+    await page.waitForURL(/\/login\?reason=logged-out/, { timeout: 5000 });
     await ensureGrant('alice', 'payments');
     expect(problems.except([403])).to.deep.equal([]);
   });
