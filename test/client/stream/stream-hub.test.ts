@@ -16,7 +16,7 @@ import { createClient } from 'redis';
 import { BoardStore } from '../../../server/auth/boards.ts';
 import { UserStore } from '../../../server/auth/users.ts';
 import { publishControl } from '../../../server/bus/control.ts';
-import { redisNames } from '../../../shared/keys.ts';
+import { boardKeys, redisNames } from '../../../shared/keys.ts';
 import type { RedisClient } from '../../../server/redis.ts';
 
 interface RecordingSubscriber extends HubSubscriber {
@@ -231,6 +231,69 @@ describe('the shared stream hub', function () {
     await until(() => titles(payments).includes('payments:after'), 5000, 'a live event');
     expect(secret.events()).to.deep.equal([]);
     expect(secret.messages.some((message) => message.type === 'unauthorized')).to.equal(false);
+  });
+
+  it('tells only the subscribers of a board the server cannot resume (reset naming it) to refetch', async function () {
+    const ids: string[] = [];
+    for (let index = 0; index < 5; index += 1) {
+      const [id] = await publisher.publish({
+        type: 'event',
+        board: 'payments',
+        level: 'info',
+        title: `${index}`,
+      });
+      ids.push(id!);
+    }
+    await client.xTrim(boardKeys(prefix, 'payments').log, 'MAXLEN', 2);
+    const edge = recorder();
+    hub.subscribe(edge, [{ board: 'edge', since: '0-0' }], null);
+    await live(edge);
+    const payments = recorder();
+    hub.subscribe(payments, [{ board: 'payments', since: ids[0]! }], null);
+    await until(
+      () => payments.messages.some((message) => message.type === 'reset' && message.board === 'payments'),
+      5000,
+      'a reset naming payments',
+    );
+    expect(edge.messages.some((message) => message.type === 'reset')).to.equal(false);
+  });
+
+  it('resets a late subscriber whose snapshot is older than what the buffer holds of its board', async function () {
+    const small = new StreamHub({
+      openSource: (path) =>
+        new EventSource(`${app.url}${path}`, {
+          fetch: (input, init) =>
+            fetch(input, { ...init, headers: { ...(init?.headers ?? {}), ...session.headers } }),
+        }),
+      checkAccess: async () => ({ kind: 'unknown' }),
+      bufferSize: 4,
+    });
+    try {
+      const first = recorder();
+      small.subscribe(first, [{ board: 'payments', since: '0-0' }], null);
+      await live(first);
+      const ids: string[] = [];
+      for (let index = 0; index < 8; index += 1) {
+        const [id] = await publisher.publish({
+          type: 'event',
+          board: 'payments',
+          level: 'info',
+          title: `${index}`,
+        });
+        ids.push(id!);
+      }
+      await until(() => first.events().length === 8, 5000, 'eight events');
+      const behind = recorder();
+      small.subscribe(behind, [{ board: 'payments', since: ids[1]! }], null);
+      expect(behind.messages.filter((message) => message.type !== 'state')).to.deep.equal([
+        { type: 'reset', board: 'payments' },
+      ]);
+      const recent = recorder();
+      small.subscribe(recent, [{ board: 'payments', since: ids[5]! }], null);
+      expect(titles(recent)).to.deep.equal(['payments:6', 'payments:7']);
+    } finally {
+      small.logout();
+    }
   });
 
   it('tells every subscriber when the session is gone (the stream answered 401)', async function () {
