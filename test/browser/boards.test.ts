@@ -85,6 +85,20 @@ describe('boards in Chromium', function () {
 
     await env.publishRaw({ type: 'status', board: 'payments', service: 'ledger', state: 'ok' });
     await card(page, 'payments').locator('.badge-label', { hasText: /^OK$/ }).waitFor({ timeout: 3000 });
+
+    // Bob, in another browser, sees his board only.
+    const other = await browser.newContext();
+    try {
+      const bob = await watchedPage(other, problems);
+      await logInThroughForm(bob, app.url, 'bob', env.password, '/');
+      await card(bob, 'edge').waitFor();
+      expect(await cards(bob).evaluateAll((items) => items.map((item) => item.dataset.board))).to.deep.equal([
+        'edge',
+      ]);
+      expect(await switcherLinks(bob).allTextContents()).to.deep.equal(['Overview', 'Edge']);
+    } finally {
+      await other.close();
+    }
     expect(problems.list).to.deep.equal([]);
   });
 
@@ -189,6 +203,14 @@ describe('boards in Chromium', function () {
     expect(await switcherLinks(page).allTextContents()).to.deep.equal(['Overview', 'Payments']);
     expect(app.hub.count((connection) => connection.boards.includes('edge'))).to.equal(0);
     expect(problems.except([403])).to.deep.equal([]);
+  });
+
+  it('a board that does not exist shows a page saying so to an admin', async function () {
+    const page = await logIn('boss', '/b/no-such-board', false);
+    await page.getByRole('heading', { name: 'There is no such board' }).waitFor({ timeout: 5000 });
+    expect(await page.locator('#board').isHidden()).to.equal(true);
+    expect(await page.title()).to.equal('There is no such board · pulseboard');
+    expect(problems.except([404])).to.deep.equal([]);
   });
 
   it("revoking alice's grant while her board view is open says so, and no further event reaches it", async function () {
