@@ -3,6 +3,7 @@
 import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
 import compress from 'koa-compress';
+import type { Counter } from 'prom-client';
 import type { RedisNames } from '../shared/keys.ts';
 import type { Sequencer } from '../shared/publisher.ts';
 import { boardsRoute } from './api/boards.ts';
@@ -51,6 +52,8 @@ export interface AppDeps {
   users: UserStore;
   /** This worker's view of the boards that exist, and who may see them (server/auth/boards.ts). */
   boards: BoardRegistry;
+  /** Events sequenced by board, shared with ingest (server/bus/ingest-metrics.ts). */
+  boardEvents?: Counter<'board'>;
   /** Folder of the bundled client; defaults to build/public. */
   publicDir?: string;
   /** MAX_STREAMS_PER_SESSION across the installation; unlimited streams per session if unset. */
@@ -132,6 +135,7 @@ export function createApp(deps: AppDeps): Koa {
       tokens: new TokenStore(deps.redis, deps.names),
       sequencer: deps.sequencer,
       metrics: deps.metrics,
+      ...(deps.boardEvents ? { boardEvents: deps.boardEvents } : {}),
     }),
   );
 

@@ -207,6 +207,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     sessionKeys,
     users,
     boards,
+    boardEvents: ingestMetrics.boardEvents,
     streamQuota,
     followBoards: (boards) => bus.follow(boards),
     visibleBoardsOf,

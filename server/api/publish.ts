@@ -5,6 +5,7 @@
 // other, and nothing is sequenced (docs/security.md, "Boards and access").
 import { bodyParser } from '@koa/bodyparser';
 import type { Context } from 'koa';
+import type { Counter } from 'prom-client';
 import { boardOf, MAX_RAW_BYTES, parseRawEventInput, toSingleEvents } from '../../shared/events.ts';
 import { TsRejected, UnknownBoard, type Sequencer } from '../../shared/publisher.ts';
 import { tokenAllowsBoard, type TokenStore } from '../auth/tokens.ts';
@@ -33,6 +34,8 @@ export interface PublishRouteOptions {
   tokens: TokenStore;
   sequencer: Sequencer;
   metrics: Metrics;
+  /** Events sequenced, by board (`pulseboard_board_events_total`, server/bus/ingest-metrics.ts). */
+  boardEvents?: Counter<'board'>;
 }
 
 export function publishRoute(options: PublishRouteOptions) {
@@ -79,6 +82,7 @@ export function publishRoute(options: PublishRouteOptions) {
       throw new ValidationError(named.message, named.field);
     }
     for (const event of events) metrics.eventsIngested.inc({ type: event.type, source: 'http' });
+    options.boardEvents?.inc({ board }, events.length);
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { ids };
   };

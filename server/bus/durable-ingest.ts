@@ -251,7 +251,7 @@ export class DurableIngest {
         );
         return;
       }
-      for (const event of entry.events) report.ingested(event.type, 'durable');
+      for (const event of entry.events) report.ingested(event.type, 'durable', boardOf(event));
       report.lag('durable', Math.max(0, now - idMs(entry.id)) / 1000);
     });
   }

@@ -300,7 +300,7 @@ export class RawIngest {
           'rejected raw input',
         );
       } else {
-        for (const event of message.events ?? []) report.ingested(event.type, 'ingest');
+        for (const event of message.events ?? []) report.ingested(event.type, 'ingest', boardOf(event));
         report.lag('raw', (now - message.arrivedAt) / 1000);
       }
     });

@@ -129,6 +129,14 @@ describe('sequencing per board', function () {
       await new Promise((resolve) => setTimeout(resolve, 200));
       expect(await rejected(apps, 'unknown_board', 'ingest')).to.equal(1);
       expect(await bed.client.xLen(edgeLog)).to.equal(1);
+      // Counted by board once, by the worker that sequenced it; the refused board gets no label.
+      const byBoard: Record<string, number> = {};
+      for (const app of apps) {
+        const counter = app.metrics.registry.getSingleMetric('pulseboard_board_events_total');
+        for (const value of (await counter!.get()).values)
+          byBoard[String(value.labels.board)] = (byBoard[String(value.labels.board)] ?? 0) + value.value;
+      }
+      expect(byBoard).to.deep.equal({ edge: 1 });
       expect(await keysOfBoard(bed, 'nope')).to.deep.equal([]);
       expect(await dataKeysOf(bed, 'main')).to.deep.equal([]);
     });
