@@ -6,7 +6,7 @@ import compress from 'koa-compress';
 import type { Counter } from 'prom-client';
 import type { RedisNames } from '../shared/keys.ts';
 import type { Sequencer } from '../shared/publisher.ts';
-import { boardsRoute } from './api/boards.ts';
+import { boardsRoute, boardUserOf, requireBoardAccess } from './api/boards.ts';
 import { loginRoute, readLoginBody } from './api/login.ts';
 import { publishRoute } from './api/publish.ts';
 import { logoutRoute, sessionRoute } from './api/session.ts';
@@ -19,7 +19,6 @@ import type { StreamQuota } from './auth/stream-quota.ts';
 import { LoginThrottle } from './auth/throttle.ts';
 import { TokenStore } from './auth/tokens.ts';
 import type { UserStore } from './auth/users.ts';
-import type { VisibleBoardsOf } from './bus/control.ts';
 import { createEventLogReader } from './bus/event-log.ts';
 import type { Config } from './config.ts';
 import { errorMiddleware } from './http/errors.ts';
@@ -60,8 +59,6 @@ export interface AppDeps {
   streamQuota?: StreamQuota;
   /** Gives the hub a position for boards this worker has not streamed yet (EventBus.follow). */
   followBoards: (boards: readonly string[]) => Promise<void>;
-  /** The boards each user may see now (docs/security.md, "Boards"). */
-  visibleBoardsOf: VisibleBoardsOf;
 }
 
 /** Koa 3 reports every SSE client disconnect as an error; it is the normal end of a stream. */
@@ -86,18 +83,15 @@ export function createApp(deps: AppDeps): Koa {
     hub: deps.hub,
     eventLog: createEventLogReader(deps.redis, deps.names),
     followBoards: deps.followBoards,
-    visibleBoards: async (ctx) => {
-      const name = getAuth(ctx)?.user.name;
-      if (name === undefined) return [];
-      return (await deps.visibleBoardsOf([name])).get(name) ?? [];
-    },
+    visibleBoards: (ctx) => deps.boards.visibleBoards(boardUserOf(ctx)),
+    requireBoard: (ctx, board) => requireBoardAccess(deps.boards, boardUserOf(ctx), board),
     metrics: deps.metrics,
     log,
     retryMs: config.SSE_RETRY_MS,
     maxBufferBytes: config.SSE_MAX_BUFFER_BYTES,
     identify: (ctx) => {
       const auth = getAuth(ctx);
-      return auth ? { sessionId: auth.sessionId, userName: auth.user.name, role: auth.user.role } : {};
+      return auth ? { sessionId: auth.sessionId, userName: auth.user.name } : {};
     },
     ...(deps.streamQuota ? { streamQuota: deps.streamQuota } : {}),
   });

@@ -3,13 +3,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
-import * as z from 'zod';
-import { ROLES } from '../shared/api.ts';
-import { DEFAULT_BOARD } from '../shared/boards.ts';
-import type { RedisNames } from '../shared/keys.ts';
 import { createSequencer } from '../shared/publisher.ts';
 import { createApp } from './app.ts';
-import { BoardRegistry } from './auth/boards.ts';
+import { BoardRegistry, boardsVisibleTo } from './auth/boards.ts';
 import { ensureFirstAdmin } from './auth/first-admin.ts';
 import { resolveSessionKeys } from './auth/session-keys.ts';
 import { StreamQuota } from './auth/stream-quota.ts';
@@ -166,13 +162,19 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
       'no users yet: created the admin user from PULSEBOARD_ADMIN_PASSWORD',
     );
   }
-  const visibleBoardsOf = createVisibleBoardsOf(requestRedis, sequencer.names);
-  const control = await subscribeControl({ subscriber, names: sequencer.names, hub, log, visibleBoardsOf });
-  undo.push(() => control.stop());
   const boards = new BoardRegistry({ redis: requestRedis, names: sequencer.names, log });
   await boards.listen(subscriber);
   undo.push(() => boards.stop());
   await boards.refresh();
+  // What users may see now, from their records (read fresh) and the registry: streams are narrowed to it.
+  const visibleBoardsOf: VisibleBoardsOf = async (userNames) => {
+    const [records, existing] = await Promise.all([users.getMany(userNames), boards.names()]);
+    return new Map(
+      [...records].map(([name, record]) => [name, [...boardsVisibleTo(record, existing)].sort()]),
+    );
+  };
+  const control = await subscribeControl({ subscriber, names: sequencer.names, hub, log, visibleBoardsOf });
+  undo.push(() => control.stop());
   const streamSessions = startStreamSessionWatch({
     hub,
     redis,
@@ -209,8 +211,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     boards,
     boardEvents: ingestMetrics.boardEvents,
     streamQuota,
-    followBoards: (boards) => bus.follow(boards),
-    visibleBoardsOf,
+    followBoards: (streamed) => bus.follow(streamed),
     ...(options.publicDir ? { publicDir: options.publicDir } : {}),
   });
   // Headers and body deadlines, checked every second (Node's default is every 30 s): a slowloris socket
@@ -305,33 +306,3 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     stop: () => (stopping ??= stop()),
   };
 }
-
-/**
- * The boards users may see, read from Redis: an admin every existing board (`main` and the registry), a
- * viewer the boards of its record's `boards` field that exist (`['main']` for a record without it).
- */
-function createVisibleBoardsOf(redis: RedisClient, names: RedisNames): VisibleBoardsOf {
-  return async (userNames) => {
-    const visible = new Map<string, readonly string[]>();
-    if (userNames.length === 0) return visible;
-    const [records, registry] = await Promise.all([
-      redis.hmGet(names.key('users'), [...userNames]),
-      redis.hKeys(names.boards),
-    ]);
-    const existing = [DEFAULT_BOARD, ...registry.map(String)].sort();
-    records.forEach((raw, index) => {
-      const name = userNames[index];
-      if (raw === null || name === undefined) return;
-      const record = storedAccessSchema.safeParse(JSON.parse(String(raw)));
-      if (!record.success) return;
-      const granted = record.data.boards ?? [DEFAULT_BOARD];
-      visible.set(
-        name,
-        record.data.role === 'admin' ? existing : existing.filter((board) => granted.includes(board)),
-      );
-    });
-    return visible;
-  };
-}
-
-const storedAccessSchema = z.object({ role: z.enum(ROLES), boards: z.array(z.string()).optional() });

@@ -33,23 +33,6 @@ export class ValidationError extends AppError {
     super(400, 'invalid_input', message, field === undefined ? {} : { field });
   }
 }
-/** A board the user may not see, or that does not exist for a non-admin (docs/security.md, "Boards"). */
-export class ForbiddenBoardError extends AppError {
-  constructor(board: string | undefined, field = 'board') {
-    super(
-      403,
-      'forbidden_board',
-      board === undefined ? 'you may see no board' : `board ${board}: not visible to you`,
-      { field },
-    );
-  }
-}
-/** A board that does not exist, answered to an admin (who sees every board). */
-export class UnknownBoardError extends AppError {
-  constructor(board: string, field = 'board') {
-    super(404, 'unknown_board', `board ${board} does not exist`, { field });
-  }
-}
 export class UnauthorizedError extends AppError {
   constructor(message = 'authentication required') {
     super(401, 'unauthorized', message);

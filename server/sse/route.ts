@@ -6,12 +6,11 @@
 // referenced by a live stream.
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Context, Next } from 'koa';
-import type { Role } from '../../shared/api.ts';
 import { boardSchema, MAX_BOARDS_PER_STREAM } from '../../shared/boards.ts';
 import { parseCursor, type Cursor } from '../../shared/cursor.ts';
 import { topicOf } from '../../shared/events.ts';
 import type { StreamQuota } from '../auth/stream-quota.ts';
-import { ForbiddenBoardError, UnknownBoardError, ValidationError } from '../http/errors.ts';
+import { AppError, ValidationError } from '../http/errors.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { SseConnection } from './connection.ts';
@@ -30,16 +29,21 @@ export interface EventsRouteOptions {
    */
   followBoards: (boards: readonly string[]) => Promise<void>;
   /**
-   * The boards the requester may see, sorted or not (docs/security.md, "Boards"): for an admin every
-   * existing board, for others the granted ones that exist.
+   * The boards the requester may see, sorted or not (docs/security.md, "Boards and access"): for an
+   * admin every existing board, for others the granted ones that exist.
    */
-  visibleBoards: (ctx: Context) => Promise<readonly string[]>;
+  visibleBoards: (ctx: Context) => Promise<Iterable<string>>;
+  /**
+   * Whether the requester may read a board asked for that `visibleBoards` did not list (a board created
+   * a moment ago on another worker is looked up again); throws the 403 / 404 answer when not.
+   */
+  requireBoard: (ctx: Context, board: string) => Promise<void>;
   metrics: Metrics;
   log: Logger;
   retryMs: number;
   maxBufferBytes: number;
   /** Who is asking (filled by the auth layer); streams are tagged with it so logout can close them. */
-  identify?: (ctx: Context) => { sessionId?: string; userName?: string; role?: Role };
+  identify?: (ctx: Context) => { sessionId?: string; userName?: string };
   /** Counts streams per session across the installation (server/auth/stream-quota.ts); unlimited if unset. */
   streamQuota?: Pick<StreamQuota, 'admit'>;
 }
@@ -143,7 +147,7 @@ export function eventsRoute(options: EventsRouteOptions): EventsRoute {
   const accepted = new WeakMap<Context, AcceptedStream>();
 
   /** The boards of the stream: the ones asked for, each visible to the user, or every visible one. */
-  async function streamBoards(ctx: Context, role: Role | undefined): Promise<string[]> {
+  async function streamBoards(ctx: Context): Promise<string[]> {
     const asked = askedBoards(ctx);
     const visible = await options.visibleBoards(ctx);
     if (asked === undefined) {
@@ -154,17 +158,13 @@ export function eventsRoute(options: EventsRouteOptions): EventsRoute {
           'boards',
         );
       }
-      if (all.length === 0) throw new ForbiddenBoardError(undefined, 'boards');
+      if (all.length === 0) {
+        throw new AppError(403, 'forbidden_board', 'you may see no board', { field: 'boards' });
+      }
       return all;
     }
     const allowed = new Set(visible);
-    for (const board of asked) {
-      if (allowed.has(board)) continue;
-      // An admin sees every board: one it cannot see does not exist.
-      throw role === 'admin'
-        ? new UnknownBoardError(board, 'boards')
-        : new ForbiddenBoardError(board, 'boards');
-    }
+    for (const board of asked) if (!allowed.has(board)) await options.requireBoard(ctx, board);
     return asked;
   }
 
@@ -247,8 +247,8 @@ export function eventsRoute(options: EventsRouteOptions): EventsRoute {
     async acceptStream(ctx) {
       const topics = parseTopics(ctx.query.topics);
       const since = resumeCursor(ctx);
-      const { role, ...identity } = options.identify?.(ctx) ?? {};
-      const boards = await streamBoards(ctx, role);
+      const identity = options.identify?.(ctx) ?? {};
+      const boards = await streamBoards(ctx);
       const { sessionId } = identity;
       // MAX_STREAMS_PER_SESSION across every worker; the stream counts until its response closes.
       if (sessionId !== undefined) await options.streamQuota?.admit(sessionId, ctx.res);

@@ -26,7 +26,7 @@ function recordWrites(): { writes: { response: http.ServerResponse; text: string
 }
 
 function idsIn(text: string): string[] {
-  return [...text.matchAll(/^id: (\S+)$/gm)].map((match) => match[1] ?? '');
+  return [...text.matchAll(/^id: main:(\S+)$/gm)].map((match) => match[1] ?? '');
 }
 
 describe('coalesced fan-out', function () {
@@ -62,7 +62,7 @@ describe('coalesced fan-out', function () {
     expect(recorder.writes).to.have.length(2);
     for (const write of recorder.writes) expect(idsIn(write.text)).to.deep.equal(expected);
     for (const stream of [first!, second!]) {
-      await stream.waitForText(new RegExp(`id: ${events.at(-1)!.id}\\n`));
+      await stream.waitForText(new RegExp(`id: main:${events.at(-1)!.id}\\n`));
       expect(idsIn(stream.text())).to.deep.equal(expected);
     }
   });
@@ -84,9 +84,9 @@ describe('coalesced fan-out', function () {
       events.filter((event) => event.name.startsWith(prefix)).map((e) => e.id);
     const written = recorder.writes.map((write) => idsIn(write.text));
     expect(written).to.deep.include.members([idsOf('api.'), idsOf('db.'), events.map((event) => event.id)]);
-    await everything!.waitForText(new RegExp(`id: ${events.at(-1)!.id}\\n`));
-    await api!.waitForText(new RegExp(`id: ${idsOf('api.').at(-1)}\\n`));
-    await db!.waitForText(new RegExp(`id: ${idsOf('db.').at(-1)}\\n`));
+    await everything!.waitForText(new RegExp(`id: main:${events.at(-1)!.id}\\n`));
+    await api!.waitForText(new RegExp(`id: main:${idsOf('api.').at(-1)}\\n`));
+    await db!.waitForText(new RegExp(`id: main:${idsOf('db.').at(-1)}\\n`));
     expect(idsIn(api!.text())).to.deep.equal(idsOf('api.'));
     expect(idsIn(db!.text())).to.deep.equal(idsOf('db.'));
   });
@@ -97,7 +97,7 @@ describe('coalesced fan-out', function () {
     const base = Date.now() + 60_000;
     const [a, b, c] = [0, 1, 2].map((index) => metric(`${base}-${index}`, 'api.rps', index));
     for (const event of [a!, b!, a!, b!, c!, b!]) app.hub.deliver(event);
-    await stream!.waitForText(new RegExp(`id: ${c!.id}\\n`));
+    await stream!.waitForText(new RegExp(`id: main:${c!.id}\\n`));
     await sleep(100);
     expect(idsIn(stream!.text())).to.deep.equal([a!.id, b!.id, c!.id]);
   });
