@@ -112,6 +112,8 @@ export async function startOverview(root: Document): Promise<void> {
     } else {
       page.notice.hidden = true;
       dispatch({ type: 'boardsLoaded', boards: result.value.boards, now: Date.now() });
+      // No board, no stream: a connection state would say nothing true.
+      page.connection.hidden = result.value.boards.length === 0;
       subscribe();
     }
     if (fetchAgain) {
