@@ -74,7 +74,8 @@ export async function startOverview(root: Document): Promise<void> {
   };
 
   /** The stream carries the status topics of the boards shown (as many as one stream may carry). */
-  let subscribedTo = '';
+  /** The boards last subscribed to (undefined before the first time: even none is a subscription). */
+  let subscribedTo: string | undefined;
   const streamedBoards = () =>
     (state.boards ?? []).slice(0, MAX_BOARDS_PER_STREAM).map((board) => board.name);
   const subscribe = () => {
