@@ -205,6 +205,16 @@ describe('boards in Chromium', function () {
     expect(problems.except([403])).to.deep.equal([]);
   });
 
+  it('a user granted no board gets an overview that says so', async function () {
+    await ensureTestUser(env.redis.url, env.prefix, 'carol', 'viewer', []);
+    const page = await logIn('carol', '/', false);
+    await page.locator('#boards-empty', { hasText: 'You cannot see any board yet' }).waitFor();
+    expect(await cards(page).count()).to.equal(0);
+    expect(await switcherLinks(page).allTextContents()).to.deep.equal(['Overview']);
+    expect(await page.locator('#connection').isHidden()).to.equal(true);
+    expect(problems.list).to.deep.equal([]);
+  });
+
   it('a board that does not exist shows a page saying so to an admin', async function () {
     const page = await logIn('boss', '/b/no-such-board', false);
     await page.getByRole('heading', { name: 'There is no such board' }).waitFor({ timeout: 5000 });
