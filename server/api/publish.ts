@@ -10,7 +10,7 @@ import { boardOf, MAX_RAW_BYTES, parseRawEventInput, toSingleEvents } from '../.
 import { TsRejected, UnknownBoard, type Sequencer } from '../../shared/publisher.ts';
 import { tokenAllowsBoard, type TokenStore } from '../auth/tokens.ts';
 import { AppError, PayloadTooLargeError, ValidationError } from '../http/errors.ts';
-import type { Metrics } from '../metrics.ts';
+import type { Metrics } from '../metrics/worker-metrics.ts';
 import { ForbiddenBoardError } from './boards.ts';
 
 const readRawBody = bodyParser({

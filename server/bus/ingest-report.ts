@@ -1,7 +1,7 @@
 // What the ingest paths report (counts, lags): an interface, so raw and durable ingest do not depend on
 // prom-client and their tests can count what they report.
 import type { EnvelopeType, RejectReason } from '../../shared/events.ts';
-import type { Metrics } from '../metrics.ts';
+import type { Metrics } from '../metrics/worker-metrics.ts';
 import type { IngestMetrics, IngestSource } from './ingest-metrics.ts';
 
 type IngestPath = 'ingest' | 'durable';

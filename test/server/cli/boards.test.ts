@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { boardKeys, redisNames } from '../../../shared/keys.ts';
-import { createPublisher } from '../../../shared/publisher.ts';
+import { createPublisher, UnknownBoard } from '../../../shared/publisher.ts';
 import { TokenStore } from '../../../server/auth/tokens.ts';
 import { UserStore } from '../../../server/auth/users.ts';
 import { controlMessageSchema, type ControlMessage } from '../../../server/bus/control.ts';
@@ -36,6 +36,10 @@ describe('pulseboard board commands (the real CLI)', function () {
   });
 
   function cli(...args: string[]): Promise<CliResult> {
+    return cliWithInput('', ...args);
+  }
+
+  function cliWithInput(input: string, ...args: string[]): Promise<CliResult> {
     return new Promise((resolve, reject) => {
       const child = spawn(process.execPath, ['bin/pulseboard.js', ...args], {
         cwd: ROOT,
@@ -47,7 +51,7 @@ describe('pulseboard board commands (the real CLI)', function () {
       child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
       child.on('error', reject);
       child.on('close', (code) => resolve({ code, stdout, stderr }));
-      child.stdin.end();
+      child.stdin.end(input);
     });
   }
 
@@ -96,6 +100,14 @@ describe('pulseboard board commands (the real CLI)', function () {
     expect(await bed.client.keys(`${boardKeys(bed.prefix, 'payments').tag}:*`)).to.deep.equal([]);
     expect(await bed.client.hExists(names().boards, 'payments')).to.equal(0);
     expect((await users().get('alice'))?.boards).to.deep.equal([]);
+    // Its events are refused from now on, like any unknown board's.
+    let refused: unknown;
+    await publisher
+      .publish({ type: 'status', board: 'payments', service: 'x', state: 'ok' })
+      .catch((error) => {
+        refused = error;
+      });
+    expect(refused).to.be.instanceOf(UnknownBoard);
 
     expect(await controlMessages(5)).to.deep.equal([
       { type: 'boards-changed' },
@@ -132,9 +144,18 @@ describe('pulseboard board commands (the real CLI)', function () {
     expect(again.stderr).to.match(/board edge already exists/);
   });
 
-  it('creates tokens limited to boards, and publishes to a board with --board', async function () {
+  it('creates users and tokens limited to boards, and publishes to a board with --board', async function () {
     await cli('board', 'add', 'edge');
     await cli('board', 'add', 'payments');
+    const bob = await cliWithInput('bob-password-123\n', 'user', 'add', 'bob', '--board', 'edge');
+    expect(bob, bob.stderr).to.include({ code: 0 });
+    expect((await users().get('bob'))?.boards).to.deep.equal(['edge']);
+    const carol = await cliWithInput('carol-password-1\n', 'user', 'add', 'carol', '--board', 'nope');
+    expect(carol.code).to.equal(1);
+    expect(carol.stderr).to.match(/no board nope/);
+    expect(await users().get('carol')).to.equal(undefined);
+    expect((await cli('user', 'list')).stdout).to.match(/^bob\s+viewer\s+created \S+\s+boards edge$/m);
+
     const created = await cli('token', 'create', '--name', 'ci', '--board', 'payments', '--board', 'edge');
     expect(created, created.stderr).to.include({ code: 0 });
     expect(created.stderr).to.match(/boards edge, payments/);
