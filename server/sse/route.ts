@@ -1,6 +1,7 @@
 // `GET /events` (docs/architecture.md, "Light connections"): Koa authenticates and validates the request,
 // then the stream leaves Koa. `acceptStream` (the route) checks the query, the boards asked for against
-// the ones the user may see (docs/events.md, "Boards"), the resume cursor and the stream limit; `openAcceptedStreams`, mounted outside the session middleware, writes the headers itself once
+// the ones the user may see (docs/events.md, "Boards"), the resume cursor and the stream limit;
+// `openAcceptedStreams`, mounted outside the session middleware, writes the headers itself once
 // koa-session has set its rolling cookie (writing them inside it fails with ERR_HTTP_HEADERS_SENT), and
 // hands the raw response to an `SseConnection`. Nothing of Koa, the session or a stream transform stays
 // referenced by a live stream.
@@ -159,7 +160,7 @@ export function eventsRoute(options: EventsRouteOptions): EventsRoute {
         );
       }
       if (all.length === 0) {
-        throw new AppError(403, 'forbidden_board', 'you may see no board', { field: 'boards' });
+        throw new AppError(403, 'forbidden_board', 'you may see no board', { field: 'board' });
       }
       return all;
     }
@@ -175,7 +176,8 @@ export function eventsRoute(options: EventsRouteOptions): EventsRoute {
   async function replayInto(connection: SseConnection, since: Cursor): Promise<void> {
     for (const board of connection.boards) {
       const afterId = since.get(board);
-      if (afterId === undefined) continue;
+      // Not named by the cursor (starts live), or taken out of the stream meanwhile.
+      if (afterId === undefined || !connection.boards.includes(board)) continue;
       try {
         const outcome = await eventLog.replaySince(board, afterId, async (events) => {
           for (const event of events) {
