@@ -10,7 +10,13 @@ import { redisNames } from '../../shared/keys.ts';
 import { ensureTestUser } from '../helpers/auth.ts';
 import { until } from '../helpers/sse-client.ts';
 import { launchChromium, pageProblems, watchedPage, type PageProblems } from './helpers/chromium.ts';
-import { logInThroughForm, tile, waitForLive } from './helpers/dashboard-page.ts';
+import {
+  connectionLabel,
+  eventTitles,
+  logInThroughForm,
+  tile,
+  waitForLive,
+} from './helpers/dashboard-page.ts';
 import { startEnvironment, type BrowserEnvironment } from './helpers/environment.ts';
 
 describe('boards in Chromium', function () {
@@ -189,6 +195,43 @@ describe('boards in Chromium', function () {
       'the stream to carry payments only',
     );
     expect(app.hub.count(() => true)).to.equal(1);
+    expect(problems.list).to.deep.equal([]);
+  });
+
+  it('two tabs on two boards resume every board exactly across a server restart', async function () {
+    const second = await env.startApp();
+    const payments = await watchedPage(context, problems);
+    await logInThroughForm(payments, second.url, 'boss', env.password, '/b/payments');
+    const edge = await watchedPage(context, problems);
+    await edge.goto(`${second.url}/b/edge`);
+    await waitForLive(edge);
+    await until(() => second.hub.count(() => true) === 1, 5000, 'one stream for both tabs');
+
+    await second.stop();
+    await connectionLabel(payments)
+      .filter({ hasText: /^Reconnecting…$/ })
+      .waitFor({ timeout: 5000 });
+    // Published while no server runs: sequenced in Redis, each board's log holding its own.
+    const titles = (board: string) => Array.from({ length: 10 }, (_, index) => `${board} ${index + 1}`);
+    for (let index = 0; index < 10; index += 1) {
+      for (const board of ['payments', 'edge']) {
+        await env.publisher.publish({ type: 'event', board, level: 'info', title: titles(board)[index]! });
+      }
+    }
+    const restarted = await env.startApp({ port: second.port });
+    await waitForLive(payments, 15_000);
+    await env.publisher.publish({ type: 'event', board: 'payments', level: 'info', title: 'payments after' });
+    await env.publisher.publish({ type: 'event', board: 'edge', level: 'info', title: 'edge after' });
+    for (const [page, board] of [
+      [payments, 'payments'],
+      [edge, 'edge'],
+    ] as const) {
+      await page.locator('.event-title', { hasText: `${board} after` }).waitFor({ timeout: 5000 });
+      // Newest first: every event of the board exactly once, in order, and none of the other board.
+      expect(await eventTitles(page)).to.deep.equal([`${board} after`, ...titles(board).reverse()]);
+    }
+    expect(restarted.hub.count(() => true)).to.equal(1);
+    await restarted.stop();
     expect(problems.list).to.deep.equal([]);
   });
 
