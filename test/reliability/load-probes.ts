@@ -5,6 +5,8 @@ import { spawn } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import type { RedisClient } from '../../server/redis.ts';
+import { DEFAULT_BOARD } from '../../shared/boards.ts';
+import { parseCursor } from '../../shared/cursor.ts';
 import { createPublisher } from '../../shared/publisher.ts';
 import { until } from '../helpers/sse-client.ts';
 
@@ -18,7 +20,7 @@ export interface RawStream {
 
 /**
  * An SSE reader on one socket from `localAddress` (127.0.0.2 is another user than the 127.0.0.1 flood).
- * It records `id:` lines only; the full EventSource client is test/helpers/sse-client.ts.
+ * It records the `main` id of each `id:` line only; the full EventSource client is test/helpers/sse-client.ts.
  */
 export function openRawStream(
   url: string,
@@ -47,7 +49,9 @@ export function openRawStream(
         buffer = lines.pop() ?? '';
         for (const line of lines) {
           if (!line.startsWith('id:')) continue;
-          const id = line.slice(3).trim();
+          // The frame id is the stream's cursor (docs/events.md, "Resume"); these streams carry `main` only.
+          const cursor = parseCursor(line.slice(3).trim());
+          const id = cursor.ok ? (cursor.value.get(DEFAULT_BOARD) ?? '') : '';
           ids.push(id);
           arrivedAt.set(id, now);
         }
