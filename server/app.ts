@@ -3,12 +3,15 @@
 import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
 import compress from 'koa-compress';
+import type { Counter } from 'prom-client';
 import type { RedisNames } from '../shared/keys.ts';
 import type { Sequencer } from '../shared/publisher.ts';
+import { boardsRoute, boardUserOf, requireBoardAccess } from './api/boards.ts';
 import { loginRoute, readLoginBody } from './api/login.ts';
 import { publishRoute } from './api/publish.ts';
 import { logoutRoute, sessionRoute } from './api/session.ts';
 import { snapshotRoute } from './api/snapshot.ts';
+import type { BoardRegistry } from './auth/boards.ts';
 import { csrfProtection } from './auth/csrf.ts';
 import { authGuard, getAuth } from './auth/guard.ts';
 import { sessionMiddleware } from './auth/sessions.ts';
@@ -46,10 +49,16 @@ export interface AppDeps {
   sessionKeys: string[];
   /** Users of the installation (login, session guard). */
   users: UserStore;
+  /** This worker's view of the boards that exist, and who may see them (server/auth/boards.ts). */
+  boards: BoardRegistry;
+  /** Events sequenced by board, shared with ingest (server/bus/ingest-metrics.ts). */
+  boardEvents?: Counter<'board'>;
   /** Folder of the bundled client; defaults to build/public. */
   publicDir?: string;
   /** MAX_STREAMS_PER_SESSION across the installation; unlimited streams per session if unset. */
   streamQuota?: StreamQuota;
+  /** Gives the hub a position for boards this worker has not streamed yet (EventBus.follow). */
+  followBoards: (boards: readonly string[]) => Promise<void>;
 }
 
 /** Koa 3 reports every SSE client disconnect as an error; it is the normal end of a stream. */
@@ -73,6 +82,9 @@ export function createApp(deps: AppDeps): Koa {
   const events = eventsRoute({
     hub: deps.hub,
     eventLog: createEventLogReader(deps.redis, deps.names),
+    followBoards: deps.followBoards,
+    visibleBoards: (ctx) => deps.boards.visibleBoards(boardUserOf(ctx)),
+    requireBoard: (ctx, board) => requireBoardAccess(deps.boards, boardUserOf(ctx), board),
     metrics: deps.metrics,
     log,
     retryMs: config.SSE_RETRY_MS,
@@ -91,8 +103,10 @@ export function createApp(deps: AppDeps): Koa {
       redis: deps.redis,
       names: deps.names,
       metricHistoryMax: config.METRIC_HISTORY_MAX,
+      registry: deps.boards,
     }),
   );
+  router.get('/api/boards', boardsRoute({ redis: deps.redis, names: deps.names, registry: deps.boards }));
 
   const throttle = new LoginThrottle({
     redis: deps.redis,
@@ -115,6 +129,7 @@ export function createApp(deps: AppDeps): Koa {
       tokens: new TokenStore(deps.redis, deps.names),
       sequencer: deps.sequencer,
       metrics: deps.metrics,
+      ...(deps.boardEvents ? { boardEvents: deps.boardEvents } : {}),
     }),
   );
 

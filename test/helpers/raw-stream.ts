@@ -10,6 +10,8 @@ export interface RawStreamOptions {
   localAddress?: string;
   /** Sent as Last-Event-ID. */
   lastEventId?: string;
+  /** What `ids` records of each frame id (default: the frame id itself). */
+  idOf?: (frameId: string) => string;
 }
 
 export interface RawStream {
@@ -57,7 +59,8 @@ export function openRawStream(url: string, options: RawStreamOptions = {}): RawS
         partialLine = lines.pop() ?? '';
         for (const line of lines) {
           if (!line.startsWith('id:')) continue;
-          const id = line.slice(3).trim();
+          const frameId = line.slice(3).trim();
+          const id = options.idOf ? options.idOf(frameId) : frameId;
           ids.push(id);
           arrivedAt.set(id, now);
         }

@@ -2,16 +2,21 @@
 // (log length = messages published, no message twice), also while the workers are saturated by fan-out to
 // thousands of SSE streams. Prints the ingest lag (PUBLISH to the sequenced envelope, one clock).
 // `npm test` runs 3 s without the saturation run; `npm run test:ingest-load` runs 10 s and both.
-// Knobs: INGEST_LOAD_SECONDS, INGEST_LOAD_RATE (messages/s), INGEST_LOAD_SATURATE=1, INGEST_LOAD_CLIENTS.
+// Knobs: INGEST_LOAD_SECONDS, INGEST_LOAD_RATE (messages/s), INGEST_LOAD_SATURATE=1, INGEST_LOAD_CLIENTS,
+// INGEST_LOAD_BOARDS (spread the raw messages over main and N-1 created boards, in turn; default 1).
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
+import { boardKeys, redisNames } from '../../shared/keys.ts';
 import { createPublisher } from '../../shared/publisher.ts';
+import { BoardStore } from '../../server/auth/boards.ts';
 import type { RedisClient } from '../../server/redis.ts';
+import { uniquePrefix } from '../helpers/app.ts';
 import { login } from '../helpers/auth.ts';
+import { startTestRedis, type TestRedis } from '../helpers/redis-server.ts';
 import { sleep } from '../helpers/sse-client.ts';
-import { useTestBed } from '../helpers/test-bed.ts';
 import {
+  connect,
   logEvents,
   repeated,
   startWorkers,
@@ -19,12 +24,16 @@ import {
   waitUntil,
   type WorkerProcess,
 } from './ingest-workers.ts';
-import { redisNames } from '../../shared/keys.ts';
 
 const SECONDS = Number(process.env.INGEST_LOAD_SECONDS ?? '3');
 const RATE = Number(process.env.INGEST_LOAD_RATE ?? '2000');
 const SATURATE = process.env.INGEST_LOAD_SATURATE === '1';
 const CLIENTS = Number(process.env.INGEST_LOAD_CLIENTS ?? '1000');
+/** `main` and the boards created for the run; raw messages go to each in turn. */
+const BOARDS = [
+  'main',
+  ...Array.from({ length: Number(process.env.INGEST_LOAD_BOARDS ?? '1') - 1 }, (_, i) => `load-${i + 1}`),
+];
 /** Sequenced events per second fanned out to every SSE client in the saturation run. */
 const FAN_OUT_RATE = 100;
 const WORKER_ENV = { HISTORY_MAX: '1000000', MAX_STREAMS_PER_SESSION: '100000', LOG_LEVEL: 'warn' };
@@ -41,21 +50,38 @@ interface LoadResult {
 
 describe('raw ingest under load, with real worker processes', function () {
   this.timeout(300_000);
-  // The bed's Redis and bed.prefix; its own clients, whose commands may wait behind a saturated run.
-  const bed = useTestBed({ client: false });
+  let redis: TestRedis;
   let client: RedisClient;
   let observer: RedisClient;
+  let prefix: string;
   let workers: WorkerProcess[] = [];
   let driver: ChildProcess | undefined;
 
   before(async function () {
-    // A test process starved by a load run may write a command late; that is not what is measured.
-    client = await bed.connect({ commandOptions: { timeout: 120_000 } });
-    observer = await bed.connect({ commandOptions: { timeout: 120_000 } });
+    redis = await startTestRedis();
+    client = await connect(redis.url);
+    observer = await connect(redis.url);
   });
+  after(async function () {
+    await client?.quit();
+    await observer?.quit();
+    await redis?.close();
+  });
+  beforeEach(async function () {
+    prefix = uniquePrefix();
+    const boards = new BoardStore(client, redisNames(prefix));
+    for (const board of BOARDS.slice(1)) await boards.add(board);
+  });
+
+  /** Events in the logs of every board of the run. */
+  async function logLength(): Promise<number> {
+    let total = 0;
+    for (const board of BOARDS) total += await client.xLen(boardKeys(prefix, board).log);
+    return total;
+  }
   afterEach(async function () {
     if (this.currentTest?.state === 'failed') {
-      console.log(`      log length: ${await client.xLen(redisNames(bed.prefix).log)}`);
+      console.log(`      log length: ${await logLength()}`);
       for (const worker of workers) console.log(worker.output().slice(-4000));
     }
     driver?.kill('SIGKILL');
@@ -68,11 +94,11 @@ describe('raw ingest under load, with real worker processes', function () {
   async function publishLoad(fanOut: boolean): Promise<LoadResult> {
     const publishedAt: number[] = [];
     const lagsMs: number[] = [];
-    await observer.subscribe(redisNames(bed.prefix).eventsChannel, (raw) => {
+    await observer.subscribe(`${prefix}:events`, (raw) => {
       const match = /"title":"load (\d+)"/.exec(raw);
       if (match) lagsMs.push(performance.now() - publishedAt[Number(match[1])]!);
     });
-    const publisher = createPublisher(client, { prefix: bed.prefix });
+    const publisher = createPublisher(client, { prefix });
     let fannedOut = 0;
     const started = performance.now();
     const heardBy: number[] = [];
@@ -82,8 +108,9 @@ describe('raw ingest under load, with real worker processes', function () {
       while (publishedAt.length < Math.floor(RATE * elapsed)) {
         const seq = publishedAt.length;
         publishedAt.push(performance.now());
-        const message = JSON.stringify({ type: 'event', level: 'info', title: `load ${seq}` });
-        replies.push(client.publish(redisNames(bed.prefix).ingestChannel, message));
+        const board = BOARDS[seq % BOARDS.length]!;
+        const message = JSON.stringify({ type: 'event', board, level: 'info', title: `load ${seq}` });
+        replies.push(client.publish(`${prefix}:ingest`, message));
       }
       const calls: Promise<unknown>[] = [];
       while (fanOut && fannedOut < Math.floor(FAN_OUT_RATE * elapsed)) {
@@ -102,18 +129,27 @@ describe('raw ingest under load, with real worker processes', function () {
     ).to.deep.equal([]);
     const expected = publishedAt.length + fannedOut;
     await waitUntil(
-      async () => (await client.xLen(redisNames(bed.prefix).log)) >= expected,
+      async () => (await logLength()) >= expected,
       Number(process.env.INGEST_LOAD_WAIT_MS ?? '120000'),
       `${expected} events in the log`,
     );
     await sleep(1500);
-    await observer.unsubscribe(redisNames(bed.prefix).eventsChannel);
+    await observer.unsubscribe(`${prefix}:events`);
     return { published: publishedAt.length, fannedOut, lagsMs };
   }
 
   async function checkLog(result: LoadResult): Promise<void> {
-    const events = await logEvents(client, bed.prefix);
-    expect(repeated(events.map(({ id }) => id)), 'ids twice').to.deep.equal([]);
+    const events = (await Promise.all(BOARDS.map((board) => logEvents(client, prefix, board)))).flat();
+    // Ids are per board: one twice would be one entry sequenced twice in that board's log.
+    expect(
+      repeated(events.map(({ id, event }) => `${String(event.board)} ${id}`)),
+      'ids twice',
+    ).to.deep.equal([]);
+    const misplaced = events.filter(({ event }) => {
+      const match = /^load (\d+)$/.exec(String(event.title));
+      return match !== null && event.board !== BOARDS[Number(match[1]) % BOARDS.length];
+    });
+    expect(misplaced, 'raw messages on another board than their own').to.deep.equal([]);
     const titles = events
       .filter(({ event }) => event.type === 'event')
       .map(({ event }) => String(event.title));
@@ -125,14 +161,15 @@ describe('raw ingest under load, with real worker processes', function () {
   function report(label: string, result: LoadResult): void {
     const sorted = [...result.lagsMs].sort((a, b) => a - b);
     console.log(
-      `      ${label}: ${result.published} raw messages in ${SECONDS} s (${RATE}/s), ${result.fannedOut} fan-out events; ` +
+      `      ${label}: ${result.published} raw messages in ${SECONDS} s (${RATE}/s) over ${BOARDS.length} board(s), ` +
+        `${result.fannedOut} fan-out events; ` +
         `ingest lag PUBLISH -> sequenced ms: p50 ${percentile(sorted, 50).toFixed(1)}, ` +
         `p99 ${percentile(sorted, 99).toFixed(1)}, max ${(sorted.at(-1) ?? NaN).toFixed(1)}`,
     );
   }
 
   it(`sequences every raw message once at ${RATE}/s for ${SECONDS} s with 2 workers`, async function () {
-    workers = await startWorkers(2, bed.redis.url, bed.prefix, WORKER_ENV);
+    workers = await startWorkers(2, redis.url, prefix, WORKER_ENV);
     const result = await publishLoad(false);
     await checkLog(result);
     report('idle workers', result);
@@ -142,8 +179,8 @@ describe('raw ingest under load, with real worker processes', function () {
   (SATURATE ? it : it.skip)(
     `sequences every raw message once at ${RATE}/s while 2 workers fan out ${FAN_OUT_RATE} events/s to ${CLIENTS} SSE streams`,
     async function () {
-      workers = await startWorkers(2, bed.redis.url, bed.prefix, WORKER_ENV);
-      const session = await login(workers[0]!.url, { redisUrl: bed.redis.url, prefix: bed.prefix });
+      workers = await startWorkers(2, redis.url, prefix, WORKER_ENV);
+      const session = await login(workers[0]!.url, { redisUrl: redis.url, prefix });
       const stats: { open: number; frames: number; closed: number; latencies?: number[] } = {
         open: 0,
         frames: 0,

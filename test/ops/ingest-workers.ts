@@ -2,10 +2,11 @@
 // be paused (SIGSTOP), resumed and killed (SIGKILL) on its own. Always stopped by stopWorkers().
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { createClient } from 'redis';
+import { boardKeys } from '../../shared/keys.ts';
 import type { RedisClient } from '../../server/redis.ts';
 import { freePort } from '../helpers/redis-server.ts';
 import { ROOT } from './pm2-cluster.ts';
-import { redisNames } from '../../shared/keys.ts';
 
 export interface WorkerProcess {
   child: ChildProcess;
@@ -89,12 +90,20 @@ export async function stopWorkers(workers: readonly WorkerProcess[]): Promise<vo
   );
 }
 
+export async function connect(url: string): Promise<RedisClient> {
+  // A test process starved by a load run may write a command late; that is not what is measured.
+  const client = createClient({ url, commandOptions: { timeout: 120_000 } });
+  await client.connect();
+  return client as unknown as RedisClient;
+}
+
 /** Every event in the log, as parsed JSON with its id. */
 export async function logEvents(
   client: RedisClient,
   prefix: string,
+  board = 'main',
 ): Promise<{ id: string; event: Record<string, unknown> }[]> {
-  const entries = await client.xRange(redisNames(prefix).log, '-', '+');
+  const entries = await client.xRange(boardKeys(prefix, board).log, '-', '+');
   return (entries ?? []).map((entry) => ({ id: entry.id, event: JSON.parse(entry.message.e ?? '{}') }));
 }
 

@@ -7,7 +7,15 @@ import { expect } from 'chai';
 import { openRawStream, type RawStream } from '../helpers/raw-stream.ts';
 import { until } from '../helpers/sse-client.ts';
 import { useTestBed } from '../helpers/test-bed.ts';
-import { latencies, mb, percentile, publishTimed, startFlooder, type SentEvent } from './load-probes.ts';
+import {
+  latencies,
+  mainId,
+  mb,
+  percentile,
+  publishTimed,
+  startFlooder,
+  type SentEvent,
+} from './load-probes.ts';
 
 const FLOOD_CONNECTIONS = Number(process.env.FLOOD_CONNECTIONS ?? 300);
 const SLOWLORIS_SOCKETS = Number(process.env.SLOWLORIS_SOCKETS ?? 60);
@@ -58,7 +66,7 @@ describe('floods of connections', function () {
       MAX_CONNECTIONS: String(Math.max(FLOOD_CONNECTIONS * 2, 1000)),
     });
     const { headers } = await bed.login(app.url, { username: 'bystander' });
-    bystander = openRawStream(`${app.url}/events`, { headers, localAddress: '127.0.0.2' });
+    bystander = openRawStream(`${app.url}/events`, { headers, localAddress: '127.0.0.2', idOf: mainId });
     expect(await bystander.status).to.equal(200);
     const port = Number(new URL(app.url).port);
 
@@ -114,7 +122,7 @@ describe('floods of connections', function () {
       MAX_CONNECTIONS: String(SLOWLORIS_SOCKETS + 100),
     });
     const { headers } = await bed.login(app.url, { username: 'bystander' });
-    bystander = openRawStream(`${app.url}/events`, { headers, localAddress: '127.0.0.2' });
+    bystander = openRawStream(`${app.url}/events`, { headers, localAddress: '127.0.0.2', idOf: mainId });
     expect(await bystander.status).to.equal(200);
     const port = Number(new URL(app.url).port);
 

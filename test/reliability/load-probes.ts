@@ -4,9 +4,20 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import type { RedisClient } from '../../server/redis.ts';
+import { DEFAULT_BOARD } from '../../shared/boards.ts';
+import { parseCursor } from '../../shared/cursor.ts';
 import { createPublisher } from '../../shared/publisher.ts';
 import type { RawStream } from '../helpers/raw-stream.ts';
 import { until } from '../helpers/sse-client.ts';
+
+/**
+ * The `main` board's id in a frame id: frame ids are the stream's cursor (docs/events.md, "Resume"), and
+ * these probe streams carry `main` only. For openRawStream's `idOf`.
+ */
+export function mainId(frameId: string): string {
+  const cursor = parseCursor(frameId);
+  return cursor.ok ? (cursor.value.get(DEFAULT_BOARD) ?? '') : '';
+}
 
 export interface SentEvent {
   id: string;

@@ -56,12 +56,12 @@ function openStream(url: string, headers: Record<string, string>): StreamState {
   };
   source.addEventListener('open', () => (state.opens += 1));
   source.addEventListener('metric', (message) => {
-    const id = message.lastEventId;
+    // The event's own id; the frame's id (lastEventId) is the stream's cursor (docs/events.md, "Resume").
+    const { id, value } = JSON.parse(message.data) as { id: string; value: number };
     if (compareStreamIds(id, state.lastId) <= 0) {
       state.duplicates += 1;
       return;
     }
-    const { value } = JSON.parse(message.data) as { value: number };
     // Values are published 0, 1, 2, …: anything but the next one is a loss (the first may start later).
     if (state.lastValue >= 0 && value !== state.lastValue + 1) state.gaps += value - state.lastValue - 1;
     state.lastValue = value;

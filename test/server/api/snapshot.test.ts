@@ -194,7 +194,14 @@ describe('GET /api/snapshot', function () {
     const all = await logIds(bed.client, bed.prefix);
     expect(all.length).to.be.at.least(300);
     await fromStart.waitFor((events) => events.length === all.length, 10_000, 'the full log');
-    const empty = { statuses: [], metrics: [], events: [], lastEventId: '0-0', serverTime: Date.now() };
+    const empty = {
+      board: 'main',
+      statuses: [],
+      metrics: [],
+      events: [],
+      lastEventId: '0-0',
+      serverTime: Date.now(),
+    };
     const reference = shown(received(loadedFrom(empty), fromStart.events));
 
     for (const { snapshot, stream } of late) {
