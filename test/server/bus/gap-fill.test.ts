@@ -1,14 +1,10 @@
 import { expect } from 'chai';
-import { createClient } from 'redis';
 import { boardKeys, redisNames } from '../../../shared/keys.ts';
 import { createPublisher } from '../../../shared/publisher.ts';
 import { BoardStore } from '../../../server/auth/boards.ts';
 import type { RedisClient } from '../../../server/redis.ts';
-import { startTestApp, stopAll, uniquePrefix, type TestApp } from '../../helpers/app.ts';
-import { login } from '../../helpers/auth.ts';
-import { startTestRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { openStream, type RecordedStream } from '../../helpers/sse-client.ts';
-import { sleep } from '../sse/stream-helpers.ts';
+import { sleep } from '../../helpers/sse-client.ts';
+import { useTestBed } from '../../helpers/test-bed.ts';
 
 const RATE_PER_SECOND = 200;
 const DURATION_MS = 4000;
@@ -16,45 +12,27 @@ const KILL_AT_MS = [500, 1200, 2000, 2700, 3400];
 
 describe('gap fill after the subscriber connection drops', function () {
   this.timeout(60_000);
-  let redis: TestRedis;
-  let apps: TestApp[] = [];
-  let streams: RecordedStream[] = [];
-  let publisherClient: RedisClient;
-  let admin: ReturnType<typeof createClient>;
+  const bed = useTestBed();
+  /** A second connection for CLIENT KILL, so the kills never wait behind the publisher's commands. */
+  let admin: RedisClient;
 
   before(async function () {
-    redis = await startTestRedis();
-    publisherClient = createClient({ url: redis.url });
-    admin = createClient({ url: redis.url });
-    await Promise.all([publisherClient.connect(), admin.connect()]);
-  });
-  after(async function () {
-    await Promise.all([publisherClient.quit(), admin.quit()]);
-    await redis.close();
-  });
-  afterEach(async function () {
-    for (const stream of streams) stream.close();
-    streams = [];
-    await stopAll(apps);
-    apps = [];
+    admin = await bed.connect();
   });
 
   it('delivers every event exactly once and in order to every client while CLIENT KILL TYPE pubsub cuts the workers off, at 200 events/s', async function () {
-    const prefix = uniquePrefix();
-    apps = await Promise.all([
-      startTestApp(redis.url, { PULSEBOARD_PREFIX: prefix }),
-      startTestApp(redis.url, { PULSEBOARD_PREFIX: prefix }),
-    ]);
-    const sessions = await Promise.all(apps.map((app) => login(app.url, { redisUrl: redis.url, prefix })));
+    const { prefix } = bed;
+    const apps = await Promise.all([bed.startApp(), bed.startApp()]);
+    const sessions = await Promise.all(apps.map((app) => bed.login(app.url)));
     const urls = apps.flatMap((app, index) => [
       { app: index, url: `${app.url}/events` },
       { app: index, url: `${app.url}/events` },
       { app: index, url: `${app.url}/events?topics=status:*` },
     ]);
-    streams = urls.map(({ app, url }) => openStream(url, { headers: sessions[app]!.headers }));
+    const streams = urls.map(({ app, url }) => bed.openStream(url, { headers: sessions[app]!.headers }));
     await Promise.all(streams.map((stream) => stream.waitForOpen()));
 
-    const publisher = createPublisher(publisherClient, { prefix });
+    const publisher = createPublisher(bed.client, { prefix });
     const started = Date.now();
     const kills = (async () => {
       let killed = 0;
@@ -76,7 +54,7 @@ describe('gap fill after the subscriber connection drops', function () {
     // Both workers' subscribers were cut each time.
     expect(await kills).to.equal(KILL_AT_MS.length * apps.length);
 
-    const log = (await publisherClient.xRange(`{${prefix}}:log`, '-', '+')) ?? [];
+    const log = (await bed.client.xRange(redisNames(prefix).log, '-', '+')) ?? [];
     expect(log).to.have.length(total);
     const allIds = log.map((entry) => entry.id);
     const statusIds = log
@@ -107,18 +85,17 @@ describe('gap fill after the subscriber connection drops', function () {
   });
 
   it('replays each board of its streams after its own position: two boards, every event once and in order per board', async function () {
-    const prefix = uniquePrefix();
-    const boards = new BoardStore(publisherClient, redisNames(prefix));
+    const { prefix } = bed;
+    const boards = new BoardStore(bed.client, redisNames(prefix));
     await boards.add('payments');
     await boards.add('edge');
-    const app = await startTestApp(redis.url, { PULSEBOARD_PREFIX: prefix });
-    apps = [app];
-    const session = await login(app.url, { redisUrl: redis.url, prefix, boards: ['payments', 'edge'] });
-    streams = [`${app.url}/events?boards=edge,payments`, `${app.url}/events?boards=payments`].map((url) =>
-      openStream(url, { headers: session.headers }),
+    const app = await bed.startApp();
+    const session = await bed.login(app.url, { boards: ['payments', 'edge'] });
+    const streams = [`${app.url}/events?boards=edge,payments`, `${app.url}/events?boards=payments`].map(
+      (url) => bed.openStream(url, { headers: session.headers }),
     );
     await Promise.all(streams.map((stream) => stream.waitForOpen()));
-    const publisher = createPublisher(publisherClient, { prefix });
+    const publisher = createPublisher(bed.client, { prefix });
     const started = Date.now();
     const kills = (async () => {
       for (const at of [300, 900, 1500]) {
@@ -137,7 +114,7 @@ describe('gap fill after the subscriber connection drops', function () {
     }
     await kills;
     const idsOf = async (board: string) =>
-      ((await publisherClient.xRange(boardKeys(prefix, board).log, '-', '+')) ?? []).map((entry) => entry.id);
+      ((await bed.client.xRange(boardKeys(prefix, board).log, '-', '+')) ?? []).map((entry) => entry.id);
     const expected = { payments: await idsOf('payments'), edge: await idsOf('edge') };
     const wanted = [expected.payments.length + expected.edge.length, expected.payments.length];
     for (const [index, stream] of streams.entries()) {
