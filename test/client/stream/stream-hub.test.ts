@@ -8,11 +8,10 @@ import { boardsResponseSchema } from '../../../client/state/boards.ts';
 import type { HubMessage } from '../../../client/stream/protocol.ts';
 import type { Envelope } from '../../../shared/events.ts';
 import { createPublisher, type Publisher } from '../../../shared/publisher.ts';
-import { login, type TestSession } from '../../helpers/auth.ts';
-import { startTestApp, stopAll, uniquePrefix, type TestApp } from '../../helpers/app.ts';
-import { startTestRedis, type TestRedis } from '../../helpers/redis-server.ts';
+import type { TestApp } from '../../helpers/app.ts';
+import type { TestSession } from '../../helpers/auth.ts';
 import { until } from '../../helpers/sse-client.ts';
-import { createClient } from 'redis';
+import { useTestBed } from '../../helpers/test-bed.ts';
 import { BoardStore } from '../../../server/auth/boards.ts';
 import { UserStore } from '../../../server/auth/users.ts';
 import { publishControl } from '../../../server/bus/control.ts';
@@ -38,7 +37,7 @@ const onMain = (since: string | null): BoardSubscription[] => [{ board: 'main', 
 
 describe('the shared stream hub', function () {
   this.timeout(30_000);
-  let redis: TestRedis;
+  const bed = useTestBed();
   let app: TestApp;
   let prefix: string;
   let client: RedisClient;
@@ -46,27 +45,15 @@ describe('the shared stream hub', function () {
   let session: TestSession;
   let hub: StreamHub;
 
-  before(async function () {
-    redis = await startTestRedis();
-  });
-  after(async function () {
-    await redis.close();
-  });
   beforeEach(async function () {
-    prefix = uniquePrefix();
-    app = await startTestApp(redis.url, {
-      PULSEBOARD_PREFIX: prefix,
-      SSE_RETRY_MS: '200',
-      SESSION_CHECK_MS: '200',
-    });
-    client = createClient({ url: redis.url });
-    await client.connect();
+    ({ prefix, client } = bed);
+    app = await bed.startApp({ SSE_RETRY_MS: '200', SESSION_CHECK_MS: '200' });
     publisher = createPublisher(client, { prefix });
     const boards = new BoardStore(client, redisNames(prefix));
     await boards.add('payments');
     await boards.add('edge');
     await boards.add('secret');
-    session = await login(app.url, { redisUrl: redis.url, prefix, boards: ['main', 'payments', 'edge'] });
+    session = await bed.login(app.url, { boards: ['main', 'payments', 'edge'] });
     hub = new StreamHub({
       openSource: (path) =>
         new EventSource(`${app.url}${path}`, {
@@ -83,14 +70,13 @@ describe('the shared stream hub', function () {
       retryMinMs: 100,
     });
   });
-  afterEach(async function () {
+  afterEach(function () {
     hub.logout();
-    await stopAll([app]);
-    await client.quit();
   });
 
+  /** Open streams of the worker: all of them, or those with this topic key. */
   const streams = (key?: string) =>
-    app.hub.count((connection) => key === undefined || connection.topics.key === key);
+    key === undefined ? app.hub.size : app.hub.count((connection) => connection.topics.key === key);
   const streamsOf = (boards: string) => app.hub.count((connection) => connection.boards.join(',') === boards);
   const titles = (subscriber: RecordingSubscriber) =>
     subscriber.events().map((event) => (event.type === 'event' ? `${event.board}:${event.title}` : '?'));
