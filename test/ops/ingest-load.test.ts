@@ -11,12 +11,10 @@ import { boardKeys, redisNames } from '../../shared/keys.ts';
 import { createPublisher } from '../../shared/publisher.ts';
 import { BoardStore } from '../../server/auth/boards.ts';
 import type { RedisClient } from '../../server/redis.ts';
-import { uniquePrefix } from '../helpers/app.ts';
 import { login } from '../helpers/auth.ts';
-import { startTestRedis, type TestRedis } from '../helpers/redis-server.ts';
 import { sleep } from '../helpers/sse-client.ts';
+import { useTestBed } from '../helpers/test-bed.ts';
 import {
-  connect,
   logEvents,
   repeated,
   startWorkers,
@@ -50,7 +48,8 @@ interface LoadResult {
 
 describe('raw ingest under load, with real worker processes', function () {
   this.timeout(300_000);
-  let redis: TestRedis;
+  // The bed's Redis and prefix; its own clients, whose commands may wait behind a saturated run.
+  const bed = useTestBed({ client: false });
   let client: RedisClient;
   let observer: RedisClient;
   let prefix: string;
@@ -58,17 +57,12 @@ describe('raw ingest under load, with real worker processes', function () {
   let driver: ChildProcess | undefined;
 
   before(async function () {
-    redis = await startTestRedis();
-    client = await connect(redis.url);
-    observer = await connect(redis.url);
-  });
-  after(async function () {
-    await client?.quit();
-    await observer?.quit();
-    await redis?.close();
+    // A test process starved by a load run may write a command late; that is not what is measured.
+    client = await bed.connect({ commandOptions: { timeout: 120_000 } });
+    observer = await bed.connect({ commandOptions: { timeout: 120_000 } });
   });
   beforeEach(async function () {
-    prefix = uniquePrefix();
+    ({ prefix } = bed);
     const boards = new BoardStore(client, redisNames(prefix));
     for (const board of BOARDS.slice(1)) await boards.add(board);
   });
@@ -94,7 +88,7 @@ describe('raw ingest under load, with real worker processes', function () {
   async function publishLoad(fanOut: boolean): Promise<LoadResult> {
     const publishedAt: number[] = [];
     const lagsMs: number[] = [];
-    await observer.subscribe(`${prefix}:events`, (raw) => {
+    await observer.subscribe(redisNames(prefix).eventsChannel, (raw) => {
       const match = /"title":"load (\d+)"/.exec(raw);
       if (match) lagsMs.push(performance.now() - publishedAt[Number(match[1])]!);
     });
@@ -110,7 +104,7 @@ describe('raw ingest under load, with real worker processes', function () {
         publishedAt.push(performance.now());
         const board = BOARDS[seq % BOARDS.length]!;
         const message = JSON.stringify({ type: 'event', board, level: 'info', title: `load ${seq}` });
-        replies.push(client.publish(`${prefix}:ingest`, message));
+        replies.push(client.publish(redisNames(prefix).ingestChannel, message));
       }
       const calls: Promise<unknown>[] = [];
       while (fanOut && fannedOut < Math.floor(FAN_OUT_RATE * elapsed)) {
@@ -134,7 +128,7 @@ describe('raw ingest under load, with real worker processes', function () {
       `${expected} events in the log`,
     );
     await sleep(1500);
-    await observer.unsubscribe(`${prefix}:events`);
+    await observer.unsubscribe(redisNames(prefix).eventsChannel);
     return { published: publishedAt.length, fannedOut, lagsMs };
   }
 
@@ -169,7 +163,7 @@ describe('raw ingest under load, with real worker processes', function () {
   }
 
   it(`sequences every raw message once at ${RATE}/s for ${SECONDS} s with 2 workers`, async function () {
-    workers = await startWorkers(2, redis.url, prefix, WORKER_ENV);
+    workers = await startWorkers(2, bed.redis.url, prefix, WORKER_ENV);
     const result = await publishLoad(false);
     await checkLog(result);
     report('idle workers', result);
@@ -179,8 +173,8 @@ describe('raw ingest under load, with real worker processes', function () {
   (SATURATE ? it : it.skip)(
     `sequences every raw message once at ${RATE}/s while 2 workers fan out ${FAN_OUT_RATE} events/s to ${CLIENTS} SSE streams`,
     async function () {
-      workers = await startWorkers(2, redis.url, prefix, WORKER_ENV);
-      const session = await login(workers[0]!.url, { redisUrl: redis.url, prefix });
+      workers = await startWorkers(2, bed.redis.url, prefix, WORKER_ENV);
+      const session = await login(workers[0]!.url, { redisUrl: bed.redis.url, prefix });
       const stats: { open: number; frames: number; closed: number; latencies?: number[] } = {
         open: 0,
         frames: 0,

@@ -2,7 +2,6 @@
 // be paused (SIGSTOP), resumed and killed (SIGKILL) on its own. Always stopped by stopWorkers().
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { createClient } from 'redis';
 import { boardKeys } from '../../shared/keys.ts';
 import type { RedisClient } from '../../server/redis.ts';
 import { freePort } from '../helpers/redis-server.ts';
@@ -88,13 +87,6 @@ export async function stopWorkers(workers: readonly WorkerProcess[]): Promise<vo
       await worker.exited;
     }),
   );
-}
-
-export async function connect(url: string): Promise<RedisClient> {
-  // A test process starved by a load run may write a command late; that is not what is measured.
-  const client = createClient({ url, commandOptions: { timeout: 120_000 } });
-  await client.connect();
-  return client as unknown as RedisClient;
 }
 
 /** Every event in the log, as parsed JSON with its id. */
