@@ -2,9 +2,16 @@
 // bounds the sockets it holds in total and per client address; a socket over a cap is answered at once
 // with a complete HTTP error (503 for the worker's cap, 429 for one address's) and closed before any
 // request is read, instead of being dropped silently (Node's `server.maxConnections`) or held.
+// Every refusal is counted in `pulseboard_connections_refused_total{reason}` (docs/operations.md), and so
+// are streams refused by the per-session quota, which this file also writes to the access log.
 import type http from 'node:http';
 import type { Socket } from 'node:net';
+import type { Context, Next } from 'koa';
 import { createRateLimitedWarn, type Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+
+/** The `reason` label of pulseboard_connections_refused_total: a fixed set, never input. */
+export type RefusalReason = 'per_ip' | 'global' | 'streams_per_session';
 
 export interface ConnectionLimitOptions {
   /** Open sockets this worker accepts at most (MAX_CONNECTIONS). */
@@ -17,6 +24,8 @@ export interface ConnectionLimitOptions {
   /** Seconds a refused client is asked to wait (Retry-After). Default 5. */
   retryAfterSeconds?: number;
   log: Logger;
+  /** Counts each refusal by reason (pulseboard_connections_refused_total). */
+  metrics?: Pick<Metrics, 'connectionsRefused'>;
 }
 
 export interface ConnectionLimits {
@@ -26,10 +35,10 @@ export interface ConnectionLimits {
 }
 
 /** A complete HTTP/1.1 answer in the JSON error shape (server/http/errors.ts), then the socket closes. */
-function refusal(status: 429 | 503, code: string, message: string, retryAfterSeconds: number): string {
+function refusal(status: 429 | 503, code: string, message: string, retryAfterSeconds: number): Buffer {
   const body = JSON.stringify({ error: { code, message } });
   const reason = status === 429 ? 'Too Many Requests' : 'Service Unavailable';
-  return [
+  const answer = [
     `HTTP/1.1 ${status} ${reason}`,
     'Content-Type: application/json; charset=utf-8',
     `Content-Length: ${Buffer.byteLength(body)}`,
@@ -39,6 +48,7 @@ function refusal(status: 429 | 503, code: string, message: string, retryAfterSec
     '',
     body,
   ].join('\r\n');
+  return Buffer.from(answer);
 }
 
 /**
@@ -47,13 +57,18 @@ function refusal(status: 429 | 503, code: string, message: string, retryAfterSec
  */
 export function limitConnections(server: http.Server, options: ConnectionLimitOptions): ConnectionLimits {
   const retryAfter = options.retryAfterSeconds ?? 5;
+  // Built once: a flood is refused at the cost of one write and one close per socket.
+  const busy = refusal(503, 'unavailable', 'server busy: too many connections', retryAfter);
+  const tooMany = refusal(429, 'rate_limited', 'too many connections from this address', retryAfter);
+  const counted = options.metrics?.connectionsRefused;
   const warn = createRateLimitedWarn(options.log);
   const byAddress = new Map<string, number>();
   let open = 0;
   const httpListeners = server.listeners('connection') as ((socket: Socket) => void)[];
   server.removeAllListeners('connection');
 
-  const refuse = (socket: Socket, answer: string) => {
+  const refuse = (socket: Socket, answer: Buffer, reason: RefusalReason) => {
+    counted?.inc({ reason });
     socket.on('error', () => undefined); // the client may already be gone
     socket.end(answer);
     // A client that never reads must not keep the refused socket either.
@@ -69,7 +84,7 @@ export function limitConnections(server: http.Server, options: ConnectionLimitOp
         { open, limit: options.maxConnections },
         'connection refused: worker at MAX_CONNECTIONS',
       );
-      refuse(socket, refusal(503, 'unavailable', 'server busy: too many connections', retryAfter));
+      refuse(socket, busy, 'global');
       return;
     }
     if (options.maxPerAddress !== undefined && fromAddress >= options.maxPerAddress) {
@@ -78,7 +93,7 @@ export function limitConnections(server: http.Server, options: ConnectionLimitOp
         { address, open: fromAddress, limit: options.maxPerAddress },
         'connection refused: address at MAX_CONNECTIONS_PER_IP',
       );
-      refuse(socket, refusal(429, 'rate_limited', 'too many connections from this address', retryAfter));
+      refuse(socket, tooMany, 'per_ip');
       return;
     }
     open += 1;
@@ -97,5 +112,24 @@ export function limitConnections(server: http.Server, options: ConnectionLimitOp
       return open;
     },
     openFrom: (address) => byAddress.get(address) ?? 0,
+  };
+}
+
+/**
+ * Wraps the `GET /events` chain, which skips the request log (docs/architecture.md, "Light connections"):
+ * a stream that opens is not logged here (its end is the session's business), but a refused one (401,
+ * 400, 429 `too_many_streams`, 503) gets an access-log line like any other request, and a refusal by the
+ * per-session quota is counted as `streams_per_session`.
+ */
+export function logRefusedStreams(log: Logger, metrics: Pick<Metrics, 'connectionsRefused'>) {
+  return async function logRefusedStream(ctx: Context, next: Next): Promise<void> {
+    const started = process.hrtime.bigint();
+    await next();
+    if (ctx.status === 200) return;
+    const body = ctx.body as { error?: { code?: unknown } } | undefined;
+    const code = typeof body?.error?.code === 'string' ? body.error.code : undefined;
+    if (code === 'too_many_streams') metrics.connectionsRefused.inc({ reason: 'streams_per_session' });
+    const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e6);
+    log.info({ method: ctx.method, url: ctx.url, status: ctx.status, code, ms }, 'stream refused');
   };
 }
