@@ -102,8 +102,12 @@ function startThread(buffer: SharedArrayBuffer, port: number): Worker {
 
 function ask(thread: Worker, command: SoakThreadCommand): Promise<SoakThreadReply> {
   return new Promise((resolve, reject) => {
-    thread.once('message', resolve);
-    thread.once('error', reject);
+    const onError = (error: Error) => reject(error);
+    thread.once('error', onError);
+    thread.once('message', (reply: SoakThreadReply) => {
+      thread.off('error', onError);
+      resolve(reply);
+    });
     thread.postMessage(command);
   });
 }
