@@ -4,7 +4,7 @@
 // stream request gets an access-log line (GET /events skips the request log otherwise).
 import { expect } from 'chai';
 import http from 'node:http';
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { loadConfig } from '../../server/config.ts';
 import { createLogger } from '../../server/log.ts';
@@ -98,6 +98,45 @@ describe('refused connections and streams: counted and logged', function () {
     others[0]!.destroy();
     await holding(8);
     expect(await refusedCounts(app.url, '127.0.0.3')).to.deep.equal({ per_ip: 7, global: 3 });
+  });
+
+  it('past 50 answered refusals a second, sheds a flooding address at accept, unanswered, and counts every one', async function () {
+    const app = await bed.startApp({ MAX_CONNECTIONS_PER_IP: '5' });
+    // Sockets Node made a net.Socket for (a shed connection never gets one).
+    let socketsMade = 0;
+    app.server.on('connection', () => (socketsMade += 1));
+    const started = performance.now();
+    // 400 sockets from 127.0.0.1 at once; a socket shed at accept may be reset before it sees 'connect'.
+    const outcomes = await Promise.all(
+      Array.from(
+        { length: 400 },
+        () =>
+          new Promise<{ socket: Socket; answer: Promise<string> }>((resolve) => {
+            const socket = net.connect({ port: app.port, host: '127.0.0.1', localAddress: '127.0.0.1' });
+            sockets.push(socket);
+            const answer = answerOf(socket);
+            socket.once('connect', () => resolve({ socket, answer }));
+            socket.once('error', () => resolve({ socket, answer }));
+          }),
+      ),
+    );
+    const closed: string[] = [];
+    for (const { answer } of outcomes) void answer.then((text) => closed.push(text));
+    await until(() => closed.length === 395, 10_000, '395 refusals');
+    const seconds = Math.ceil((performance.now() - started) / 1000);
+    const answered = closed.filter((text) => /^HTTP\/1\.1 429 .*"rate_limited"/s.test(text)).length;
+    const unanswered = closed.filter((text) => text === '').length;
+    console.log(
+      `      400 sockets, cap 5: 5 held, ${answered} answered 429, ${unanswered} closed unanswered in ` +
+        `${seconds} s; ${socketsMade} became a net.Socket`,
+    );
+    // Every refusal is one or the other; at least the first 50 were answered, at most 50 per second.
+    expect(answered + unanswered).to.equal(395);
+    expect(answered).to.be.within(50, 50 * (seconds + 1));
+    expect(unanswered).to.be.above(0);
+    // Shed at accept, on the raw handle: most of the flood never became a socket in the worker.
+    expect(socketsMade).to.be.below(400 - 100);
+    expect(await refusedCounts(app.url, '127.0.0.3')).to.deep.equal({ per_ip: 395 });
   });
 
   it('counts and access-logs streams refused by MAX_STREAMS_PER_SESSION (streams_per_session)', async function () {
