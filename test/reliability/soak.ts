@@ -63,14 +63,19 @@ const WARMUP_SECONDS = 2;
 const DRAIN_MS = 60_000;
 /** No reload this close to the end: every stream must have resumed before the drain. */
 const NO_RELOAD_BEFORE_END_MS = 20_000;
+/** After a reload, how long the new workers take to settle (replays for the streams that moved). */
+const STEADY_AFTER_RELOAD_MS = 15_000;
 /** Loopback source addresses the streams are spread over (as browsers behind a few NATs). */
 const SOURCE_ADDRESSES = 4;
 const METRICS_TOKEN = 'soak-metrics-token-0123456789';
 const PUBLISHER_ENTRY = fileURLToPath(new URL('../../bench/publisher.ts', import.meta.url));
 const THREAD_ENTRY = new URL('./soak-thread.ts', import.meta.url).href;
 
-/** "Flat": the last third of the run against the first (medians of the samples, so one reload's spike
- * does not decide it). RSS may grow by 20 % + 10 MB, event-loop lag p99 to twice + 20 ms. */
+/**
+ * "Flat": the last third of the steady samples (see Sample.steady) against the first third, by their
+ * medians, so one slow moment does not decide it. RSS may grow by 20 % + 10 MB, event-loop lag p99 to
+ * twice + 20 ms. With fewer than 3 steady samples (a short run) there is no verdict.
+ */
 const FLAT = { rssFactor: 1.2, rssSlackMb: 10, lagFactor: 2, lagSlackMs: 20 };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -91,6 +96,9 @@ interface Sample {
   errors: number;
   deliveryP99Ms: number;
   driverCpuPercent: number;
+  /** Publishing, no reload running, the last one ended over STEADY_AFTER_RELOAD_MS ago: the samples
+   * the flatness verdict compares (a reload replaces the workers and moves every stream). */
+  steady: boolean;
   workers: WorkerSample[];
 }
 
@@ -263,15 +271,22 @@ async function main(): Promise<number> {
     const elapsedS = () => Math.round((performance.now() - started) / 1000);
 
     // Reloads, on their own schedule, while sampling goes on.
+    // Reloads start every RELOAD_EVERY_S; one that ran long pushes the next to half an interval after it.
     const reloads: { atS: number; ms: number }[] = [];
     let publishing = true;
+    let reloadRunning = false;
+    let lastReloadEndedAt = Number.NEGATIVE_INFINITY;
     const reloading = (async () => {
       for (let next = RELOAD_EVERY_S * 1000; ; next += RELOAD_EVERY_S * 1000) {
+        next = Math.max(next, lastReloadEndedAt - started + (RELOAD_EVERY_S * 1000) / 2);
         while (publishing && performance.now() - started < next) await sleep(200);
         if (!publishing || next > SECONDS * 1000 - NO_RELOAD_BEFORE_END_MS) return;
         const atS = elapsedS();
         log(`t=${atS}s pm2 reload …`);
+        reloadRunning = true;
         const ms = Math.round(await cluster!.reload());
+        reloadRunning = false;
+        lastReloadEndedAt = performance.now();
         reloads.push({ atS, ms });
         log(`t=${elapsedS()}s pm2 reload took ${ms} ms`);
       }
@@ -302,6 +317,7 @@ async function main(): Promise<number> {
         errors: Atomics.load(counters, SLOT.errors),
         deliveryP99Ms: summarize([window]).p99Ms,
         driverCpuPercent,
+        steady: publishing && !reloadRunning && now - lastReloadEndedAt > STEADY_AFTER_RELOAD_MS,
         workers,
       };
       samples.push(sample);
@@ -346,16 +362,18 @@ async function main(): Promise<number> {
     }
     await takeSample();
 
-    const third = Math.max(1, Math.floor(samples.length / 3));
+    const steady = samples.filter((sample) => sample.steady && sample.workers.length > 0);
+    const third = Math.max(1, Math.floor(steady.length / 3));
     const rssOf = (part: Sample[]) =>
       median(part.map((s) => s.workers.reduce((sum, w) => sum + w.rssMb, 0) / (s.workers.length || NaN)));
     /** The worst worker of each sample (a sample without workers counts as none). */
     const lagOf = (part: Sample[]) =>
       median(part.map((s) => (s.workers.length ? Math.max(...s.workers.map((w) => w.lagP99Ms)) : NaN)));
-    const rss = { startMb: rssOf(samples.slice(0, third)), endMb: rssOf(samples.slice(-third)) };
-    const lag = { startMs: lagOf(samples.slice(0, third)), endMs: lagOf(samples.slice(-third)) };
-    const rssFlat = !(rss.endMb > rss.startMb * FLAT.rssFactor + FLAT.rssSlackMb);
-    const lagFlat = !(lag.endMs > lag.startMs * FLAT.lagFactor + FLAT.lagSlackMs);
+    const rss = { startMb: rssOf(steady.slice(0, third)), endMb: rssOf(steady.slice(-third)) };
+    const lag = { startMs: lagOf(steady.slice(0, third)), endMs: lagOf(steady.slice(-third)) };
+    const judged = steady.length >= 3;
+    const rssFlat = !judged || !(rss.endMb > rss.startMb * FLAT.rssFactor + FLAT.rssSlackMb);
+    const lagFlat = !judged || !(lag.endMs > lag.startMs * FLAT.lagFactor + FLAT.lagSlackMs);
     const latency: HistogramSummary = summarize([
       Array.from(counters.subarray(LATENCY_OFFSET, LATENCY_OFFSET + HISTOGRAM_SLOTS)),
     ]);
@@ -393,6 +411,8 @@ async function main(): Promise<number> {
       connectErrors: Atomics.load(counters, SLOT.errors),
       reloads,
       deliveryLatency: latency,
+      steadySamples: steady.length,
+      flatJudged: judged,
       rss,
       lag,
       samples,
@@ -409,7 +429,8 @@ async function main(): Promise<number> {
         `  delivery latency p50 ${latency.p50Ms} ms, p99 ${latency.p99Ms} ms, max ${latency.maxMs} ms`,
         `  publisher at most ${publisherReport.maxBehindMs} ms behind its schedule; client CPU ` +
           `${median(samples.map((sample) => sample.driverCpuPercent))} % (median of the samples)`,
-        `  worker RSS MB (median, first/last third): ${rss.startMb} → ${rss.endMb}; ` +
+        `  ${steady.length} steady samples${judged ? '' : ' (too few to judge flatness)'}; worker RSS MB ` +
+          `(median, first/last third): ${rss.startMb} → ${rss.endMb}; ` +
           `event-loop lag p99 ms: ${lag.startMs} → ${lag.endMs}`,
         `  written to ${OUT}`,
       ].join('\n'),
