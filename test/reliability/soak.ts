@@ -64,7 +64,7 @@ const DRAIN_MS = 60_000;
 /** No reload this close to the end: every stream must have resumed before the drain. */
 const NO_RELOAD_BEFORE_END_MS = 20_000;
 /** After a reload, how long the new workers take to settle (replays for the streams that moved). */
-const STEADY_AFTER_RELOAD_MS = 15_000;
+const STEADY_AFTER_RELOAD_MS = 30_000;
 /** Loopback source addresses the streams are spread over (as browsers behind a few NATs). */
 const SOURCE_ADDRESSES = 4;
 const METRICS_TOKEN = 'soak-metrics-token-0123456789';
