@@ -18,8 +18,8 @@ import { checkServerConfig, type Config } from './config.ts';
 import { limitConnections } from './http/connection-limits.ts';
 import { Health } from './http/health.ts';
 import type { Logger } from './log.ts';
-import { ClusterMetrics } from './metrics-cluster.ts';
-import { createMetrics, type Metrics } from './metrics.ts';
+import { ClusterMetrics } from './metrics/cluster-metrics.ts';
+import { createMetrics, type Metrics } from './metrics/worker-metrics.ts';
 import { createRedisClient, withRequestDeadline, type RedisClient } from './redis.ts';
 import { Hub } from './sse/hub.ts';
 
@@ -199,13 +199,15 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
   // Headers and body deadlines, checked every second (Node's default is every 30 s): a slowloris socket
   // is answered 408 and closed within HEADERS_TIMEOUT_MS + 1 s. Streams are not cut: requestTimeout
   // ends when the request is received, not when the response ends (test/server/http/slow-clients.test.ts).
+  const handleRequest = app.callback();
   const server = http.createServer(
     {
       headersTimeout: config.HEADERS_TIMEOUT_MS,
       requestTimeout: config.REQUEST_TIMEOUT_MS,
       connectionsCheckingInterval: 1000,
     },
-    app.callback(),
+    // Koa's handler settles every request itself (errors go to ctx.onerror), so its promise never rejects.
+    (request, response) => void handleRequest(request, response),
   );
   // Longer than the usual load-balancer idle timeout (60 s), so the balancer closes idle sockets first.
   server.keepAliveTimeout = 65_000;

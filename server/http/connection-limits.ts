@@ -8,7 +8,7 @@ import type http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Context, Next } from 'koa';
 import { createRateLimitedWarn, type Logger } from '../log.ts';
-import type { Metrics } from '../metrics.ts';
+import type { Metrics } from '../metrics/worker-metrics.ts';
 
 /** The `reason` label of pulseboard_connections_refused_total: a fixed set, never input. */
 export type RefusalReason = 'per_ip' | 'global' | 'streams_per_session';

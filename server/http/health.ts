@@ -2,7 +2,7 @@
 // are 200 only when Redis commands and the subscriber are up and the worker is not draining. A background
 // check keeps the state, so a poll never costs a Redis round trip.
 import type { Context } from 'koa';
-import type { Metrics } from '../metrics.ts';
+import type { Metrics } from '../metrics/worker-metrics.ts';
 import type { RedisClient } from '../redis.ts';
 
 export interface HealthOptions {

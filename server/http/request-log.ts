@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { Logger } from '../log.ts';
-import type { Metrics } from '../metrics.ts';
+import type { Metrics } from '../metrics/worker-metrics.ts';
 import { HEALTH_PATHS } from './health.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;

@@ -17,6 +17,14 @@ interface Response {
   end?: boolean;
 }
 
+async function writePieces(socket: net.Socket, response: Response): Promise<void> {
+  for (const piece of response.pieces) {
+    await new Promise((resolve) => setTimeout(resolve, 3));
+    socket.write(piece);
+  }
+  if (response.end) socket.end();
+}
+
 /** A server that answers its n-th connection with responses[n], writing the pieces a few ms apart. */
 async function serve(responses: Response[]): Promise<{ port: number; requests: string[]; close(): void }> {
   const requests: string[] = [];
@@ -25,14 +33,11 @@ async function serve(responses: Response[]): Promise<{ port: number; requests: s
     sockets.add(socket);
     socket.setNoDelay(true);
     const response = responses[requests.length]!;
-    socket.once('data', async (request) => {
+    socket.once('data', (request) => {
       requests.push(request.toString('latin1'));
       socket.write(response.head);
-      for (const piece of response.pieces) {
-        await new Promise((resolve) => setTimeout(resolve, 3));
-        socket.write(piece);
-      }
-      if (response.end) socket.end();
+      // Cannot reject: a write to a closed socket reports on the socket, it does not throw.
+      void writePieces(socket, response);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -1,5 +1,5 @@
 // GET /metrics through the shared port of a real PM2 cluster: every scrape, whichever worker answers it,
-// shows the totals of the whole cluster (server/metrics-cluster.ts).
+// shows the totals of the whole cluster (server/metrics/).
 import { expect } from 'chai';
 import { createPublisher } from '../../shared/publisher.ts';
 import { login } from '../helpers/auth.ts';

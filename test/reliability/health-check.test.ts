@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import { createClient } from 'redis';
 import { Health } from '../../server/http/health.ts';
-import { createMetrics } from '../../server/metrics.ts';
+import { createMetrics } from '../../server/metrics/worker-metrics.ts';
 import type { RedisClient } from '../../server/redis.ts';
 import { useTestBed } from '../helpers/test-bed.ts';
 

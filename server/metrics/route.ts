@@ -3,8 +3,9 @@
 // unless METRICS_PUBLIC=true, see server/config.ts).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, Next } from 'koa';
-import type { ClusterMetrics, MetricsScope, Scrape } from '../metrics-cluster.ts';
-import { AppError, ValidationError } from './errors.ts';
+import { AppError, ValidationError } from '../http/errors.ts';
+import type { ClusterMetrics } from './cluster-metrics.ts';
+import type { MetricsScope, Scrape } from './render.ts';
 
 export interface MetricsRouteOptions {
   cluster: ClusterMetrics;

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
-import { createPublisher } from '../../shared/publisher.ts';
-import type { TestApp } from '../helpers/app.ts';
-import { until } from '../helpers/sse-client.ts';
-import { useTestBed } from '../helpers/test-bed.ts';
-import { sampleValue, samples } from '../ops/prometheus-text.ts';
+import { createPublisher } from '../../../shared/publisher.ts';
+import type { TestApp } from '../../helpers/app.ts';
+import { until } from '../../helpers/sse-client.ts';
+import { useTestBed } from '../../helpers/test-bed.ts';
+import { sampleValue, samples } from '../../ops/prometheus-text.ts';
 
 describe('cluster-wide /metrics', function () {
   this.timeout(30_000);
