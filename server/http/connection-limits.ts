@@ -1,7 +1,9 @@
 // Connection caps (docs/security.md, "Hardening"). Every worker
 // bounds the sockets it holds in total and per client address; a socket over a cap is answered at once
 // with a complete HTTP error (503 for the worker's cap, 429 for one address's) and closed before any
-// request is read, instead of being dropped silently (Node's `server.maxConnections`) or held.
+// request is read, instead of being dropped silently (Node's `server.maxConnections`) or held. Only an
+// address past 50 refusals in a second is flooding, and the rest of its sockets that second are closed
+// at accept without an answer: answering them would cost the worker's other users more than it tells.
 // Every refusal is counted in `pulseboard_connections_refused_total{reason}` (docs/operations.md), and so
 // are streams refused by the per-session quota, which this file also writes to the access log.
 import type http from 'node:http';
@@ -70,9 +72,9 @@ type OnConnection = (this: unknown, status: number, clientHandle: unknown) => un
  * the handle is the cluster's round-robin one, which calls the same callback). A connection `shed` takes
  * is closed on its raw handle: no net.Socket, no events, no timers, about a third of the CPU of even the
  * cheapest answered refusal (measured: 10,000 connections at 2,500/s, 1.1 s of CPU answered, 0.34 s shed).
- * This reaches into Node's internals (`server._handle.onconnection`, the handle's `getpeername`), as
- * Node 22's own `blockList` option does inside; if they are not there, nothing is installed and every
- * refusal is answered.
+ * This reaches into Node's internals (`server._handle.onconnection`, the handle's `getpeername`), where
+ * newer Node releases check their own `blockList` option; if they are not there, nothing is installed and
+ * every refusal is answered (the `flooding` check then closes the socket Node made instead).
  */
 function shedAtAccept(server: http.Server, shed: (address: string) => boolean): void {
   server.once('listening', () => {
