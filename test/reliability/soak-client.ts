@@ -66,6 +66,8 @@ export class SoakClient implements ClientTally {
   idRegressions = 0;
   resets = 0;
   opens = 0;
+  /** Why the last failed connection attempt failed (a status line or a socket error), for the report. */
+  lastError: string | undefined;
   /** The last frame `id:` as sent: echoed verbatim as Last-Event-ID. */
   private cursor: string | undefined;
   private lastIdMs = -1;
@@ -104,6 +106,7 @@ export class SoakClient implements ClientTally {
       const fail = (error: Error) => {
         if (settled) return;
         settled = true;
+        this.lastError = error.message;
         Atomics.add(counters, SLOT.errors, 1);
         socket.destroy();
         reject(error);

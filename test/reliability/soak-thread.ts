@@ -29,6 +29,8 @@ export interface SoakTotals {
   /** Clients whose last value is below `published` (still behind when asked). */
   behind: number;
   minLastValue: number;
+  /** Why connection attempts failed, by message (each client's last failure). */
+  connectErrors: Record<string, number>;
 }
 
 export interface SoakThreadReply {
@@ -89,6 +91,7 @@ function totals(published: number): SoakTotals {
     resets: 0,
     behind: 0,
     minLastValue: Number.POSITIVE_INFINITY,
+    connectErrors: {},
   };
   for (const client of clients) {
     const lost = client.gaps + Math.max(0, published - client.lastValue);
@@ -101,6 +104,9 @@ function totals(published: number): SoakTotals {
     result.resets += client.resets;
     if (client.lastValue < published) result.behind += 1;
     result.minLastValue = Math.min(result.minLastValue, client.lastValue);
+    if (client.lastError !== undefined) {
+      result.connectErrors[client.lastError] = (result.connectErrors[client.lastError] ?? 0) + 1;
+    }
   }
   return result;
 }

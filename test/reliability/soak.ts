@@ -132,7 +132,14 @@ function addTotals(parts: SoakTotals[]): SoakTotals {
     resets: sum.resets + part.resets,
     behind: sum.behind + part.behind,
     minLastValue: Math.min(sum.minLastValue, part.minLastValue),
+    connectErrors: mergeCounts(sum.connectErrors, part.connectErrors),
   }));
+}
+
+function mergeCounts(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  const merged = { ...a };
+  for (const [key, count] of Object.entries(b)) merged[key] = (merged[key] ?? 0) + count;
+  return merged;
 }
 
 /** Per worker (label `worker`, retired ones left out): RSS and event-loop lag p99 since the last scrape. */
@@ -424,7 +431,8 @@ async function main(): Promise<number> {
         `result: ${result.ok ? 'OK' : `FAILED (${failures.join('; ')})`}`,
         `  ${total} events at ${result.achievedRate}/s to ${totals.clients} streams: lost ${totals.lost}, ` +
           `duplicates ${totals.duplicates}, resets ${totals.resets}, id regressions ${totals.idRegressions}`,
-        `  reconnects ${result.reconnects}, connect errors ${result.connectErrors}, reloads ` +
+        `  reconnects ${result.reconnects}, connect errors ${result.connectErrors} ` +
+          `(${JSON.stringify(totals.connectErrors)}), reloads ` +
           `${reloads.map((r) => `${r.ms} ms`).join(', ') || 'none'}`,
         `  delivery latency p50 ${latency.p50Ms} ms, p99 ${latency.p99Ms} ms, max ${latency.maxMs} ms`,
         `  publisher at most ${publisherReport.maxBehindMs} ms behind its schedule; client CPU ` +
