@@ -3,12 +3,15 @@
 import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
 import compress from 'koa-compress';
+import type { Counter } from 'prom-client';
 import type { RedisNames } from '../shared/keys.ts';
 import type { Sequencer } from '../shared/publisher.ts';
+import { boardsRoute } from './api/boards.ts';
 import { loginRoute, readLoginBody } from './api/login.ts';
 import { publishRoute } from './api/publish.ts';
 import { logoutRoute, sessionRoute } from './api/session.ts';
 import { snapshotRoute } from './api/snapshot.ts';
+import type { BoardRegistry } from './auth/boards.ts';
 import { csrfProtection } from './auth/csrf.ts';
 import { authGuard, getAuth } from './auth/guard.ts';
 import { sessionMiddleware } from './auth/sessions.ts';
@@ -47,6 +50,10 @@ export interface AppDeps {
   sessionKeys: string[];
   /** Users of the installation (login, session guard). */
   users: UserStore;
+  /** This worker's view of the boards that exist, and who may see them (server/auth/boards.ts). */
+  boards: BoardRegistry;
+  /** Events sequenced by board, shared with ingest (server/bus/ingest-metrics.ts). */
+  boardEvents?: Counter<'board'>;
   /** Folder of the bundled client; defaults to build/public. */
   publicDir?: string;
   /** MAX_STREAMS_PER_SESSION across the installation; unlimited streams per session if unset. */
@@ -92,8 +99,10 @@ export function createApp(deps: AppDeps): Koa {
       redis: deps.redis,
       names: deps.names,
       metricHistoryMax: config.METRIC_HISTORY_MAX,
+      registry: deps.boards,
     }),
   );
+  router.get('/api/boards', boardsRoute({ redis: deps.redis, names: deps.names, registry: deps.boards }));
 
   const throttle = new LoginThrottle({
     redis: deps.redis,
@@ -116,6 +125,7 @@ export function createApp(deps: AppDeps): Koa {
       tokens: new TokenStore(deps.redis, deps.names),
       sequencer: deps.sequencer,
       metrics: deps.metrics,
+      ...(deps.boardEvents ? { boardEvents: deps.boardEvents } : {}),
     }),
   );
 

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import { createSequencer } from '../shared/publisher.ts';
 import { createApp } from './app.ts';
+import { BoardRegistry } from './auth/boards.ts';
 import { ensureFirstAdmin } from './auth/first-admin.ts';
 import { resolveSessionKeys } from './auth/session-keys.ts';
 import { StreamQuota } from './auth/stream-quota.ts';
@@ -36,6 +37,8 @@ export interface Pulseboard {
   metrics: Metrics;
   clusterMetrics: ClusterMetrics;
   users: UserStore;
+  /** This worker's view of the boards and of who may see them. */
+  boards: BoardRegistry;
   redis: RedisClient;
   subscriber: RedisClient;
   /** Graceful stop: health turns 503, no new connections, streams end, Redis closes. */
@@ -161,6 +164,10 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
   }
   const control = await subscribeControl({ subscriber, names: sequencer.names, hub, log });
   undo.push(() => control.stop());
+  const boards = new BoardRegistry({ redis: requestRedis, names: sequencer.names, log });
+  await boards.listen(subscriber);
+  undo.push(() => boards.stop());
+  await boards.refresh();
   const streamSessions = startStreamSessionWatch({
     hub,
     redis,
@@ -193,6 +200,8 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     log,
     sessionKeys,
     users,
+    boards,
+    boardEvents: ingestMetrics.boardEvents,
     streamQuota,
     ...(options.publicDir ? { publicDir: options.publicDir } : {}),
   });
@@ -259,6 +268,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     if (!redis.isReady || !subscriber.isReady) dropRedis();
     const redisDeadline = setTimeout(dropRedis, REDIS_GOODBYE_MS);
     await control.stop().catch(() => undefined);
+    await boards.stop().catch(() => undefined);
     await ingest.stop();
     await bus.stop();
     // Streams have ended, so these are the final counts: keep them in the cluster totals.
@@ -282,6 +292,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     metrics,
     clusterMetrics,
     users,
+    boards,
     redis,
     subscriber,
     stop: () => (stopping ??= stop()),

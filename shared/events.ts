@@ -120,7 +120,7 @@ export type Envelope = z.infer<typeof envelopeSchema>;
 export type EnvelopeType = Envelope['type'];
 
 /** Why an input was rejected; used as the `reason` label of the rejection metric. */
-export type RejectReason = 'too_large' | 'bad_json' | 'unknown_type' | 'invalid';
+export type RejectReason = 'too_large' | 'bad_json' | 'unknown_type' | 'invalid' | 'unknown_board';
 
 export type ParseResult<T> =
   { ok: true; value: T } | { ok: false; reason: RejectReason; message: string; field?: string };

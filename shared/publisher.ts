@@ -1,9 +1,15 @@
 // The publisher: validate, then sequence with the atomic script. Used by the CLI, by `POST /api/publish`,
 // by the raw ingest path of the workers and by any TypeScript script. It never opens a Redis connection
 // itself: the caller owns the client (as socket.io's redis adapter does).
-import { parseEventInput, toSingleEvents, type EventInput, type SingleEventInput } from './events.ts';
+import {
+  boardOf,
+  parseEventInput,
+  toSingleEvents,
+  type EventInput,
+  type SingleEventInput,
+} from './events.ts';
 import { redisNames, type RedisNames } from './keys.ts';
-import { recentEventsKey, SEQUENCE_SCRIPT, TS_ERROR_PREFIX } from './sequence-script.ts';
+import { BOARD_ERROR_PREFIX, SEQUENCE_SCRIPT, TS_ERROR_PREFIX } from './sequence-script.ts';
 
 /** The one Redis capability the publisher needs; a node-redis client satisfies it. */
 export interface RedisCommandSender {
@@ -40,15 +46,27 @@ export class EventValidationError extends Error {
   }
 }
 
-function stringifyWithoutTs(event: SingleEventInput): string {
-  const { ts: _ts, ...rest } = event;
+/** The event as JSON without `ts` and `board`, which the script splices in front (shared/sequence-script.ts). */
+function stringifyBody(event: SingleEventInput): string {
+  const { ts: _ts, board: _board, ...rest } = event;
   return JSON.stringify(rest);
 }
 
-/** The 4 script arguments of one event (shared/sequence-script.ts). */
+/** The 5 script arguments of one event (shared/sequence-script.ts): board, kind, key, ts, body. */
 export function eventArgs(event: SingleEventInput): string[] {
   const key = event.type === 'status' ? event.service : event.type === 'metric' ? event.name : '';
-  return [event.type, key, event.ts === undefined ? '' : String(event.ts), stringifyWithoutTs(event)];
+  return [
+    boardOf(event),
+    event.type,
+    key,
+    event.ts === undefined ? '' : String(event.ts),
+    stringifyBody(event),
+  ];
+}
+
+/** The message of an event refused because its board does not exist. */
+export function unknownBoardMessage(board: string): string {
+  return `board: no board ${board} (create it with \`pulseboard board add ${board}\`)`;
 }
 
 /** The message of a `ts` rejected by the script, naming the field and the bound. */
@@ -72,13 +90,29 @@ export class TsRejected extends EventValidationError {
   }
 }
 
+/**
+ * Raised by Sequencer.sequence when an event names a board that does not exist (`main` always does);
+ * nothing of the call was written. Reason `unknown_board`, field `board`.
+ */
+export class UnknownBoard extends EventValidationError {
+  readonly index: number;
+  readonly board: string;
+  constructor(index: number, board: string) {
+    super(unknownBoardMessage(board), 'unknown_board', 'board');
+    this.name = 'UnknownBoard';
+    this.index = index;
+    this.board = board;
+  }
+}
+
 export interface Sequencer {
   readonly names: RedisNames;
   /** How far (ms) a `ts` may be ahead of Redis' clock. */
   readonly maxFutureMs: number;
   /**
-   * Sequences already-validated events atomically and returns their ids. Throws EventValidationError
-   * (field `ts`) and sequences nothing when a `ts` is too far ahead of Redis' clock.
+   * Sequences already-validated events atomically and returns their ids. Sequences nothing and throws
+   * UnknownBoard when an event names a board that does not exist, TsRejected (field `ts`) when a `ts` is
+   * too far ahead of Redis' clock.
    */
   sequence(events: readonly SingleEventInput[]): Promise<string[]>;
   /** KEYS count and the keys + common ARGV every sequencing script starts with (shared/sequence-script.ts). */
@@ -117,6 +151,7 @@ export function createScriptRunner(
 }
 
 const TS_ERROR = new RegExp(`${TS_ERROR_PREFIX} (\\d+)`);
+const BOARD_ERROR = new RegExp(`${BOARD_ERROR_PREFIX} (\\d+) ([a-z0-9-]+)`);
 
 export function createSequencer(client: RedisCommandSender, options: SequencerOptions = {}): Sequencer {
   const names = redisNames(options.prefix);
@@ -126,17 +161,13 @@ export function createSequencer(client: RedisCommandSender, options: SequencerOp
   const maxFutureMs = options.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS;
   const run = createScriptRunner(client, SEQUENCE_SCRIPT);
   const scriptPrefix = (extraKeys: readonly string[]): string[] => [
-    String(4 + extraKeys.length),
-    names.log,
-    names.status,
-    names.metricIndex,
-    recentEventsKey(names),
+    String(extraKeys.length),
     ...extraKeys,
     historyMax,
     metricMax,
     eventMax,
     names.eventsChannel,
-    names.metricPrefix,
+    names.prefix,
     String(maxFutureMs),
   ];
 
@@ -150,9 +181,12 @@ export function createSequencer(client: RedisCommandSender, options: SequencerOp
       try {
         reply = await run([...scriptPrefix([]), ...events.flatMap(eventArgs)]);
       } catch (error) {
-        const match = error instanceof Error ? TS_ERROR.exec(error.message) : null;
-        if (!match) throw error;
-        throw new TsRejected(Number(match[1]), undefined, maxFutureMs);
+        const message = error instanceof Error ? error.message : '';
+        const board = BOARD_ERROR.exec(message);
+        if (board) throw new UnknownBoard(Number(board[1]), board[2] ?? '');
+        const ts = TS_ERROR.exec(message);
+        if (!ts) throw error;
+        throw new TsRejected(Number(ts[1]), undefined, maxFutureMs);
       }
       if (!Array.isArray(reply)) throw new Error('sequencing script returned an unexpected reply');
       return reply.map(String);

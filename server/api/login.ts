@@ -12,7 +12,7 @@ import { newCsrfToken, startSession } from '../auth/sessions.ts';
 import { tryNormalizeUsername, type UserStore } from '../auth/users.ts';
 import { RateLimitedError, UnauthorizedError, ValidationError } from '../http/errors.ts';
 import type { Logger } from '../log.ts';
-import type { Metrics } from '../metrics.ts';
+import type { Metrics } from '../metrics/worker-metrics.ts';
 
 const loginBodySchema = z.object({
   username: z.string().min(1).max(128),

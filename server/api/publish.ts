@@ -1,13 +1,17 @@
 // `POST /api/publish` (docs/design.md, "Publish paths and sequencing"): `Authorization: Bearer <API token>`,
 // one event as JSON (the shared schema: a status, metric, metrics batch or log event), at most 64 KiB.
-// Validated before sequencing, so nothing invalid gets an id; answers `{ids}`.
+// Validated before sequencing, so nothing invalid gets an id; answers `{ids}`. `board` in the body picks
+// the board (default `main`; it must exist); a token limited to boards gets 403 `forbidden_board` for any
+// other, and nothing is sequenced (docs/security.md, "Boards and access").
 import { bodyParser } from '@koa/bodyparser';
 import type { Context } from 'koa';
-import { MAX_RAW_BYTES, parseRawEventInput, toSingleEvents } from '../../shared/events.ts';
-import { TsRejected, type Sequencer } from '../../shared/publisher.ts';
-import type { TokenStore } from '../auth/tokens.ts';
+import type { Counter } from 'prom-client';
+import { boardOf, MAX_RAW_BYTES, parseRawEventInput, toSingleEvents } from '../../shared/events.ts';
+import { TsRejected, UnknownBoard, type Sequencer } from '../../shared/publisher.ts';
+import { tokenAllowsBoard, type TokenStore } from '../auth/tokens.ts';
 import { AppError, PayloadTooLargeError, ValidationError } from '../http/errors.ts';
-import type { Metrics } from '../metrics.ts';
+import type { Metrics } from '../metrics/worker-metrics.ts';
+import { ForbiddenBoardError } from './boards.ts';
 
 const readRawBody = bodyParser({
   enableTypes: ['text'],
@@ -30,6 +34,8 @@ export interface PublishRouteOptions {
   tokens: TokenStore;
   sequencer: Sequencer;
   metrics: Metrics;
+  /** Events sequenced, by board (`pulseboard_board_events_total`, server/bus/ingest-metrics.ts). */
+  boardEvents?: Counter<'board'>;
 }
 
 export function publishRoute(options: PublishRouteOptions) {
@@ -58,11 +64,17 @@ export function publishRoute(options: PublishRouteOptions) {
       metrics.eventsRejected.inc({ reason: parsed.reason, source: 'http' });
       throw new ValidationError(parsed.message, parsed.field);
     }
+    const board = boardOf(parsed.value);
+    if (!tokenAllowsBoard(record, board)) throw new ForbiddenBoardError(board);
     const events = toSingleEvents(parsed.value);
     let ids: string[];
     try {
       ids = await sequencer.sequence(events);
     } catch (error) {
+      if (error instanceof UnknownBoard) {
+        metrics.eventsRejected.inc({ reason: 'unknown_board', source: 'http' });
+        throw new AppError(400, 'unknown_board', error.message, { field: 'board' });
+      }
       if (!(error instanceof TsRejected)) throw error;
       // `ts` is bounded against Redis' clock, which only the script reads (docs/events.md, "Timestamps").
       metrics.eventsRejected.inc({ reason: 'invalid', source: 'http' });
@@ -70,6 +82,7 @@ export function publishRoute(options: PublishRouteOptions) {
       throw new ValidationError(named.message, named.field);
     }
     for (const event of events) metrics.eventsIngested.inc({ type: event.type, source: 'http' });
+    options.boardEvents?.inc({ board }, events.length);
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { ids };
   };

@@ -1,7 +1,7 @@
-// `GET /api/snapshot` (docs/design.md, "Snapshot"): statuses, recent metric windows, recent log events and the
-// id of the newest log entry, read by one read-only Lua script so they are consistent with each other
-// (the sequencing script updates them in the same atomic step as the XADD). A client renders it, then
-// opens `/events?since=<lastEventId>` and misses nothing.
+// `GET /api/snapshot?board=` (docs/design.md, "Snapshot"): one board's statuses, recent metric windows,
+// recent log events and the id of the newest entry in its log, read by one read-only Lua script so they
+// are consistent with each other (the sequencing script updates them in the same atomic step as the
+// XADD). A client renders it, then opens the stream from that id for that board and misses nothing.
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import type { Context } from 'koa';
@@ -13,9 +13,11 @@ import {
   type MetricEnvelope,
   type StatusEnvelope,
 } from '../../shared/events.ts';
-import type { RedisNames } from '../../shared/keys.ts';
+import { DEFAULT_BOARD } from '../../shared/boards.ts';
+import { boardKeys, type RedisNames } from '../../shared/keys.ts';
 import { createScriptRunner, type RedisCommandSender } from '../../shared/publisher.ts';
-import { recentEventsKey } from '../../shared/sequence-script.ts';
+import type { BoardRegistry } from '../auth/boards.ts';
+import { boardParam, boardUserOf, requireBoardAccess } from './boards.ts';
 
 const gzipAsync = promisify(gzip);
 
@@ -29,7 +31,8 @@ export const SNAPSHOT_MAX_EVENTS = 200;
 // KEYS: 1 log, 2 status hash, 3 metric index, 4 recent events list.
 // ARGV: 1 metric series key prefix, 2 window ms, 3 points per series, 4 series, 5 events.
 // Reply: { last log id, Redis time ms, status envelopes, { name, { point envelopes } }..., event envelopes }.
-// A point's ts is read from the envelope's text (`{"id":"…","ts":N,`), which the sequencing script writes.
+// A point's ts is read from the envelope's text (`{"id":"…","board":"…","ts":N,`), which the sequencing
+// script writes (`{"id":"…","ts":N,` for points stored before boards).
 const SNAPSHOT_SCRIPT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -40,7 +43,8 @@ local metrics = {}
 for _, name in ipairs(names) do
   local recent = {}
   for _, point in ipairs(redis.call('LRANGE', ARGV[1] .. name, -maxPoints, -1)) do
-    local ts = tonumber(string.match(point, '^{"id":"[0-9-]+","ts":([0-9]+)'))
+    local ts = tonumber(string.match(point, '^{"id":"[0-9-]+","board":"[a-z0-9-]+","ts":([0-9]+)')
+      or string.match(point, '^{"id":"[0-9-]+","ts":([0-9]+)'))
     if ts and ts >= from then recent[#recent + 1] = point end
   end
   metrics[#metrics + 1] = { name, recent }
@@ -90,7 +94,7 @@ const isMetric = (event: Envelope): event is MetricEnvelope => event.type === 'm
 const isLogEvent = (event: Envelope): event is LogEventEnvelope => event.type === 'event';
 
 /** Decodes the script's reply into the `snapshotSchema` shape (shared/api.ts). */
-function toSnapshot(reply: unknown): Snapshot {
+function toSnapshot(board: string, reply: unknown): Snapshot {
   if (!Array.isArray(reply) || reply.length !== 5) throw new Error('snapshot script: unexpected reply');
   const [lastEventId, serverTime, statuses, series, events] = reply;
   if (typeof lastEventId !== 'string' || typeof serverTime !== 'string')
@@ -103,6 +107,7 @@ function toSnapshot(reply: unknown): Snapshot {
     if (points.length > 0) metrics.push({ name: entry[0], points });
   }
   return {
+    board,
     statuses: envelopes(strings(statuses))
       .filter(isStatus)
       .sort((a, b) => a.service.localeCompare(b.service)),
@@ -113,34 +118,55 @@ function toSnapshot(reply: unknown): Snapshot {
   };
 }
 
-/** Reads snapshots; concurrent callers share one read, and each read is reused for `cacheMs`. */
-export function createSnapshotReader(options: SnapshotOptions): () => Promise<Snapshot> {
+/** Reads one board's snapshot (default `main`). */
+export type SnapshotReader = (board?: string) => Promise<Snapshot>;
+
+/**
+ * Reads snapshots of one board at a time; concurrent callers for a board share one read, and each read
+ * is reused for `cacheMs`.
+ */
+export function createSnapshotReader(options: SnapshotOptions): SnapshotReader {
   const { names } = options;
   const cacheMs = options.cacheMs ?? 250;
   const run = createScriptRunner(options.redis, SNAPSHOT_SCRIPT);
-  const keys = ['4', names.log, names.status, names.metricIndex, recentEventsKey(names)];
-  const args = [
-    names.metricPrefix,
+  const args = (metricPrefix: string) => [
+    metricPrefix,
     String(SNAPSHOT_WINDOW_MS),
     String(options.metricHistoryMax),
     String(SNAPSHOT_MAX_SERIES),
     String(SNAPSHOT_MAX_EVENTS),
   ];
-  let cached: { snapshot: Snapshot; readAt: number } | undefined;
-  let inFlight: Promise<Snapshot> | undefined;
+  interface BoardCache {
+    cached?: { snapshot: Snapshot; readAt: number };
+    inFlight?: Promise<Snapshot> | undefined;
+  }
+  // Bounded by the boards that exist: callers check the board before reading it.
+  const byBoard = new Map<string, BoardCache>();
 
-  return async function readSnapshot(): Promise<Snapshot> {
+  return async function readSnapshot(board = DEFAULT_BOARD): Promise<Snapshot> {
+    let state = byBoard.get(board);
+    if (!state) byBoard.set(board, (state = {}));
+    const { cached } = state;
     if (cached && Date.now() - cached.readAt < cacheMs) return cached.snapshot;
-    inFlight ??= run([...keys, ...args])
+    const keys = boardKeys(names.prefix, board);
+    const current = state;
+    current.inFlight ??= run([
+      '4',
+      keys.log,
+      keys.status,
+      keys.metricIndex,
+      keys.recentEvents,
+      ...args(keys.metricPrefix),
+    ])
       .then((reply) => {
-        const snapshot = toSnapshot(reply);
-        if (cacheMs > 0) cached = { snapshot, readAt: Date.now() };
+        const snapshot = toSnapshot(board, reply);
+        if (cacheMs > 0) current.cached = { snapshot, readAt: Date.now() };
         return snapshot;
       })
       .finally(() => {
-        inFlight = undefined;
+        current.inFlight = undefined;
       });
-    return inFlight;
+    return current.inFlight;
   };
 }
 
@@ -168,11 +194,19 @@ function snapshotBytes(cache: WeakMap<Snapshot, SnapshotBytes>, snapshot: Snapsh
   return bytes;
 }
 
-export function snapshotRoute(options: SnapshotOptions) {
+export interface SnapshotRouteOptions extends SnapshotOptions {
+  /** Which boards exist and who may see them. */
+  registry: BoardRegistry;
+}
+
+/** `GET /api/snapshot?board=<board>` (default `main`): 400 bad name, 403 not visible, 404 (admins) unknown. */
+export function snapshotRoute(options: SnapshotRouteOptions) {
   const readSnapshot = createSnapshotReader(options);
   const cache = new WeakMap<Snapshot, SnapshotBytes>();
   return async function getSnapshot(ctx: Context): Promise<void> {
-    const bytes = snapshotBytes(cache, await readSnapshot());
+    const board = boardParam(ctx.query.board);
+    await requireBoardAccess(options.registry, boardUserOf(ctx), board);
+    const bytes = snapshotBytes(cache, await readSnapshot(board));
     // Per-user data that is stale within a second: no shared or browser caching.
     ctx.set('Cache-Control', 'no-store');
     ctx.vary('Accept-Encoding');

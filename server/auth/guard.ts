@@ -12,6 +12,8 @@ export interface Auth {
   /** Public handle of the session (SHA-256 of its id): tags SSE streams, names it in control messages. */
   sessionId: string;
   user: { name: string; role: Role };
+  /** Boards granted in the user record, read with it; absent for a record from before boards (= main). */
+  boards: readonly string[] | undefined;
   csrfToken: string;
 }
 
@@ -32,6 +34,7 @@ export function authGuard(options: { users: UserStore }) {
         authByContext.set(ctx, {
           sessionId: session.handle,
           user: { name: user.name, role: user.role },
+          boards: user.boards,
           csrfToken: session.fields.csrf,
         });
       } else {

@@ -1,9 +1,12 @@
 // Users in Redis (docs/design.md, "Sessions, users, security"): one hash `{prefix}:users`, name -> JSON record
-// with the scrypt hash, the role and a security stamp. The stamp changes on every password change and on
-// re-creation, which ends every session issued before (sessions carry the stamp they were issued with).
+// with the scrypt hash, the role, a security stamp and the boards granted (docs/security.md, "Boards and
+// access"). The stamp changes on every password change and on re-creation, which ends every session issued
+// before (sessions carry the stamp they were issued with). Grants live in the same record so the checks
+// that already read it (session guard, stream session check) learn them in the same round trip.
 import { randomBytes } from 'node:crypto';
 import * as z from 'zod';
 import { ROLES, type Role } from '../../shared/api.ts';
+import { boardSchema, DEFAULT_BOARD } from '../../shared/boards.ts';
 import type { RedisNames } from '../../shared/keys.ts';
 import type { RedisClient } from '../redis.ts';
 import {
@@ -25,8 +28,15 @@ const userRecordSchema = z.object({
   hash: z.string(),
   stamp: z.string(),
   createdAt: z.number(),
+  /** Boards granted to a viewer; absent in records made before boards, which count as `['main']`. */
+  boards: z.array(boardSchema).optional(),
 });
 export type UserRecord = z.infer<typeof userRecordSchema>;
+
+/** The boards granted to a user: its record's list, or `main` for a record from before boards. */
+export function grantedBoards(user: { boards?: readonly string[] | undefined }): string[] {
+  return user.boards ? [...user.boards] : [DEFAULT_BOARD];
+}
 /** What may leave the store: a user without the hash. */
 export type PublicUser = Omit<UserRecord, 'hash'>;
 
@@ -75,7 +85,21 @@ export interface UserStoreOptions {
 export interface AddUserOptions {
   /** Cheaper parameters for this one hash (tests); stored with the hash, so verification stays honest. */
   scrypt?: ScryptParams;
+  /** Boards granted from the start. Default none (`pulseboard board grant` adds them). */
+  boards?: readonly string[];
 }
+
+// Replaces a record only if it is still the one read (compare and set): a grant must not undo a password
+// change made meanwhile, nor bring back a user removed meanwhile.
+const REPLACE_IF_UNCHANGED = `
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+  return 1
+end
+return 0`;
+
+/** Attempts of a compare-and-set before giving up (only concurrent writers of one record retry). */
+const CAS_ATTEMPTS = 10;
 
 export class UserStore {
   private readonly redis: RedisClient;
@@ -149,7 +173,10 @@ export class UserStore {
     options: AddUserOptions = {},
   ): Promise<PublicUser> {
     const name = normalizeUsername(rawName);
-    const record = await this.record(name, password, role, options.scrypt ?? this.scrypt);
+    const record = {
+      ...(await this.record(name, password, role, options.scrypt ?? this.scrypt)),
+      boards: [...new Set(options.boards ?? [])].sort(),
+    };
     const added = await this.redis.hSetNX(this.key, name, JSON.stringify(record));
     if (!added) throw new UserInputError(`user ${name} already exists`);
     const { hash: _hash, ...user } = record;
@@ -168,6 +195,45 @@ export class UserStore {
       stamp: newStamp(),
     };
     await this.redis.hSet(this.key, existing.name, JSON.stringify(updated));
+  }
+
+  /**
+   * Changes a user's granted boards with `change` (given the current grants, `['main']` for a record from
+   * before boards); returns the new list. Throws UserInputError when there is no such user.
+   */
+  async updateBoards(rawName: string, change: (boards: string[]) => string[]): Promise<string[]> {
+    const name = tryNormalizeUsername(rawName);
+    for (let attempt = 0; name !== undefined && attempt < CAS_ATTEMPTS; attempt += 1) {
+      const raw = await this.redis.hGet(this.key, name);
+      if (raw === null || raw === undefined) break;
+      const current = userRecordSchema.parse(JSON.parse(String(raw)));
+      const boards = [...new Set(change(grantedBoards(current)))].sort();
+      const updated: UserRecord = { ...current, boards };
+      const replaced = await this.redis.eval(REPLACE_IF_UNCHANGED, {
+        keys: [this.key],
+        arguments: [name, String(raw), JSON.stringify(updated)],
+      });
+      if (replaced === 1) return boards;
+    }
+    if (name === undefined || !(await this.get(name))) throw new UserInputError(`no user ${rawName}`);
+    throw new Error(`the record of user ${name} kept changing; try again`);
+  }
+
+  /** Takes `board` out of every user's grants (a removed board); returns the names of those who had it. */
+  async revokeBoardFromAll(board: string): Promise<string[]> {
+    const all = await this.redis.hGetAll(this.key);
+    const holders: string[] = [];
+    for (const raw of Object.values(all)) {
+      const parsed = userRecordSchema.safeParse(JSON.parse(String(raw)));
+      if (!parsed.success || !grantedBoards(parsed.data).includes(board)) continue;
+      try {
+        await this.updateBoards(parsed.data.name, (boards) => boards.filter((name) => name !== board));
+        holders.push(parsed.data.name);
+      } catch (error) {
+        if (!(error instanceof UserInputError)) throw error; // removed meanwhile: nothing to revoke
+      }
+    }
+    return holders;
   }
 
   /** Removes a user; false when there was none. */

@@ -6,14 +6,26 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import {
+  boardOf,
   parseRawEventInput,
   toSingleEvents,
   type RejectReason,
   type SingleEventInput,
 } from '../../shared/events.ts';
 import { INGEST_STREAM_FIELD } from '../../shared/keys.ts';
-import { createScriptRunner, eventArgs, tsRejectedMessage, type Sequencer } from '../../shared/publisher.ts';
-import { DURABLE_INGEST_SCRIPT, NOT_OWNED, TS_REJECTED } from '../../shared/sequence-script.ts';
+import {
+  createScriptRunner,
+  eventArgs,
+  tsRejectedMessage,
+  unknownBoardMessage,
+  type Sequencer,
+} from '../../shared/publisher.ts';
+import {
+  DURABLE_INGEST_SCRIPT,
+  NOT_OWNED,
+  TS_REJECTED,
+  UNKNOWN_BOARD,
+} from '../../shared/sequence-script.ts';
 import { createRateLimitedWarn, type Logger } from '../log.ts';
 import type { RedisClient } from '../redis.ts';
 import type { IngestReport } from './ingest-report.ts';
@@ -221,11 +233,16 @@ export class DurableIngest {
     prepared.forEach((entry, index) => {
       const result = Number(reply[index]);
       if (result === NOT_OWNED) return;
-      if ('reject' in entry || result === TS_REJECTED) {
+      if ('reject' in entry || result === TS_REJECTED || result === UNKNOWN_BOARD) {
         const { reason, message } =
           'reject' in entry
             ? entry.reject
-            : { reason: 'invalid' as const, message: tsRejectedMessage('ts', sequencer.maxFutureMs) };
+            : result === UNKNOWN_BOARD
+              ? {
+                  reason: 'unknown_board' as const,
+                  message: unknownBoardMessage([...new Set(entry.events.map(boardOf))].join(', ')),
+                }
+              : { reason: 'invalid' as const, message: tsRejectedMessage('ts', sequencer.maxFutureMs) };
         report.rejected(reason, 'durable');
         this.warn(
           `durable:${reason}`,
@@ -234,7 +251,7 @@ export class DurableIngest {
         );
         return;
       }
-      for (const event of entry.events) report.ingested(event.type, 'durable');
+      for (const event of entry.events) report.ingested(event.type, 'durable', boardOf(event));
       report.lag('durable', Math.max(0, now - idMs(entry.id)) / 1000);
     });
   }

@@ -1,5 +1,6 @@
 // Metrics of the two ingest paths (docs/events.md, "Metrics of the pipeline"). Labels are fixed sets
-// (`source`: raw | durable), never input.
+// (`source`: raw | durable), never input, except `board`: only boards an admin created can be sequenced
+// (an unknown one is refused), so that set is bounded by the boards created during a worker's life.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 const BACKLOG_READ_TIMEOUT_MS = 250;
@@ -17,6 +18,8 @@ export interface IngestMetrics {
   resyncs: Counter<'reason'>;
   /** Durable entries not yet sequenced (XLEN of the input stream), read at scrape time. */
   backlog: Gauge;
+  /** Events sequenced by this worker, by board, on every path (raw, durable, HTTP). */
+  boardEvents: Counter<'board'>;
 }
 
 export function createIngestMetrics(registry: Registry, readBacklog: () => Promise<number>): IngestMetrics {
@@ -44,6 +47,12 @@ export function createIngestMetrics(registry: Registry, readBacklog: () => Promi
       name: 'pulseboard_ingest_resyncs_total',
       help: 'Raw-ingest positions given up by this worker (its count restarts at a new marker), by reason',
       labelNames: ['reason'],
+      registers,
+    }),
+    boardEvents: new Counter({
+      name: 'pulseboard_board_events_total',
+      help: 'Events sequenced by this worker, by board (raw PUBLISH, durable input and POST /api/publish)',
+      labelNames: ['board'],
       registers,
     }),
     backlog: new Gauge({

@@ -5,7 +5,7 @@
 import type { Sequencer } from '../../shared/publisher.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
-import type { Metrics } from '../metrics.ts';
+import type { Metrics } from '../metrics/worker-metrics.ts';
 import type { RedisClient } from '../redis.ts';
 import { DurableIngest } from './durable-ingest.ts';
 import type { IngestMetrics } from './ingest-metrics.ts';

@@ -5,13 +5,20 @@
 // order, retrying failures; the script sequences only positions above the highest one done for M.
 import { randomBytes } from 'node:crypto';
 import {
+  boardOf,
   parseRawEventInput,
   toSingleEvents,
   type RejectReason,
   type SingleEventInput,
 } from '../../shared/events.ts';
-import { createScriptRunner, eventArgs, tsRejectedMessage, type Sequencer } from '../../shared/publisher.ts';
-import { RAW_INGEST_SCRIPT, TS_REJECTED } from '../../shared/sequence-script.ts';
+import {
+  createScriptRunner,
+  eventArgs,
+  tsRejectedMessage,
+  unknownBoardMessage,
+  type Sequencer,
+} from '../../shared/publisher.ts';
+import { RAW_INGEST_SCRIPT, TS_REJECTED, UNKNOWN_BOARD } from '../../shared/sequence-script.ts';
 import { createRateLimitedWarn, type Logger } from '../log.ts';
 import type { RedisClient } from '../redis.ts';
 import type { IngestReport } from './ingest-report.ts';
@@ -281,6 +288,10 @@ export class RawIngest {
         const { reason, message: text, bytes } = message.reject;
         report.rejected(reason, 'ingest');
         this.warn(`ingest:${reason}`, { reason: text, bytes }, 'rejected raw input');
+      } else if (result === UNKNOWN_BOARD) {
+        report.rejected('unknown_board', 'ingest');
+        const boards = [...new Set((message.events ?? []).map(boardOf))].join(', ');
+        this.warn('ingest:unknown_board', { reason: unknownBoardMessage(boards) }, 'rejected raw input');
       } else if (result === TS_REJECTED) {
         report.rejected('invalid', 'ingest');
         this.warn(
@@ -289,7 +300,7 @@ export class RawIngest {
           'rejected raw input',
         );
       } else {
-        for (const event of message.events ?? []) report.ingested(event.type, 'ingest');
+        for (const event of message.events ?? []) report.ingested(event.type, 'ingest', boardOf(event));
         report.lag('raw', (now - message.arrivedAt) / 1000);
       }
     });

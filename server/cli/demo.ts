@@ -8,10 +8,16 @@ import { createLogger, humanLogDestination } from '../log.ts';
 import { startPulseboard } from '../pulseboard.ts';
 import { createClient } from 'redis';
 import { redisNames } from '../../shared/keys.ts';
+import { BoardInputError, BoardStore } from '../auth/boards.ts';
 import { ensureFirstAdmin, type FirstAdminResult } from '../auth/first-admin.ts';
 import { FIRST_ADMIN_NAME, UserStore } from '../auth/users.ts';
 
 export const DEMO_DATA_DIR = '.data/redis';
+/** Boards the demo creates (if missing) and simulates besides `main`; the admin sees them all. */
+export const DEMO_BOARDS: readonly { name: string; title: string }[] = [
+  { name: 'payments', title: 'Payments' },
+  { name: 'edge', title: 'Edge' },
+];
 
 export function registerDemo(program: Command): void {
   program
@@ -48,6 +54,12 @@ export function registerDemo(program: Command): void {
       try {
         const users = new UserStore(accounts, redisNames(config.PULSEBOARD_PREFIX));
         firstAdmin = await ensureFirstAdmin(users, config.PULSEBOARD_ADMIN_PASSWORD);
+        const boards = new BoardStore(accounts, redisNames(config.PULSEBOARD_PREFIX));
+        for (const { name, title } of DEMO_BOARDS) {
+          await boards.add(name, title).catch((error: unknown) => {
+            if (!(error instanceof BoardInputError)) throw error; // exists from an earlier demo: kept
+          });
+        }
       } finally {
         await accounts.quit();
       }
@@ -56,6 +68,7 @@ export function registerDemo(program: Command): void {
         createPublisher(pulseboard.redis, { prefix: config.PULSEBOARD_PREFIX }),
         {
           intervalMs: Number(options.interval) || 1000,
+          boards: DEMO_BOARDS.map((board) => board.name),
           onError: (error) => log.warn({ err: error }, 'demo publish failed'),
         },
       );

@@ -12,6 +12,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   tail: async () => (await import('./tail.ts')).registerTail,
   user: async () => (await import('./users.ts')).registerUsers,
   token: async () => (await import('./tokens.ts')).registerTokens,
+  board: async () => (await import('./boards.ts')).registerBoards,
 };
 
 function registerServe(program: Command): void {

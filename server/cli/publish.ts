@@ -1,15 +1,18 @@
 // `pulseboard publish status|metric|event|json …`: builds an event from arguments, validates it with the
 // shared schema and sequences it through the publisher (docs/events.md, "Publishing"). Prints the new id;
-// with `--durable`, adds it to the durable input stream instead and prints the entry id.
+// with `--durable`, adds it to the durable input stream instead and prints the entry id. `--board <board>`
+// publishes to that board (it must exist; docs/events.md, "Boards").
 // Exit codes: 0 published, 2 bad input (the message names the field), 1 Redis or configuration trouble.
 import type { Command, CommanderError } from 'commander';
 import { createClient } from 'redis';
 import { parseEventInput, parseRawEventInput, toSingleEvents, type EventInput } from '../../shared/events.ts';
-import { INGEST_STREAM_FIELD, redisNames } from '../../shared/keys.ts';
+import { boardSchema } from '../../shared/boards.ts';
+import { boardKeys, INGEST_STREAM_FIELD, redisNames } from '../../shared/keys.ts';
 import {
   createPublisher,
   EventValidationError,
   TsRejected,
+  UnknownBoard,
   type RedisCommandSender,
 } from '../../shared/publisher.ts';
 import { ConfigError, loadConfig } from '../config.ts';
@@ -66,6 +69,11 @@ async function addDurable(
   config: { PULSEBOARD_PREFIX: string; TS_MAX_FUTURE_MS: number },
 ): Promise<string> {
   // Checked here too, so the user hears about it rather than a worker's log.
+  const { board } = input;
+  if (board !== undefined && board !== 'main') {
+    const exists = await redis.sendCommand(['EXISTS', boardKeys(config.PULSEBOARD_PREFIX, board).meta]);
+    if (exists !== 1) throw new UnknownBoard(0, board);
+  }
   const now = await redisNow(redis);
   toSingleEvents(input).forEach((event, index) => {
     if (event.ts !== undefined && event.ts > now + config.TS_MAX_FUTURE_MS)
@@ -77,12 +85,24 @@ async function addDurable(
 
 /** The shared `--durable` flag of every `publish` subcommand. */
 let durable = false;
+/** The shared `--board` option of every `publish` subcommand. */
+let board: string | undefined;
+
+/** Puts the event on `--board`; JSON naming another board is a contradiction, not a choice. */
+function onBoard(input: EventInput): EventInput {
+  if (board === undefined) return input;
+  const parsed = boardSchema.safeParse(board);
+  if (!parsed.success) throw new BadInput(`board: "${board}" must be 1..64 of a-z 0-9 -`);
+  if (input.board !== undefined && input.board !== parsed.data)
+    throw new BadInput(`board: the event names board ${input.board} but --board is ${parsed.data}`);
+  return validate({ ...input, board: parsed.data });
+}
 
 /** Validates first (no Redis needed to be told an argument is wrong), then connects and sequences. */
 async function run(build: () => EventInput | Promise<EventInput>): Promise<void> {
   let input: EventInput;
   try {
-    input = await build();
+    input = onBoard(await build());
   } catch (error) {
     if (error instanceof BadInput) return fail(EXIT_BAD_INPUT, error.message);
     throw error;
@@ -142,8 +162,11 @@ export function registerPublish(program: Command): void {
       '--durable',
       'add the event to the durable input stream (sequenced by a worker, even one started later); prints the entry id',
     )
+    .option('--board <board>', 'the board to publish to (default main); it must exist')
     .hook('preAction', (command) => {
-      durable = command.opts<{ durable?: boolean }>().durable === true;
+      const options = command.opts<{ durable?: boolean; board?: string }>();
+      durable = options.durable === true;
+      board = options.board;
     })
     .exitOverride(exitOnUsageError)
     .showHelpAfterError('(add --help for usage)');

@@ -1,11 +1,14 @@
 // `pulseboard tail`: follows `GET /events` in a terminal, one line per event (or one JSON line with
-// `--json`), resuming by id across reconnects like a browser does. It is a client of the server: it needs
+// `--json`), resuming by the frame id (the cursor of every board of the stream, docs/events.md, "Resume")
+// across reconnects like a browser does. It is a client of the server: it needs
 // only the URL and a session (PULSEBOARD_COOKIE, or `--user` with PULSEBOARD_PASSWORD to log in); secrets
 // never on the command line. Everything the server sends is escaped before it reaches the terminal.
 import { Option, type Command, type CommanderError } from 'commander';
 import { EventSource, type FetchLike } from 'eventsource';
 import { errorResponseSchema } from '../../shared/api.ts';
-import { envelopeSchema, streamIdSchema, type Envelope } from '../../shared/events.ts';
+import { boardSchema, DEFAULT_BOARD } from '../../shared/boards.ts';
+import { parseCursor } from '../../shared/cursor.ts';
+import { envelopeSchema, type Envelope } from '../../shared/events.ts';
 import { EVENT_KINDS } from '../../shared/topics.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 
@@ -16,6 +19,7 @@ const DEFAULT_URL = 'http://localhost:3000';
 interface TailOptions {
   url?: string;
   topics?: string;
+  boards?: string;
   since?: string;
   json?: boolean;
   cookie?: string;
@@ -45,9 +49,10 @@ export function printable(text: string): string {
   });
 }
 
-/** One terminal line per event: time, type, then the fields a person scans for. */
+/** One terminal line per event: time, board (unless `main`), type, then the fields a person scans for. */
 export function formatEvent(event: Envelope): string {
-  const time = new Date(event.ts).toISOString();
+  const stamp = new Date(event.ts).toISOString();
+  const time = event.board === DEFAULT_BOARD ? stamp : `${stamp} [${event.board}]`;
   switch (event.type) {
     case 'status': {
       const group = event.group ? ` (${event.group})` : '';
@@ -113,6 +118,7 @@ async function logIn(base: URL, username: string, password: string): Promise<str
 function streamUrl(base: URL, options: TailOptions, since: string | undefined): URL {
   const url = new URL('/events', base);
   if (options.topics) url.searchParams.set('topics', options.topics);
+  if (options.boards) url.searchParams.set('boards', options.boards);
   if (since) url.searchParams.set('since', since);
   return url;
 }
@@ -132,9 +138,16 @@ async function follow(options: TailOptions): Promise<number> {
   } catch {
     throw new TailError(`--url: "${rawUrl}" is not a URL`, EXIT_BAD_INPUT);
   }
-  if (options.since !== undefined && !streamIdSchema.safeParse(options.since).success) {
+  if (options.since !== undefined && !parseCursor(options.since).ok) {
     throw new TailError(
-      `--since: "${options.since}" is not a stream id like 1700000000000-0`,
+      `--since: "${printable(options.since.slice(0, 80))}" is not a stream id like 1700000000000-0 or a cursor like edge:1700000000000-3,main:1700000000001-0`,
+      EXIT_BAD_INPUT,
+    );
+  }
+  const badBoard = options.boards?.split(',').find((board) => !boardSchema.safeParse(board).success);
+  if (badBoard !== undefined) {
+    throw new TailError(
+      `--boards: "${printable(badBoard.slice(0, 80))}" is not a board name`,
       EXIT_BAD_INPUT,
     );
   }
@@ -187,7 +200,7 @@ async function follow(options: TailOptions): Promise<number> {
       source = current;
       current.addEventListener('open', () => {
         process.stderr.write(
-          `${opened ? 'reconnected to' : 'following'} ${base.origin}${options.topics ? ` (topics ${options.topics})` : ''}; Ctrl-C to stop\n`,
+          `${opened ? 'reconnected to' : 'following'} ${base.origin}${options.boards ? ` (boards ${options.boards})` : ''}${options.topics ? ` (topics ${options.topics})` : ''}; Ctrl-C to stop\n`,
         );
         opened = true;
         reportedLoss = false;
@@ -204,7 +217,8 @@ async function follow(options: TailOptions): Promise<number> {
             process.stderr.write('skipped an event that does not match the schema\n');
             return;
           }
-          lastId = parsed.data.id;
+          // The frame id names every board of the stream; an older server's is the event's own id.
+          lastId = message.lastEventId || parsed.data.id;
           process.stdout.write(`${options.json ? jsonLine(parsed.data) : formatEvent(parsed.data)}\n`);
         });
       }
@@ -251,8 +265,12 @@ export function registerTail(program: Command): void {
     .command('tail')
     .description('follow the live event stream in the terminal, one line per event')
     .option('--url <url>', `pulseboard base URL (env PULSEBOARD_URL, default ${DEFAULT_URL})`)
+    .option('--boards <list>', 'only these boards, e.g. payments,edge (default: every board you may see)')
     .option('--topics <list>', 'only these topics, e.g. status:*,metric:api.*,event:error')
-    .option('--since <id>', 'first print every event after this id, then follow')
+    .option(
+      '--since <cursor>',
+      "first print every event after this id (main's) or cursor (board:id,…), then follow",
+    )
     .option('--json', 'print each event as one line of JSON (the SSE envelope)')
     // Kept only to refuse it with an explanation; the cookie comes from env PULSEBOARD_COOKIE.
     .addOption(new Option('--cookie <cookie>').hideHelp())

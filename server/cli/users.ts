@@ -3,7 +3,8 @@
 // the new security stamp voids them, and a control message closes their open streams on every worker.
 import type { Command } from 'commander';
 import { ROLES, type Role } from '../../shared/api.ts';
-import { UserInputError, UserStore, normalizeUsername } from '../auth/users.ts';
+import { BoardInputError, BoardStore, parseBoardName } from '../auth/boards.ts';
+import { grantedBoards, UserInputError, UserStore, normalizeUsername } from '../auth/users.ts';
 import { publishControl } from '../bus/control.ts';
 import { CliError, runAction, withInstallation } from './installation.ts';
 import { readNewPassword } from './read-password.ts';
@@ -21,18 +22,32 @@ export function registerUsers(program: Command): void {
     .command('add <name>')
     .description('add a user; the password is asked without echo, or read from stdin')
     .option('--role <role>', `${ROLES.join(' | ')}`, 'viewer')
+    .option(
+      '--board <board>',
+      'a board the user may see (repeatable; default none, admins see every board)',
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
     .action(
       runAction(
-        async (rawName: string, options: { role: string }) => {
+        async (rawName: string, options: { role: string; board: string[] }) => {
           const role = parseRole(options.role);
           const name = normalizeUsername(rawName);
+          const boards = options.board.map(parseBoardName);
+          // Checked before the password is asked for, so a typo does not cost typing it twice.
+          await withInstallation(async (redis, names) => {
+            const store = new BoardStore(redis, names);
+            for (const board of boards) {
+              if (!(await store.exists(board))) throw new BoardInputError(`no board ${board}`);
+            }
+          });
           const password = await readNewPassword(name);
           await withInstallation(async (redis, names) => {
-            await new UserStore(redis, names).add(name, password, role);
+            await new UserStore(redis, names).add(name, password, role, { boards });
           });
           process.stdout.write(`added user ${name} (${role})\n`);
         },
-        [UserInputError],
+        [UserInputError, BoardInputError],
       ),
     );
 
@@ -82,7 +97,10 @@ export function registerUsers(program: Command): void {
         if (users.length === 0) process.stdout.write('no users\n');
         for (const entry of users) {
           const created = new Date(entry.createdAt).toISOString();
-          process.stdout.write(`${entry.name.padEnd(24)} ${entry.role.padEnd(8)} created ${created}\n`);
+          const boards = entry.role === 'admin' ? '' : `  boards ${grantedBoards(entry).join(',') || '-'}`;
+          process.stdout.write(
+            `${entry.name.padEnd(24)} ${entry.role.padEnd(8)} created ${created}${boards}\n`,
+          );
         }
       }),
     );

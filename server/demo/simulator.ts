@@ -1,5 +1,6 @@
 // Simulated services for `pulseboard demo`: statuses that drift between states, latency/throughput
-// metrics and the odd log event, published through the same publisher scripts use.
+// metrics and the odd log event, published through the same publisher scripts use; on `main`, plus a
+// couple of services and a metric on each extra board (docs/events.md, "Boards").
 import type { Publisher } from '../../shared/publisher.ts';
 import type { StatusInput } from '../../shared/events.ts';
 
@@ -7,6 +8,8 @@ interface SimulatedService {
   service: string;
   group: string;
   state: StatusInput['state'];
+  /** Absent: `main`. */
+  board?: string;
 }
 
 /** The services every simulator starts from; each simulator works on its own copy. */
@@ -39,11 +42,23 @@ export interface Simulator {
 /** Publishes a tick of simulated data every `intervalMs`; errors (Redis away) are reported, not thrown. */
 export function startSimulator(
   publisher: Publisher,
-  options: { intervalMs?: number; onError?: (error: unknown) => void } = {},
+  options: {
+    intervalMs?: number;
+    onError?: (error: unknown) => void;
+    /** Boards besides `main` to simulate (they must exist). Default none. */
+    boards?: readonly string[];
+  } = {},
 ): Simulator {
   const intervalMs = options.intervalMs ?? 1000;
+  const boards = options.boards ?? [];
   // Own state per simulator: a second demo (or test) in the same process starts from all-ok again.
-  const services = INITIAL_SERVICES.map((service) => ({ ...service }));
+  const services: SimulatedService[] = [
+    ...INITIAL_SERVICES.map((service) => ({ ...service })),
+    ...boards.flatMap((board) =>
+      ['gateway', 'worker'].map((service) => ({ service, group: board, state: 'ok' as const, board })),
+    ),
+  ];
+  const onBoard = (service: SimulatedService) => (service.board ? { board: service.board } : {});
   let tick = 0;
   let latency = 120;
 
@@ -63,10 +78,15 @@ export function startSimulator(
         { name: 'cpu.web-1', value: Math.round(35 + Math.random() * 30), unit: '%' },
       ],
     });
+    for (const board of boards) {
+      const value = Math.round(200 + Math.sin(tick / 15) * 80 + Math.random() * 20);
+      await publisher.publish({ type: 'metric', board, name: 'rps', value, unit: 'req/s' });
+    }
     if (tick === 1) {
       for (const service of services) {
         await publisher.publish({
           type: 'status',
+          ...onBoard(service),
           service: service.service,
           group: service.group,
           state: service.state,
@@ -83,6 +103,7 @@ export function startSimulator(
         service.state = next;
         await publisher.publish({
           type: 'status',
+          ...onBoard(service),
           service: service.service,
           group: service.group,
           state: next,
@@ -92,6 +113,7 @@ export function startSimulator(
         const level = next === 'down' ? 'error' : next === 'ok' ? 'info' : 'warn';
         await publisher.publish({
           type: 'event',
+          ...onBoard(service),
           level,
           service: service.service,
           title: `${service.service} is ${next}`,

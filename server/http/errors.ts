@@ -10,11 +10,13 @@ export class AppError extends Error {
   /** Whether `message` may be shown to the client. */
   readonly expose: boolean;
   readonly headers: Record<string, string>;
+  /** The input field the error is about, answered as `error.field`. */
+  readonly field: string | undefined;
   constructor(
     status: number,
     code: string,
     message: string,
-    options: { expose?: boolean; headers?: Record<string, string> } = {},
+    options: { expose?: boolean; headers?: Record<string, string>; field?: string } = {},
   ) {
     super(message);
     this.name = new.target.name;
@@ -22,14 +24,13 @@ export class AppError extends Error {
     this.code = code;
     this.expose = options.expose ?? status < 500;
     this.headers = options.headers ?? {};
+    this.field = options.field;
   }
 }
 
 export class ValidationError extends AppError {
-  readonly field: string | undefined;
   constructor(message: string, field?: string) {
-    super(400, 'invalid_input', message);
-    this.field = field;
+    super(400, 'invalid_input', message, field === undefined ? {} : { field });
   }
 }
 export class UnauthorizedError extends AppError {
@@ -145,7 +146,7 @@ export function errorMiddleware(log: Logger) {
         error: {
           code: error?.code ?? 'internal',
           message: error?.expose ? error.message : 'internal server error',
-          ...(error instanceof ValidationError && error.field ? { field: error.field } : {}),
+          ...(error?.field ? { field: error.field } : {}),
         },
       };
     }

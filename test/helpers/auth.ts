@@ -19,6 +19,8 @@ export interface TestSession {
 export interface LoginOptions {
   username?: string;
   role?: 'viewer' | 'admin';
+  /** Boards granted to a user the helper creates. Default `['main']`, what the suites before boards saw. */
+  boards?: readonly string[];
   /** Redis URL and key prefix of the installation (needed to create the user). */
   redisUrl: string;
   prefix: string;
@@ -62,10 +64,11 @@ export async function ensureTestUser(
   prefix: string,
   username: string,
   role: 'viewer' | 'admin' = 'viewer',
+  boards: readonly string[] = ['main'],
 ): Promise<void> {
   await withUsers(redisUrl, prefix, async (users) => {
     try {
-      await users.add(username, TEST_PASSWORD, role, { scrypt: TEST_SCRYPT });
+      await users.add(username, TEST_PASSWORD, role, { scrypt: TEST_SCRYPT, boards });
     } catch (error) {
       if (!(error instanceof UserInputError && /already exists/.test(error.message))) throw error;
     }
@@ -75,7 +78,13 @@ export async function ensureTestUser(
 /** Creates a user (if missing) and logs in at `baseUrl`; returns the headers to send. */
 export async function login(baseUrl: string, options: LoginOptions): Promise<TestSession> {
   const username = options.username ?? 'tester';
-  await ensureTestUser(options.redisUrl, options.prefix, username, options.role ?? 'viewer');
+  await ensureTestUser(
+    options.redisUrl,
+    options.prefix,
+    username,
+    options.role ?? 'viewer',
+    options.boards ?? ['main'],
+  );
   const origin = new URL(baseUrl).origin;
   const response = await fetch(`${baseUrl}/api/login`, {
     method: 'POST',

@@ -2,11 +2,14 @@
 // (log length = messages published, no message twice), also while the workers are saturated by fan-out to
 // thousands of SSE streams. Prints the ingest lag (PUBLISH to the sequenced envelope, one clock).
 // `npm test` runs 3 s without the saturation run; `npm run test:ingest-load` runs 10 s and both.
-// Knobs: INGEST_LOAD_SECONDS, INGEST_LOAD_RATE (messages/s), INGEST_LOAD_SATURATE=1, INGEST_LOAD_CLIENTS.
+// Knobs: INGEST_LOAD_SECONDS, INGEST_LOAD_RATE (messages/s), INGEST_LOAD_SATURATE=1, INGEST_LOAD_CLIENTS,
+// INGEST_LOAD_BOARDS (spread the raw messages over main and N-1 created boards, in turn; default 1).
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
+import { boardKeys, redisNames } from '../../shared/keys.ts';
 import { createPublisher } from '../../shared/publisher.ts';
+import { BoardStore } from '../../server/auth/boards.ts';
 import type { RedisClient } from '../../server/redis.ts';
 import { uniquePrefix } from '../helpers/app.ts';
 import { login } from '../helpers/auth.ts';
@@ -26,6 +29,11 @@ const SECONDS = Number(process.env.INGEST_LOAD_SECONDS ?? '3');
 const RATE = Number(process.env.INGEST_LOAD_RATE ?? '2000');
 const SATURATE = process.env.INGEST_LOAD_SATURATE === '1';
 const CLIENTS = Number(process.env.INGEST_LOAD_CLIENTS ?? '1000');
+/** `main` and the boards created for the run; raw messages go to each in turn. */
+const BOARDS = [
+  'main',
+  ...Array.from({ length: Number(process.env.INGEST_LOAD_BOARDS ?? '1') - 1 }, (_, i) => `load-${i + 1}`),
+];
 /** Sequenced events per second fanned out to every SSE client in the saturation run. */
 const FAN_OUT_RATE = 100;
 const WORKER_ENV = { HISTORY_MAX: '1000000', MAX_STREAMS_PER_SESSION: '100000', LOG_LEVEL: 'warn' };
@@ -59,12 +67,21 @@ describe('raw ingest under load, with real worker processes', function () {
     await observer?.quit();
     await redis?.close();
   });
-  beforeEach(function () {
+  beforeEach(async function () {
     prefix = uniquePrefix();
+    const boards = new BoardStore(client, redisNames(prefix));
+    for (const board of BOARDS.slice(1)) await boards.add(board);
   });
+
+  /** Events in the logs of every board of the run. */
+  async function logLength(): Promise<number> {
+    let total = 0;
+    for (const board of BOARDS) total += await client.xLen(boardKeys(prefix, board).log);
+    return total;
+  }
   afterEach(async function () {
     if (this.currentTest?.state === 'failed') {
-      console.log(`      log length: ${await client.xLen(`{${prefix}}:log`)}`);
+      console.log(`      log length: ${await logLength()}`);
       for (const worker of workers) console.log(worker.output().slice(-4000));
     }
     driver?.kill('SIGKILL');
@@ -91,7 +108,8 @@ describe('raw ingest under load, with real worker processes', function () {
       while (publishedAt.length < Math.floor(RATE * elapsed)) {
         const seq = publishedAt.length;
         publishedAt.push(performance.now());
-        const message = JSON.stringify({ type: 'event', level: 'info', title: `load ${seq}` });
+        const board = BOARDS[seq % BOARDS.length]!;
+        const message = JSON.stringify({ type: 'event', board, level: 'info', title: `load ${seq}` });
         replies.push(client.publish(`${prefix}:ingest`, message));
       }
       const calls: Promise<unknown>[] = [];
@@ -111,7 +129,7 @@ describe('raw ingest under load, with real worker processes', function () {
     ).to.deep.equal([]);
     const expected = publishedAt.length + fannedOut;
     await waitUntil(
-      async () => (await client.xLen(`{${prefix}}:log`)) >= expected,
+      async () => (await logLength()) >= expected,
       Number(process.env.INGEST_LOAD_WAIT_MS ?? '120000'),
       `${expected} events in the log`,
     );
@@ -121,8 +139,17 @@ describe('raw ingest under load, with real worker processes', function () {
   }
 
   async function checkLog(result: LoadResult): Promise<void> {
-    const events = await logEvents(client, prefix);
-    expect(repeated(events.map(({ id }) => id)), 'ids twice').to.deep.equal([]);
+    const events = (await Promise.all(BOARDS.map((board) => logEvents(client, prefix, board)))).flat();
+    // Ids are per board: one twice would be one entry sequenced twice in that board's log.
+    expect(
+      repeated(events.map(({ id, event }) => `${String(event.board)} ${id}`)),
+      'ids twice',
+    ).to.deep.equal([]);
+    const misplaced = events.filter(({ event }) => {
+      const match = /^load (\d+)$/.exec(String(event.title));
+      return match !== null && event.board !== BOARDS[Number(match[1]) % BOARDS.length];
+    });
+    expect(misplaced, 'raw messages on another board than their own').to.deep.equal([]);
     const titles = events
       .filter(({ event }) => event.type === 'event')
       .map(({ event }) => String(event.title));
@@ -134,7 +161,8 @@ describe('raw ingest under load, with real worker processes', function () {
   function report(label: string, result: LoadResult): void {
     const sorted = [...result.lagsMs].sort((a, b) => a - b);
     console.log(
-      `      ${label}: ${result.published} raw messages in ${SECONDS} s (${RATE}/s), ${result.fannedOut} fan-out events; ` +
+      `      ${label}: ${result.published} raw messages in ${SECONDS} s (${RATE}/s) over ${BOARDS.length} board(s), ` +
+        `${result.fannedOut} fan-out events; ` +
         `ingest lag PUBLISH -> sequenced ms: p50 ${percentile(sorted, 50).toFixed(1)}, ` +
         `p99 ${percentile(sorted, 99).toFixed(1)}, max ${(sorted.at(-1) ?? NaN).toFixed(1)}`,
     );

@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createClient } from 'redis';
+import { boardKeys } from '../../shared/keys.ts';
 import type { RedisClient } from '../../server/redis.ts';
 import { freePort } from '../helpers/redis-server.ts';
 import { ROOT } from './pm2-cluster.ts';
@@ -86,8 +87,9 @@ export async function connect(url: string): Promise<RedisClient> {
 export async function logEvents(
   client: RedisClient,
   prefix: string,
+  board = 'main',
 ): Promise<{ id: string; event: Record<string, unknown> }[]> {
-  const entries = await client.xRange(`{${prefix}}:log`, '-', '+');
+  const entries = await client.xRange(boardKeys(prefix, board).log, '-', '+');
   return (entries ?? []).map((entry) => ({ id: entry.id, event: JSON.parse(entry.message.e ?? '{}') }));
 }
 

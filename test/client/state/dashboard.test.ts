@@ -50,7 +50,15 @@ function logEvent(seq: number, fields: Partial<LogEventEnvelope> = {}): LogEvent
   };
 }
 function snapshot(fields: Partial<Snapshot> = {}): Snapshot {
-  return { statuses: [], metrics: [], events: [], lastEventId: '0-0', serverTime: T0, ...fields };
+  return {
+    board: 'main',
+    statuses: [],
+    metrics: [],
+    events: [],
+    lastEventId: '0-0',
+    serverTime: T0,
+    ...fields,
+  };
 }
 function run(actions: Action[], start: DashboardState = initialState(T0)): DashboardState {
   return actions.reduce(reduce, start);

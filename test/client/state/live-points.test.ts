@@ -28,6 +28,7 @@ function loaded(points: MetricEnvelope[] = []): DashboardState {
     type: 'snapshotLoaded',
     now: T0,
     snapshot: {
+      board: 'main',
       statuses: [],
       metrics: points.length > 0 ? [{ name: 'api.rps', points }] : [],
       events: [],

@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { envelopeSchema } from '../../../shared/events.ts';
 import { createPublisher } from '../../../shared/publisher.ts';
+import { formatEvent } from '../../../server/cli/tail.ts';
 import { ensureTestUser, TEST_PASSWORD } from '../../helpers/auth.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
 import { until } from '../../helpers/sse-client.ts';
@@ -278,6 +279,18 @@ describe('pulseboard publish and tail (the real CLI)', function () {
       const badSince = await runCli(['tail', '--since', 'yesterday'], tailEnv);
       expect(badSince.code).to.equal(2);
       expect(badSince.stderr).to.match(/--since: "yesterday" is not a stream id/);
+      const badBoards = await runCli(['tail', '--boards', 'edge,Payments!'], tailEnv);
+      expect(badBoards.code).to.equal(2);
+      expect(badBoards.stderr).to.match(/--boards: "Payments!" is not a board name/);
+    });
+
+    it('prints the board of an event on any board but main', function () {
+      const ts = Date.UTC(2026, 0, 2, 3, 4, 5);
+      const status = { type: 'status', id: '1-0', ts, service: 'api', state: 'ok' } as const;
+      expect(formatEvent({ ...status, board: 'main' })).to.equal('2026-01-02T03:04:05.000Z status api ok');
+      expect(formatEvent({ ...status, board: 'payments' })).to.equal(
+        '2026-01-02T03:04:05.000Z [payments] status api ok',
+      );
     });
   });
 });

@@ -51,4 +51,34 @@ describe('demo simulator', function () {
     }
     expect(second.statuses.slice(0, 8).map((status) => status.state)).to.deep.equal(Array(8).fill('ok'));
   });
+
+  it('simulates services and a metric on each extra board it is given, leaving main as it was', async function () {
+    const inputs: { type: string; board?: string }[] = [];
+    const publisher: Publisher = {
+      async publish(input: unknown) {
+        const parsed = parseEventInput(input);
+        if (!parsed.ok) throw new Error(parsed.message);
+        inputs.push(parsed.value);
+        return [];
+      },
+    };
+    const simulator = startSimulator(publisher, { intervalMs: 1, boards: ['payments', 'edge'] });
+    try {
+      await until(() => inputs.filter((input) => input.type === 'status').length >= 12, 5000);
+    } finally {
+      simulator.stop();
+    }
+    const statusBoards = inputs.filter((input) => input.type === 'status').map((input) => input.board);
+    expect(statusBoards.slice(0, 12)).to.deep.equal([
+      ...Array<undefined>(8).fill(undefined),
+      'payments',
+      'payments',
+      'edge',
+      'edge',
+    ]);
+    const metricBoards = new Set(
+      inputs.filter((input) => input.type === 'metric').map((input) => input.board),
+    );
+    expect([...metricBoards].sort()).to.deep.equal(['edge', 'payments']);
+  });
 });

@@ -1,0 +1,303 @@
+// Boards and who may see them (docs/security.md, "Boards and access"; keys in docs/design.md, "Redis keys").
+// A board exists once created (`pulseboard board add`): its meta hash `{<prefix>:<board>}:board` is what lets
+// events in (the sequencing script checks it), and the registry hash `{<prefix>}:boards` lists it. `main`
+// always exists and has neither. An admin sees every board; a viewer sees the boards granted in its user
+// record that exist. Workers keep the registry in memory, re-read it on the control messages that change it
+// and once on a miss, so a board created a moment ago on another host is never refused.
+import * as z from 'zod';
+import type { Role } from '../../shared/api.ts';
+import { boardSchema, DEFAULT_BOARD } from '../../shared/boards.ts';
+import { boardKeys, type RedisNames } from '../../shared/keys.ts';
+import { controlMessageSchema } from '../bus/control.ts';
+import type { Logger } from '../log.ts';
+import type { RedisClient } from '../redis.ts';
+import { grantedBoards, type UserRecord } from './users.ts';
+
+/** Title of `main`, which has no meta hash. */
+export const MAIN_TITLE = 'Main';
+/** Longest board title. */
+export const MAX_TITLE_LENGTH = 200;
+
+const registryEntrySchema = z.object({ title: z.string(), createdAt: z.number() });
+
+export interface BoardInfo {
+  name: string;
+  title: string;
+  /** Epoch ms; 0 for `main`. */
+  createdAt: number;
+}
+
+/** Thrown for a bad board name or title, or a board that exists already or not at all (CLI shows it). */
+export class BoardInputError extends Error {
+  override readonly name = 'BoardInputError';
+}
+
+/** Checks a board name; throws BoardInputError naming the rule. */
+export function parseBoardName(raw: string): string {
+  const parsed = boardSchema.safeParse(raw);
+  if (!parsed.success) throw new BoardInputError(`board ${JSON.stringify(raw)}: must be 1..64 of a-z 0-9 -`);
+  return parsed.data;
+}
+
+function mainBoard(): BoardInfo {
+  return { name: DEFAULT_BOARD, title: MAIN_TITLE, createdAt: 0 };
+}
+
+/** Decodes the registry hash; an entry that does not parse still names a board (title = its name). */
+function fromRegistry(all: Record<string, string>): Map<string, BoardInfo> {
+  const boards = new Map<string, BoardInfo>([[DEFAULT_BOARD, mainBoard()]]);
+  for (const [name, raw] of Object.entries(all)) {
+    if (!boardSchema.safeParse(name).success || name === DEFAULT_BOARD) continue;
+    let entry: z.infer<typeof registryEntrySchema> | undefined;
+    try {
+      entry = registryEntrySchema.safeParse(JSON.parse(raw)).data;
+    } catch {
+      entry = undefined;
+    }
+    boards.set(name, { name, title: entry?.title ?? name, createdAt: entry?.createdAt ?? 0 });
+  }
+  return boards;
+}
+
+// KEYS: 1 meta hash, 2 registry hash. ARGV: 1 board, 2 title, 3 createdAt, 4 registry JSON.
+// Both or neither: a board is in the registry exactly when its meta lets events in.
+const ADD_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'title', ARGV[2], 'createdAt', ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
+return 1`;
+
+// KEYS: 1 meta, 2 registry, 3 log, 4 status, 5 metric index, 6 recent events. ARGV: 1 board, 2 series prefix.
+// The meta goes first in the same atomic step, so no event can be sequenced into a half-removed board.
+const REMOVE_SCRIPT = `
+local existed = redis.call('EXISTS', KEYS[1]) + redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[1])
+for _, name in ipairs(redis.call('ZRANGE', KEYS[5], 0, -1)) do redis.call('UNLINK', ARGV[2] .. name) end
+redis.call('UNLINK', KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+return existed`;
+
+/** The boards of an installation in Redis: create, retitle, remove, list. */
+export class BoardStore {
+  private readonly redis: RedisClient;
+  private readonly names: RedisNames;
+
+  constructor(redis: RedisClient, names: RedisNames) {
+    this.redis = redis;
+    this.names = names;
+  }
+
+  /** Every board, `main` first, then by name. */
+  async list(): Promise<BoardInfo[]> {
+    const boards = fromRegistry(await this.redis.hGetAll(this.names.boards));
+    return [...boards.values()].sort((a, b) =>
+      a.name === DEFAULT_BOARD ? -1 : b.name === DEFAULT_BOARD ? 1 : a.name.localeCompare(b.name),
+    );
+  }
+
+  async get(board: string): Promise<BoardInfo | undefined> {
+    if (board === DEFAULT_BOARD) return mainBoard();
+    const raw = await this.redis.hGet(this.names.boards, board);
+    if (raw === null || raw === undefined) return undefined;
+    return fromRegistry({ [board]: String(raw) }).get(board);
+  }
+
+  async exists(board: string): Promise<boolean> {
+    return (
+      board === DEFAULT_BOARD || (await this.redis.exists(boardKeys(this.names.prefix, board).meta)) === 1
+    );
+  }
+
+  /** Creates a board; throws BoardInputError for `main`, a bad name or title, or a board that exists. */
+  async add(rawName: string, title?: string): Promise<BoardInfo> {
+    const name = parseBoardName(rawName);
+    if (name === DEFAULT_BOARD) throw new BoardInputError('board main always exists; it cannot be added');
+    const text = (title ?? name).trim();
+    const control = [...text].some((char) => (char.codePointAt(0) ?? 0) < 0x20 || char === '\u007f');
+    if (text.length === 0 || text.length > MAX_TITLE_LENGTH || control)
+      throw new BoardInputError(`title: must be 1..${MAX_TITLE_LENGTH} characters, no control characters`);
+    const info: BoardInfo = { name, title: text, createdAt: Date.now() };
+    const added = await this.redis.eval(ADD_SCRIPT, {
+      keys: [boardKeys(this.names.prefix, name).meta, this.names.boards],
+      arguments: [
+        name,
+        info.title,
+        String(info.createdAt),
+        JSON.stringify({ title: info.title, createdAt: info.createdAt }),
+      ],
+    });
+    if (added !== 1) throw new BoardInputError(`board ${name} already exists`);
+    return info;
+  }
+
+  /**
+   * Removes a board and every key of it (log, status, metric index and series, recent events, meta) and
+   * its registry entry; false when there was no such board. Grants are the caller's (UserStore).
+   */
+  async remove(rawName: string): Promise<boolean> {
+    const name = parseBoardName(rawName);
+    if (name === DEFAULT_BOARD) throw new BoardInputError('board main cannot be removed');
+    const keys = boardKeys(this.names.prefix, name);
+    const existed = await this.redis.eval(REMOVE_SCRIPT, {
+      keys: [keys.meta, this.names.boards, keys.log, keys.status, keys.metricIndex, keys.recentEvents],
+      arguments: [name, keys.metricPrefix],
+    });
+    return Number(existed) > 0;
+  }
+}
+
+/** The user fields access depends on (a session's user, a stream's user). */
+export interface BoardUser {
+  role: Role;
+  /** As in the user record: absent for a record from before boards (counts as `['main']`). */
+  boards?: readonly string[] | undefined;
+}
+
+/** Boards a user may see, given the boards that exist: admin: all of them; viewer: granted ∩ existing. */
+export function boardsVisibleTo(user: BoardUser, existing: ReadonlySet<string>): Set<string> {
+  if (user.role === 'admin') return new Set(existing);
+  return new Set(grantedBoards(user).filter((board) => existing.has(board)));
+}
+
+/** What a request for one board may get. */
+export type BoardAccess = 'ok' | 'forbidden' | 'unknown';
+
+export interface BoardRegistryOptions {
+  redis: RedisClient;
+  names: RedisNames;
+  log?: Logger;
+  /**
+   * How long the list is trusted without a control message, in ms: covers one lost while the subscriber
+   * reconnected (pub/sub is at most once). Default 10000.
+   */
+  maxAgeMs?: number;
+}
+
+/**
+ * A worker's view of the registry: read once, then re-read on `boards-changed` / `board-removed` control
+ * messages and on a miss (a board asked for and not known is re-read once before it is refused).
+ */
+export class BoardRegistry {
+  private readonly options: BoardRegistryOptions;
+  private boards: Map<string, BoardInfo> | undefined;
+  private readAt = 0;
+  private reading: Promise<Map<string, BoardInfo>> | undefined;
+  /** Bumped by every invalidation: a read that started before it must not be kept. */
+  private generation = 0;
+  private unsubscribe: (() => Promise<void>) | undefined;
+
+  constructor(options: BoardRegistryOptions) {
+    this.options = options;
+  }
+
+  /** Re-reads the registry (concurrent callers share one read). */
+  refresh(): Promise<Map<string, BoardInfo>> {
+    if (this.reading) return this.reading;
+    const generation = this.generation;
+    const reading = this.options.redis
+      .hGetAll(this.options.names.boards)
+      .then((all) => {
+        const boards = fromRegistry(all);
+        if (generation === this.generation) {
+          this.boards = boards;
+          this.readAt = Date.now();
+        }
+        return boards;
+      })
+      .finally(() => {
+        if (this.reading === reading) this.reading = undefined;
+      });
+    this.reading = reading;
+    return reading;
+  }
+
+  /** Forgets what is known; the next question reads the registry again. */
+  invalidate(): void {
+    this.generation += 1;
+    this.boards = undefined;
+    this.reading = undefined;
+  }
+
+  /** Every board that exists, by name (`main` included). */
+  async all(): Promise<ReadonlyMap<string, BoardInfo>> {
+    const fresh = Date.now() - this.readAt < (this.options.maxAgeMs ?? 10_000);
+    return (fresh ? this.boards : undefined) ?? (await this.refresh());
+  }
+
+  async names(): Promise<Set<string>> {
+    return new Set((await this.all()).keys());
+  }
+
+  /** Whether a board exists; a board not known is looked up again once. */
+  async has(board: string): Promise<boolean> {
+    if (board === DEFAULT_BOARD) return true;
+    if ((await this.all()).has(board)) return true;
+    return (await this.refresh()).has(board);
+  }
+
+  /** The boards `user` may see, in name order (`main` among them when visible). */
+  async visibleBoards(user: BoardUser): Promise<Set<string>> {
+    const known = await this.all();
+    const missing = user.role !== 'admin' && grantedBoards(user).some((board) => !known.has(board));
+    // A granted board not known yet may have been created a moment ago on another host: read again once.
+    const existing = missing ? await this.refresh() : known;
+    return boardsVisibleTo(user, new Set(existing.keys()));
+  }
+
+  /**
+   * Whether `user` may read `board`: `unknown` only for an admin asking for a board that does not exist
+   * (404); a viewer gets `forbidden` for both, so board names do not leak (403).
+   */
+  async access(user: BoardUser, board: string): Promise<BoardAccess> {
+    const exists = await this.has(board);
+    if (user.role === 'admin') return exists ? 'ok' : 'unknown';
+    return exists && boardsVisibleTo(user, new Set([board])).has(board) ? 'ok' : 'forbidden';
+  }
+
+  /** Listens on the control channel (the worker's subscriber connection) for registry changes. */
+  async listen(subscriber: RedisClient): Promise<void> {
+    const channel = this.options.names.controlChannel;
+    const listener = (raw: string) => {
+      let value: unknown;
+      try {
+        value = JSON.parse(raw);
+      } catch {
+        return;
+      }
+      const parsed = controlMessageSchema.safeParse(value);
+      if (!parsed.success) return;
+      if (parsed.data.type === 'boards-changed' || parsed.data.type === 'board-removed') {
+        this.invalidate();
+        this.refresh().catch((error: unknown) =>
+          this.options.log?.warn({ err: error }, 'could not re-read the board registry'),
+        );
+      }
+    };
+    await subscriber.subscribe(channel, listener);
+    this.unsubscribe = async () => {
+      if (subscriber.isOpen) await subscriber.unsubscribe(channel, listener);
+    };
+  }
+
+  async stop(): Promise<void> {
+    await this.unsubscribe?.();
+    this.unsubscribe = undefined;
+  }
+}
+
+/** What boards-aware routes ask about users by name (the stream route, the stream session check). */
+export interface UserBoards {
+  /** The boards the user may see now; empty for a user that does not exist (any more). */
+  visibleBoards(userName: string): Promise<Set<string>>;
+}
+
+export function userBoards(options: {
+  users: { get(name: string): Promise<UserRecord | undefined> };
+  registry: BoardRegistry;
+}): UserBoards {
+  return {
+    async visibleBoards(userName) {
+      const user = await options.users.get(userName);
+      return user ? options.registry.visibleBoards(user) : new Set();
+    },
+  };
+}

@@ -1,0 +1,114 @@
+// `pulseboard board add|remove|list|grant|revoke` (docs/security.md, "Boards and access"). Every change
+// publishes a control message, so each worker refreshes its board list or narrows the open streams of the
+// users concerned within a second (docs/events.md, "Boards"). `main` always exists.
+import type { Command } from 'commander';
+import { BoardInputError, BoardStore, parseBoardName } from '../auth/boards.ts';
+import { TokenStore } from '../auth/tokens.ts';
+import { grantedBoards, normalizeUsername, UserInputError, UserStore } from '../auth/users.ts';
+import { publishControl } from '../bus/control.ts';
+import { runAction, withInstallation } from './installation.ts';
+
+const INPUT_ERRORS = [BoardInputError, UserInputError];
+
+export function registerBoards(program: Command): void {
+  const board = program
+    .command('board')
+    .description('manage boards and who may see them (REDIS_URL, PULSEBOARD_PREFIX)');
+
+  board
+    .command('add <board>')
+    .description('create a board: 1..64 of a-z 0-9 - (main always exists)')
+    .option('--title <title>', 'the name shown on the dashboard (default: the board name)')
+    .action(
+      runAction(async (rawName: string, options: { title?: string }) => {
+        const name = parseBoardName(rawName);
+        const info = await withInstallation(async (redis, names) => {
+          const added = await new BoardStore(redis, names).add(name, options.title);
+          await publishControl(redis, names, { type: 'boards-changed' });
+          return added;
+        });
+        process.stdout.write(`added board ${info.name} (${info.title})\n`);
+      }, INPUT_ERRORS),
+    );
+
+  board
+    .command('remove <board>')
+    .description(
+      "remove a board: its events, state and history are deleted, with every user's grant and token's limit to it",
+    )
+    .action(
+      runAction(async (rawName: string) => {
+        const name = parseBoardName(rawName);
+        const { holders, tokens } = await withInstallation(async (redis, names) => {
+          if (!(await new BoardStore(redis, names).remove(name)))
+            throw new BoardInputError(`no board ${name}`);
+          const holders = await new UserStore(redis, names).revokeBoardFromAll(name);
+          const tokens = await new TokenStore(redis, names).removeBoard(name);
+          await publishControl(redis, names, { type: 'board-removed', board: name });
+          return { holders, tokens };
+        });
+        const from = holders.length > 0 ? `; revoked from ${holders.join(', ')}` : '';
+        process.stdout.write(`removed board ${name}${from}\n`);
+        if (tokens.revoked.length > 0)
+          process.stdout.write(`revoked tokens limited to it alone: ${tokens.revoked.join(', ')}\n`);
+        if (tokens.narrowed.length > 0)
+          process.stdout.write(`took it out of the tokens ${tokens.narrowed.join(', ')}\n`);
+      }, INPUT_ERRORS),
+    );
+
+  board
+    .command('list')
+    .description('list boards with their title and the users granted each (admins see every board)')
+    .action(
+      runAction(async () => {
+        const { boards, users } = await withInstallation(async (redis, names) => ({
+          boards: await new BoardStore(redis, names).list(),
+          users: await new UserStore(redis, names).list(),
+        }));
+        for (const info of boards) {
+          const granted = users
+            .filter((user) => user.role !== 'admin' && grantedBoards(user).includes(info.name))
+            .map((user) => user.name);
+          const who = granted.length > 0 ? granted.join(', ') : '(admins only)';
+          process.stdout.write(`${info.name.padEnd(24)} ${info.title.padEnd(32)} ${who}\n`);
+        }
+      }),
+    );
+
+  for (const [verb, description] of [
+    ['grant', 'let a user see a board (admins see every board already)'],
+    ['revoke', "take a board from a user; it leaves the user's open streams within a second"],
+  ] as const) {
+    board
+      .command(`${verb} <board> <user>`)
+      .description(description)
+      .action(
+        runAction(async (rawBoard: string, rawUser: string) => {
+          const name = parseBoardName(rawBoard);
+          const userName = normalizeUsername(rawUser);
+          const changed = await withInstallation(async (redis, names) => {
+            if (!(await new BoardStore(redis, names).exists(name)))
+              throw new BoardInputError(`no board ${name}`);
+            const users = new UserStore(redis, names);
+            let changed = false;
+            await users.updateBoards(userName, (boards) => {
+              const has = boards.includes(name);
+              changed = verb === 'grant' ? !has : has;
+              return verb === 'grant' ? [...boards, name] : boards.filter((entry) => entry !== name);
+            });
+            if (changed) await publishControl(redis, names, { type: 'access-changed', userName });
+            return changed;
+          });
+          const done =
+            verb === 'grant'
+              ? `granted board ${name} to ${userName}`
+              : `revoked board ${name} from ${userName}`;
+          const already =
+            verb === 'grant'
+              ? `${userName} already has board ${name}`
+              : `${userName} did not have board ${name}`;
+          process.stdout.write(`${changed ? done : already}\n`);
+        }, INPUT_ERRORS),
+      );
+  }
+}
