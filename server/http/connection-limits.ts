@@ -76,7 +76,12 @@ type OnConnection = (this: unknown, status: number, clientHandle: unknown) => un
  * newer Node releases check their own `blockList` option; if they are not there, nothing is installed and
  * every refusal is answered (the `flooding` check then closes the socket Node made instead).
  */
-function shedAtAccept(server: http.Server, shed: (address: string) => boolean): void {
+function shedAtAccept(
+  server: http.Server,
+  shed: (address: string) => boolean,
+  /** False while no address was refused in the last second: then a connection costs what it did before. */
+  anyRefused: () => boolean,
+): void {
   server.once('listening', () => {
     const handle: unknown = Reflect.get(server, '_handle');
     const original: unknown =
@@ -88,18 +93,16 @@ function shedAtAccept(server: http.Server, shed: (address: string) => boolean): 
       status: number,
       clientHandle: unknown,
     ) {
-      const getpeername: unknown =
-        clientHandle && typeof clientHandle === 'object'
-          ? Reflect.get(clientHandle, 'getpeername')
-          : undefined;
-      const close: unknown =
-        clientHandle && typeof clientHandle === 'object' ? Reflect.get(clientHandle, 'close') : undefined;
-      if (status === 0 && typeof getpeername === 'function' && typeof close === 'function') {
-        const peer: { address?: unknown } = {};
-        getpeername.call(clientHandle, peer);
-        if (typeof peer.address === 'string' && shed(peer.address)) {
-          close.call(clientHandle);
-          return undefined;
+      if (status === 0 && anyRefused() && clientHandle && typeof clientHandle === 'object') {
+        const getpeername: unknown = Reflect.get(clientHandle, 'getpeername');
+        const close: unknown = Reflect.get(clientHandle, 'close');
+        if (typeof getpeername === 'function' && typeof close === 'function') {
+          const peer: { address?: unknown } = {};
+          getpeername.call(clientHandle, peer);
+          if (typeof peer.address === 'string' && shed(peer.address)) {
+            close.call(clientHandle);
+            return undefined;
+          }
         }
       }
       return accept.call(this, status, clientHandle);
@@ -124,6 +127,7 @@ export function limitConnections(server: http.Server, options: ConnectionLimitOp
   const answeredPerSecond = options.answeredRefusalsPerSecond ?? 50;
   const byAddress = new Map<string, number>();
   const refusals = new Map<string, RefusalWindow>();
+  let lastRefusalAt = Number.NEGATIVE_INFINITY;
   let open = 0;
 
   /** Notes one refusal of `address`; true once the address is past its answered refusals this second. */
@@ -138,20 +142,25 @@ export function limitConnections(server: http.Server, options: ConnectionLimitOp
       refusals.set(address, window);
     }
     window.refused += 1;
+    lastRefusalAt = now;
     return window.refused > answeredPerSecond;
   };
   const overAddressCap = (address: string) =>
     options.maxPerAddress !== undefined && (byAddress.get(address) ?? 0) >= options.maxPerAddress;
-  shedAtAccept(server, (address) => {
-    if (!overAddressCap(address)) return false;
-    const window = refusals.get(address);
-    // Only an address already past its answered refusals in the current window is shed unanswered.
-    if (window === undefined || performance.now() - window.startedAt >= 1000) return false;
-    if (window.refused < answeredPerSecond) return false;
-    window.refused += 1;
-    counted?.inc({ reason: 'per_ip' });
-    return true;
-  });
+  shedAtAccept(
+    server,
+    (address) => {
+      if (!overAddressCap(address)) return false;
+      const window = refusals.get(address);
+      // Only an address already past its answered refusals in the current window is shed unanswered.
+      if (window === undefined || performance.now() - window.startedAt >= 1000) return false;
+      if (window.refused < answeredPerSecond) return false;
+      window.refused += 1;
+      counted?.inc({ reason: 'per_ip' });
+      return true;
+    },
+    () => performance.now() - lastRefusalAt < 1000,
+  );
   const httpListeners = server.listeners('connection') as ((socket: Socket) => void)[];
   server.removeAllListeners('connection');
 
