@@ -12,7 +12,8 @@ import { DEFAULT_SCENARIOS, MIN_SECONDS, parseScenarios } from './scenarios.ts';
 import { SYSTEM_NAMES, type SystemName } from './systems.ts';
 
 const USAGE = `usage: npm run bench -- [--scenario ${DEFAULT_SCENARIOS}] [--system ${SYSTEM_NAMES.join(',')}]
-  [--seconds N (>= ${MIN_SECONDS})] [--workers 2] [--ingest publisher|raw] [--threads 2] [--out file.json]`;
+  [--seconds N (>= ${MIN_SECONDS})] [--workers 2] [--ingest publisher|raw] [--threads 2] [--boards N]
+  [--out file.json]`;
 
 function fail(message: string): never {
   process.stderr.write(`bench: ${message}\n${USAGE}\n`);
@@ -30,6 +31,7 @@ const { values } = (() => {
         ingest: { type: 'string', default: 'publisher' },
         threads: { type: 'string', default: '2' },
         concurrency: { type: 'string', default: '256' },
+        boards: { type: 'string', default: '0' },
         out: { type: 'string' },
         help: { type: 'boolean', default: false },
       },
@@ -72,6 +74,7 @@ const settings: RunSettings = {
   threadsPerDriver: positive('threads', values.threads),
   ingest: values.ingest,
   openConcurrency: positive('concurrency', values.concurrency),
+  boards: values.boards === '0' ? 0 : positive('boards', values.boards),
 };
 const results: Measurement[] = [];
 const startedAt = new Date();

@@ -15,6 +15,8 @@ export interface PublisherOptions {
   seconds: number;
   /** Events numbered 0 sent first at the same rate, so cold code and lazy setup are not measured. */
   warmupSeconds: number;
+  /** Boards the events go to in turn (event n to boards[n % length]); empty: no board (`main`). */
+  boards: readonly string[];
 }
 
 export interface PublisherReport {
@@ -50,7 +52,15 @@ async function main(options: PublisherOptions): Promise<void> {
 
   const send = (seq: number) => {
     const value = Math.max(0, seq - warmup);
-    const event = { type: 'metric', name: 'bench.value', value, unit: 'n', ts: Date.now() };
+    const board = options.boards.length > 0 ? options.boards[seq % options.boards.length] : undefined;
+    const event = {
+      type: 'metric',
+      ...(board === undefined ? {} : { board }),
+      name: 'bench.value',
+      value,
+      unit: 'n',
+      ts: Date.now(),
+    };
     const sending =
       options.ingest === 'raw' ? redis.publish(channel, JSON.stringify(event)) : publisher.publish(event);
     const tracked = sending.then(

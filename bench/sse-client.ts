@@ -1,6 +1,7 @@
 // A cheap SSE client on a raw socket (not EventSource: thousands of them share one thread). It speaks
 // just enough HTTP/1.1 (status line, chunked or close-delimited body) and SSE (frames split on a blank
-// line, the `id:` field, and the bench payload's `"ts":` stamp and `"value":` sequence number).
+// line, the `id:` field kept as the resume cursor, and the bench payload's `"id":"<ms>-<seq>"`, `"ts":`
+// stamp and `"value":` sequence number).
 import net from 'node:net';
 import { DELIVERIES, ERRORS, FRAMES, LAST_RECEIVE_MS, OPEN, RESUMED } from './driver-layout.ts';
 import type { SharedHistogram } from './histogram.ts';
@@ -21,6 +22,8 @@ export interface ClientContext {
 const HEADER_END = '\r\n\r\n';
 const FRAME_END = Buffer.from('\n\n');
 const TS_KEY = Buffer.from('"ts":');
+const ID_KEY = Buffer.from('"id":"');
+const COMMA = 0x2c;
 const VALUE_KEY = Buffer.from('"value":');
 const LF = 0x0a;
 const EMPTY = Buffer.alloc(0);
@@ -30,10 +33,15 @@ export class SseClient {
   readonly seen: Uint8Array;
   unique = 0;
   duplicates = 0;
-  /** Event frames whose id was not greater than the previous one's (a replay overlap shown twice). */
+  /**
+   * Event frames whose event id was not greater than the previous one's (a replay overlap shown twice).
+   * Only counted on single-board streams: ids of different boards come from different logs.
+   */
   idRegressions = 0;
   lastIdMs = 0;
   lastIdSeq = 0;
+  /** The `id:` of the last event frame: the Last-Event-ID a resume sends. */
+  lastId: string | undefined;
   /** Storm: sequence numbers above this, received after the drop, mean the client has resumed. */
   resumeAfterSeq = Number.POSITIVE_INFINITY;
   resumed = false;
@@ -84,7 +92,7 @@ export class SseClient {
       socket.on('connect', () => {
         const lines = [`GET /events HTTP/1.1`, `Host: ${host}:${port}`, 'Accept: text/event-stream'];
         if (this.cookie) lines.push(`Cookie: ${this.cookie}`);
-        if (resume && this.lastIdMs > 0) lines.push(`Last-Event-ID: ${this.lastIdMs}-${this.lastIdSeq}`);
+        if (resume && this.lastId !== undefined) lines.push(`Last-Event-ID: ${this.lastId}`);
         socket.write(`${lines.join('\r\n')}${HEADER_END}`);
       });
       socket.on('data', (chunk: Buffer) => {
@@ -178,31 +186,44 @@ export class SseClient {
     }
     let end = data.indexOf(FRAME_END, start);
     if (end !== -1 && end < limit) this.now = performance.timeOrigin + performance.now();
+    let lastIdAt = -1;
     while (end !== -1 && end < limit) {
       // Event frames start with `id:`; retry, comment and reset frames are not counted.
       if (data[start] === 0x69 && data[start + 1] === 0x64 && data[start + 2] === 0x3a) {
         this.onEvent(data, start, end);
+        lastIdAt = start;
       }
       start = end + 2;
       end = data.indexOf(FRAME_END, start);
+    }
+    // The cursor text is copied once per read, from its last event frame.
+    if (lastIdAt !== -1) {
+      const from = data[lastIdAt + 3] === 0x20 ? lastIdAt + 4 : lastIdAt + 3;
+      this.lastId = data.toString('latin1', from, data.indexOf(LF, from));
     }
     this.carry = start < limit ? Buffer.from(data.subarray(start, limit)) : EMPTY;
   }
 
   private onEvent(data: Buffer, start: number, end: number): void {
     const { latency, ingestLag } = this.context;
-    // `id: <ms>-<seq>\n`
-    let position = start + 3;
-    if (data[position] === 0x20) position += 1;
+    // `id: <cursor>\n`, then the envelope's own `"id":"<ms>-<seq>"`.
+    const idLineEnd = data.indexOf(LF, start);
+    const cursorIsOneBoard = data.indexOf(COMMA, start) > idLineEnd || data.indexOf(COMMA, start) === -1;
+    let position = data.indexOf(ID_KEY, idLineEnd);
+    if (position === -1 || position > end) return;
+    position += ID_KEY.length;
     let idMs = 0;
     for (; data[position] !== 0x2d && position < end; position += 1) idMs = idMs * 10 + data[position]! - 48;
     let idSeq = 0;
-    for (position += 1; data[position] !== LF && position < end; position += 1) {
+    for (position += 1; data[position] !== 0x22 && position < end; position += 1) {
       idSeq = idSeq * 10 + data[position]! - 48;
     }
-    if (idMs < this.lastIdMs || (idMs === this.lastIdMs && idSeq <= this.lastIdSeq)) this.idRegressions += 1;
+    if (cursorIsOneBoard && (idMs < this.lastIdMs || (idMs === this.lastIdMs && idSeq <= this.lastIdSeq))) {
+      this.idRegressions += 1;
+    }
     this.lastIdMs = idMs;
     this.lastIdSeq = idSeq;
+    position = idLineEnd;
     const ts = readNumber(data, TS_KEY, position, end);
     const seq = readNumber(data, VALUE_KEY, position, end);
     this.allFrames += 1;

@@ -32,6 +32,8 @@ export interface SystemOptions {
   workers: number;
   /** Streams that will be opened: pulseboard gets one login session per STREAMS_PER_SESSION of them. */
   streams: number;
+  /** Boards the bench user is granted (its streams carry all of them); empty: `main` only. */
+  boards: readonly string[];
 }
 
 /**
@@ -71,6 +73,7 @@ async function startPulseboard(options: SystemOptions): Promise<RunningSystem> {
         redisUrl: options.redisUrl,
         prefix: options.prefix,
         username: 'bench',
+        ...(options.boards.length > 0 ? { boards: options.boards } : {}),
       });
       cookies.push(session.headers.Cookie!);
     }

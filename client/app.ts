@@ -1,4 +1,4 @@
-// Dashboard entry (`/`). The zod setting comes first: it must precede every schema (see the module).
+// Board view entry (`/b/<board>`). The zod setting comes first: it must precede every schema (see the module).
 import './zod-jitless.ts';
 import 'uplot/dist/uPlot.min.css';
 import './styles/dashboard.css';

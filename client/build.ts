@@ -1,5 +1,6 @@
 // Bundles the client with esbuild into build/public (served by the server). `--watch` rebuilds on change.
-// Entries: the dashboard (app), the login page (login) and the SharedWorker that holds the stream.
+// Entries: the board view (app), the board overview (overview), the login page (login) and the
+// SharedWorker that holds the stream.
 // NODE_ENV=production minifies; every build prints the size of each file (raw and gzipped).
 import { createHash } from 'node:crypto';
 import { cp, mkdir, readdir, readFile, rm } from 'node:fs/promises';
@@ -52,6 +53,7 @@ const options: esbuild.BuildOptions = {
   absWorkingDir: project,
   entryPoints: {
     app: path.join(root, 'app.ts'),
+    overview: path.join(root, 'overview.ts'),
     login: path.join(root, 'login.ts'),
     'stream-worker': path.join(root, 'stream-worker.ts'),
   },

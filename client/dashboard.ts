@@ -1,15 +1,19 @@
-// The dashboard's data flow (docs/dashboard.md): session, then the snapshot, then the stream from the snapshot's
-// id; events go through the pure reducer and the DOM is drawn once per animation frame. A `reset`
-// refetches the snapshot; a 401 anywhere sends the user to the login page.
-import type { SessionResponse } from '../shared/api.ts';
+// The board view (`/b/<board>`, docs/dashboard.md): session, then the board's snapshot, then the stream
+// from the snapshot's id; events go through the pure reducer and the DOM is drawn once per animation
+// frame. A `reset` refetches the snapshot; a 401 anywhere sends the user to the login page; a board the
+// user may not see (403), or that left the stream (access revoked, board removed), is said in words
+// instead of a broken dashboard.
 import type { Envelope } from '../shared/events.ts';
-import { fetchSession, fetchSnapshot, postLogout } from './http/api.ts';
-import { goToLogin } from './navigation.ts';
+import { DEFAULT_BOARD } from '../shared/boards.ts';
+import { fetchBoards, fetchSnapshot } from './http/api.ts';
+import { bindLogout, leaver, loadSession, retryDelayMs, sleep, watchBrowser } from './page-shell.ts';
+import { boardFromPath, sortBoards, type BoardSummary } from './state/boards.ts';
 import { initialState, reduce, type Action } from './state/dashboard.ts';
 import { NO_FILTER, type DashboardFilter } from './state/filter.ts';
 import { connectStream } from './stream/connect.ts';
 import type { HubMessage } from './stream/protocol.ts';
 import { Announcer } from './view/announcer.ts';
+import { BoardSwitcher } from './view/board-switcher.ts';
 import { required, setText } from './view/dom.ts';
 import { EventLog } from './view/event-log.ts';
 import { bindFilterBox, filterFromUrl } from './view/filter-box.ts';
@@ -21,16 +25,29 @@ import { TileGrid } from './view/tile-grid.ts';
 const TICK_MS = 1000;
 /** At most ten renders a second: smooth enough for a dashboard, and a fifth of the cost at 50 events/s. */
 const MIN_RENDER_INTERVAL_MS = 100;
-const RETRY_MAX_MS = 15_000;
 const MAX_QUEUED_WHILE_LOADING = 20_000;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Why the board is not shown. */
+type Unavailable = 'forbidden' | 'unknown' | 'removed';
+
+const UNAVAILABLE: Record<Unavailable, { title: string; text: string }> = {
+  forbidden: {
+    title: 'You do not have access to this board',
+    text: 'Ask an administrator to grant you access, or pick one of your boards.',
+  },
+  unknown: { title: 'There is no such board', text: 'It may have been removed. Pick one of the boards.' },
+  removed: {
+    title: 'This board is no longer available to you',
+    text: 'Your access was revoked or the board was removed: it no longer updates.',
+  },
+};
 
 function pageElements(root: Document) {
   return {
     connection: required(root, '#connection', HTMLElement),
     connectionLabel: required(root, '#connection-label', HTMLElement),
     lastEvent: required(root, '#last-event', HTMLElement),
+    switcher: required(root, '#board-switcher', HTMLElement),
     userName: required(root, '#user-name', HTMLElement),
     logout: required(root, '#logout', HTMLButtonElement),
     notice: required(root, '#notice', HTMLElement),
@@ -38,6 +55,10 @@ function pageElements(root: Document) {
     filterInput: required(root, '#filter', HTMLInputElement),
     filterError: required(root, '#filter-error', HTMLElement),
     announcer: required(root, '#announcer', HTMLElement),
+    board: required(root, '#board', HTMLElement),
+    unavailable: required(root, '#board-unavailable', HTMLElement),
+    unavailableTitle: required(root, '#board-unavailable-title', HTMLElement),
+    unavailableText: required(root, '#board-unavailable-text', HTMLElement),
     tileGroups: required(root, '#tile-groups', HTMLElement),
     servicesSummary: required(root, '#services-summary', HTMLElement),
     servicesEmpty: required(root, '#services-empty', HTMLElement),
@@ -48,33 +69,21 @@ function pageElements(root: Document) {
   };
 }
 
-async function loadSession(notice: HTMLElement): Promise<SessionResponse | undefined> {
-  for (let attempt = 0; ; attempt += 1) {
-    const result = await fetchSession();
-    if (result.kind === 'ok') return result.value;
-    if (result.kind === 'unauthorized') {
-      goToLogin(undefined);
-      return undefined;
-    }
-    const waitMs = Math.min(1000 * 2 ** attempt, RETRY_MAX_MS);
-    setText(notice, `Cannot start: ${result.message}. Retrying in ${Math.round(waitMs / 1000)} s…`);
-    notice.hidden = false;
-    await sleep(waitMs);
-  }
-}
-
 export async function startDashboard(root: Document): Promise<void> {
   const page = pageElements(root);
+  // The server serves this page for valid board paths only; `main` covers anything else.
+  const board = boardFromPath(location.pathname) ?? DEFAULT_BOARD;
+  root.documentElement.dataset.board = board;
   const session = await loadSession(page.notice);
   if (!session) return;
-  page.notice.hidden = true;
 
   const fromUrl = filterFromUrl(location.search);
   let state = initialState(Date.now(), fromUrl.filter ?? NO_FILTER);
   let queued: Envelope[] = [];
   let loadingSnapshot = false;
   let reloadAfterLoad = false;
-  let leaving = false;
+  let unavailable: Unavailable | undefined;
+  const { leave, ...exit } = leaver();
 
   const header = new Header({
     connection: page.connection,
@@ -83,6 +92,18 @@ export async function startDashboard(root: Document): Promise<void> {
     userName: page.userName,
   });
   header.showUser(session);
+  const switcher = new BoardSwitcher(page.switcher, board);
+  const showBoards = (boards: readonly BoardSummary[]) => {
+    const sorted = sortBoards(boards);
+    switcher.render(sorted);
+    const title = sorted.find((summary) => summary.name === board)?.title;
+    if (title && !unavailable) root.title = `${title} · pulseboard`;
+  };
+  const refreshBoards = async () => {
+    const result = await fetchBoards();
+    if (result.kind === 'ok') showBoards(result.value.boards);
+    else if (result.kind === 'unauthorized') leave('expired');
+  };
   const tiles = new TileGrid(page.tileGroups, page.servicesSummary, page.servicesEmpty);
   const eventLog = new EventLog(page.eventLog, page.eventsEmpty);
   const announcer = new Announcer(page.announcer);
@@ -111,14 +132,32 @@ export async function startDashboard(root: Document): Promise<void> {
     scheduler.request();
   };
 
-  const leave = (reason: 'expired' | 'logged-out') => {
-    if (leaving) return;
-    leaving = true;
-    goToLogin(reason);
+  /**
+   * The board cannot be shown: say why, in place of the dashboard, and take no more of its events. The
+   * tab stays subscribed (to no board) to hear of a logout in another tab.
+   */
+  const showUnavailable = (why: Unavailable) => {
+    if (unavailable) return;
+    unavailable = why;
+    stream.subscribe([], null);
+    queued = [];
+    const { title, text } = UNAVAILABLE[why];
+    setText(page.unavailableTitle, title);
+    setText(page.unavailableText, text);
+    page.board.hidden = true;
+    page.filterForm.hidden = true;
+    // No stream for this page: its connection state would say nothing true.
+    page.connection.hidden = true;
+    page.unavailable.hidden = false;
+    root.title = `${title} · pulseboard`;
+    root.documentElement.dataset.unavailable = why;
+    page.unavailableTitle.focus();
+    void refreshBoards();
   };
 
   const onStreamMessage = (message: HubMessage) => {
-    if (leaving) return;
+    if (exit.leaving) return;
+    if (unavailable && message.type !== 'unauthorized' && message.type !== 'loggedOut') return;
     switch (message.type) {
       case 'state':
         dispatch({ type: 'streamStateChanged', state: message.state, now: Date.now() });
@@ -134,7 +173,10 @@ export async function startDashboard(root: Document): Promise<void> {
         scheduler.request();
         break;
       case 'reset':
-        void loadSnapshot();
+        if (message.board === board) void loadSnapshot();
+        break;
+      case 'boardsRemoved':
+        if (message.boards.includes(board)) showUnavailable('removed');
         break;
       case 'unauthorized':
         leave('expired');
@@ -154,9 +196,15 @@ export async function startDashboard(root: Document): Promise<void> {
     }
     loadingSnapshot = true;
     for (let attempt = 0; ; attempt += 1) {
-      const result = await fetchSnapshot();
+      const result = await fetchSnapshot(board);
+      if (unavailable) return;
       if (result.kind === 'unauthorized') {
         leave('expired');
+        return;
+      }
+      if (result.kind === 'forbidden' || result.kind === 'unknownBoard') {
+        loadingSnapshot = false;
+        showUnavailable(result.kind === 'forbidden' ? 'forbidden' : 'unknown');
         return;
       }
       if (result.kind === 'ok') {
@@ -165,10 +213,10 @@ export async function startDashboard(root: Document): Promise<void> {
         apply({ type: 'snapshotLoaded', snapshot: result.value, now: Date.now() });
         flushQueued();
         scheduler.request();
-        stream.subscribe(state.filter.topics, result.value.lastEventId);
+        stream.subscribe([{ board, since: result.value.lastEventId }], state.filter.topics);
         break;
       }
-      const waitMs = Math.min(1000 * 2 ** attempt, RETRY_MAX_MS);
+      const waitMs = retryDelayMs(attempt);
       setText(page.notice, `Cannot load the current state: ${result.message}. Retrying…`);
       page.notice.hidden = false;
       await sleep(waitMs);
@@ -190,31 +238,8 @@ export async function startDashboard(root: Document): Promise<void> {
     },
   );
 
-  page.logout.addEventListener('click', () => {
-    void (async () => {
-      page.logout.disabled = true;
-      const result = await postLogout(session.csrfToken);
-      if (result.kind === 'failed') {
-        setText(page.notice, `Logout failed: ${result.message}`);
-        page.notice.hidden = false;
-        page.logout.disabled = false;
-        return;
-      }
-      // After the server ended the session, so other tabs do not find it still valid at /login.
-      stream.logout();
-      leave('logged-out');
-    })();
-  });
-
-  addEventListener('online', () => dispatch({ type: 'browserOnlineChanged', online: true, now: Date.now() }));
-  addEventListener('offline', () =>
-    dispatch({ type: 'browserOnlineChanged', online: false, now: Date.now() }),
-  );
-  if (!navigator.onLine) dispatch({ type: 'browserOnlineChanged', online: false, now: Date.now() });
-  // Restored from the back/forward cache: the worker was told this tab had left.
-  addEventListener('pageshow', (event) => {
-    if (event.persisted) location.reload();
-  });
+  bindLogout(page.logout, page.notice, session, stream, leave);
+  watchBrowser((online) => dispatch({ type: 'browserOnlineChanged', online, now: Date.now() }));
   setInterval(() => {
     // Background tabs get no animation frames: keep their state current here (cheaply, no DOM).
     flushQueued();
@@ -224,6 +249,7 @@ export async function startDashboard(root: Document): Promise<void> {
   // Which transport carries the stream, for people debugging (and the browser tests).
   root.documentElement.dataset.stream = stream.mode;
   scheduler.request();
+  void refreshBoards();
   await loadSnapshot();
   root.documentElement.dataset.stream = stream.mode;
 }

@@ -1,10 +1,10 @@
 // SharedWorker entry: the browser's one EventSource, shared by every dashboard tab (see stream/connect.ts).
 import './zod-jitless.ts';
-import { checkSession } from './http/api.ts';
+import { checkAccess } from './http/api.ts';
 import { tabMessageSchema } from './stream/protocol.ts';
 import { StreamHub, type HubSubscriber } from './stream/stream-hub.ts';
 
-const hub = new StreamHub({ openSource: (url) => new EventSource(url), checkSession });
+const hub = new StreamHub({ openSource: (url) => new EventSource(url), checkAccess });
 
 addEventListener('connect', (event) => {
   if (!(event instanceof MessageEvent)) return;
@@ -17,7 +17,7 @@ addEventListener('connect', (event) => {
     const command = parsed.data;
     switch (command.type) {
       case 'subscribe':
-        hub.subscribe(subscriber, command.topics, command.since);
+        hub.subscribe(subscriber, command.boards, command.topics);
         break;
       case 'logout':
         hub.logout();

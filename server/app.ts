@@ -6,7 +6,7 @@ import compress from 'koa-compress';
 import type { Counter } from 'prom-client';
 import type { RedisNames } from '../shared/keys.ts';
 import type { Sequencer } from '../shared/publisher.ts';
-import { boardsRoute } from './api/boards.ts';
+import { boardsRoute, boardUserOf, requireBoardAccess } from './api/boards.ts';
 import { loginRoute, readLoginBody } from './api/login.ts';
 import { publishRoute } from './api/publish.ts';
 import { logoutRoute, sessionRoute } from './api/session.ts';
@@ -58,6 +58,8 @@ export interface AppDeps {
   publicDir?: string;
   /** MAX_STREAMS_PER_SESSION across the installation; unlimited streams per session if unset. */
   streamQuota?: StreamQuota;
+  /** Gives the hub a position for boards this worker has not streamed yet (EventBus.follow). */
+  followBoards: (boards: readonly string[]) => Promise<void>;
 }
 
 /** Koa 3 reports every SSE client disconnect as an error; it is the normal end of a stream. */
@@ -81,6 +83,9 @@ export function createApp(deps: AppDeps): Koa {
   const events = eventsRoute({
     hub: deps.hub,
     eventLog: createEventLogReader(deps.redis, deps.names),
+    followBoards: deps.followBoards,
+    visibleBoards: (ctx) => deps.boards.visibleBoards(boardUserOf(ctx)),
+    requireBoard: (ctx, board) => requireBoardAccess(deps.boards, boardUserOf(ctx), board),
     metrics: deps.metrics,
     log,
     retryMs: config.SSE_RETRY_MS,

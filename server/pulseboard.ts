@@ -5,13 +5,13 @@ import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import { createSequencer } from '../shared/publisher.ts';
 import { createApp } from './app.ts';
-import { BoardRegistry } from './auth/boards.ts';
+import { BoardRegistry, boardsVisibleTo } from './auth/boards.ts';
 import { ensureFirstAdmin } from './auth/first-admin.ts';
 import { resolveSessionKeys } from './auth/session-keys.ts';
 import { StreamQuota } from './auth/stream-quota.ts';
 import { startStreamSessionWatch } from './auth/stream-sessions.ts';
 import { FIRST_ADMIN_NAME, UserStore } from './auth/users.ts';
-import { subscribeControl } from './bus/control.ts';
+import { subscribeControl, type VisibleBoardsOf } from './bus/control.ts';
 import { EventBus } from './bus/event-bus.ts';
 import { createIngestMetrics } from './bus/ingest-metrics.ts';
 import { startIngest } from './bus/ingest.ts';
@@ -162,12 +162,19 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
       'no users yet: created the admin user from PULSEBOARD_ADMIN_PASSWORD',
     );
   }
-  const control = await subscribeControl({ subscriber, names: sequencer.names, hub, log });
-  undo.push(() => control.stop());
   const boards = new BoardRegistry({ redis: requestRedis, names: sequencer.names, log });
   await boards.listen(subscriber);
   undo.push(() => boards.stop());
   await boards.refresh();
+  // What users may see now, from their records (read fresh) and the registry: streams are narrowed to it.
+  const visibleBoardsOf: VisibleBoardsOf = async (userNames) => {
+    const [records, existing] = await Promise.all([users.getMany(userNames), boards.names()]);
+    return new Map(
+      [...records].map(([name, record]) => [name, [...boardsVisibleTo(record, existing)].sort()]),
+    );
+  };
+  const control = await subscribeControl({ subscriber, names: sequencer.names, hub, log, visibleBoardsOf });
+  undo.push(() => control.stop());
   const streamSessions = startStreamSessionWatch({
     hub,
     redis,
@@ -175,6 +182,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     users,
     log,
     intervalMs: config.SESSION_CHECK_MS,
+    visibleBoardsOf,
   });
   undo.push(() => streamSessions.stop());
   const streamQuota = new StreamQuota({
@@ -203,6 +211,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     boards,
     boardEvents: ingestMetrics.boardEvents,
     streamQuota,
+    followBoards: (streamed) => bus.follow(streamed),
     ...(options.publicDir ? { publicDir: options.publicDir } : {}),
   });
   // Headers and body deadlines, checked every second (Node's default is every 30 s): a slowloris socket

@@ -7,6 +7,8 @@ import {
   type SessionResponse,
   type Snapshot,
 } from '../../shared/api.ts';
+import type { AccessCheck } from '../stream/stream-hub.ts';
+import { boardsResponseSchema, type BoardsResponse } from '../state/boards.ts';
 
 export type Result<T> =
   { kind: 'ok'; value: T } | { kind: 'unauthorized' } | { kind: 'failed'; message: string };
@@ -38,7 +40,13 @@ async function request(input: string, init: RequestInit): Promise<Response | str
 }
 
 async function getJson<T>(path: string, parse: (value: unknown) => T | undefined): Promise<Result<T>> {
-  const response = await request(path, { headers: JSON_HEADERS });
+  return parseJson(await request(path, { headers: JSON_HEADERS }), parse);
+}
+
+async function parseJson<T>(
+  response: Response | string,
+  parse: (value: unknown) => T | undefined,
+): Promise<Result<T>> {
   if (typeof response === 'string') return { kind: 'failed', message: response };
   if (response.status === 401) return { kind: 'unauthorized' };
   if (!response.ok) return { kind: 'failed', message: await errorMessage(response) };
@@ -58,8 +66,22 @@ export function fetchSession(): Promise<Result<SessionResponse>> {
   return getJson('/api/session', (body) => sessionResponseSchema.safeParse(body).data);
 }
 
-export function fetchSnapshot(): Promise<Result<Snapshot>> {
-  return getJson('/api/snapshot', (body) => snapshotSchema.safeParse(body).data);
+/** A board's snapshot, or why not: the user may not see the board (403), or it does not exist (404). */
+export type SnapshotResult = Result<Snapshot> | { kind: 'forbidden' | 'unknownBoard'; message: string };
+
+export async function fetchSnapshot(board: string): Promise<SnapshotResult> {
+  const path = `/api/snapshot?${new URLSearchParams({ board }).toString()}`;
+  const response = await request(path, { headers: JSON_HEADERS });
+  if (typeof response !== 'string' && (response.status === 403 || response.status === 404)) {
+    const kind = response.status === 403 ? 'forbidden' : 'unknownBoard';
+    return { kind, message: await errorMessage(response) };
+  }
+  return parseJson(response, (body) => snapshotSchema.safeParse(body).data);
+}
+
+/** The boards the user may see, with their worst state and counts. */
+export function fetchBoards(): Promise<Result<BoardsResponse>> {
+  return getJson('/api/boards', (body) => boardsResponseSchema.safeParse(body).data);
 }
 
 /** Seconds from a `Retry-After` header (delta-seconds or an HTTP date); at least 1. */
@@ -100,10 +122,13 @@ export async function postLogout(csrfToken: string): Promise<Result<null>> {
   return { kind: 'failed', message: await errorMessage(response) };
 }
 
-/** Whether the session still holds, for the stream hub after the server refused the stream. */
-export async function checkSession(): Promise<'valid' | 'unauthorized' | 'unknown'> {
-  const response = await request('/api/session', { headers: JSON_HEADERS });
-  if (typeof response === 'string') return 'unknown';
-  if (response.status === 401) return 'unauthorized';
-  return response.ok ? 'valid' : 'unknown';
+/**
+ * For the stream hub after the server refused the stream: is the session gone (401), or which boards may
+ * the user still see (a stream naming any other is refused with 403)?
+ */
+export async function checkAccess(): Promise<AccessCheck> {
+  const result = await fetchBoards();
+  if (result.kind === 'unauthorized') return { kind: 'unauthorized' };
+  if (result.kind === 'failed') return { kind: 'unknown' };
+  return { kind: 'visible', boards: new Set(result.value.boards.map((board) => board.name)) };
 }

@@ -107,15 +107,21 @@ export function initialState(now: number, filter: DashboardFilter = NO_FILTER): 
   };
 }
 
+/** What the header shows of a page's state (the board view's and the overview's). */
+export type ConnectionView = Pick<
+  DashboardState,
+  'stream' | 'browserOnline' | 'now' | 'clockOffsetMs' | 'lastEventTs'
+>;
+
 /** What the header says: offline when the browser is, or the stream has been down too long. */
-export function connectionLabel(state: DashboardState): ConnectionLabel {
+export function connectionLabel(state: ConnectionView): ConnectionLabel {
   if (!state.browserOnline) return 'offline';
   const { state: stream, since } = state.stream;
   if (stream === 'reconnecting' && state.now - since >= OFFLINE_AFTER_MS) return 'offline';
   return stream;
 }
 
-export function serverNow(state: DashboardState): number {
+export function serverNow(state: Pick<DashboardState, 'now' | 'clockOffsetMs'>): number {
   return state.now + state.clockOffsetMs;
 }
 
@@ -138,7 +144,10 @@ function describeTile(tile: Tile): string {
   return tile.stale ? `${tile.service} is stale (last ${tile.state})` : `${tile.service} is ${tile.state}`;
 }
 
-function announce(announcements: readonly Announcement[], texts: readonly string[]): readonly Announcement[] {
+export function announce(
+  announcements: readonly Announcement[],
+  texts: readonly string[],
+): readonly Announcement[] {
   if (texts.length === 0) return announcements;
   let seq = announcements.at(-1)?.seq ?? 0;
   const added = texts.map((text) => ({ seq: (seq += 1), text }));

@@ -2,14 +2,15 @@
 // the HTTP/1.1 limit of six connections per origin never blanks a seventh tab. Without SharedWorker
 // (or when the worker cannot start) the tab runs the same hub itself with its own EventSource.
 import { BUILD_ID } from '../build-info.ts';
-import { checkSession } from '../http/api.ts';
-import { hubMessageSchema, type HubMessage, type TabMessage } from './protocol.ts';
+import { checkAccess } from '../http/api.ts';
+import { hubMessageSchema, type BoardSubscription, type HubMessage, type TabMessage } from './protocol.ts';
 import { StreamHub, type HubSubscriber } from './stream-hub.ts';
 
 export interface StreamClient {
   /** Which transport carries the stream: shared by the browser's tabs, or this tab's own. */
   readonly mode: 'shared-worker' | 'tab';
-  subscribe(topics: readonly string[] | null, since: string): void;
+  /** This tab's boards (each from its snapshot's id, or from now) and topics; replaces the last call. */
+  subscribe(boards: readonly BoardSubscription[], topics: readonly string[] | null): void;
   /** Logged out here: the stream closes and every other tab is told. */
   logout(): void;
   close(): void;
@@ -19,11 +20,11 @@ export interface StreamClient {
 const WORKER_URL = `/assets/stream-worker.js?v=${encodeURIComponent(BUILD_ID)}`;
 
 function connectLocal(onMessage: (message: HubMessage) => void): StreamClient {
-  const hub = new StreamHub({ openSource: (url) => new EventSource(url), checkSession });
+  const hub = new StreamHub({ openSource: (url) => new EventSource(url), checkAccess });
   const subscriber: HubSubscriber = { send: onMessage };
   return {
     mode: 'tab',
-    subscribe: (topics, since) => hub.subscribe(subscriber, topics, since),
+    subscribe: (boards, topics) => hub.subscribe(subscriber, boards, topics),
     logout: () => hub.logout(),
     close: () => hub.unsubscribe(subscriber),
   };
@@ -39,7 +40,8 @@ export function connectStream(onMessage: (message: HubMessage) => void): StreamC
   }
   const { port } = worker;
   let fallback: StreamClient | undefined;
-  let lastSubscription: { topics: readonly string[] | null; since: string } | undefined;
+  let lastSubscription:
+    { boards: readonly BoardSubscription[]; topics: readonly string[] | null } | undefined;
   const post = (message: TabMessage) => port.postMessage(message);
 
   port.addEventListener('message', (event) => {
@@ -50,7 +52,7 @@ export function connectStream(onMessage: (message: HubMessage) => void): StreamC
   worker.addEventListener('error', () => {
     if (fallback) return;
     fallback = connectLocal(onMessage);
-    if (lastSubscription) fallback.subscribe(lastSubscription.topics, lastSubscription.since);
+    if (lastSubscription) fallback.subscribe(lastSubscription.boards, lastSubscription.topics);
   });
   port.start();
   addEventListener('pagehide', () => post({ type: 'bye' }));
@@ -59,10 +61,10 @@ export function connectStream(onMessage: (message: HubMessage) => void): StreamC
     get mode() {
       return fallback ? 'tab' : 'shared-worker';
     },
-    subscribe(topics, since) {
-      lastSubscription = { topics, since };
-      if (fallback) fallback.subscribe(topics, since);
-      else post({ type: 'subscribe', topics: topics ? [...topics] : null, since });
+    subscribe(boards, topics) {
+      lastSubscription = { boards, topics };
+      if (fallback) fallback.subscribe(boards, topics);
+      else post({ type: 'subscribe', boards: [...boards], topics: topics ? [...topics] : null });
     },
     logout() {
       if (fallback) fallback.logout();

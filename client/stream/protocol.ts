@@ -1,6 +1,7 @@
 // Messages between a tab and the stream hub (in the SharedWorker, or in the tab itself as a fallback).
 // Parsed on receipt like every other boundary: a port delivers whatever any same-origin script posts.
 import * as z from 'zod';
+import { boardSchema, MAX_BOARDS_PER_STREAM } from '../../shared/boards.ts';
 import { envelopeSchema, streamIdSchema } from '../../shared/events.ts';
 import { MAX_TOPICS } from '../../shared/topics.ts';
 
@@ -9,9 +10,20 @@ export const STREAM_STATES = ['connecting', 'live', 'reconnecting'] as const;
 /** Topic patterns of one tab; null means every topic. */
 const topicsSchema = z.array(z.string().min(1).max(80)).max(MAX_TOPICS).nullable();
 
+/**
+ * A board a tab shows, and the id its snapshot of that board was read at: events after it are delivered
+ * exactly once. `since: null` (the overview, which reads no snapshot) means "from now on".
+ */
+export const boardSubscriptionSchema = z.object({ board: boardSchema, since: streamIdSchema.nullable() });
+export type BoardSubscription = z.infer<typeof boardSubscriptionSchema>;
+
 export const tabMessageSchema = z.discriminatedUnion('type', [
-  /** Start (or change) this tab's subscription: events after `since` that match `topics`. */
-  z.object({ type: z.literal('subscribe'), topics: topicsSchema, since: streamIdSchema }),
+  /** Start (or change) this tab's subscription: events of `boards` after each one's `since`, on `topics`. */
+  z.object({
+    type: z.literal('subscribe'),
+    boards: z.array(boardSubscriptionSchema).max(MAX_BOARDS_PER_STREAM),
+    topics: topicsSchema,
+  }),
   /** The user logged out in this tab: close the stream and send every tab to the login page. */
   z.object({ type: z.literal('logout') }),
   /** The tab is going away. */
@@ -22,8 +34,10 @@ export type TabMessage = z.infer<typeof tabMessageSchema>;
 export const hubMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('state'), state: z.enum(STREAM_STATES) }),
   z.object({ type: z.literal('events'), events: z.array(envelopeSchema) }),
-  /** The server no longer has the history to resume from: refetch the snapshot and subscribe again. */
-  z.object({ type: z.literal('reset') }),
+  /** The server no longer has this board's history to resume from: refetch its snapshot, subscribe again. */
+  z.object({ type: z.literal('reset'), board: boardSchema }),
+  /** These boards left the stream (access revoked, board removed): the tab no longer gets their events. */
+  z.object({ type: z.literal('boardsRemoved'), boards: z.array(boardSchema) }),
   /** The session is gone (expired, or logged out elsewhere). */
   z.object({ type: z.literal('unauthorized') }),
   /** The user logged out in another tab. */

@@ -1,6 +1,6 @@
 // The ARIA live region: says state changes (a service going down, the connection dropping) without
 // flooding a screen reader. Changes that arrive close together are said as one sentence.
-import type { DashboardState } from '../state/dashboard.ts';
+import type { Announcement } from '../state/dashboard.ts';
 
 /** A live region re-read more often than this is noise. */
 const MIN_INTERVAL_MS = 2000;
@@ -14,7 +14,7 @@ export class Announcer {
 
   constructor(private readonly region: HTMLElement) {}
 
-  render(state: DashboardState): void {
+  render(state: { readonly announcements: readonly Announcement[] }): void {
     for (const announcement of state.announcements) {
       if (announcement.seq <= this.lastSeq) continue;
       this.lastSeq = announcement.seq;

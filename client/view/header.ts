@@ -1,7 +1,7 @@
 // The header: connection state in words (live / reconnecting / offline / connecting) with the age of
 // the last event, and the user.
 import type { SessionResponse } from '../../shared/api.ts';
-import { connectionLabel, serverNow, type ConnectionLabel, type DashboardState } from '../state/dashboard.ts';
+import { connectionLabel, serverNow, type ConnectionLabel, type ConnectionView } from '../state/dashboard.ts';
 import { formatDuration } from '../state/format.ts';
 import { setAttribute, setText } from './dom.ts';
 
@@ -26,7 +26,7 @@ export class Header {
     setText(this.elements.userName, `${session.user.name} (${session.user.role})`);
   }
 
-  render(state: DashboardState): void {
+  render(state: ConnectionView): void {
     const label = connectionLabel(state);
     setAttribute(this.elements.connection, 'data-state', label);
     setText(this.elements.label, LABELS[label]);

@@ -12,7 +12,7 @@ export const STATE_LABELS: Record<StatusState | 'stale', string> = {
   stale: 'Stale',
 };
 /** A shape per state, so the state never depends on telling colours apart. */
-const STATE_MARKS: Record<StatusState | 'stale', string> = {
+export const STATE_MARKS: Record<StatusState | 'stale', string> = {
   ok: '✓',
   degraded: '▲',
   down: '✕',

@@ -4,7 +4,7 @@
 import type { Context, Next } from 'koa';
 import type { Role } from '../../shared/api.ts';
 import { UnauthorizedError } from '../http/errors.ts';
-import { isPublic, isSessionless } from './paths.ts';
+import { isDashboardPage, isPublic, isSessionless } from './paths.ts';
 import { endSession, readSession } from './sessions.ts';
 import type { UserStore } from './users.ts';
 
@@ -43,9 +43,9 @@ export function authGuard(options: { users: UserStore }) {
       }
     }
     if (authByContext.has(ctx) || isPublic(ctx.method, ctx.path)) return next();
-    if ((ctx.method === 'GET' || ctx.method === 'HEAD') && ctx.path === '/') {
-      // Keep the dashboard's URL (its filter lives in the query) to return to after login.
-      ctx.redirect(ctx.querystring ? `/login?next=${encodeURIComponent(ctx.url)}` : '/login');
+    if ((ctx.method === 'GET' || ctx.method === 'HEAD') && isDashboardPage(ctx.path)) {
+      // Keep the page's URL (its board and filter) to return to after login.
+      ctx.redirect(ctx.url === '/' ? '/login' : `/login?next=${encodeURIComponent(ctx.url)}`);
       return;
     }
     throw new UnauthorizedError();

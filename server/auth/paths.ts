@@ -7,6 +7,14 @@ export function isSessionless(path: string): boolean {
   );
 }
 
+/**
+ * The dashboard's pages: the board overview `/` and a board's view `/b/<board>`. Asked for without a
+ * session, they redirect to the login page (keeping where to return) rather than answer 401.
+ */
+export function isDashboardPage(path: string): boolean {
+  return path === '/' || /^\/b\/[a-z0-9-]{1,64}$/.test(path);
+}
+
 /** Requests answered without a session: the login page and its assets, the login call, token paths. */
 export function isPublic(method: string, path: string): boolean {
   if (isSessionless(path)) return true;

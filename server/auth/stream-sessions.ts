@@ -1,9 +1,11 @@
 // Session expiry for open streams (docs/design.md, "SSE stream"): an SSE stream outlives the request that
 // checked its session, so each worker re-checks the sessions of its open streams every SESSION_CHECK_MS
 // and closes the streams whose session expired, was destroyed, or whose user was removed or changed
-// password. The same check covers a control message lost while the subscriber was reconnecting.
+// password, and narrows the others to the boards their user may still see (docs/events.md, "Boards"). The
+// same check covers a control message lost while the subscriber was reconnecting.
 // An open stream does not extend its session: only requests roll it (documented in docs/security.md).
 import type { RedisNames } from '../../shared/keys.ts';
+import { narrowUserStreams, type VisibleBoardsOf } from '../bus/control.ts';
 import type { Logger } from '../log.ts';
 import type { RedisClient } from '../redis.ts';
 import type { Hub } from '../sse/hub.ts';
@@ -17,6 +19,8 @@ export interface StreamSessionWatchOptions {
   users: UserStore;
   log: Logger;
   intervalMs: number;
+  /** What users may see now: streams lose the boards no longer visible. */
+  visibleBoardsOf: VisibleBoardsOf;
 }
 
 /** The handles of the sessions that still hold a live stream, out of `handles`. */
@@ -44,7 +48,10 @@ async function liveSessions(options: StreamSessionWatchOptions, handles: string[
   );
 }
 
-/** One pass: closes this worker's streams whose session is no longer valid; returns how many. */
+/**
+ * One pass: closes this worker's streams whose session is no longer valid and narrows the others to the
+ * boards their user may still see; returns how many streams changed.
+ */
 export async function closeStaleStreams(options: StreamSessionWatchOptions): Promise<number> {
   const { hub } = options;
   const handles = new Set<string>();
@@ -55,10 +62,16 @@ export async function closeStaleStreams(options: StreamSessionWatchOptions): Pro
   });
   if (handles.size === 0) return 0;
   const live = await liveSessions(options, [...handles]);
-  return hub.closeWhere(
+  const closed = hub.closeWhere(
     (connection) => connection.sessionId !== undefined && !live.has(connection.sessionId),
     'logout',
   );
+  const userNames = new Set<string>();
+  hub.count((connection) => {
+    if (connection.userName !== undefined) userNames.add(connection.userName);
+    return false;
+  });
+  return closed + (await narrowUserStreams(hub, options.visibleBoardsOf, [...userNames]));
 }
 
 export interface StreamSessionWatch {
@@ -72,7 +85,8 @@ export function startStreamSessionWatch(options: StreamSessionWatchOptions): Str
     running = true;
     closeStaleStreams(options)
       .then((closed) => {
-        if (closed > 0) options.log.info({ closed }, 'closed streams of expired or voided sessions');
+        if (closed > 0)
+          options.log.info({ closed }, 'closed or narrowed streams of voided sessions or grants');
       })
       // Redis away: keep the streams (they get no events either) and try again next tick.
       .catch((error: unknown) => options.log.warn({ err: error }, 'stream session check failed'))

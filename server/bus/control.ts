@@ -1,7 +1,9 @@
 // Control messages between workers on `<prefix>:control` (docs/design.md, "SSE stream"): logout closes a
-// session's streams, user removal or a password change closes a user's streams, on every worker of every
+// session's streams, user removal or a password change closes a user's streams, a changed grant or a
+// removed board narrows the streams that carry it (docs/events.md, "Boards"), on every worker of every
 // host. Pub/sub is at-most-once: a message lost while a worker's subscriber reconnects is covered by the
-// periodic stream session check (server/auth/stream-sessions.ts), which sees the session gone.
+// periodic stream session check (server/auth/stream-sessions.ts), which sees the session gone and
+// narrows streams to the boards their user may still see.
 import * as z from 'zod';
 import { boardSchema } from '../../shared/boards.ts';
 import type { RedisNames } from '../../shared/keys.ts';
@@ -34,19 +36,54 @@ export async function publishControl(
   await redis.publish(names.controlChannel, JSON.stringify(controlMessageSchema.parse(message)));
 }
 
-/** Closes this worker's streams that a control message names; returns how many. */
-export function applyControl(hub: Hub, message: ControlMessage): number {
+/**
+ * The boards each user may see now (admin: every existing board; others: the granted ones that exist);
+ * a user missing from the answer no longer exists.
+ */
+export type VisibleBoardsOf = (
+  userNames: readonly string[],
+) => Promise<ReadonlyMap<string, readonly string[]>>;
+
+/** Takes from a user's streams the boards they may no longer see; closes them all when the user is gone. */
+export async function narrowUserStreams(
+  hub: Hub,
+  visibleBoardsOf: VisibleBoardsOf,
+  userNames: readonly string[],
+): Promise<number> {
+  if (userNames.length === 0) return 0;
+  const visible = await visibleBoardsOf(userNames);
+  const closed = hub.closeWhere(
+    (connection) =>
+      connection.userName !== undefined &&
+      userNames.includes(connection.userName) &&
+      !visible.has(connection.userName),
+    'logout',
+  );
+  return (
+    closed +
+    hub.narrowWhere((connection) => {
+      const boards = connection.userName === undefined ? undefined : visible.get(connection.userName);
+      return boards === undefined ? undefined : connection.boards.filter((board) => !boards.includes(board));
+    })
+  );
+}
+
+/** Closes or narrows this worker's streams that a control message names; returns how many. */
+export async function applyControl(
+  hub: Hub,
+  message: ControlMessage,
+  visibleBoardsOf: VisibleBoardsOf,
+): Promise<number> {
   switch (message.type) {
     case 'close-session':
       return hub.closeWhere((connection) => connection.sessionId === message.sessionId, 'logout');
     case 'close-user':
       return hub.closeWhere((connection) => connection.userName === message.userName, 'logout');
-    // Until streams track their boards, a change of access closes the streams it may concern; the
-    // browser reconnects and is authorised again.
     case 'access-changed':
-      return hub.closeWhere((connection) => connection.userName === message.userName, 'logout');
+      if (hub.count((connection) => connection.userName === message.userName) === 0) return 0;
+      return narrowUserStreams(hub, visibleBoardsOf, [message.userName]);
     case 'board-removed':
-      return hub.closeWhere(() => true, 'logout');
+      return hub.dropBoard(message.board);
     case 'boards-changed':
       return 0;
   }
@@ -62,6 +99,10 @@ export async function subscribeControl(options: {
   names: RedisNames;
   hub: Hub;
   log: Logger;
+  /** What users may see now, for `access-changed`. */
+  visibleBoardsOf: VisibleBoardsOf;
+  /** Also told every valid message, after the hub (e.g. the board registry cache, on `boards-changed`). */
+  onControl?: (message: ControlMessage) => void;
 }): Promise<ControlSubscription> {
   const { subscriber, names, hub, log } = options;
   const listener = (raw: string) => {
@@ -76,8 +117,16 @@ export async function subscribeControl(options: {
       log.warn({ channel: names.controlChannel }, 'ignored an invalid control message');
       return;
     }
-    const closed = applyControl(hub, parsed.data);
-    if (closed > 0) log.info({ control: parsed.data.type, closed }, 'closed streams on a control message');
+    const message = parsed.data;
+    options.onControl?.(message);
+    applyControl(hub, message, options.visibleBoardsOf).then(
+      (changed) => {
+        if (changed > 0)
+          log.info({ control: message.type, changed }, 'closed or narrowed streams on a control message');
+      },
+      // Redis away while reading the user: the periodic stream session check narrows instead.
+      (error: unknown) => log.warn({ err: error, control: message.type }, 'control message not applied'),
+    );
   };
   await subscriber.subscribe(names.controlChannel, listener);
   return {

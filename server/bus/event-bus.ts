@@ -1,11 +1,12 @@
 // The worker's side of the events channel: envelopes on `<prefix>:events` are re-validated and handed to
-// the worker's `EventDelivery` (the SSE hub; raw ingest lives in raw-ingest.ts). Pub/sub is at-most-once,
-// so after the subscriber reconnects the worker replays the log from the last id it delivered before
-// going live again (docs/architecture.md, "Gap fill holds live events").
+// the worker's `EventDelivery` (the SSE hub; raw ingest lives in raw-ingest.ts). One channel carries every
+// board's envelopes. Pub/sub is at-most-once, so after the subscriber reconnects the worker replays each
+// board's log from the last id it delivered of that board before going live again (docs/architecture.md,
+// "Gap fill holds live events").
 import { parseEnvelope } from '../../shared/events.ts';
 import type { Sequencer } from '../../shared/publisher.ts';
 import { createRateLimitedWarn, type Logger } from '../log.ts';
-import type { Metrics } from '../metrics.ts';
+import type { Metrics } from '../metrics/worker-metrics.ts';
 import type { RedisClient } from '../redis.ts';
 import type { EventDelivery } from '../sse/delivery.ts';
 import { lastLogId, replayLog } from './event-log.ts';
@@ -32,8 +33,8 @@ export class EventBus {
   private gapFill: Promise<void> | undefined;
   /** Set when the subscriber came back again while a gap fill ran: replay once more before going live. */
   private refillRequested = false;
-  /** Newest log id when the worker started: the replay base if the subscriber drops before any event. */
-  private startId = '0-0';
+  /** Boards whose starting position is being read (`follow`), so concurrent streams read it once. */
+  private readonly starting = new Map<string, Promise<void>>();
   private stopped = false;
   private readonly onReconnecting = () => this.markGap();
   private readonly onReady = () => this.fillGap();
@@ -58,7 +59,6 @@ export class EventBus {
     const { subscriber, sequencer } = this.options;
     const names = sequencer.names;
     await subscriber.subscribe(names.eventsChannel, (message) => this.onEnvelope(message));
-    this.startId = await lastLogId(this.options.redis, names);
     subscriber.on('reconnecting', this.onReconnecting);
     subscriber.on('error', this.onError);
     subscriber.on('ready', this.onReady);
@@ -71,6 +71,34 @@ export class EventBus {
     subscriber.off('error', this.onError);
     subscriber.off('ready', this.onReady);
     await this.gapFill?.catch(() => undefined);
+  }
+
+  /**
+   * Makes sure the delivery has a position for every board in `boards` before a stream of them is added:
+   * for a board this worker has not seen, its log's last id (one XREVRANGE per board, once per worker).
+   * Streams' cursors name that position, so a reconnect resumes the board exactly.
+   */
+  async follow(boards: readonly string[]): Promise<void> {
+    const { delivery } = this.options;
+    const waits: Promise<void>[] = [];
+    for (const board of boards) {
+      if (delivery.knowsBoard(board)) continue;
+      let start = this.starting.get(board);
+      if (start === undefined) {
+        start = this.startBoard(board).finally(() => this.starting.delete(board));
+        this.starting.set(board, start);
+      }
+      waits.push(start);
+    }
+    await Promise.all(waits);
+  }
+
+  private async startBoard(board: string): Promise<void> {
+    const { redis, sequencer, delivery } = this.options;
+    const lastId = await lastLogId(redis, sequencer.names, board);
+    delivery.startBoard(board, lastId);
+    // A gap fill that read the positions before this one was set must replay this board too.
+    if (this.gapFill) this.refillRequested = true;
   }
 
   private markGap(): void {
@@ -112,21 +140,23 @@ export class EventBus {
     const { redis, sequencer, delivery, metrics, log, subscriber } = this.options;
     do {
       this.refillRequested = false;
-      const since = delivery.lastDeliveredId() ?? this.startId;
       try {
-        const outcome = await replayLog(redis, sequencer.names, since, (events) => {
-          for (const event of events) delivery.deliver(event);
-        });
-        if (outcome.kind === 'trimmed') {
-          delivery.resetAll('worker-gap');
-        } else if (outcome.kind === 'ahead') {
-          // The log lost events this worker already fanned out (Redis restarted without its data): clients
-          // start over from a snapshot, and ids are compared against the new log from now on.
-          delivery.resetAll('log-lost', { forgetIds: true });
-          this.startId = outcome.lastId;
-        } else {
-          metrics.replays.inc({ kind: 'gap' });
-          log.info({ since, replayed: outcome.count }, 'subscriber reconnected; replayed the gap');
+        // Boards the delivery has no position for have no stream here: nothing to fill for them.
+        for (const [board, since] of delivery.positions()) {
+          if (this.stopped) break;
+          const outcome = await replayLog(redis, sequencer.names, board, since, (events) => {
+            for (const event of events) delivery.deliver(event);
+          });
+          if (outcome.kind === 'trimmed') {
+            delivery.resetBoard(board, 'worker-gap');
+          } else if (outcome.kind === 'ahead') {
+            // The log lost events this worker already fanned out (Redis restarted without its data):
+            // clients start over from a snapshot, and ids are compared against the new log from now on.
+            delivery.resetBoard(board, 'log-lost', { restartAt: outcome.lastId });
+          } else {
+            metrics.replays.inc({ kind: 'gap' });
+            log.info({ board, since, replayed: outcome.count }, 'subscriber reconnected; replayed the gap');
+          }
         }
       } catch (error) {
         this.warn('gap', { err: error }, 'gap fill failed; retrying');

@@ -1,7 +1,8 @@
-// Reading the `{prefix}:log` stream: the replay source for client resumes (Last-Event-ID) and for a
-// worker's own gap after its subscriber reconnects.
+// Reading a board's log stream (`boardKeys(prefix, board).log`): the replay source for client resumes
+// (Last-Event-ID) and for a worker's own gap after its subscriber reconnects. Entries logged before
+// boards existed are on `main`'s log and carry no board: their envelopes get `main`.
 import { compareStreamIds, parseEnvelope, type Envelope } from '../../shared/events.ts';
-import type { RedisNames } from '../../shared/keys.ts';
+import { boardKeys, type RedisNames } from '../../shared/keys.ts';
 import type { RedisClient } from '../redis.ts';
 import type { EventLogReader, ReplayOutcome } from '../sse/delivery.ts';
 
@@ -18,11 +19,11 @@ export function envelopeFromEntry(id: string, entry: string | undefined): Envelo
 /** Events after `afterId` (exclusive), oldest first, at most `count`, and the id the read reached. */
 async function readLogAfter(
   redis: RedisClient,
-  names: RedisNames,
+  log: string,
   afterId: string,
   count: number,
 ): Promise<{ events: Envelope[]; entries: number; lastId: string | undefined }> {
-  const entries = await redis.xRange(names.log, `(${afterId}`, '+', { COUNT: count });
+  const entries = await redis.xRange(log, `(${afterId}`, '+', { COUNT: count });
   const events: Envelope[] = [];
   for (const entry of entries ?? []) {
     const envelope = envelopeFromEntry(entry.id, entry.message.e);
@@ -33,26 +34,33 @@ async function readLogAfter(
 
 export type { ReplayOutcome };
 
+/** The log stream of `board`. */
+function logOf(names: RedisNames, board: string): string {
+  return boardKeys(names.prefix, board).log;
+}
+
 /**
- * Hands every event after `afterId` to `onBatch`, oldest first, until the end of the log. `onBatch` may be
+ * Hands every event of `board` after `afterId` to `onBatch`, oldest first, until the end of its log. `onBatch` may be
  * async (to wait for a slow socket) and returns false to stop. Trimming is checked after each read: an
  * entry trimmed before the read would otherwise be skipped silently.
  */
 export async function replayLog(
   redis: RedisClient,
   names: RedisNames,
+  board: string,
   afterId: string,
   onBatch: (events: Envelope[]) => unknown,
   batchSize = REPLAY_BATCH,
 ): Promise<ReplayOutcome> {
+  const log = logOf(names, board);
   let cursor = afterId;
   let count = 0;
   for (;;) {
-    const batch = await readLogAfter(redis, names, cursor, batchSize);
-    if (await isOlderThanLog(redis, names, cursor)) return { kind: 'trimmed' };
+    const batch = await readLogAfter(redis, log, cursor, batchSize);
+    if (await isOlderThanLog(redis, names, board, cursor)) return { kind: 'trimmed' };
     if (batch.lastId === undefined) {
       if (count === 0) {
-        const lastId = await lastLogId(redis, names);
+        const lastId = await lastLogId(redis, names, board);
         if (compareStreamIds(afterId, lastId) > 0) return { kind: 'ahead', lastId };
       }
       return { kind: 'replayed', count };
@@ -76,10 +84,10 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-async function streamInfo(redis: RedisClient, names: RedisNames): Promise<StreamInfo | undefined> {
+async function streamInfo(redis: RedisClient, log: string): Promise<StreamInfo | undefined> {
   let info: unknown;
   try {
-    info = await redis.sendCommand(['XINFO', 'STREAM', names.log]);
+    info = await redis.sendCommand(['XINFO', 'STREAM', log]);
   } catch (error) {
     if (error instanceof Error && /no such key/i.test(error.message)) return undefined;
     throw error;
@@ -98,21 +106,26 @@ async function streamInfo(redis: RedisClient, names: RedisNames): Promise<Stream
  * before the oldest retained entry and the log has trimmed entries. (Trimming does not update XINFO's
  * max-deleted-entry-id, so the exact boundary is unknown; a needless reset costs one snapshot fetch.)
  */
-export async function isOlderThanLog(redis: RedisClient, names: RedisNames, id: string): Promise<boolean> {
-  const info = await streamInfo(redis, names);
+export async function isOlderThanLog(
+  redis: RedisClient,
+  names: RedisNames,
+  board: string,
+  id: string,
+): Promise<boolean> {
+  const info = await streamInfo(redis, logOf(names, board));
   if (!info?.firstId) return false;
   if (compareStreamIds(id, info.firstId) >= 0) return false;
   // Redis before 7.0 does not report entries-added: assume trimmed (a needless reset, never a silent loss).
   return Number.isNaN(info.entriesAdded) || info.entriesAdded > info.length;
 }
 
-/** Id of the newest event in the log, or `0-0` when it is empty. */
-export async function lastLogId(redis: RedisClient, names: RedisNames): Promise<string> {
-  const last = await redis.xRevRange(names.log, '+', '-', { COUNT: 1 });
+/** Id of the newest event in `board`'s log, or `0-0` when it is empty. */
+export async function lastLogId(redis: RedisClient, names: RedisNames, board: string): Promise<string> {
+  const last = await redis.xRevRange(logOf(names, board), '+', '-', { COUNT: 1 });
   return last?.[0]?.id ?? '0-0';
 }
 
 /** The log as the `/events` route reads it (injected, so server/sse/ does not import server/bus/). */
 export function createEventLogReader(redis: RedisClient, names: RedisNames): EventLogReader {
-  return { replaySince: (afterId, onBatch) => replayLog(redis, names, afterId, onBatch) };
+  return { replaySince: (board, afterId, onBatch) => replayLog(redis, names, board, afterId, onBatch) };
 }

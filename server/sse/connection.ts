@@ -2,27 +2,36 @@
 // or a stream transform (docs/architecture.md, "Light connections"). The hub hands it whole batches of
 // frames (`deliverBatch`); the route writes the preamble and replays through it.
 import type { ServerResponse } from 'node:http';
+import { formatCursor } from '../../shared/cursor.ts';
 import { compareStreamIds } from '../../shared/events.ts';
+import { encodeBoardsRemoved, encodeIdLine } from './frame.ts';
 import type { TopicFilter } from './topics.ts';
 
-export type CloseReason = 'client' | 'slow' | 'shutdown' | 'logout' | 'limit' | 'error';
+export type CloseReason = 'client' | 'slow' | 'shutdown' | 'logout' | 'limit' | 'error' | 'access';
 
-/**
- * The events of one hub flush that match one topic filter, oldest first: their frames, and the same
- * frames joined once into `bytes`, which every connection with that filter gets in a single write.
- */
-export interface FrameBatch {
-  readonly events: readonly EncodedEvent[];
-  readonly bytes: Buffer;
+/** One event of a flush: its board, id and frame body (`event:` and `data:`), encoded once per worker. */
+export interface FannedEvent {
+  readonly board: string;
+  readonly id: string;
+  readonly body: Buffer;
 }
 
-export interface EncodedEvent {
-  readonly id: string;
-  readonly frame: Buffer;
+/**
+ * The events of one hub flush that one group (board set and topic filter) takes, oldest first, and the
+ * same events as frames whose `id:` is the group cursor, joined once into `bytes`: every connection of the
+ * group that is at the group cursor gets them in a single write.
+ */
+export interface FrameBatch {
+  readonly events: readonly FannedEvent[];
+  readonly bytes: Buffer;
+  /** The worker's fan-out position of every board after this flush: the group cursor's ids. */
+  readonly positions: ReadonlyMap<string, string>;
 }
 
 export interface SseConnectionOptions {
   topics: TopicFilter;
+  /** The boards the stream carries, sorted; the hub keeps it as the connection's group key. */
+  boards: readonly string[];
   /** Unsent bytes (including live events held during a replay) above which the client is closed as slow. */
   maxBufferBytes: number;
   /** The response, headers already sent; frames are written to it and its queue counts as unsent. */
@@ -31,14 +40,22 @@ export interface SseConnectionOptions {
   sessionId?: string;
   /** Name of the user that opened the stream. */
   userName?: string;
-  /** Id the client already has (Last-Event-ID); nothing at or before it is sent again. */
-  lastId?: string;
   /** How long a replay waits for a client that reads nothing before closing it as slow. Default 30 s. */
   stallTimeoutMs?: number;
 }
 
 /** Between polls while waiting for room, in case the response emits no 'drain'. */
 const ROOM_POLL_MS = 100;
+
+/** `cursor` as frame id text, over `boards` only (a board with no position yet is left out). */
+function cursorTextOf(boards: readonly string[], positions: ReadonlyMap<string, string>): string {
+  const own = new Map<string, string>();
+  for (const board of boards) {
+    const id = positions.get(board);
+    if (id !== undefined) own.set(board, id);
+  }
+  return formatCursor(own);
+}
 
 export class SseConnection {
   readonly topics: TopicFilter;
@@ -47,31 +64,29 @@ export class SseConnection {
   /** When anything was last written; the hub's heartbeat timer writes to connections silent for too long. */
   lastWriteAt = Date.now();
   closeReason: CloseReason | undefined;
+  private carried: readonly string[];
   private readonly maxBufferBytes: number;
   private readonly stallTimeoutMs: number;
   private readonly response: ServerResponse;
-  /** Id of the last event written, or the resume id; nothing at or before it is written again. */
-  private cursor: string | undefined;
   /**
-   * Whether the cursor may be ahead of the hub's live events (a resume id, or a replay that read events
-   * the hub has not fanned out yet). Only then are live ids compared; once a batch starts past the
-   * cursor, every later batch does too (the hub delivers in id order).
+   * This client's own position per board while it differs from its group's (a resume, a replay that read
+   * further than the worker's fan-out, docs/architecture.md "Cursors only while catching up"); undefined
+   * once it equals the group cursor, from then on the shared frames carry the right ids.
    */
-  private catchingUp = false;
-  /** Live frames held while a replay runs; null when live. */
-  private held: EncodedEvent[] | null = null;
+  private cursor: Map<string, string> | undefined;
+  /** Live events held while a replay runs; null when live. */
+  private held: FannedEvent[] | null = null;
   private heldBytes = 0;
   private closeListener: ((connection: SseConnection, reason: CloseReason) => void) | undefined;
 
   constructor(options: SseConnectionOptions) {
     this.topics = options.topics;
+    this.carried = options.boards;
     this.maxBufferBytes = options.maxBufferBytes;
     this.stallTimeoutMs = options.stallTimeoutMs ?? 30_000;
     this.response = options.response;
     this.sessionId = options.sessionId;
     this.userName = options.userName;
-    this.cursor = options.lastId;
-    this.catchingUp = options.lastId !== undefined;
     this.response.once('close', () => this.close('client'));
   }
 
@@ -79,20 +94,24 @@ export class SseConnection {
     return this.closeReason !== undefined;
   }
 
+  /** The boards this stream carries, sorted. */
+  get boards(): readonly string[] {
+    return this.carried;
+  }
+
+  /** Whether the client is ahead of its group for some board (or replaying) and gets its own frames. */
+  get catchingUp(): boolean {
+    return this.cursor !== undefined;
+  }
+
   /** Bytes written but not yet handed to the kernel (the response's and its socket's), plus held ones. */
   get pendingBytes(): number {
     return this.response.writableLength + this.heldBytes;
   }
 
-  /** Id of the last event this client has (written, replayed or its resume id). */
-  lastEventId(): string | undefined {
-    return this.cursor;
-  }
-
-  /** The log this client's ids came from is gone: newer ids no longer wait for the old cursor. */
-  forgetCursor(): void {
-    this.cursor = undefined;
-    this.catchingUp = false;
+  /** The client's cursor as frame id text; `positions` (the worker's fan-out) when it is at its group's. */
+  cursorText(positions: ReadonlyMap<string, string>): string {
+    return cursorTextOf(this.carried, this.cursor ?? positions);
   }
 
   /** One listener, the hub's: it owns the connection and drops it on close. */
@@ -118,57 +137,104 @@ export class SseConnection {
     return true;
   }
 
-  /** The live path: one write of the batch's joined frames; returns how many events were written. */
+  /** The live path: one write of the group's joined frames; returns how many events were written. */
   deliverBatch(batch: FrameBatch, now: number): number {
     if (this.closeReason !== undefined) return 0;
     if (this.held !== null) {
       this.hold(batch);
       return 0;
     }
-    if (this.catchingUp) return this.deliverNewer(batch, now);
+    if (this.cursor !== undefined) return this.deliverOwn(batch, now);
     if (!this.write(batch.bytes, now)) return 0;
-    this.cursor = batch.events.at(-1)?.id;
     return batch.events.length;
   }
 
-  /** While catching up: only the frames past the cursor, still in one write. */
-  private deliverNewer(batch: FrameBatch, now: number): number {
-    const cursor = this.cursor;
-    const first = batch.events[0];
-    if (cursor === undefined || (first !== undefined && compareStreamIds(first.id, cursor) > 0)) {
-      this.catchingUp = false;
-      return this.deliverBatch(batch, now);
+  /**
+   * While catching up: only the events past this client's cursor, with its own cursor as their ids, still
+   * in one write; then, if its cursor has become the group's for every board, back to the shared frames.
+   */
+  private deliverOwn(batch: FrameBatch, now: number): number {
+    const newer = this.takeNewer(batch.events);
+    this.advanceTo(batch.positions);
+    if (newer.length === 0) return 0;
+    return this.write(newer.bytes, now) ? newer.length : 0;
+  }
+
+  /** The events past the cursor, framed with the cursor after each; moves the cursor over them. */
+  private takeNewer(events: readonly FannedEvent[]): { bytes: Buffer; length: number } {
+    const cursor = (this.cursor ??= new Map());
+    const parts: Buffer[] = [];
+    for (const event of events) {
+      const have = cursor.get(event.board);
+      if (have !== undefined && compareStreamIds(event.id, have) <= 0) continue;
+      cursor.set(event.board, event.id);
+      parts.push(encodeIdLine(formatCursor(cursor)), event.body);
     }
-    const newer = batch.events.filter(({ id }) => compareStreamIds(id, cursor) > 0);
-    const last = newer.at(-1);
-    if (last === undefined) return 0;
-    this.catchingUp = false;
-    if (!this.write(Buffer.concat(newer.map(({ frame }) => frame)), now)) return 0;
-    this.cursor = last.id;
-    return newer.length;
+    return { bytes: parts.length === 0 ? Buffer.alloc(0) : Buffer.concat(parts), length: parts.length / 2 };
+  }
+
+  /**
+   * Moves the cursor up to the worker's fan-out positions (everything up to them was written, replayed or
+   * filtered out); drops it when it equals them for every board, so the shared frames apply again.
+   */
+  private advanceTo(positions: ReadonlyMap<string, string>): void {
+    const cursor = this.cursor;
+    if (cursor === undefined) return;
+    let atGroup = true;
+    for (const board of this.carried) {
+      const position = positions.get(board);
+      const have = cursor.get(board);
+      if (position === undefined) {
+        if (have !== undefined) atGroup = false;
+      } else if (have === undefined || compareStreamIds(position, have) > 0) {
+        cursor.set(board, position);
+      } else if (have !== position) {
+        atGroup = false;
+      }
+    }
+    if (atGroup) this.cursor = undefined;
   }
 
   private hold(batch: FrameBatch): void {
-    if (this.wouldOverflow(batch.bytes.length)) {
+    let bytes = 0;
+    for (const event of batch.events) bytes += event.body.length;
+    if (this.wouldOverflow(bytes)) {
       this.close('slow');
       return;
     }
     this.held?.push(...batch.events);
-    this.heldBytes += batch.bytes.length;
+    this.heldBytes += bytes;
   }
 
-  /** Holds live events until `endReplay`, so replayed and live events interleave in id order. */
-  beginReplay(): void {
+  /**
+   * Starts a resume: live events are held until `endReplay`, so replayed and live events interleave in id
+   * order. The cursor is the client's for the boards it names and the worker's position for the others,
+   * which start live (docs/events.md, "Resume").
+   */
+  beginReplay(resume: ReadonlyMap<string, string>, positions: ReadonlyMap<string, string>): void {
+    const cursor = new Map<string, string>();
+    for (const board of this.carried) {
+      const id = resume.get(board) ?? positions.get(board);
+      if (id !== undefined) cursor.set(board, id);
+    }
+    this.cursor = cursor;
     this.held ??= [];
   }
 
-  /** Writes a replayed event directly (the hold does not apply to it); skips ids the client has. */
-  replay(id: string, frame: Buffer): boolean {
-    if (this.closeReason !== undefined) return false;
-    if (this.cursor !== undefined && compareStreamIds(id, this.cursor) <= 0) return false;
-    if (!this.write(frame)) return false;
-    this.cursor = id;
+  /** Writes a replayed event of `board` directly (the hold does not apply); skips ids the client has. */
+  replay(board: string, id: string, body: Buffer): boolean {
+    if (this.closeReason !== undefined || !this.carried.includes(board)) return false;
+    const cursor = (this.cursor ??= new Map());
+    const have = cursor.get(board);
+    if (have !== undefined && compareStreamIds(id, have) <= 0) return false;
+    cursor.set(board, id);
+    if (!this.write(Buffer.concat([encodeIdLine(formatCursor(cursor)), body]))) return false;
     return true;
+  }
+
+  /** The log `board`'s ids came from is gone (or never issued the client's id): newer ids no longer wait. */
+  forgetBoard(board: string): void {
+    this.cursor?.delete(board);
   }
 
   /**
@@ -197,19 +263,34 @@ export class SseConnection {
     }
   }
 
-  /** Releases the held live events not already replayed, in one write, and goes live; returns how many. */
-  endReplay(): number {
+  /**
+   * Releases the held live events not already replayed, in one write, and goes live; returns how many.
+   * The replay may have read events the worker has not fanned out yet: the client then keeps its own
+   * frames until the worker catches up.
+   */
+  endReplay(positions: ReadonlyMap<string, string>): number {
     const held = this.held ?? [];
     this.held = null;
     this.heldBytes = 0;
-    const cursor = this.cursor;
-    const newer = cursor === undefined ? held : held.filter(({ id }) => compareStreamIds(id, cursor) > 0);
-    // The replay may have read events the hub has not fanned out yet: compare live ids until past them.
-    this.catchingUp = this.cursor !== undefined;
-    const last = newer.at(-1);
-    if (last === undefined || !this.write(Buffer.concat(newer.map(({ frame }) => frame)))) return 0;
-    this.cursor = last.id;
-    return newer.length;
+    const newer = this.takeNewer(held);
+    this.advanceTo(positions);
+    if (newer.length === 0) return 0;
+    return this.write(newer.bytes) ? newer.length : 0;
+  }
+
+  /**
+   * Takes `removed` out of the stream (access revoked, board removed): tells the client with an `event:
+   * boards` frame whose id no longer names them. Called by the hub, which regroups the connection.
+   */
+  narrow(removed: readonly string[], positions: ReadonlyMap<string, string>): void {
+    this.carried = this.carried.filter((board) => !removed.includes(board));
+    for (const board of removed) this.cursor?.delete(board);
+    if (this.held !== null) {
+      const kept = this.held.filter((event) => !removed.includes(event.board));
+      this.held = kept;
+      this.heldBytes = kept.reduce((sum, event) => sum + event.body.length, 0);
+    }
+    this.write(encodeBoardsRemoved(removed, this.cursorText(positions)));
   }
 
   close(reason: CloseReason): void {

@@ -16,24 +16,33 @@ export type ReplayOutcome =
   | { kind: 'ahead'; lastId: string }
   | { kind: 'stopped'; count: number };
 
-/** Where sequenced events go once the worker has them, in id order. */
+/** Where sequenced events go once the worker has them, in id order per board. */
 export interface EventDelivery {
-  /** Takes one event; ids not newer than the last one taken are duplicates and ignored. */
+  /** Takes one event; ids not newer than the last one taken of its board are duplicates and ignored. */
   deliver(envelope: Envelope): void;
-  /** Id of the newest event taken, the point a gap fill resumes from. */
-  lastDeliveredId(): string | undefined;
+  /** Board -> id of the newest event taken (or the board's starting position): where a gap fill resumes. */
+  positions(): ReadonlyMap<string, string>;
+  /** Whether the delivery has a position for `board`. */
+  knowsBoard(board: string): boolean;
+  /** The starting position of a board not seen yet: its log's last id. */
+  startBoard(board: string, lastId: string): void;
   /**
-   * Tells every client to refetch the snapshot (the worker lost events it cannot replay). With
-   * `forgetIds`, ids seen so far no longer hold back newer events: the log they came from is gone.
+   * Tells the clients of `board` to refetch its snapshot (the worker lost events it cannot replay). With
+   * `restartAt`, ids of the board seen so far no longer hold back newer events: the log they came from is
+   * gone.
    */
-  resetAll(reason: string, options?: { forgetIds?: boolean }): void;
+  resetBoard(board: string, reason: string, options?: { restartAt?: string }): void;
 }
 
-/** Read access to the event log, for replays on resume. */
+/** Read access to the boards' event logs, for replays on resume. */
 export interface EventLogReader {
   /**
-   * Hands every event after `afterId` to `onBatch`, oldest first; `onBatch` may be async and returns false
-   * to stop.
+   * Hands every event of `board` after `afterId` to `onBatch`, oldest first; `onBatch` may be async and
+   * returns false to stop.
    */
-  replaySince(afterId: string, onBatch: (events: Envelope[]) => unknown): Promise<ReplayOutcome>;
+  replaySince(
+    board: string,
+    afterId: string,
+    onBatch: (events: Envelope[]) => unknown,
+  ): Promise<ReplayOutcome>;
 }

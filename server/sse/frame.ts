@@ -1,14 +1,35 @@
 // SSE wire format (WHATWG HTML, "Server-sent events", 9.2.6). Every field value written here is either a
-// validated stream id, a fixed event name or single-line JSON, so no CR, LF or NUL can start a new field.
+// resume cursor of validated board names and stream ids, a fixed event name or single-line JSON, so no CR,
+// LF or NUL can start a new field.
 import type { Envelope } from '../../shared/events.ts';
 
-export function encodeEvent(envelope: Envelope): Buffer {
-  return Buffer.from(`id: ${envelope.id}\nevent: ${envelope.type}\ndata: ${JSON.stringify(envelope)}\n\n`);
+/** The part of an event's frame after its `id:` line; encoded once per event and shared by every stream. */
+export function encodeEventBody(envelope: Envelope): Buffer {
+  return Buffer.from(`event: ${envelope.type}\ndata: ${JSON.stringify(envelope)}\n\n`);
 }
 
-/** Tells the client to drop its state and refetch the snapshot: its last id is older than the log. */
-export function encodeReset(reason: string): Buffer {
-  return Buffer.from(`event: reset\ndata: ${JSON.stringify({ reason })}\n\n`);
+/** The `id:` line of a frame: the stream's resume cursor after the event (docs/events.md, "Resume"). */
+export function encodeIdLine(cursorText: string): Buffer {
+  return Buffer.from(`id: ${cursorText}\n`, 'latin1');
+}
+
+/** One whole event frame whose `id:` is `cursorText`. */
+export function encodeEvent(envelope: Envelope, cursorText: string): Buffer {
+  return Buffer.concat([encodeIdLine(cursorText), encodeEventBody(envelope)]);
+}
+
+/** Tells the client to drop its state of `board` and refetch its snapshot: its last id is older than the log. */
+export function encodeReset(reason: string, board: string): Buffer {
+  return Buffer.from(`event: reset\ndata: ${JSON.stringify({ reason, board })}\n\n`);
+}
+
+/**
+ * Boards that left the stream (access revoked, board removed): no further events of them. The `id:` is
+ * the narrowed cursor, so a reconnect no longer names them (docs/events.md, "Boards").
+ */
+export function encodeBoardsRemoved(removed: readonly string[], cursorText: string): Buffer {
+  const idLine = cursorText === '' ? '' : `id: ${cursorText}\n`;
+  return Buffer.from(`${idLine}event: boards\ndata: ${JSON.stringify({ removed })}\n\n`);
 }
 
 export function encodeRetry(retryMs: number): Buffer {

@@ -1,11 +1,13 @@
 // The per-worker fan-out (docs/architecture.md, "Coalesced fan-out"): events taken in one event-loop turn
-// are encoded once each, joined once per distinct topic filter, and written once per connection when the
-// turn ends. The hub is the bus's `EventDelivery`.
+// are encoded once each, framed once per board set with that set's cursor as their `id:`, joined once per
+// group (board set and topic filter), and written once per connection when the turn ends. Positions are
+// per board (docs/events.md, "Boards"): each board's ids come from its own log. The hub is the bus's
+// `EventDelivery`.
 import { compareStreamIds, topicOf, type Envelope } from '../../shared/events.ts';
-import type { Metrics } from '../metrics.ts';
-import type { CloseReason, EncodedEvent, FrameBatch, SseConnection } from './connection.ts';
+import type { Metrics } from '../metrics/worker-metrics.ts';
+import type { CloseReason, FannedEvent, FrameBatch, SseConnection } from './connection.ts';
 import type { EventDelivery } from './delivery.ts';
-import { encodeEvent, encodeReset, HEARTBEAT_FRAME } from './frame.ts';
+import { encodeBoardsRemoved, encodeEventBody, encodeIdLine, encodeReset, HEARTBEAT_FRAME } from './frame.ts';
 import { ALL_TOPICS, type TopicFilter } from './topics.ts';
 
 export interface HubOptions {
@@ -14,20 +16,37 @@ export interface HubOptions {
   heartbeatMs: number;
 }
 
-/** The connections that share one topic filter: they get the same bytes from every flush. */
+/** The connections that share one board set and one topic filter: they get the same bytes from every flush. */
 interface FilterGroup {
   readonly filter: TopicFilter;
   readonly connections: Set<SseConnection>;
 }
 
+/** The groups of one board set: their frames carry the same cursor, built once per flush. */
+interface BoardSetGroup {
+  /** Sorted. */
+  readonly boards: readonly string[];
+  /** Board -> its index in `boards`. */
+  readonly index: ReadonlyMap<string, number>;
+  /** Topic filter key -> group. */
+  readonly filters: Map<string, FilterGroup>;
+}
+
+/** The key of a board set: its sorted names, which cannot contain `,`. */
+function boardSetKey(boards: readonly string[]): string {
+  return boards.join(',');
+}
+
 export class Hub implements EventDelivery {
-  private readonly groups = new Map<string, FilterGroup>();
+  private readonly boardSets = new Map<string, BoardSetGroup>();
   private connectionCount = 0;
   private readonly metrics: Metrics;
   private readonly heartbeatMs: number;
   private heartbeatTimer: NodeJS.Timeout | undefined;
-  /** Id of the newest event taken; older or equal ids are duplicates (replay overlap) and dropped. */
-  private lastId: string | undefined;
+  /** Board -> id of the newest event taken; older or equal ids are duplicates (replay overlap), dropped. */
+  private readonly taken = new Map<string, string>();
+  /** Board -> id of the newest event flushed to the connections: the group cursors' ids. */
+  private fanned: ReadonlyMap<string, string> = new Map();
   /** Events taken since the last flush, oldest first. */
   private pending: Envelope[] = [];
   private flushScheduled = false;
@@ -44,29 +63,70 @@ export class Hub implements EventDelivery {
     return this.connectionCount;
   }
 
-  lastDeliveredId(): string | undefined {
-    return this.lastId;
+  /** Board -> the id of the newest event taken: where a gap fill resumes each board's log. */
+  positions(): ReadonlyMap<string, string> {
+    return new Map(this.taken);
+  }
+
+  /** Board -> the worker's fan-out position: what a connection at its group cursor has. */
+  fanOutPositions(): ReadonlyMap<string, string> {
+    return this.fanned;
+  }
+
+  /** Whether the hub has a position for `board` (taken an event of it, or been told its log's last id). */
+  knowsBoard(board: string): boolean {
+    return this.taken.has(board);
+  }
+
+  /**
+   * The starting position of a board this worker has not seen yet: its log's last id, read before any
+   * stream of the board is added. Ignored once the hub has a position of its own for the board.
+   */
+  startBoard(board: string, lastId: string): void {
+    if (this.taken.has(board)) return;
+    this.taken.set(board, lastId);
+    this.fanned = new Map(this.fanned).set(board, lastId);
   }
 
   add(connection: SseConnection): void {
     if (connection.closed) return;
-    const key = connection.topics.key;
-    let group = this.groups.get(key);
-    if (!group) {
-      group = { filter: connection.topics, connections: new Set() };
-      this.groups.set(key, group);
-    }
-    group.connections.add(connection);
+    this.attach(connection);
     this.connectionCount += 1;
     this.metrics.sseConnections.inc();
     connection.onClose(this.onConnectionClose);
   }
 
+  private attach(connection: SseConnection): void {
+    const setKey = boardSetKey(connection.boards);
+    let boardSet = this.boardSets.get(setKey);
+    if (!boardSet) {
+      const boards = connection.boards;
+      boardSet = { boards, index: new Map(boards.map((board, i) => [board, i])), filters: new Map() };
+      this.boardSets.set(setKey, boardSet);
+    }
+    const filterKey = connection.topics.key;
+    let group = boardSet.filters.get(filterKey);
+    if (!group) {
+      group = { filter: connection.topics, connections: new Set() };
+      boardSet.filters.set(filterKey, group);
+    }
+    group.connections.add(connection);
+  }
+
+  /** Takes the connection out of its group; false when it was in none. */
+  private detach(connection: SseConnection): boolean {
+    const setKey = boardSetKey(connection.boards);
+    const boardSet = this.boardSets.get(setKey);
+    const filterKey = connection.topics.key;
+    const group = boardSet?.filters.get(filterKey);
+    if (!boardSet || !group?.connections.delete(connection)) return false;
+    if (group.connections.size === 0) boardSet.filters.delete(filterKey);
+    if (boardSet.filters.size === 0) this.boardSets.delete(setKey);
+    return true;
+  }
+
   private remove(connection: SseConnection, reason: CloseReason): void {
-    const key = connection.topics.key;
-    const group = this.groups.get(key);
-    if (!group?.connections.delete(connection)) return;
-    if (group.connections.size === 0) this.groups.delete(key);
+    if (!this.detach(connection)) return;
     this.connectionCount -= 1;
     this.metrics.sseConnections.dec();
     if (reason === 'slow') this.metrics.slowConsumerCloses.inc();
@@ -74,8 +134,10 @@ export class Hub implements EventDelivery {
 
   /** Takes one event for the flush at the end of this turn; the one id comparison of the live path. */
   deliver(envelope: Envelope): void {
-    if (this.lastId !== undefined && compareStreamIds(envelope.id, this.lastId) <= 0) return;
-    this.lastId = envelope.id;
+    const board = envelope.board;
+    const last = this.taken.get(board);
+    if (last !== undefined && compareStreamIds(envelope.id, last) <= 0) return;
+    this.taken.set(board, envelope.id);
     this.pending.push(envelope);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -90,19 +152,32 @@ export class Hub implements EventDelivery {
     const envelopes = this.pending;
     if (envelopes.length === 0) return 0;
     this.pending = [];
-    const events = envelopes.map((envelope) => ({ id: envelope.id, frame: encodeEvent(envelope) }));
-    const everything: FrameBatch = { events, bytes: join(events) };
+    const events: FannedEvent[] = envelopes.map((envelope) => ({
+      board: envelope.board,
+      id: envelope.id,
+      body: encodeEventBody(envelope),
+    }));
+    const before = this.fanned;
+    const after = new Map(before);
+    for (const { board, id } of events) after.set(board, id);
+    this.fanned = after;
     let topics: string[] | undefined;
     const now = Date.now();
     let delivered = 0;
-    for (const group of this.groups.values()) {
-      let batch = everything;
-      if (group.filter !== ALL_TOPICS) {
-        topics ??= envelopes.map(topicOf);
-        batch = selectBatch(group.filter, topics, everything);
-        if (batch.events.length === 0) continue;
+    for (const boardSet of this.boardSets.values()) {
+      const framed = frameForBoardSet(boardSet, events, before);
+      if (framed.length === 0) continue;
+      for (const group of boardSet.filters.values()) {
+        let selected = framed;
+        if (group.filter !== ALL_TOPICS) {
+          topics ??= envelopes.map(topicOf);
+          const filter = group.filter;
+          selected = framed.filter(({ index }) => filter.matches(topics?.[index] ?? ''));
+          if (selected.length === 0) continue;
+        }
+        const batch = joinBatch(selected, after);
+        for (const connection of group.connections) delivered += connection.deliverBatch(batch, now);
       }
-      for (const connection of group.connections) delivered += connection.deliverBatch(batch, now);
     }
     if (delivered > 0) this.metrics.deliveries.inc(delivered);
     // The id's first part is Redis' clock at sequencing; `ts` may be a publisher's (backfill, skew).
@@ -113,23 +188,86 @@ export class Hub implements EventDelivery {
     return delivered;
   }
 
-  resetAll(reason: string, options: { forgetIds?: boolean } = {}): void {
+  /**
+   * Tells the streams carrying `board` to refetch its snapshot (the worker lost events of it it cannot
+   * replay). With `restartAt`, the ids seen so far of that board no longer hold back newer events: the log
+   * they came from is gone, and the board's position starts over at `restartAt`.
+   */
+  resetBoard(board: string, reason: string, options: { restartAt?: string } = {}): void {
     // Events taken before the reset reach clients before it.
     this.flush();
-    const frame = encodeReset(reason);
-    if (options.forgetIds) this.lastId = undefined;
-    for (const connection of this.connections()) {
-      if (options.forgetIds) connection.forgetCursor();
-      connection.write(frame);
+    const frame = encodeReset(reason, board);
+    const { restartAt } = options;
+    if (restartAt !== undefined) {
+      this.taken.set(board, restartAt);
+      this.fanned = new Map(this.fanned).set(board, restartAt);
     }
-    this.metrics.resets.inc(this.connectionCount);
+    let resets = 0;
+    for (const connection of this.connections()) {
+      if (!connection.boards.includes(board)) continue;
+      if (restartAt !== undefined) connection.forgetBoard(board);
+      connection.write(frame);
+      resets += 1;
+    }
+    this.metrics.resets.inc(resets);
+  }
+
+  /**
+   * Takes `boards` out of the streams `predicate` selects (docs/events.md, "Boards"): each gets an
+   * `event: boards` frame and no further events of them; a stream left with no board is closed. Returns
+   * how many streams changed.
+   */
+  narrowWhere(
+    predicate: (connection: SseConnection) => readonly string[] | undefined,
+    reason: CloseReason = 'access',
+  ): number {
+    // Events taken before the change reach the streams that may still have them.
+    this.flush();
+    let changed = 0;
+    for (const connection of this.connections()) {
+      const asked = predicate(connection);
+      if (asked === undefined) continue;
+      const removed = connection.boards.filter((board) => asked.includes(board));
+      if (removed.length === 0) continue;
+      changed += 1;
+      if (removed.length === connection.boards.length) {
+        // No board left: the client learns which left, then the stream ends.
+        connection.write(encodeBoardsRemoved(removed, ''));
+        connection.close(reason);
+        continue;
+      }
+      this.detach(connection);
+      connection.narrow(removed, this.fanned);
+      if (connection.closed) {
+        // The frame overflowed its buffer: it was closed as slow while out of its group.
+        this.connectionCount -= 1;
+        this.metrics.sseConnections.dec();
+        this.metrics.slowConsumerCloses.inc();
+      } else {
+        this.attach(connection);
+      }
+    }
+    return changed;
+  }
+
+  /** A removed board: no stream carries it any more, and its position is forgotten. */
+  dropBoard(board: string): number {
+    const changed = this.narrowWhere((connection) =>
+      connection.boards.includes(board) ? [board] : undefined,
+    );
+    this.taken.delete(board);
+    const fanned = new Map(this.fanned);
+    fanned.delete(board);
+    this.fanned = fanned;
+    return changed;
   }
 
   /** Every open connection (a snapshot: closing one while iterating is safe). */
   private connections(): SseConnection[] {
     const all: SseConnection[] = [];
-    for (const group of this.groups.values())
-      for (const connection of group.connections) all.push(connection);
+    for (const boardSet of this.boardSets.values())
+      for (const group of boardSet.filters.values())
+        for (const connection of group.connections) all.push(connection);
     return all;
   }
 
@@ -151,8 +289,7 @@ export class Hub implements EventDelivery {
 
   count(predicate: (connection: SseConnection) => boolean): number {
     let count = 0;
-    for (const group of this.groups.values())
-      for (const connection of group.connections) if (predicate(connection)) count += 1;
+    for (const connection of this.connections()) if (predicate(connection)) count += 1;
     return count;
   }
 
@@ -162,9 +299,10 @@ export class Hub implements EventDelivery {
     this.heartbeatTimer = setInterval(() => {
       const now = Date.now();
       const due = now - this.heartbeatMs;
-      for (const group of this.groups.values())
-        for (const connection of group.connections)
-          if (connection.lastWriteAt <= due) connection.write(HEARTBEAT_FRAME, now);
+      for (const boardSet of this.boardSets.values())
+        for (const group of boardSet.filters.values())
+          for (const connection of group.connections)
+            if (connection.lastWriteAt <= due) connection.write(HEARTBEAT_FRAME, now);
     }, tickMs);
     this.heartbeatTimer.unref();
   }
@@ -175,14 +313,42 @@ export class Hub implements EventDelivery {
   }
 }
 
-function join(events: readonly EncodedEvent[]): Buffer {
-  const only = events.length === 1 ? events[0] : undefined;
-  return only ? only.frame : Buffer.concat(events.map(({ frame }) => frame));
+/** An event of a flush as one board set frames it: its `id:` line carries that set's cursor. */
+interface FramedEvent {
+  /** Index of the event in the flush (for its topic). */
+  readonly index: number;
+  readonly event: FannedEvent;
+  readonly idLine: Buffer;
 }
 
-/** The part of a flush one filter matches, joined once for all its connections. */
-function selectBatch(filter: TopicFilter, topics: readonly string[], all: FrameBatch): FrameBatch {
-  const events = all.events.filter((_, index) => filter.matches(topics[index] ?? ''));
-  if (events.length === all.events.length) return all;
-  return { events, bytes: join(events) };
+/**
+ * The flush's events of the set's boards, each with the set's cursor after it: the fan-out positions
+ * before the flush, moved along event by event (docs/events.md, "Resume").
+ */
+function frameForBoardSet(
+  boardSet: BoardSetGroup,
+  events: readonly FannedEvent[],
+  before: ReadonlyMap<string, string>,
+): FramedEvent[] {
+  const framed: FramedEvent[] = [];
+  let pairs: (string | undefined)[] | undefined;
+  events.forEach((event, index) => {
+    const at = boardSet.index.get(event.board);
+    if (at === undefined) return;
+    pairs ??= boardSet.boards.map((board) => {
+      const id = before.get(board);
+      return id === undefined ? undefined : `${board}:${id}`;
+    });
+    pairs[at] = `${event.board}:${event.id}`;
+    const text = pairs.length === 1 ? (pairs[0] ?? '') : pairs.filter((pair) => pair !== undefined).join(',');
+    framed.push({ index, event, idLine: encodeIdLine(text) });
+  });
+  return framed;
+}
+
+/** The frames one group takes from a flush, joined once for all its connections. */
+function joinBatch(framed: readonly FramedEvent[], positions: ReadonlyMap<string, string>): FrameBatch {
+  const parts: Buffer[] = [];
+  for (const { idLine, event } of framed) parts.push(idLine, event.body);
+  return { events: framed.map(({ event }) => event), bytes: Buffer.concat(parts), positions };
 }

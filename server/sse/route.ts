@@ -1,19 +1,22 @@
 // `GET /events` (docs/architecture.md, "Light connections"): Koa authenticates and validates the request,
-// then the stream leaves Koa. `acceptStream` (the route) checks the query, the resume id and the stream
-// limit; `openAcceptedStreams`, mounted outside the session middleware, writes the headers itself once
+// then the stream leaves Koa. `acceptStream` (the route) checks the query, the boards asked for against
+// the ones the user may see (docs/events.md, "Boards"), the resume cursor and the stream limit;
+// `openAcceptedStreams`, mounted outside the session middleware, writes the headers itself once
 // koa-session has set its rolling cookie (writing them inside it fails with ERR_HTTP_HEADERS_SENT), and
 // hands the raw response to an `SseConnection`. Nothing of Koa, the session or a stream transform stays
 // referenced by a live stream.
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Context, Next } from 'koa';
-import { streamIdSchema, topicOf } from '../../shared/events.ts';
+import { boardSchema, MAX_BOARDS_PER_STREAM } from '../../shared/boards.ts';
+import { parseCursor, type Cursor } from '../../shared/cursor.ts';
+import { topicOf } from '../../shared/events.ts';
 import type { StreamQuota } from '../auth/stream-quota.ts';
-import { ValidationError } from '../http/errors.ts';
+import { AppError, ValidationError } from '../http/errors.ts';
 import type { Logger } from '../log.ts';
-import type { Metrics } from '../metrics.ts';
+import type { Metrics } from '../metrics/worker-metrics.ts';
 import { SseConnection } from './connection.ts';
 import type { EventLogReader } from './delivery.ts';
-import { encodeComment, encodeEvent, encodeReset, encodeRetry } from './frame.ts';
+import { encodeComment, encodeEventBody, encodeReset, encodeRetry } from './frame.ts';
 import type { Hub } from './hub.ts';
 import { parseTopics, type TopicFilter } from './topics.ts';
 
@@ -21,6 +24,21 @@ export interface EventsRouteOptions {
   hub: Hub;
   /** Where missed events are replayed from. */
   eventLog: EventLogReader;
+  /**
+   * Gives the hub a starting position for boards this worker has not streamed yet (the bus's `follow`),
+   * so every stream's cursor names each of its boards.
+   */
+  followBoards: (boards: readonly string[]) => Promise<void>;
+  /**
+   * The boards the requester may see, sorted or not (docs/security.md, "Boards and access"): for an
+   * admin every existing board, for others the granted ones that exist.
+   */
+  visibleBoards: (ctx: Context) => Promise<Iterable<string>>;
+  /**
+   * Whether the requester may read a board asked for that `visibleBoards` did not list (a board created
+   * a moment ago on another worker is looked up again); throws the 403 / 404 answer when not.
+   */
+  requireBoard: (ctx: Context, board: string) => Promise<void>;
   metrics: Metrics;
   log: Logger;
   retryMs: number;
@@ -34,7 +52,9 @@ export interface EventsRouteOptions {
 /** What the route accepted, kept until the middleware chain has unwound. */
 interface AcceptedStream {
   topics: TopicFilter;
-  since: string | undefined;
+  /** Sorted. */
+  boards: readonly string[];
+  since: Cursor | undefined;
   sessionId?: string;
   userName?: string;
 }
@@ -46,16 +66,42 @@ export interface EventsRoute {
   openAcceptedStreams(ctx: Context, next: Next): Promise<void>;
 }
 
-/** Picks the resume point: the Last-Event-ID header wins over `?since=` (the browser sets it on reconnect). */
-function resumeId(ctx: Context): string | undefined {
+/**
+ * Picks the resume cursor (docs/events.md, "Resume"): the Last-Event-ID header wins over `?since=` (the
+ * browser sets it on reconnect). A bare stream id is `main`'s.
+ */
+function resumeCursor(ctx: Context): Cursor | undefined {
   const header = ctx.get('Last-Event-ID').trim();
   const query = typeof ctx.query.since === 'string' ? ctx.query.since.trim() : '';
   const value = header || query;
   if (!value) return undefined;
-  if (!streamIdSchema.safeParse(value).success) {
-    throw new ValidationError('since: must be a stream id like 1700000000000-0', 'since');
+  const parsed = parseCursor(value);
+  if (!parsed.ok) throw new ValidationError(parsed.message, 'since');
+  return parsed.value;
+}
+
+/** The `?boards=` list, validated, without repeats and sorted; undefined when the query names none. */
+function askedBoards(ctx: Context): string[] | undefined {
+  const raw = ctx.query.boards;
+  if (raw === undefined) return undefined;
+  const items = (Array.isArray(raw) ? raw.join(',') : raw)
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+  if (items.length === 0) throw new ValidationError('boards: name at least one board', 'boards');
+  for (const item of items) {
+    if (!boardSchema.safeParse(item).success) {
+      throw new ValidationError(
+        `boards: "${item.slice(0, 64)}" is not a board name (1..64 of a-z 0-9 -)`,
+        'boards',
+      );
+    }
   }
-  return value;
+  const boards = [...new Set(items)].sort();
+  if (boards.length > MAX_BOARDS_PER_STREAM) {
+    throw new ValidationError(`boards: at most ${MAX_BOARDS_PER_STREAM} boards per stream`, 'boards');
+  }
+  return boards;
 }
 
 /** Retry between 1x and 1.5x the base, so a reload's reconnects do not arrive in one burst. */
@@ -101,34 +147,65 @@ export function eventsRoute(options: EventsRouteOptions): EventsRoute {
   const { hub, eventLog, metrics, log } = options;
   const accepted = new WeakMap<Context, AcceptedStream>();
 
-  /** Replays what the client missed, then releases the live events held meanwhile (docs/architecture.md). */
-  async function replayInto(connection: SseConnection, since: string): Promise<void> {
-    try {
-      const outcome = await eventLog.replaySince(since, async (events) => {
-        for (const event of events) {
-          if (!connection.topics.matches(topicOf(event))) continue;
-          await connection.waitForRoom();
-          if (connection.closed) return false;
-          connection.replay(event.id, encodeEvent(event));
-        }
-        return !connection.closed;
-      });
-      if (outcome.kind === 'trimmed' || outcome.kind === 'ahead') {
-        // The client's state cannot be completed from the log: it refetches the snapshot. An id the log
-        // never issued must not hold back live events either.
-        if (outcome.kind === 'ahead') connection.forgetCursor();
-        connection.write(encodeReset(outcome.kind === 'trimmed' ? 'history-trimmed' : 'unknown-id'));
-        metrics.resets.inc();
-      } else if (outcome.kind === 'replayed') {
-        metrics.replays.inc({ kind: 'client' });
+  /** The boards of the stream: the ones asked for, each visible to the user, or every visible one. */
+  async function streamBoards(ctx: Context): Promise<string[]> {
+    const asked = askedBoards(ctx);
+    const visible = await options.visibleBoards(ctx);
+    if (asked === undefined) {
+      const all = [...new Set(visible)].sort();
+      if (all.length > MAX_BOARDS_PER_STREAM) {
+        throw new ValidationError(
+          `boards: you may see ${all.length} boards, more than one stream carries (${MAX_BOARDS_PER_STREAM}): name them with ?boards=`,
+          'boards',
+        );
       }
-    } catch (error) {
-      // Redis is away: close so the client retries with the same Last-Event-ID instead of missing events.
-      log.warn({ err: error }, 'replay failed; closing the stream');
-      connection.close('error');
-      return;
+      if (all.length === 0) {
+        throw new AppError(403, 'forbidden_board', 'you may see no board', { field: 'board' });
+      }
+      return all;
     }
-    connection.endReplay();
+    const allowed = new Set(visible);
+    for (const board of asked) if (!allowed.has(board)) await options.requireBoard(ctx, board);
+    return asked;
+  }
+
+  /**
+   * Replays what the client missed, board by board, then releases the live events held meanwhile
+   * (docs/architecture.md, "Cursors only while catching up").
+   */
+  async function replayInto(connection: SseConnection, since: Cursor): Promise<void> {
+    for (const board of connection.boards) {
+      const afterId = since.get(board);
+      // Not named by the cursor (starts live), or taken out of the stream meanwhile.
+      if (afterId === undefined || !connection.boards.includes(board)) continue;
+      try {
+        const outcome = await eventLog.replaySince(board, afterId, async (events) => {
+          for (const event of events) {
+            if (!connection.topics.matches(topicOf(event))) continue;
+            await connection.waitForRoom();
+            if (connection.closed || !connection.boards.includes(board)) return false;
+            connection.replay(board, event.id, encodeEventBody(event));
+          }
+          return !connection.closed;
+        });
+        if (outcome.kind === 'trimmed' || outcome.kind === 'ahead') {
+          // The client's state of this board cannot be completed from the log: it refetches the board's
+          // snapshot. An id the log never issued must not hold back live events either.
+          if (outcome.kind === 'ahead') connection.forgetBoard(board);
+          connection.write(encodeReset(outcome.kind === 'trimmed' ? 'history-trimmed' : 'unknown-id', board));
+          metrics.resets.inc();
+        } else if (outcome.kind === 'replayed') {
+          metrics.replays.inc({ kind: 'client' });
+        }
+      } catch (error) {
+        // Redis is away: close so the client retries with the same Last-Event-ID instead of missing events.
+        log.warn({ err: error, board }, 'replay failed; closing the stream');
+        connection.close('error');
+        return;
+      }
+      if (connection.closed) return;
+    }
+    connection.endReplay(hub.fanOutPositions());
   }
 
   function open(ctx: Context, stream: AcceptedStream): void {
@@ -150,9 +227,9 @@ export function eventsRoute(options: EventsRouteOptions): EventsRoute {
     releaseKoaContext(res);
     const connection = new SseConnection({
       topics: stream.topics,
+      boards: stream.boards,
       maxBufferBytes: options.maxBufferBytes,
       response: res,
-      lastId: stream.since,
       ...(stream.sessionId === undefined ? {} : { sessionId: stream.sessionId }),
       ...(stream.userName === undefined ? {} : { userName: stream.userName }),
     });
@@ -160,23 +237,27 @@ export function eventsRoute(options: EventsRouteOptions): EventsRoute {
       Buffer.concat([encodeRetry(jitteredRetry(options.retryMs)), encodeComment('pulseboard stream')]),
     );
     flattenHeaderBlock(res);
-    // Held before the hub can deliver anything, so replayed and live events keep id order.
-    if (stream.since !== undefined) connection.beginReplay();
+    // Held before the hub can deliver anything, so replayed and live events keep id order. Boards the
+    // cursor does not name start live, at the worker's position.
+    const { since } = stream;
+    if (since !== undefined) connection.beginReplay(since, hub.fanOutPositions());
     hub.add(connection);
-    if (stream.since !== undefined) void replayInto(connection, stream.since);
+    if (since !== undefined) void replayInto(connection, since);
   }
 
   return {
     async acceptStream(ctx) {
       const topics = parseTopics(ctx.query.topics);
-      const since = resumeId(ctx);
+      const since = resumeCursor(ctx);
       const identity = options.identify?.(ctx) ?? {};
+      const boards = await streamBoards(ctx);
       const { sessionId } = identity;
       // MAX_STREAMS_PER_SESSION across every worker; the stream counts until its response closes.
       if (sessionId !== undefined) await options.streamQuota?.admit(sessionId, ctx.res);
+      await options.followBoards(boards);
       ctx.status = 200;
       ctx.respond = false;
-      accepted.set(ctx, { topics, since, ...identity });
+      accepted.set(ctx, { topics, boards, since, ...identity });
     },
 
     async openAcceptedStreams(ctx, next) {

@@ -137,6 +137,37 @@ describe('bench SSE client', () => {
     }
   });
 
+  it('resumes a stream of several boards with the whole cursor of its last frame, counting no regression across boards', async () => {
+    // Two boards' ids interleave: 1700000000001-0 on b02 comes after 1700000000001-5 on b01.
+    const boardFrame = (seq: number, board: string, id: string, cursor: string) =>
+      `id: ${cursor}\nevent: metric\ndata: {"id":"${id}","board":"${board}","ts":${Date.now() - 5},"type":"metric","name":"bench.value","value":${seq},"unit":"n"}\n\n`;
+    const server = await serve([
+      {
+        head: 'HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n',
+        pieces: [
+          boardFrame(1, 'b01', '1700000000001-5', 'b01:1700000000001-5,b02:1700000000000-0'),
+          boardFrame(2, 'b02', '1700000000001-0', 'b01:1700000000001-5,b02:1700000000001-0'),
+        ],
+        end: true,
+      },
+      { head: 'HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n', pieces: [] },
+    ]);
+    const { client, closes, counters } = newClient(server.port);
+    try {
+      await client.connect(false);
+      await until(() => client.unique === 2 && closes.length === 1);
+      expect(client.idRegressions).to.equal(0);
+      const lag = summarize([new SharedHistogram(counters, LAG_OFFSET).snapshot()]);
+      expect(lag.count).to.equal(2);
+      await client.connect(true);
+      await until(() => server.requests.length === 2);
+      expect(server.requests[1]).to.include('Last-Event-ID: b01:1700000000001-5,b02:1700000000001-0\r\n');
+    } finally {
+      client.drop();
+      server.close();
+    }
+  });
+
   it('refuses a stream that does not answer 200', async () => {
     const server = await serve([
       { head: 'HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n', pieces: [] },

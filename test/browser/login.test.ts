@@ -73,9 +73,13 @@ describe('the login page in Chromium', function () {
   });
 
   it('returns to the page the user came from after logging in', async function () {
-    await page.goto(`${app.url}/login?next=${encodeURIComponent('/?filter=db*')}`);
+    await page.goto(`${app.url}/login?next=${encodeURIComponent('/b/main?filter=db*')}`);
     await submit(env.username, env.password);
-    await page.waitForURL(`${app.url}/?filter=db*`);
+    await page.waitForURL(`${app.url}/b/main?filter=db*`);
+    await waitForLive(page);
+    // A dashboard link from before boards (the filter at `/`) shows the main board with that filter.
+    await page.goto(`${app.url}/?filter=api*`);
+    await page.waitForURL(`${app.url}/b/main?filter=api*`);
     await waitForLive(page);
     // A `next` that leaves the site is ignored, also with a tab or newline inside `//` (the URL parser
     // drops them, so the browser would read `//evil.example`).
@@ -100,7 +104,7 @@ describe('the login page in Chromium', function () {
       'Your session has expired. Please log in again.',
     );
     await submit(env.username, env.password);
-    await page.waitForURL(`${app.url}/`);
+    await page.waitForURL(`${app.url}/b/main`);
     expect(problems.except([401])).to.deep.equal([]);
   });
 });

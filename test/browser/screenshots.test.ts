@@ -1,11 +1,14 @@
-// Renders the dashboard with realistic data in light and dark, on a desktop and a phone, and the login
-// page, and saves the pictures the README shows (docs/screenshots/).
+// Renders a board view with realistic data in light and dark, on a desktop and a phone, the board
+// overview, and the login page, and saves the pictures the README shows (docs/screenshots/).
 import { expect } from 'chai';
 import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
+import { BoardStore } from '../../server/auth/boards.ts';
 import type { Pulseboard } from '../../server/pulseboard.ts';
+import { redisNames } from '../../shared/keys.ts';
+import { ensureTestUser } from '../helpers/auth.ts';
 import type { StatusInput } from '../../shared/events.ts';
 import { launchChromium, pageProblems, watchedPage } from './helpers/chromium.ts';
 import { logInThroughForm } from './helpers/dashboard-page.ts';
@@ -78,6 +81,40 @@ const EVENTS = [
   { level: 'info', title: 'Certificate rotation started', service: 'cdn', agoMs: 6 * MINUTE },
 ] as const;
 
+/** Boards besides main, for the overview and the switcher: title and the states of their services. */
+const OTHER_BOARDS: { name: string; title: string; services: Omit<StatusInput, 'type' | 'board'>[] }[] = [
+  {
+    name: 'payments',
+    title: 'Payments',
+    services: [
+      { service: 'checkout', state: 'ok' },
+      { service: 'ledger', state: 'ok' },
+      { service: 'psp-gateway', state: 'degraded', message: 'p99 2.1 s at the card processor' },
+      { service: 'refunds', state: 'ok' },
+    ],
+  },
+  {
+    name: 'edge',
+    title: 'Edge network',
+    services: [
+      { service: 'cdn-eu', state: 'ok' },
+      { service: 'cdn-us', state: 'ok' },
+      { service: 'dns', state: 'ok' },
+    ],
+  },
+  {
+    name: 'data',
+    title: 'Data platform',
+    services: [
+      { service: 'warehouse', state: 'maintenance', message: 'vacuum until 04:00' },
+      { service: 'kafka', state: 'ok' },
+    ],
+  },
+  { name: 'ml', title: 'ML serving', services: [] },
+];
+/** An admin sees every board (the switcher lists them all). */
+const ADMIN = 'ops-lead';
+
 /** A smooth-ish walk, so the charts look like real metrics. */
 function walk(points: number, start: number, step: number, min: number): number[] {
   const values: number[] = [];
@@ -91,6 +128,12 @@ function walk(points: number, start: number, step: number, min: number): number[
 
 async function seed(env: BrowserEnvironment): Promise<void> {
   const now = Date.now();
+  const boards = new BoardStore(env.client, redisNames(env.prefix));
+  for (const { name, title, services } of OTHER_BOARDS) {
+    await boards.add(name, title);
+    for (const status of services) await env.publisher.publish({ type: 'status', board: name, ...status });
+  }
+  await ensureTestUser(env.redis.url, env.prefix, ADMIN, 'admin', []);
   for (const { agoMs, ...status } of SERVICES) {
     await env.publisher.publish({ type: 'status', ...status, ts: now - agoMs });
   }
@@ -115,7 +158,7 @@ async function seed(env: BrowserEnvironment): Promise<void> {
   }
 }
 
-describe('screenshots of the dashboard and the login page', function () {
+describe('screenshots of a board, the board overview and the login page', function () {
   this.timeout(90_000);
   let env: BrowserEnvironment;
   let app: Pulseboard;
@@ -123,8 +166,10 @@ describe('screenshots of the dashboard and the login page', function () {
 
   before(async function () {
     [env, browser] = await Promise.all([startEnvironment(), launchChromium()]);
-    app = await env.startApp();
+    // Seeded first: the worker reads the board registry at its start (boards added later show up on the
+    // `boards-changed` control message the CLI sends, which this seed does not).
     await seed(env);
+    app = await env.startApp();
     await mkdir(SCREENSHOTS, { recursive: true });
   });
   after(async function () {
@@ -144,7 +189,8 @@ describe('screenshots of the dashboard and the login page', function () {
       const context = await browser.newContext({ colorScheme: shot.colorScheme, viewport: shot.viewport });
       try {
         const page = await watchedPage(context, problems);
-        await logInThroughForm(page, app.url, env.username, env.password);
+        await logInThroughForm(page, app.url, ADMIN, env.password);
+        await page.locator('.switcher-link', { hasText: 'ML serving' }).waitFor();
         await page
           .locator('.tile')
           .nth(SERVICES.length - 1)
@@ -169,6 +215,25 @@ describe('screenshots of the dashboard and the login page', function () {
       }
     });
   }
+
+  it('saves overview-light.png', async function () {
+    const problems = pageProblems();
+    const context = await browser.newContext({ viewport: { width: 1440, height: 560 } });
+    try {
+      const page = await watchedPage(context, problems);
+      await logInThroughForm(page, app.url, ADMIN, env.password, '/');
+      await page.locator('.board-card').nth(OTHER_BOARDS.length).waitFor();
+      expect(await page.locator('.board-card[data-board="main"] .badge-label').textContent()).to.equal(
+        'Down',
+      );
+      const file = path.join(SCREENSHOTS, 'overview-light.png');
+      await page.screenshot({ path: file, fullPage: true });
+      expect((await stat(file)).size).to.be.above(10_000);
+      expect(problems.list).to.deep.equal([]);
+    } finally {
+      await context.close();
+    }
+  });
 
   it('saves login.png', async function () {
     const problems = pageProblems();

@@ -37,7 +37,7 @@ describe('many tabs of one browser', function () {
     const pages = [first];
     for (let index = 1; index < count; index += 1) {
       const page = await watchedPage(context, problems);
-      await page.goto(`${app.url}/`);
+      await page.goto(`${app.url}/b/main`);
       await waitForLive(page);
       pages.push(page);
     }

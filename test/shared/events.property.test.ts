@@ -161,7 +161,7 @@ describe('event schema properties', function () {
           const parsed = parseEnvelope(JSON.stringify({ ...event, id, ts: event.ts ?? sequencedTs }));
           expect(parsed.ok).to.equal(true);
           if (!parsed.ok) return;
-          const frame = encodeEvent(parsed.value).toString('utf8');
+          const frame = encodeEvent(parsed.value, id).toString('utf8');
           expect(frame).to.not.match(/[\r\0]/);
           const match = /^id: ([^\n]*)\nevent: ([^\n]*)\ndata: ([^\n]*)\n\n$/.exec(frame);
           expect(match, frame).to.not.equal(null);

@@ -2,14 +2,25 @@
 // the connection state and the event log.
 import type { Locator, Page } from 'playwright-core';
 
-export async function logInThroughForm(page: Page, baseUrl: string, username: string, password: string) {
-  await page.goto(`${baseUrl}/`);
+/**
+ * Opens `path` (default: the main board's view), logs in on the page it redirects to, and returns there;
+ * then waits for the stream to be live unless `live` is false (a page that opens no stream).
+ */
+export async function logInThroughForm(
+  page: Page,
+  baseUrl: string,
+  username: string,
+  password: string,
+  path = '/b/main',
+  live = true,
+) {
+  await page.goto(`${baseUrl}${path}`);
   await page.waitForURL(/\/login/);
   await page.getByLabel('Username').fill(username);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Log in' }).click();
-  await page.waitForURL(`${baseUrl}/`);
-  await waitForLive(page);
+  await page.waitForURL(`${baseUrl}${path}`);
+  if (live) await waitForLive(page);
 }
 
 export function tile(page: Page, service: string): Locator {

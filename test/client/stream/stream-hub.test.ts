@@ -2,7 +2,9 @@
 // `eventsource` client standing in for the browser's EventSource.
 import { expect } from 'chai';
 import { EventSource } from 'eventsource';
-import { StreamHub, type HubSubscriber, type SessionCheck } from '../../../client/stream/stream-hub.ts';
+import { StreamHub, type AccessCheck, type HubSubscriber } from '../../../client/stream/stream-hub.ts';
+import type { BoardSubscription } from '../../../client/stream/protocol.ts';
+import { boardsResponseSchema } from '../../../client/state/boards.ts';
 import type { HubMessage } from '../../../client/stream/protocol.ts';
 import type { Envelope } from '../../../shared/events.ts';
 import { createPublisher, type Publisher } from '../../../shared/publisher.ts';
@@ -11,6 +13,11 @@ import { startTestApp, stopAll, uniquePrefix, type TestApp } from '../../helpers
 import { startTestRedis, type TestRedis } from '../../helpers/redis-server.ts';
 import { until } from '../../helpers/sse-client.ts';
 import { createClient } from 'redis';
+import { BoardStore } from '../../../server/auth/boards.ts';
+import { UserStore } from '../../../server/auth/users.ts';
+import { publishControl } from '../../../server/bus/control.ts';
+import { boardKeys, redisNames } from '../../../shared/keys.ts';
+import type { RedisClient } from '../../../server/redis.ts';
 
 interface RecordingSubscriber extends HubSubscriber {
   messages: HubMessage[];
@@ -26,12 +33,15 @@ function recorder(): RecordingSubscriber {
   };
 }
 
+/** A subscription to the main board from `since`. */
+const onMain = (since: string | null): BoardSubscription[] => [{ board: 'main', since }];
+
 describe('the shared stream hub', function () {
   this.timeout(30_000);
   let redis: TestRedis;
   let app: TestApp;
   let prefix: string;
-  let client: ReturnType<typeof createClient>;
+  let client: RedisClient;
   let publisher: Publisher;
   let session: TestSession;
   let hub: StreamHub;
@@ -52,16 +62,23 @@ describe('the shared stream hub', function () {
     client = createClient({ url: redis.url });
     await client.connect();
     publisher = createPublisher(client, { prefix });
-    session = await login(app.url, { redisUrl: redis.url, prefix });
+    const boards = new BoardStore(client, redisNames(prefix));
+    await boards.add('payments');
+    await boards.add('edge');
+    await boards.add('secret');
+    session = await login(app.url, { redisUrl: redis.url, prefix, boards: ['main', 'payments', 'edge'] });
     hub = new StreamHub({
       openSource: (path) =>
         new EventSource(`${app.url}${path}`, {
           fetch: (input, init) =>
             fetch(input, { ...init, headers: { ...(init?.headers ?? {}), ...session.headers } }),
         }),
-      checkSession: async (): Promise<SessionCheck> => {
-        const response = await fetch(`${app.url}/api/session`, { headers: session.headers });
-        return response.status === 401 ? 'unauthorized' : response.ok ? 'valid' : 'unknown';
+      checkAccess: async (): Promise<AccessCheck> => {
+        const response = await fetch(`${app.url}/api/boards`, { headers: session.headers });
+        if (response.status === 401) return { kind: 'unauthorized' };
+        const parsed = boardsResponseSchema.safeParse(await response.json().catch(() => undefined));
+        if (!response.ok || !parsed.success) return { kind: 'unknown' };
+        return { kind: 'visible', boards: new Set(parsed.data.boards.map((board) => board.name)) };
       },
       retryMinMs: 100,
     });
@@ -74,6 +91,11 @@ describe('the shared stream hub', function () {
 
   const streams = (key?: string) =>
     app.hub.count((connection) => key === undefined || connection.topics.key === key);
+  const streamsOf = (boards: string) => app.hub.count((connection) => connection.boards.join(',') === boards);
+  const titles = (subscriber: RecordingSubscriber) =>
+    subscriber.events().map((event) => (event.type === 'event' ? `${event.board}:${event.title}` : '?'));
+  const removed = (subscriber: RecordingSubscriber) =>
+    subscriber.messages.flatMap((message) => (message.type === 'boardsRemoved' ? message.boards : []));
   const live = (subscriber: RecordingSubscriber) =>
     until(
       () => subscriber.messages.some((message) => message.type === 'state' && message.state === 'live'),
@@ -84,8 +106,8 @@ describe('the shared stream hub', function () {
   it('serves subscribers with different filters from one stream on the union of their topics', async function () {
     const statuses = recorder();
     const metrics = recorder();
-    hub.subscribe(statuses, ['status:api*'], '0-0');
-    hub.subscribe(metrics, ['metric:cpu.*'], '0-0');
+    hub.subscribe(statuses, onMain('0-0'), ['status:api*']);
+    hub.subscribe(metrics, onMain('0-0'), ['metric:cpu.*']);
     await live(metrics);
     await until(() => streams('metric:cpu.*,status:api*') === 1, 5000, 'the union stream');
     expect(streams()).to.equal(1);
@@ -103,14 +125,14 @@ describe('the shared stream hub', function () {
 
   it('gives a late subscriber what followed its snapshot from the buffer, without a new stream', async function () {
     const first = recorder();
-    hub.subscribe(first, null, '0-0');
+    hub.subscribe(first, onMain('0-0'), null);
     await live(first);
     const [snapshotId] = await publisher.publish({ type: 'event', level: 'info', title: 'in the snapshot' });
     await publisher.publish({ type: 'event', level: 'info', title: 'after the snapshot' });
     await until(() => first.events().length === 2, 5000, 'two events');
 
     const late = recorder();
-    hub.subscribe(late, null, snapshotId!);
+    hub.subscribe(late, onMain(snapshotId!), null);
     expect(late.events().map((event) => event.type === 'event' && event.title)).to.deep.equal([
       'after the snapshot',
     ]);
@@ -119,7 +141,7 @@ describe('the shared stream hub', function () {
 
   it('replays what the old stream did not carry when a subscriber widens the topics, once each', async function () {
     const narrow = recorder();
-    hub.subscribe(narrow, ['status:api'], '0-0');
+    hub.subscribe(narrow, onMain('0-0'), ['status:api']);
     await live(narrow);
     await publisher.publish({ type: 'status', service: 'api', state: 'ok' });
     await until(() => narrow.events().length === 1, 5000, 'the api status');
@@ -130,7 +152,7 @@ describe('the shared stream hub', function () {
     await until(() => narrow.events().length === 2, 5000, 'the second api status');
 
     const wide = recorder();
-    hub.subscribe(wide, ['status:*'], snapshotId!);
+    hub.subscribe(wide, onMain(snapshotId!), ['status:*']);
     await until(() => wide.events().length === 2, 5000, 'db and api after the snapshot');
     await until(() => streams('status:*,status:api') === 1, 5000, 'the widened stream');
     await publisher.publish({ type: 'status', service: 'web', state: 'ok' });
@@ -143,11 +165,142 @@ describe('the shared stream hub', function () {
     expect(streams()).to.equal(1);
   });
 
+  it('carries two boards on one stream; adding a board mid-burst reopens it at the cursor, nothing missed or twice', async function () {
+    const payments = recorder();
+    hub.subscribe(payments, [{ board: 'payments', since: '0-0' }], null);
+    await live(payments);
+    const titlesSent = Array.from({ length: 60 }, (_, index) => `p${index}`);
+    const burst = (async () => {
+      for (const title of titlesSent) {
+        await publisher.publish({ type: 'event', board: 'payments', level: 'info', title });
+      }
+    })();
+    await until(() => payments.events().length >= 10, 5000, 'the burst to start');
+    // Published before the second subscriber's snapshot id: replayed by the reopened stream.
+    await publisher.publish({ type: 'event', board: 'edge', level: 'info', title: 'e0' });
+    const edge = recorder();
+    hub.subscribe(edge, [{ board: 'edge', since: '0-0' }], null);
+    await burst;
+    await publisher.publish({ type: 'event', board: 'edge', level: 'info', title: 'e1' });
+    await until(
+      () => payments.events().length >= 60 && edge.events().length >= 2,
+      5000,
+      'every event of both boards',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(titles(payments)).to.deep.equal(titlesSent.map((title) => `payments:${title}`));
+    expect(titles(edge)).to.deep.equal(['edge:e0', 'edge:e1']);
+    expect(streamsOf('edge,payments')).to.equal(1);
+    expect(streams()).to.equal(1);
+  });
+
+  it('tells the subscribers of a board that left the stream (grant revoked), and carries on without it', async function () {
+    const payments = recorder();
+    const edge = recorder();
+    hub.subscribe(payments, [{ board: 'payments', since: '0-0' }], null);
+    hub.subscribe(edge, [{ board: 'edge', since: '0-0' }], ['event:*']);
+    await live(payments);
+    await until(() => streamsOf('edge,payments') === 1, 5000, 'one stream for both boards');
+
+    const names = redisNames(prefix);
+    await new UserStore(client, names).updateBoards(session.username, (boards) =>
+      boards.filter((board) => board !== 'edge'),
+    );
+    await publishControl(client, names, { type: 'access-changed', userName: session.username });
+    await until(() => removed(edge).includes('edge'), 3000, 'the edge subscriber to be told');
+    expect(removed(payments)).to.deep.equal([]);
+    await until(() => streamsOf('payments') === 1 && streams() === 1, 5000, 'the stream without edge');
+
+    await publisher.publish({ type: 'event', board: 'edge', level: 'info', title: 'not for us' });
+    await publisher.publish({ type: 'event', board: 'payments', level: 'info', title: 'still here' });
+    await until(() => payments.events().length === 1, 5000, 'the payments event');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(titles(payments)).to.deep.equal(['payments:still here']);
+    expect(edge.events()).to.deep.equal([]);
+  });
+
+  it('drops a board the server refuses (403) and reopens with the others', async function () {
+    const payments = recorder();
+    const secret = recorder();
+    hub.subscribe(payments, [{ board: 'payments', since: '0-0' }], null);
+    await live(payments);
+    hub.subscribe(secret, [{ board: 'secret', since: '0-0' }], null);
+    await until(() => removed(secret).includes('secret'), 5000, 'the secret subscriber to be told');
+    await until(() => streamsOf('payments') === 1, 5000, 'the stream to carry payments again');
+    await publisher.publish({ type: 'event', board: 'payments', level: 'info', title: 'after' });
+    await until(() => titles(payments).includes('payments:after'), 5000, 'a live event');
+    expect(secret.events()).to.deep.equal([]);
+    expect(secret.messages.some((message) => message.type === 'unauthorized')).to.equal(false);
+  });
+
+  it('tells only the subscribers of a board the server cannot resume (reset naming it) to refetch', async function () {
+    const ids: string[] = [];
+    for (let index = 0; index < 5; index += 1) {
+      const [id] = await publisher.publish({
+        type: 'event',
+        board: 'payments',
+        level: 'info',
+        title: `${index}`,
+      });
+      ids.push(id!);
+    }
+    await client.xTrim(boardKeys(prefix, 'payments').log, 'MAXLEN', 2);
+    const edge = recorder();
+    hub.subscribe(edge, [{ board: 'edge', since: '0-0' }], null);
+    await live(edge);
+    const payments = recorder();
+    hub.subscribe(payments, [{ board: 'payments', since: ids[0]! }], null);
+    await until(
+      () => payments.messages.some((message) => message.type === 'reset' && message.board === 'payments'),
+      5000,
+      'a reset naming payments',
+    );
+    expect(edge.messages.some((message) => message.type === 'reset')).to.equal(false);
+  });
+
+  it('resets a late subscriber whose snapshot is older than what the buffer holds of its board', async function () {
+    const small = new StreamHub({
+      openSource: (path) =>
+        new EventSource(`${app.url}${path}`, {
+          fetch: (input, init) =>
+            fetch(input, { ...init, headers: { ...(init?.headers ?? {}), ...session.headers } }),
+        }),
+      checkAccess: async () => ({ kind: 'unknown' }),
+      bufferSize: 4,
+    });
+    try {
+      const first = recorder();
+      small.subscribe(first, [{ board: 'payments', since: '0-0' }], null);
+      await live(first);
+      const ids: string[] = [];
+      for (let index = 0; index < 8; index += 1) {
+        const [id] = await publisher.publish({
+          type: 'event',
+          board: 'payments',
+          level: 'info',
+          title: `${index}`,
+        });
+        ids.push(id!);
+      }
+      await until(() => first.events().length === 8, 5000, 'eight events');
+      const behind = recorder();
+      small.subscribe(behind, [{ board: 'payments', since: ids[1]! }], null);
+      expect(behind.messages.filter((message) => message.type !== 'state')).to.deep.equal([
+        { type: 'reset', board: 'payments' },
+      ]);
+      const recent = recorder();
+      small.subscribe(recent, [{ board: 'payments', since: ids[5]! }], null);
+      expect(titles(recent)).to.deep.equal(['payments:6', 'payments:7']);
+    } finally {
+      small.logout();
+    }
+  });
+
   it('tells every subscriber when the session is gone (the stream answered 401)', async function () {
     const one = recorder();
     const two = recorder();
-    hub.subscribe(one, null, '0-0');
-    hub.subscribe(two, ['event:*'], '0-0');
+    hub.subscribe(one, onMain('0-0'), null);
+    hub.subscribe(two, onMain('0-0'), ['event:*']);
     await live(one);
     const response = await fetch(`${app.url}/api/logout`, { method: 'POST', headers: session.csrfHeaders });
     expect(response.status).to.equal(204);
@@ -166,8 +319,8 @@ describe('the shared stream hub', function () {
   it('tells the other subscribers when one logs out, and closes the stream', async function () {
     const one = recorder();
     const two = recorder();
-    hub.subscribe(one, null, '0-0');
-    hub.subscribe(two, null, '0-0');
+    hub.subscribe(one, onMain('0-0'), null);
+    hub.subscribe(two, onMain('0-0'), null);
     await live(one);
     hub.logout();
     expect(two.messages.at(-1)).to.deep.equal({ type: 'loggedOut' });

@@ -1,6 +1,9 @@
 import { expect } from 'chai';
 import { createClient } from 'redis';
+import { boardKeys, redisNames } from '../../../shared/keys.ts';
 import { createPublisher } from '../../../shared/publisher.ts';
+import { BoardStore } from '../../../server/auth/boards.ts';
+import type { RedisClient } from '../../../server/redis.ts';
 import { startTestApp, stopAll, uniquePrefix, type TestApp } from '../../helpers/app.ts';
 import { login } from '../../helpers/auth.ts';
 import { startTestRedis, type TestRedis } from '../../helpers/redis-server.ts';
@@ -16,7 +19,7 @@ describe('gap fill after the subscriber connection drops', function () {
   let redis: TestRedis;
   let apps: TestApp[] = [];
   let streams: RecordedStream[] = [];
-  let publisherClient: ReturnType<typeof createClient>;
+  let publisherClient: RedisClient;
   let admin: ReturnType<typeof createClient>;
 
   before(async function () {
@@ -100,6 +103,58 @@ describe('gap fill after the subscriber connection drops', function () {
       const gapFills = (await app.metrics.replays.get()).values.find((value) => value.labels.kind === 'gap');
       expect(gapFills?.value).to.equal(KILL_AT_MS.length);
       expect(app.health.report().checks.subscriber).to.equal('ok');
+    }
+  });
+
+  it('replays each board of its streams after its own position: two boards, every event once and in order per board', async function () {
+    const prefix = uniquePrefix();
+    const boards = new BoardStore(publisherClient, redisNames(prefix));
+    await boards.add('payments');
+    await boards.add('edge');
+    const app = await startTestApp(redis.url, { PULSEBOARD_PREFIX: prefix });
+    apps = [app];
+    const session = await login(app.url, { redisUrl: redis.url, prefix, boards: ['payments', 'edge'] });
+    streams = [`${app.url}/events?boards=edge,payments`, `${app.url}/events?boards=payments`].map((url) =>
+      openStream(url, { headers: session.headers }),
+    );
+    await Promise.all(streams.map((stream) => stream.waitForOpen()));
+    const publisher = createPublisher(publisherClient, { prefix });
+    const started = Date.now();
+    const kills = (async () => {
+      for (const at of [300, 900, 1500]) {
+        await sleep(Math.max(0, started + at - Date.now()));
+        await admin.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']);
+      }
+    })();
+    for (let index = 0; index < 400; index += 1) {
+      await sleep(Math.max(0, started + index * 5 - Date.now()));
+      await publisher.publish({
+        type: 'metric',
+        board: index % 2 ? 'edge' : 'payments',
+        name: 'load',
+        value: index,
+      });
+    }
+    await kills;
+    const idsOf = async (board: string) =>
+      ((await publisherClient.xRange(boardKeys(prefix, board).log, '-', '+')) ?? []).map((entry) => entry.id);
+    const expected = { payments: await idsOf('payments'), edge: await idsOf('edge') };
+    const wanted = [expected.payments.length + expected.edge.length, expected.payments.length];
+    for (const [index, stream] of streams.entries()) {
+      await stream.waitFor(
+        (events) => events.length >= wanted[index]!,
+        10_000,
+        `stream ${index} to catch up`,
+      );
+    }
+    await sleep(300);
+    for (const [index, stream] of streams.entries()) {
+      for (const board of index === 0 ? (['payments', 'edge'] as const) : (['payments'] as const)) {
+        const received = stream.events.filter((event) => event.board === board).map((event) => event.id);
+        expect(received, `stream ${index}, board ${board}`).to.deep.equal(expected[board]);
+      }
+      expect(stream.events.length, `stream ${index}`).to.equal(wanted[index]);
+      expect(stream.opens, `stream ${index} never had to reconnect`).to.equal(1);
     }
   });
 });

@@ -1,6 +1,8 @@
 import http from 'node:http';
 import { expect } from 'chai';
 import { parseEnvelope, type Envelope } from '../../../shared/events.ts';
+import { redisNames } from '../../../shared/keys.ts';
+import { BoardStore } from '../../../server/auth/boards.ts';
 import type { TestApp } from '../../helpers/app.ts';
 import { until } from '../../helpers/sse-client.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
@@ -14,19 +16,22 @@ function metric(id: string, name: string, value: number): Envelope & { name: str
 }
 
 /** Records every ServerResponse.write while installed: which response, and the bytes. */
-function recordWrites(): { writes: { response: http.ServerResponse; text: string }[]; restore(): void } {
+function recordWrites(): {
+  writes: { response: http.ServerResponse; text: string; chunk: unknown }[];
+  restore(): void;
+} {
   const original = http.ServerResponse.prototype.write;
-  const writes: { response: http.ServerResponse; text: string }[] = [];
+  const writes: { response: http.ServerResponse; text: string; chunk: unknown }[] = [];
   http.ServerResponse.prototype.write = function (this: http.ServerResponse, ...args: unknown[]) {
     const [chunk] = args;
-    writes.push({ response: this, text: Buffer.isBuffer(chunk) ? chunk.toString() : String(chunk) });
+    writes.push({ response: this, chunk, text: Buffer.isBuffer(chunk) ? chunk.toString() : String(chunk) });
     return Reflect.apply(original, this, args) as boolean;
   } as typeof original;
   return { writes, restore: () => (http.ServerResponse.prototype.write = original) };
 }
 
 function idsIn(text: string): string[] {
-  return [...text.matchAll(/^id: (\S+)$/gm)].map((match) => match[1] ?? '');
+  return [...text.matchAll(/^id: main:(\S+)$/gm)].map((match) => match[1] ?? '');
 }
 
 describe('coalesced fan-out', function () {
@@ -62,7 +67,7 @@ describe('coalesced fan-out', function () {
     expect(recorder.writes).to.have.length(2);
     for (const write of recorder.writes) expect(idsIn(write.text)).to.deep.equal(expected);
     for (const stream of [first!, second!]) {
-      await stream.waitForText(new RegExp(`id: ${events.at(-1)!.id}\\n`));
+      await stream.waitForText(new RegExp(`id: main:${events.at(-1)!.id}\\n`));
       expect(idsIn(stream.text())).to.deep.equal(expected);
     }
   });
@@ -84,9 +89,9 @@ describe('coalesced fan-out', function () {
       events.filter((event) => event.name.startsWith(prefix)).map((e) => e.id);
     const written = recorder.writes.map((write) => idsIn(write.text));
     expect(written).to.deep.include.members([idsOf('api.'), idsOf('db.'), events.map((event) => event.id)]);
-    await everything!.waitForText(new RegExp(`id: ${events.at(-1)!.id}\\n`));
-    await api!.waitForText(new RegExp(`id: ${idsOf('api.').at(-1)}\\n`));
-    await db!.waitForText(new RegExp(`id: ${idsOf('db.').at(-1)}\\n`));
+    await everything!.waitForText(new RegExp(`id: main:${events.at(-1)!.id}\\n`));
+    await api!.waitForText(new RegExp(`id: main:${idsOf('api.').at(-1)}\\n`));
+    await db!.waitForText(new RegExp(`id: main:${idsOf('db.').at(-1)}\\n`));
     expect(idsIn(api!.text())).to.deep.equal(idsOf('api.'));
     expect(idsIn(db!.text())).to.deep.equal(idsOf('db.'));
   });
@@ -97,8 +102,61 @@ describe('coalesced fan-out', function () {
     const base = Date.now() + 60_000;
     const [a, b, c] = [0, 1, 2].map((index) => metric(`${base}-${index}`, 'api.rps', index));
     for (const event of [a!, b!, a!, b!, c!, b!]) app.hub.deliver(event);
-    await stream!.waitForText(new RegExp(`id: ${c!.id}\\n`));
+    await stream!.waitForText(new RegExp(`id: main:${c!.id}\\n`));
     await sleep(100);
     expect(idsIn(stream!.text())).to.deep.equal([a!.id, b!.id, c!.id]);
+  });
+
+  it('frames a flush once per board set: streams of one set share the same bytes, each set gets its own cursor ids', async function () {
+    await new BoardStore(bed.client, redisNames(bed.prefix)).add('payments');
+    const app = await bed.startApp();
+    const session = await bed.login(app.url, { boards: ['main', 'payments'] });
+    const queries = ['?boards=main,payments', '?boards=payments,main', '?boards=main'];
+    const streams: RawStream[] = [];
+    for (const query of queries) {
+      const stream = await openRawStream(`${app.url}/events${query}`, session.headers);
+      await stream.waitForText(/: pulseboard stream/);
+      streams.push(stream);
+    }
+    await until(() => app.hub.size === 3, 5000, 'streams registered');
+    const base = Date.now() + 60_000;
+    const events = Array.from({ length: 10 }, (_, index) => {
+      const parsed = parseEnvelope(
+        JSON.stringify({
+          id: `${base}-${index}`,
+          board: index % 2 === 0 ? 'main' : 'payments',
+          type: 'metric',
+          name: 'api.rps',
+          value: index,
+          ts: Date.now(),
+        }),
+      );
+      if (!parsed.ok) throw new Error(parsed.message);
+      return parsed.value;
+    });
+    recorder = recordWrites();
+    for (const event of events) app.hub.deliver(event);
+    await until(() => recorder!.writes.length >= 3, 5000, 'the flush');
+    await sleep(100);
+    recorder.restore();
+    expect(recorder.writes).to.have.length(3);
+    const [both, bothAgain, mainOnly] = recorder.writes;
+    // The two streams of {main, payments} got the very same Buffer.
+    expect(both!.chunk).to.equal(bothAgain!.chunk);
+    const frameIds = (text: string) => [...text.matchAll(/^id: (\S+)$/gm)].map((match) => match[1]);
+    // Each id is the set's cursor after the event: the positions before the flush (the logs are empty:
+    // 0-0), moved along event by event.
+    let mainAt = '0-0';
+    let paymentsAt = '0-0';
+    const expectedBoth = events.map((event) => {
+      if (event.board === 'main') mainAt = event.id;
+      else paymentsAt = event.id;
+      return `main:${mainAt},payments:${paymentsAt}`;
+    });
+    expect(frameIds(both!.text)).to.deep.equal(expectedBoth);
+    expect(frameIds(mainOnly!.text)).to.deep.equal(
+      events.filter((event) => event.board === 'main').map((event) => `main:${event.id}`),
+    );
+    for (const stream of streams) stream.close();
   });
 });

@@ -73,6 +73,6 @@ describe('light connections', function () {
       value: 1,
     });
     const [id] = await logIds(bed.client, bed.prefix);
-    for (const stream of streams) await stream.waitForText(new RegExp(`id: ${id}\\n`));
+    for (const stream of streams) await stream.waitForText(new RegExp(`id: main:${id}\\n`));
   });
 });

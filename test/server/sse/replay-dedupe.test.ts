@@ -1,6 +1,9 @@
 import { expect } from 'chai';
 import { parseEnvelope, type Envelope } from '../../../shared/events.ts';
-import { redisNames } from '../../../shared/keys.ts';
+import { boardKeys, redisNames } from '../../../shared/keys.ts';
+import { BoardStore } from '../../../server/auth/boards.ts';
+import type { SseConnection } from '../../../server/sse/connection.ts';
+import type { TestApp } from '../../helpers/app.ts';
 import { until } from '../../helpers/sse-client.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
 import { openRawStream, sleep } from './stream-helpers.ts';
@@ -12,7 +15,7 @@ function metric(id: string, value: number): Envelope {
 }
 
 function idsIn(text: string): string[] {
-  return [...text.matchAll(/^id: (\S+)$/gm)].map((match) => match[1] ?? '');
+  return [...text.matchAll(/^id: main:(\S+)$/gm)].map((match) => match[1] ?? '');
 }
 
 describe('replay de-duplication', function () {
@@ -35,14 +38,14 @@ describe('replay de-duplication', function () {
       ...session.headers,
       'Last-Event-ID': events[0]!.id,
     });
-    await stream.waitForText(new RegExp(`id: ${events[4]!.id}\\n`));
+    await stream.waitForText(new RegExp(`id: main:${events[4]!.id}\\n`));
     await until(() => app.hub.size === 1, 5000, 'the stream registered');
     for (const event of events.slice(2)) app.hub.deliver(event);
-    await stream.waitForText(new RegExp(`id: ${events[6]!.id}\\n`));
+    await stream.waitForText(new RegExp(`id: main:${events[6]!.id}\\n`));
     // And a later live batch goes straight through.
     const later = metric(`${base}-8`, 8);
     app.hub.deliver(later);
-    await stream.waitForText(new RegExp(`id: ${later.id}\\n`));
+    await stream.waitForText(new RegExp(`id: main:${later.id}\\n`));
     await sleep(100);
     expect(idsIn(stream.text())).to.deep.equal([...events.slice(1), later].map((event) => event.id));
   });
@@ -68,8 +71,62 @@ describe('replay de-duplication', function () {
       ...session.headers,
       'Last-Event-ID': events[0]!.id,
     });
-    await stream.waitForText(new RegExp(`id: ${events[3]!.id}\\n`));
+    await stream.waitForText(new RegExp(`id: main:${events[3]!.id}\\n`));
     await sleep(100);
     expect(idsIn(stream.text())).to.deep.equal(events.slice(1).map((event) => event.id));
   });
+
+  it('a stream of two boards ahead of the hub on one of them gets its own frames until the hub catches up, then the shared ones', async function () {
+    await new BoardStore(bed.client, redisNames(bed.prefix)).add('payments');
+    const app = await bed.startApp();
+    const base = Date.now() + 60_000;
+    const onBoard = (board: string, id: string, value: number): Envelope => {
+      const parsed = parseEnvelope(
+        JSON.stringify({ id, board, type: 'metric', name: 'api.rps', value, ts: 1 }),
+      );
+      if (!parsed.ok) throw new Error(parsed.message);
+      return parsed.value;
+    };
+    // The hub has fanned out payments 0; 1..4 are in the log but not fanned out yet (pub/sub lags); main
+    // has nothing.
+    const payments = [0, 1, 2, 3, 4, 5].map((n) => onBoard('payments', `${base}-${n}`, n));
+    app.hub.deliver(payments[0]!);
+    app.hub.flush();
+    for (const event of payments.slice(0, 5)) {
+      const { id, ...rest } = event;
+      await bed.client.xAdd(boardKeys(bed.prefix, 'payments').log, id, { e: JSON.stringify(rest) });
+    }
+    const session = await bed.login(app.url, { boards: ['main', 'payments'] });
+    const stream = await openRawStream(`${app.url}/events?boards=main,payments`, {
+      ...session.headers,
+      'Last-Event-ID': `main:0-0,payments:${payments[1]!.id}`,
+    });
+    await stream.waitForText(new RegExp(`"id":"${payments[4]!.id}"`));
+    await until(() => app.hub.size === 1, 5000, 'the stream registered');
+    const [connection] = connections(app);
+    expect(connection!.catchingUp, 'ahead of the hub on payments').to.equal(true);
+    // The hub catches up (1..4 are dropped for this stream), then goes past it.
+    for (const event of payments.slice(1)) app.hub.deliver(event);
+    await stream.waitForText(new RegExp(`"id":"${payments[5]!.id}"`));
+    expect(connection!.catchingUp, 'back on the shared frames').to.equal(false);
+    const mainEvent = onBoard('main', `${base}-9`, 9);
+    app.hub.deliver(mainEvent);
+    await stream.waitForText(new RegExp(`"id":"${mainEvent.id}"`));
+    await sleep(100);
+    const ids = [...stream.text().matchAll(/^id: (\S+)$/gm)].map((match) => match[1]);
+    expect(ids).to.deep.equal([
+      ...payments.slice(2).map((event) => `main:0-0,payments:${event.id}`),
+      `main:${mainEvent.id},payments:${payments[5]!.id}`,
+    ]);
+  });
 });
+
+/** The hub's open connections (the hub keeps them private; tests reach them through count()). */
+function connections(app: TestApp): SseConnection[] {
+  const found: SseConnection[] = [];
+  app.hub.count((connection) => {
+    found.push(connection);
+    return false;
+  });
+  return found;
+}

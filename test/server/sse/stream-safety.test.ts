@@ -55,7 +55,7 @@ describe('stream safety', function () {
     for (const envelope of forged) await bed.client.publish(names.eventsChannel, JSON.stringify(envelope));
     await bed.client.publish(names.eventsChannel, 'not json\n\ndata: injected');
     const [id] = await createPublisher(bed.client, { prefix: bed.prefix }).publish(base);
-    await raw.waitForText(new RegExp(`id: ${id}\\n`));
+    await raw.waitForText(new RegExp(`id: main:${id}\\n`));
     await sleep(100);
     raw.close();
     const text = raw.text();
@@ -127,10 +127,10 @@ describe('stream safety', function () {
     socket.setEncoding('latin1');
     socket.on('data', (chunk: string) => (received += chunk));
     socket.resume();
-    const lastLine = `id: ${live.at(-1)}\n`;
+    const lastLine = `id: main:${live.at(-1)}\n`;
     await until(() => received.includes(lastLine), 30_000, 'the last live event');
     await sleep(300);
-    const ids = [...received.matchAll(/^id: (\S+)$/gm)].map((match) => match[1]);
+    const ids = [...received.matchAll(/^id: main:(\S+)$/gm)].map((match) => match[1]);
     const expected = ((await bed.client.xRange(`{${bed.prefix}}:log`, '-', '+')) ?? []).map(
       (entry) => entry.id,
     );
@@ -166,7 +166,7 @@ describe('stream safety', function () {
     await until(() => ended, 10_000, 'the server to end the stream');
     await bed.client.del(log);
     await bed.client.rename(`${log}:aside`, log);
-    const first = [...received.matchAll(/^id: (\S+)$/gm)].map((match) => match[1]!);
+    const first = [...received.matchAll(/^id: main:(\S+)$/gm)].map((match) => match[1]!);
     expect(first.length).to.be.within(1, expected.length - 1);
     expect(first).to.deep.equal(expected.slice(0, first.length)); // a gap-free prefix, nothing skipped
     // What EventSource does next: reconnect with Last-Event-ID, and get exactly the rest.
@@ -174,9 +174,9 @@ describe('stream safety', function () {
       ...session.headers,
       'Last-Event-ID': first.at(-1)!,
     });
-    await resumed.waitForText(new RegExp(`id: ${expected.at(-1)}\n`), 30_000);
+    await resumed.waitForText(new RegExp(`id: main:${expected.at(-1)}\n`), 30_000);
     resumed.close();
-    const rest = [...resumed.text().matchAll(/^id: (\S+)$/gm)].map((match) => match[1]!);
+    const rest = [...resumed.text().matchAll(/^id: main:(\S+)$/gm)].map((match) => match[1]!);
     expect([...first, ...rest]).to.deep.equal(expected);
   });
 

@@ -86,7 +86,7 @@ describe('GET /events on the wire', function () {
       .find((block) => block.startsWith('id: '));
     const lines = frame!.split('\n');
     expect(lines).to.have.length(3);
-    expect(lines[0]).to.equal(`id: ${id}`);
+    expect(lines[0]).to.equal(`id: main:${id}`);
     expect(lines[1]).to.equal('event: event');
     expect(lines[2]!.startsWith('data: {')).to.equal(true);
     expect(JSON.parse(lines[2]!.slice('data: '.length))).to.deep.equal({
