@@ -270,6 +270,8 @@ async function main(): Promise<number> {
         rate: RATE,
         seconds: SECONDS,
         warmupSeconds: WARMUP_SECONDS,
+        // No board: every event goes to `main`, which every stream gets.
+        boards: [],
       },
       (count) => (published = count),
     );
