@@ -10,8 +10,6 @@ export interface RawStreamOptions {
   localAddress?: string;
   /** Sent as Last-Event-ID. */
   lastEventId?: string;
-  /** What `ids` records of each frame id (default: the frame id itself). */
-  idOf?: (frameId: string) => string;
 }
 
 export interface RawStream {
@@ -59,8 +57,7 @@ export function openRawStream(url: string, options: RawStreamOptions = {}): RawS
         partialLine = lines.pop() ?? '';
         for (const line of lines) {
           if (!line.startsWith('id:')) continue;
-          const frameId = line.slice(3).trim();
-          const id = options.idOf ? options.idOf(frameId) : frameId;
+          const id = line.slice(3).trim();
           ids.push(id);
           arrivedAt.set(id, now);
         }
