@@ -233,6 +233,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     maxConnections: config.MAX_CONNECTIONS,
     maxPerAddress: config.TRUST_PROXY ? undefined : config.MAX_CONNECTIONS_PER_IP,
     log,
+    metrics,
   });
   // Requests whose response has not closed yet; stop() lets them finish before Redis closes.
   const inFlight = new Set<http.ServerResponse>();
