@@ -77,13 +77,14 @@ async function addDurable(
   return String(await redis.sendCommand(['XADD', stream, '*', INGEST_STREAM_FIELD, JSON.stringify(input)]));
 }
 
-/** The shared `--durable` flag of every `publish` subcommand. */
-let durable = false;
-/** The shared `--board` option of every `publish` subcommand. */
-let board: string | undefined;
+/** The options of `publish` itself, shared by every subcommand (read before the subcommand's action). */
+interface PublishOptions {
+  durable: boolean;
+  board?: string;
+}
 
 /** Puts the event on `--board`; JSON naming another board is a contradiction, not a choice. */
-function onBoard(input: EventInput): EventInput {
+function onBoard(input: EventInput, board: string | undefined): EventInput {
   if (board === undefined) return input;
   const parsed = boardSchema.safeParse(board);
   if (!parsed.success) throw badInput(`board: "${board}" must be 1..64 of a-z 0-9 -`);
@@ -93,12 +94,12 @@ function onBoard(input: EventInput): EventInput {
 }
 
 /** Validates first (no Redis needed to be told an argument is wrong), then connects and sequences. */
-async function run(build: () => EventInput | Promise<EventInput>): Promise<void> {
-  const input = onBoard(await build());
+async function run(shared: PublishOptions, build: () => EventInput | Promise<EventInput>): Promise<void> {
+  const input = onBoard(await build(), shared.board);
   const config = cliConfig();
   const output = await withInstallation(async (redis) => {
     try {
-      if (durable) return [await addDurable(redis, input, config)];
+      if (shared.durable) return [await addDurable(redis, input, config)];
       const publisher = createPublisher(redis, {
         prefix: config.PULSEBOARD_PREFIX,
         historyMax: config.HISTORY_MAX,
@@ -115,6 +116,7 @@ async function run(build: () => EventInput | Promise<EventInput>): Promise<void>
 }
 
 export function registerPublish(program: Command): void {
+  const shared: PublishOptions = { durable: false };
   const publish = program
     .command('publish')
     .description(
@@ -127,8 +129,8 @@ export function registerPublish(program: Command): void {
     .option('--board <board>', 'the board to publish to (default main); it must exist')
     .hook('preAction', (command) => {
       const options = command.opts<{ durable?: boolean; board?: string }>();
-      durable = options.durable === true;
-      board = options.board;
+      shared.durable = options.durable === true;
+      shared.board = options.board;
     })
     .exitOverride(exitOnUsageError)
     .showHelpAfterError('(add --help for usage)');
@@ -146,7 +148,7 @@ export function registerPublish(program: Command): void {
       'event time in epoch ms (default: now); an older status does not replace a newer one',
     )
     .action((service: string, state: string, options: Record<string, string | undefined>) =>
-      run(() =>
+      run(shared, () =>
         validate(
           defined({
             type: 'status',
@@ -169,7 +171,7 @@ export function registerPublish(program: Command): void {
     .option('--unit <unit>', 'unit shown on the chart, e.g. ms (at most 16 characters)')
     .option('--ts <ms>', 'point time in epoch ms (default: now)')
     .action((name: string, value: string, options: Record<string, string | undefined>) =>
-      run(() =>
+      run(shared, () =>
         validate(
           defined({
             type: 'metric',
@@ -191,7 +193,7 @@ export function registerPublish(program: Command): void {
     .option('--service <name>', 'service the event is about')
     .option('--ts <ms>', 'event time in epoch ms (default: now)')
     .action((level: string, title: string, options: Record<string, string | undefined>) =>
-      run(() =>
+      run(shared, () =>
         validate(
           defined({
             type: 'event',
@@ -212,7 +214,7 @@ export function registerPublish(program: Command): void {
     )
     .argument('[json]', 'the event as JSON')
     .action((json: string | undefined) =>
-      run(async () => {
+      run(shared, async () => {
         const raw = json === undefined || json === '-' ? await readStdin() : json;
         const parsed = parseRawEventInput(raw);
         if (!parsed.ok) throw badInput(parsed.message);
