@@ -186,7 +186,12 @@ describe('boards over HTTP: /api/boards, /api/snapshot?board=, /api/publish with
       const before = [await bed.client.xLen(edgeLog), await bed.client.xLen(mainLog)];
 
       const status = { type: 'status', service: 'cdn', state: 'ok' };
-      expectError(await publish(token, { ...status, board: 'edge' }), 403, 'forbidden_board', 'board');
+      const refused = await publish(token, { ...status, board: 'edge' });
+      expectError(refused, 403, 'forbidden_board', 'board');
+      // Says what the token may not do: "you may not see" fits a user, not a publishing script.
+      expect(errorResponseSchema.parse(refused.body).error.message).to.equal(
+        'this token may not publish to board edge',
+      );
       expectError(await publish(token, status), 403, 'forbidden_board', 'board');
       expectError(
         await publish(token, { type: 'metrics', board: 'edge', points: [{ name: 'rps', value: 1 }] }),
