@@ -6,7 +6,8 @@ import { BoardInputError, BoardStore, parseBoardName } from '../auth/boards.ts';
 import { TokenStore } from '../auth/tokens.ts';
 import { grantedBoards, normalizeUsername, UserInputError, UserStore } from '../auth/users.ts';
 import { publishControl } from '../bus/control.ts';
-import { runAction, withInstallation } from './installation.ts';
+import { cliAction } from './errors.ts';
+import { withInstallation } from './installation.ts';
 
 const INPUT_ERRORS = [BoardInputError, UserInputError];
 
@@ -20,7 +21,7 @@ export function registerBoards(program: Command): void {
     .description('create a board: 1..64 of a-z 0-9 - (main always exists)')
     .option('--title <title>', 'the name shown on the dashboard (default: the board name)')
     .action(
-      runAction(async (rawName: string, options: { title?: string }) => {
+      cliAction(async (rawName: string, options: { title?: string }) => {
         const name = parseBoardName(rawName);
         const info = await withInstallation(async (redis, names) => {
           const added = await new BoardStore(redis, names).add(name, options.title);
@@ -37,7 +38,7 @@ export function registerBoards(program: Command): void {
       "remove a board: its events, state and history are deleted, with every user's grant and token's limit to it",
     )
     .action(
-      runAction(async (rawName: string) => {
+      cliAction(async (rawName: string) => {
         const name = parseBoardName(rawName);
         const { holders, tokens } = await withInstallation(async (redis, names) => {
           if (!(await new BoardStore(redis, names).remove(name)))
@@ -60,7 +61,7 @@ export function registerBoards(program: Command): void {
     .command('list')
     .description('list boards with their title and the users granted each (admins see every board)')
     .action(
-      runAction(async () => {
+      cliAction(async () => {
         const { boards, users } = await withInstallation(async (redis, names) => ({
           boards: await new BoardStore(redis, names).list(),
           users: await new UserStore(redis, names).list(),
@@ -83,7 +84,7 @@ export function registerBoards(program: Command): void {
       .command(`${verb} <board> <user>`)
       .description(description)
       .action(
-        runAction(async (rawBoard: string, rawUser: string) => {
+        cliAction(async (rawBoard: string, rawUser: string) => {
           const name = parseBoardName(rawBoard);
           const userName = normalizeUsername(rawUser);
           const changed = await withInstallation(async (redis, names) => {
