@@ -66,13 +66,13 @@ export function registerBoards(program: Command): void {
           boards: await new BoardStore(redis, names).list(),
           users: await new UserStore(redis, names).list(),
         }));
-        for (const info of boards) {
+        const rows = boards.map((info) => {
           const granted = users
             .filter((user) => user.role !== 'admin' && grantedBoards(user).includes(info.name))
             .map((user) => user.name);
-          const who = granted.length > 0 ? granted.join(', ') : '(admins only)';
-          process.stdout.write(`${info.name.padEnd(24)} ${info.title.padEnd(32)} ${who}\n`);
-        }
+          return [info.name, info.title, granted.length > 0 ? granted.join(', ') : '(admins only)'] as const;
+        });
+        process.stdout.write(formatTable(['BOARD', 'TITLE', 'USERS'], rows));
       }),
     );
 
@@ -91,6 +91,8 @@ export function registerBoards(program: Command): void {
             if (!(await new BoardStore(redis, names).exists(name)))
               throw new BoardInputError(`no board ${name}`);
             const users = new UserStore(redis, names);
+            // An admin sees every board: a grant would change nothing they can see, so none is written.
+            if (verb === 'grant' && (await users.get(userName))?.role === 'admin') return 'admin';
             let changed = false;
             await users.updateBoards(userName, (boards) => {
               const has = boards.includes(name);
@@ -108,8 +110,26 @@ export function registerBoards(program: Command): void {
             verb === 'grant'
               ? `${userName} already has board ${name}`
               : `${userName} did not have board ${name}`;
+          if (changed === 'admin') {
+            process.stdout.write(`${userName} is an admin and sees every board already; nothing granted\n`);
+            return;
+          }
           process.stdout.write(`${changed ? done : already}\n`);
         }, INPUT_ERRORS),
       );
   }
+}
+
+/** Rows under a header, each column as wide as its widest cell (the last column is not padded). */
+function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const all = [header, ...rows];
+  const widths = header.map((_, column) => Math.max(...all.map((row) => (row[column] ?? '').length)));
+  return all
+    .map((row) =>
+      row
+        .map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column] ?? 0)))
+        .join('  '),
+    )
+    .join('\n')
+    .concat('\n');
 }

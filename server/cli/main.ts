@@ -38,6 +38,13 @@ function loadersFor(name: string | undefined): (() => Promise<Register>)[] {
   return named ? [named] : Object.values(COMMANDS);
 }
 
+// A reader that stops early (`pulseboard board list | head -1`) closes the pipe: the rest of the output
+// has nowhere to go, which is not a failure of the command.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(process.exitCode ?? 0);
+});
+
 const program = new Command('pulseboard').description(
   'live status and metrics dashboard over Server-Sent Events',
 );
