@@ -108,7 +108,13 @@ export function useTestBed(options: TestBedOptions = {}): TestBed {
     },
     async startApp(env = {}) {
       const started = startTestApp(bed.redis.url, { PULSEBOARD_PREFIX: bed.prefix, ...env });
-      starting.push(started.then((app) => apps.push(app)));
+      // An app that fails to start is the caller's error to see; the cleanup only needs the ones that run.
+      starting.push(
+        started.then(
+          (app) => apps.push(app),
+          () => undefined,
+        ),
+      );
       return started;
     },
     trackApp(app) {
