@@ -67,13 +67,16 @@ describe('pulseboard user and token commands', function () {
   it('refuses a duplicate user, a short password and an unknown role with a message and exit code 1', async function () {
     expect((await cli(['user', 'add', 'bob'], 'bob-password-1\n')).code).to.equal(0);
     const duplicate = await cli(['user', 'add', 'BOB'], 'other-password\n');
-    expect(duplicate).to.include({ code: 1, stderr: 'pulseboard: user bob already exists\n' });
+    expect(duplicate).to.include({ code: 1, stderr: 'pulseboard user: user bob already exists\n' });
     const short = await cli(['user', 'add', 'carol'], 'short\n');
-    expect(short).to.include({ code: 1, stderr: 'pulseboard: password must have at least 8 characters\n' });
+    expect(short).to.include({
+      code: 1,
+      stderr: 'pulseboard user: password must have at least 8 characters\n',
+    });
     const role = await cli(['user', 'add', 'dave', '--role', 'root'], 'dave-password-1\n');
-    expect(role).to.include({ code: 1, stderr: 'pulseboard: role must be one of viewer, admin\n' });
+    expect(role).to.include({ code: 1, stderr: 'pulseboard user: role must be one of viewer, admin\n' });
     const missing = await cli(['user', 'remove', 'nobody']);
-    expect(missing).to.include({ code: 1, stderr: 'pulseboard: no user nobody\n' });
+    expect(missing).to.include({ code: 1, stderr: 'pulseboard user: no user nobody\n' });
   });
 
   it('reads the password from a terminal without echoing it', async function () {
