@@ -50,19 +50,18 @@ export function parseStoredSession(raw: string): Record<string, unknown> | undef
 /** Session ids generated during a request (a new visitor, or a login's regenerate), by request. */
 const freshIds = new WeakMap<object, string>();
 
-/** The `_expire` of the session each request read, by request (for the quiet renewal of streams). */
-const loadedExpiry = new WeakMap<object, number>();
-
 /**
  * A `GET /events` whose session was renewed less than this long ago does not renew it again
  * (docs/security.md, "Sessions"): a reload or a reconnect storm opens many streams on one session, and
- * each rolling save would be one more Redis round trip (docs/performance.md). At most a tenth of the TTL.
+ * each rolling save would be one more Redis round trip and one more signed cookie (docs/performance.md).
+ * At most a tenth of the TTL.
  */
 export const STREAM_RENEWAL_QUIET_MS = 60_000;
 
-export interface SessionStoreOptions {
-  /** Requests whose rolling save is skipped when the session was renewed within the quiet window. */
-  quietRenewal?: (ctx: object) => boolean;
+/** Whether a session that expires at `expire` (ms) with `maxAgeMs` to live was renewed within the window. */
+export function renewedRecently(expire: unknown, maxAgeMs: number, now = Date.now()): boolean {
+  const quietMs = Math.min(STREAM_RENEWAL_QUIET_MS, maxAgeMs / 10);
+  return typeof expire === 'number' && expire >= now + maxAgeMs - quietMs;
 }
 
 /**
@@ -71,45 +70,17 @@ export interface SessionStoreOptions {
  * the end of each request) is SET XX, which does nothing once the key is gone. A request still running
  * when the user logs out (on any worker) therefore cannot bring the session back (docs/security.md, "Hardening").
  */
-export function createSessionStore(
-  redis: RedisClient,
-  names: RedisNames,
-  storeOptions: SessionStoreOptions = {},
-) {
+export function createSessionStore(redis: RedisClient, names: RedisNames) {
   const keyOf = (id: string) => sessionRedisKey(names, sessionHandle(id));
-  /** Whether this rolling save may be skipped: a stream request, renewed within the quiet window. */
-  const renewedRecently = (ctx: object | undefined, data: unknown): boolean => {
-    if (ctx === undefined || storeOptions.quietRenewal?.(ctx) !== true) return false;
-    const loaded = loadedExpiry.get(ctx);
-    const maxAge = (data as { _maxAge?: unknown } | null)?._maxAge;
-    if (loaded === undefined || typeof maxAge !== 'number') return false;
-    const quietMs = Math.min(STREAM_RENEWAL_QUIET_MS, maxAge / 10);
-    return loaded >= Date.now() + maxAge - quietMs;
-  };
   return {
-    async get(
-      id: string,
-      _maxAge?: unknown,
-      options: { ctx?: object } = {},
-    ): Promise<Record<string, unknown> | undefined> {
+    async get(id: string): Promise<Record<string, unknown> | undefined> {
       const raw = await redis.get(keyOf(id));
       if (typeof raw !== 'string') return undefined;
-      const data = parseStoredSession(raw);
-      if (options.ctx !== undefined && typeof data?._expire === 'number')
-        loadedExpiry.set(options.ctx, data._expire);
-      return data;
+      return parseStoredSession(raw);
     },
     // koa-session passes the cookie's maxAge + 10 s, so Redis forgets a session just after the browser does.
-    async set(
-      id: string,
-      data: unknown,
-      maxAgeMs: number,
-      options: { ctx?: object; changed?: boolean } = {},
-    ): Promise<void> {
+    async set(id: string, data: unknown, maxAgeMs: number, options: { ctx?: object } = {}): Promise<void> {
       const fresh = options.ctx !== undefined && freshIds.get(options.ctx) === id;
-      // Unchanged and renewed within the quiet window: the key keeps its expiry (at most the window short
-      // of a full TTL); koa-session still sends the cookie, which outlives the key by less than that.
-      if (!fresh && options.changed !== true && renewedRecently(options.ctx, data)) return;
       await redis.set(keyOf(id), JSON.stringify(data), {
         expiration: { type: 'PX', value: Math.max(1000, Math.round(maxAgeMs)) },
         // A fresh id is saved twice in a login (regenerate, then the fields): a plain SET for it.
@@ -140,11 +111,7 @@ export function sessionMiddleware(app: Koa, options: SessionMiddlewareOptions) {
       httpOnly: true,
       signed: true,
       sameSite: 'lax',
-      store: createSessionStore(options.redis, options.names, {
-        ...(options.quietRenewal
-          ? { quietRenewal: (ctx: object) => options.quietRenewal?.(ctx as Context) === true }
-          : {}),
-      }),
+      store: createSessionStore(options.redis, options.names),
       // 256 bits from the CSPRNG (koa-session's default is a UUID).
       genid: (ctx: Context) => {
         const id = randomBytes(32).toString('base64url');
@@ -154,9 +121,18 @@ export function sessionMiddleware(app: Koa, options: SessionMiddlewareOptions) {
     },
     app,
   );
+  const { quietRenewal } = options;
   return async function loadSession(ctx: Context, next: Next): Promise<void> {
     if (isSessionless(ctx.path)) return next();
-    return session(ctx, next);
+    if (quietRenewal?.(ctx) !== true) return session(ctx, next);
+    return session(ctx, () => {
+      // Renewed within the window: this request saves the session only if it changes it (no rolling
+      // save, so no Redis write and no new cookie). It still lives at least the TTL minus the window.
+      if (renewedRecently(koaSession(ctx)?._expire, options.ttlMs)) {
+        Reflect.set(Reflect.get(ctx, 'sessionOptions') as object, 'rolling', false);
+      }
+      return next();
+    });
   };
 }
 
@@ -164,6 +140,8 @@ export function sessionMiddleware(app: Koa, options: SessionMiddlewareOptions) {
 interface KoaSession {
   regenerate(): Promise<void>;
   readonly externalKey?: string;
+  /** When the stored session expires (ms), as loaded or last saved. */
+  readonly _expire?: number;
   toJSON(): Record<string, unknown>;
 }
 

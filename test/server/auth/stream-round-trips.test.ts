@@ -64,10 +64,12 @@ describe('stream setup round trips', function () {
     for (const stream of streams.splice(0)) stream.close();
   });
 
-  async function open(url: string, headers: Record<string, string>): Promise<void> {
+  /** Opens a stream and returns the Set-Cookie headers it answered. */
+  async function open(url: string, headers: Record<string, string>): Promise<string[]> {
     const stream = await openRawStream(url, headers);
     streams.push(stream);
     await stream.waitForText(/: pulseboard stream/);
+    return stream.response.headers['set-cookie'] ?? [];
   }
 
   it('a stream of a session renewed a moment ago reads the session and runs one user+quota script, nothing else', async function () {
@@ -78,13 +80,16 @@ describe('stream setup round trips', function () {
     const key = sessionKeyOf(bed.prefix, session.headers.Cookie ?? '');
     const ttlBefore = await bed.client.pTTL(key);
 
-    const commands = await commandsDuring(bed.redis.url, bed.prefix, () =>
-      open(`${app.url}/events`, session.headers),
-    );
+    let cookies: string[] = [];
+    const commands = await commandsDuring(bed.redis.url, bed.prefix, async () => {
+      cookies = await open(`${app.url}/events`, session.headers);
+    });
     expect(
       commands.map((args) => args[0]?.toUpperCase()),
       JSON.stringify(commands),
     ).to.deep.equal(['GET', 'EVALSHA']);
+    // Nor a new cookie: the browser's keeps the expiry the login gave it, like the key.
+    expect(cookies).to.deep.equal([]);
     // The script read the user's record and admitted the stream into the session's set.
     expect(commands[1]).to.include(`{${bed.prefix}}:users`);
     expect(await bed.client.zCard(`{${bed.prefix}}:streams:${key.split(':session:')[1] ?? ''}`)).to.equal(2);
@@ -104,13 +109,15 @@ describe('stream setup round trips', function () {
       expiration: { type: 'PX', value: aged._maxAge - 110_000 },
     });
 
-    const commands = await commandsDuring(bed.redis.url, bed.prefix, () =>
-      open(`${app.url}/events`, session.headers),
-    );
+    let cookies: string[] = [];
+    const commands = await commandsDuring(bed.redis.url, bed.prefix, async () => {
+      cookies = await open(`${app.url}/events`, session.headers);
+    });
     expect(
       commands.map((args) => args[0]?.toUpperCase()),
       JSON.stringify(commands),
     ).to.deep.equal(['GET', 'EVALSHA', 'SET']);
+    expect(cookies.some((cookie) => cookie.startsWith('pulseboard.sid='))).to.equal(true);
     expect(commands[2]).to.include('XX');
     const renewed = JSON.parse((await bed.client.get(key)) ?? '{}') as { _expire: number };
     expect(renewed._expire).to.be.greaterThan(aged._expire + 60_000);
