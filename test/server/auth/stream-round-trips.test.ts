@@ -1,5 +1,5 @@
-// Opening a logged-in stream costs two Redis round trips (docs/performance.md, "Connection setup"): the
-// session read, and one script that reads the user's record and admits the stream under
+// Opening a logged-in stream costs two Redis round trips (docs/performance.md, "Connection setup and idle
+// memory"): the session read, and one script that reads the user's record and admits the stream under
 // MAX_STREAMS_PER_SESSION. The rolling save is skipped when the session was renewed within the last
 // minute (docs/security.md, "Sessions"), and still happens when it was not. Counted with MONITOR on the
 // test's own redis-server, never timed.
