@@ -2,22 +2,25 @@
 // from the snapshot's id; events go through the pure reducer and the DOM is drawn once per animation
 // frame. A `reset` refetches the snapshot; a 401 anywhere sends the user to the login page; a board the
 // user may not see (403), or that left the stream (access revoked, board removed), is said in words
-// instead of a broken dashboard.
-import type { Envelope } from '../shared/events.ts';
+// instead of a broken dashboard. `BoardView` holds the page's state: the reducer's, the events waiting
+// to enter it, and the phase of the view (explicit, so each rule below reads against one variable).
+import type { SessionResponse } from '../shared/api.ts';
 import { DEFAULT_BOARD } from '../shared/boards.ts';
+import type { Envelope } from '../shared/events.ts';
 import { fetchBoards, fetchSnapshot } from './http/api.ts';
 import { bindLogout, leaver, loadSession, retryDelayMs, sleep, watchBrowser } from './page-shell.ts';
 import { boardFromPath, sortBoards, type BoardSummary } from './state/boards.ts';
-import { initialState, reduce, type Action } from './state/dashboard.ts';
+import { initialState, reduce, type Action, type DashboardState } from './state/dashboard.ts';
 import { NO_FILTER, type DashboardFilter } from './state/filter.ts';
-import { connectStream } from './stream/connect.ts';
+import { connectStream, type StreamClient } from './stream/connect.ts';
 import type { HubMessage } from './stream/protocol.ts';
 import { Announcer } from './view/announcer.ts';
 import { BoardSwitcher } from './view/board-switcher.ts';
+import { showUnavailable, type Unavailable } from './view/board-unavailable.ts';
 import { required, setText } from './view/dom.ts';
 import { EventLog } from './view/event-log.ts';
 import { bindFilterBox, filterFromUrl } from './view/filter-box.ts';
-import { createFrameScheduler } from './view/frame-scheduler.ts';
+import { createFrameScheduler, type FrameScheduler } from './view/frame-scheduler.ts';
 import { Header } from './view/header.ts';
 import { MetricCharts } from './view/metric-charts.ts';
 import { TileGrid } from './view/tile-grid.ts';
@@ -26,21 +29,6 @@ const TICK_MS = 1000;
 /** At most ten renders a second: smooth enough for a dashboard, and a fifth of the cost at 50 events/s. */
 const MIN_RENDER_INTERVAL_MS = 100;
 const MAX_QUEUED_WHILE_LOADING = 20_000;
-
-/** Why the board is not shown. */
-type Unavailable = 'forbidden' | 'unknown' | 'removed';
-
-const UNAVAILABLE: Record<Unavailable, { title: string; text: string }> = {
-  forbidden: {
-    title: 'You do not have access to this board',
-    text: 'Ask an administrator to grant you access, or pick one of your boards.',
-  },
-  unknown: { title: 'There is no such board', text: 'It may have been removed. Pick one of the boards.' },
-  removed: {
-    title: 'This board is no longer available to you',
-    text: 'Your access was revoked or the board was removed: it no longer updates.',
-  },
-};
 
 function pageElements(root: Document) {
   return {
@@ -69,6 +57,212 @@ function pageElements(root: Document) {
   };
 }
 
+type PageElements = ReturnType<typeof pageElements>;
+
+/** A snapshot is being fetched; `reloadAfter`: fetch one more once it is in (it may be out of date). */
+interface Loading {
+  name: 'loading';
+  reloadAfter: boolean;
+}
+
+/**
+ * Where the view is. `idle` until the first snapshot is asked for; while `loading`, events wait in the
+ * queue (they must not enter the state before the snapshot they follow); `live`: queued events enter
+ * the state at the next render or tick; `unavailable`: the board cannot be shown, for good.
+ */
+type Phase = { name: 'idle' } | Loading | { name: 'live' } | { name: 'unavailable'; why: Unavailable };
+
+class BoardView {
+  private readonly root: Document;
+  private readonly page: PageElements;
+  private readonly board: string;
+  private readonly exit = leaver();
+  private state: DashboardState;
+  private phase: Phase = { name: 'idle' };
+  /** Events received but not yet in the state: they enter as one batch per render or tick. */
+  private queued: Envelope[] = [];
+  private readonly header: Header;
+  private readonly switcher: BoardSwitcher;
+  private readonly tiles: TileGrid;
+  private readonly eventLog: EventLog;
+  private readonly announcer: Announcer;
+  private readonly charts: MetricCharts;
+  private readonly scheduler: FrameScheduler;
+  private readonly stream: StreamClient;
+
+  constructor(root: Document, page: PageElements, board: string, filter: DashboardFilter) {
+    this.root = root;
+    this.page = page;
+    this.board = board;
+    this.state = initialState(Date.now(), filter);
+    this.header = new Header({
+      connection: page.connection,
+      label: page.connectionLabel,
+      lastEvent: page.lastEvent,
+      userName: page.userName,
+    });
+    this.switcher = new BoardSwitcher(page.switcher, board);
+    this.tiles = new TileGrid(page.tileGroups, page.servicesSummary, page.servicesEmpty);
+    this.eventLog = new EventLog(page.eventLog, page.eventsEmpty);
+    this.announcer = new Announcer(page.announcer);
+    this.scheduler = createFrameScheduler(() => this.render(), MIN_RENDER_INTERVAL_MS);
+    this.charts = new MetricCharts(page.charts, page.metricsEmpty, () => this.scheduler.request());
+    this.stream = connectStream((message) => this.onStreamMessage(message));
+  }
+
+  /** Binds the page's controls and timers, then loads the first snapshot (which subscribes the stream). */
+  async start(session: SessionResponse, filterText: string): Promise<void> {
+    const { root, page } = this;
+    this.header.showUser(session);
+    bindFilterBox(page.filterForm, page.filterInput, page.filterError, filterText, (filter) => {
+      this.dispatch({ type: 'filterChanged', filter, now: Date.now() });
+      void this.loadSnapshot();
+    });
+    bindLogout(page.logout, page.notice, session, this.stream, (reason) => this.exit.leave(reason));
+    watchBrowser((online) => this.dispatch({ type: 'browserOnlineChanged', online, now: Date.now() }));
+    setInterval(() => {
+      // Background tabs get no animation frames: keep their state current here (cheaply, no DOM).
+      this.flushQueued();
+      this.dispatch({ type: 'tick', now: Date.now() });
+    }, TICK_MS);
+
+    // Which transport carries the stream, for people debugging (and the browser tests).
+    root.documentElement.dataset.stream = this.stream.mode;
+    this.scheduler.request();
+    void this.refreshBoards();
+    await this.loadSnapshot();
+    root.documentElement.dataset.stream = this.stream.mode;
+  }
+
+  private get unavailable(): boolean {
+    return this.phase.name === 'unavailable';
+  }
+
+  private render(): void {
+    this.flushQueued();
+    this.header.render(this.state);
+    this.tiles.render(this.state);
+    this.charts.render(this.state);
+    this.eventLog.render(this.state);
+    this.announcer.render(this.state);
+  }
+
+  private apply(action: Action): void {
+    this.state = reduce(this.state, action);
+  }
+
+  private dispatch(action: Action): void {
+    this.apply(action);
+    this.scheduler.request();
+  }
+
+  /** Queued events enter the state as one batch, never while a snapshot is loading. */
+  private flushQueued(): void {
+    if (this.queued.length === 0 || this.phase.name === 'loading') return;
+    const events = this.queued;
+    this.queued = [];
+    this.apply({ type: 'eventsReceived', events, now: Date.now() });
+  }
+
+  private showBoards(boards: readonly BoardSummary[]): void {
+    const sorted = sortBoards(boards);
+    this.switcher.render(sorted);
+    const title = sorted.find((summary) => summary.name === this.board)?.title;
+    if (title && !this.unavailable) this.root.title = `${title} · pulseboard`;
+  }
+
+  private async refreshBoards(): Promise<void> {
+    const result = await fetchBoards();
+    if (result.kind === 'ok') this.showBoards(result.value.boards);
+    else if (result.kind === 'unauthorized') this.exit.leave('expired');
+  }
+
+  /**
+   * The board cannot be shown: say why, in place of the dashboard, and take no more of its events. The
+   * tab stays subscribed (to no board) to hear of a logout in another tab.
+   */
+  private becomeUnavailable(why: Unavailable): void {
+    if (this.unavailable) return;
+    this.phase = { name: 'unavailable', why };
+    this.stream.subscribe([], null);
+    this.queued = [];
+    showUnavailable(this.root, this.page, why);
+    void this.refreshBoards();
+  }
+
+  private onStreamMessage(message: HubMessage): void {
+    if (this.exit.leaving) return;
+    if (this.unavailable && message.type !== 'unauthorized' && message.type !== 'loggedOut') return;
+    switch (message.type) {
+      case 'state':
+        this.dispatch({ type: 'streamStateChanged', state: message.state, now: Date.now() });
+        break;
+      case 'events':
+        for (const event of message.events) this.queued.push(event);
+        // A snapshot that keeps failing must not let the queue grow without bound: drop it and load
+        // one more snapshot afterwards, which covers everything dropped.
+        if (this.phase.name === 'loading' && this.queued.length > MAX_QUEUED_WHILE_LOADING) {
+          this.queued = [];
+          this.phase.reloadAfter = true;
+        }
+        this.scheduler.request();
+        break;
+      case 'reset':
+        if (message.board === this.board) void this.loadSnapshot();
+        break;
+      case 'boardsRemoved':
+        if (message.boards.includes(this.board)) this.becomeUnavailable('removed');
+        break;
+      case 'unauthorized':
+        this.exit.leave('expired');
+        break;
+      case 'loggedOut':
+        this.exit.leave('logged-out');
+        break;
+    }
+  }
+
+  /** Renders the current state, then (re)subscribes from its id with the filter's topics. */
+  private async loadSnapshot(): Promise<void> {
+    if (this.phase.name === 'loading') {
+      this.phase.reloadAfter = true;
+      return;
+    }
+    if (this.unavailable) return;
+    const loading: Loading = { name: 'loading', reloadAfter: false };
+    this.phase = loading;
+    for (let attempt = 0; ; attempt += 1) {
+      const result = await fetchSnapshot(this.board);
+      if (this.unavailable) return;
+      if (result.kind === 'unauthorized') {
+        this.exit.leave('expired');
+        return;
+      }
+      if (result.kind === 'forbidden' || result.kind === 'unknownBoard') {
+        this.becomeUnavailable(result.kind === 'forbidden' ? 'forbidden' : 'unknown');
+        return;
+      }
+      if (result.kind === 'ok') {
+        this.page.notice.hidden = true;
+        this.phase = { name: 'live' };
+        this.apply({ type: 'snapshotLoaded', snapshot: result.value, now: Date.now() });
+        this.flushQueued();
+        this.scheduler.request();
+        this.stream.subscribe(
+          [{ board: this.board, since: result.value.lastEventId }],
+          this.state.filter.topics,
+        );
+        break;
+      }
+      const waitMs = retryDelayMs(attempt);
+      setText(this.page.notice, `Cannot load the current state: ${result.message}. Retrying…`);
+      this.page.notice.hidden = false;
+      await sleep(waitMs);
+    }
+    if (loading.reloadAfter) await this.loadSnapshot();
+  }
+}
+
 export async function startDashboard(root: Document): Promise<void> {
   const page = pageElements(root);
   // The server serves this page for valid board paths only; `main` covers anything else.
@@ -76,180 +270,6 @@ export async function startDashboard(root: Document): Promise<void> {
   root.documentElement.dataset.board = board;
   const session = await loadSession(page.notice);
   if (!session) return;
-
   const fromUrl = filterFromUrl(location.search);
-  let state = initialState(Date.now(), fromUrl.filter ?? NO_FILTER);
-  let queued: Envelope[] = [];
-  let loadingSnapshot = false;
-  let reloadAfterLoad = false;
-  let unavailable: Unavailable | undefined;
-  const { leave, ...exit } = leaver();
-
-  const header = new Header({
-    connection: page.connection,
-    label: page.connectionLabel,
-    lastEvent: page.lastEvent,
-    userName: page.userName,
-  });
-  header.showUser(session);
-  const switcher = new BoardSwitcher(page.switcher, board);
-  const showBoards = (boards: readonly BoardSummary[]) => {
-    const sorted = sortBoards(boards);
-    switcher.render(sorted);
-    const title = sorted.find((summary) => summary.name === board)?.title;
-    if (title && !unavailable) root.title = `${title} · pulseboard`;
-  };
-  const refreshBoards = async () => {
-    const result = await fetchBoards();
-    if (result.kind === 'ok') showBoards(result.value.boards);
-    else if (result.kind === 'unauthorized') leave('expired');
-  };
-  const tiles = new TileGrid(page.tileGroups, page.servicesSummary, page.servicesEmpty);
-  const eventLog = new EventLog(page.eventLog, page.eventsEmpty);
-  const announcer = new Announcer(page.announcer);
-
-  const apply = (action: Action) => {
-    state = reduce(state, action);
-  };
-  /** Events wait in a queue and enter the state as one batch (never while a snapshot is loading). */
-  const flushQueued = () => {
-    if (queued.length === 0 || loadingSnapshot) return;
-    const events = queued;
-    queued = [];
-    apply({ type: 'eventsReceived', events, now: Date.now() });
-  };
-  const charts = new MetricCharts(page.charts, page.metricsEmpty, () => scheduler.request());
-  const scheduler = createFrameScheduler(() => {
-    flushQueued();
-    header.render(state);
-    tiles.render(state);
-    charts.render(state);
-    eventLog.render(state);
-    announcer.render(state);
-  }, MIN_RENDER_INTERVAL_MS);
-  const dispatch = (action: Action) => {
-    apply(action);
-    scheduler.request();
-  };
-
-  /**
-   * The board cannot be shown: say why, in place of the dashboard, and take no more of its events. The
-   * tab stays subscribed (to no board) to hear of a logout in another tab.
-   */
-  const showUnavailable = (why: Unavailable) => {
-    if (unavailable) return;
-    unavailable = why;
-    stream.subscribe([], null);
-    queued = [];
-    const { title, text } = UNAVAILABLE[why];
-    setText(page.unavailableTitle, title);
-    setText(page.unavailableText, text);
-    page.board.hidden = true;
-    page.filterForm.hidden = true;
-    // No stream for this page: its connection state would say nothing true.
-    page.connection.hidden = true;
-    page.unavailable.hidden = false;
-    root.title = `${title} · pulseboard`;
-    root.documentElement.dataset.unavailable = why;
-    page.unavailableTitle.focus();
-    void refreshBoards();
-  };
-
-  const onStreamMessage = (message: HubMessage) => {
-    if (exit.leaving) return;
-    if (unavailable && message.type !== 'unauthorized' && message.type !== 'loggedOut') return;
-    switch (message.type) {
-      case 'state':
-        dispatch({ type: 'streamStateChanged', state: message.state, now: Date.now() });
-        break;
-      case 'events':
-        for (const event of message.events) queued.push(event);
-        // A snapshot that keeps failing must not let the queue grow without bound: drop it and load
-        // one more snapshot afterwards, which covers everything dropped.
-        if (loadingSnapshot && queued.length > MAX_QUEUED_WHILE_LOADING) {
-          queued = [];
-          reloadAfterLoad = true;
-        }
-        scheduler.request();
-        break;
-      case 'reset':
-        if (message.board === board) void loadSnapshot();
-        break;
-      case 'boardsRemoved':
-        if (message.boards.includes(board)) showUnavailable('removed');
-        break;
-      case 'unauthorized':
-        leave('expired');
-        break;
-      case 'loggedOut':
-        leave('logged-out');
-        break;
-    }
-  };
-  const stream = connectStream(onStreamMessage);
-
-  /** Renders the current state, then (re)subscribes from its id with the filter's topics. */
-  async function loadSnapshot(): Promise<void> {
-    if (loadingSnapshot) {
-      reloadAfterLoad = true;
-      return;
-    }
-    loadingSnapshot = true;
-    for (let attempt = 0; ; attempt += 1) {
-      const result = await fetchSnapshot(board);
-      if (unavailable) return;
-      if (result.kind === 'unauthorized') {
-        leave('expired');
-        return;
-      }
-      if (result.kind === 'forbidden' || result.kind === 'unknownBoard') {
-        loadingSnapshot = false;
-        showUnavailable(result.kind === 'forbidden' ? 'forbidden' : 'unknown');
-        return;
-      }
-      if (result.kind === 'ok') {
-        page.notice.hidden = true;
-        loadingSnapshot = false;
-        apply({ type: 'snapshotLoaded', snapshot: result.value, now: Date.now() });
-        flushQueued();
-        scheduler.request();
-        stream.subscribe([{ board, since: result.value.lastEventId }], state.filter.topics);
-        break;
-      }
-      const waitMs = retryDelayMs(attempt);
-      setText(page.notice, `Cannot load the current state: ${result.message}. Retrying…`);
-      page.notice.hidden = false;
-      await sleep(waitMs);
-    }
-    if (reloadAfterLoad) {
-      reloadAfterLoad = false;
-      await loadSnapshot();
-    }
-  }
-
-  bindFilterBox(
-    page.filterForm,
-    page.filterInput,
-    page.filterError,
-    fromUrl.text,
-    (filter: DashboardFilter) => {
-      dispatch({ type: 'filterChanged', filter, now: Date.now() });
-      void loadSnapshot();
-    },
-  );
-
-  bindLogout(page.logout, page.notice, session, stream, leave);
-  watchBrowser((online) => dispatch({ type: 'browserOnlineChanged', online, now: Date.now() }));
-  setInterval(() => {
-    // Background tabs get no animation frames: keep their state current here (cheaply, no DOM).
-    flushQueued();
-    dispatch({ type: 'tick', now: Date.now() });
-  }, TICK_MS);
-
-  // Which transport carries the stream, for people debugging (and the browser tests).
-  root.documentElement.dataset.stream = stream.mode;
-  scheduler.request();
-  void refreshBoards();
-  await loadSnapshot();
-  root.documentElement.dataset.stream = stream.mode;
+  await new BoardView(root, page, board, fromUrl.filter ?? NO_FILTER).start(session, fromUrl.text);
 }

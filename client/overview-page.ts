@@ -51,7 +51,9 @@ export async function startOverview(root: Document): Promise<void> {
   if (!session) return;
 
   let state = initialOverviewState(Date.now());
-  const { leave, ...exit } = leaver();
+  // Kept whole: spreading it would copy the `leaving` getter's value once, so it would stay false.
+  const exit = leaver();
+  const leave = exit.leave;
   const header = new Header({
     connection: page.connection,
     label: page.connectionLabel,

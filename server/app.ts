@@ -21,6 +21,7 @@ import { TokenStore } from './auth/tokens.ts';
 import type { UserStore } from './auth/users.ts';
 import { createEventLogReader } from './bus/event-log.ts';
 import type { Config } from './config.ts';
+import { logRefusedStreams } from './http/connection-limits.ts';
 import { errorMiddleware } from './http/errors.ts';
 import { healthRoutes, type Health } from './http/health.ts';
 import { requestLog } from './http/request-log.ts';
@@ -163,11 +164,14 @@ export function createApp(deps: AppDeps): Koa {
   // once koa-session has set its cookie. The request log, compression, /metrics, CSRF (a GET) and the
   // router have nothing to do for a stream, and setup cost is what a reconnect storm pays
   // (docs/architecture.md, "Light connections").
+  const logRefusedStream = logRefusedStreams(log, deps.metrics);
   const openStream = (ctx: Context) =>
-    handleStreamErrors(ctx, () =>
-      answerRedisOutage(ctx, () =>
-        events.openAcceptedStreams(ctx, () =>
-          loadSession(ctx, () => requireStreamSession(ctx, () => events.acceptStream(ctx))),
+    logRefusedStream(ctx, () =>
+      handleStreamErrors(ctx, () =>
+        answerRedisOutage(ctx, () =>
+          events.openAcceptedStreams(ctx, () =>
+            loadSession(ctx, () => requireStreamSession(ctx, () => events.acceptStream(ctx))),
+          ),
         ),
       ),
     );

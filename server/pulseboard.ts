@@ -173,7 +173,18 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
       [...records].map(([name, record]) => [name, [...boardsVisibleTo(record, existing)].sort()]),
     );
   };
-  const control = await subscribeControl({ subscriber, names: sequencer.names, hub, log, visibleBoardsOf });
+  const control = await subscribeControl({
+    subscriber,
+    names: sequencer.names,
+    hub,
+    log,
+    visibleBoardsOf,
+    // Board labels stay bounded by the boards that exist (docs/operations.md, "Metrics"): a removed
+    // board's series goes, so boards created and removed over a worker's life do not pile up.
+    onControl: (message) => {
+      if (message.type === 'board-removed') ingestMetrics.boardEvents.remove({ board: message.board });
+    },
+  });
   undo.push(() => control.stop());
   const streamSessions = startStreamSessionWatch({
     hub,
@@ -233,6 +244,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     maxConnections: config.MAX_CONNECTIONS,
     maxPerAddress: config.TRUST_PROXY ? undefined : config.MAX_CONNECTIONS_PER_IP,
     log,
+    metrics,
   });
   // Requests whose response has not closed yet; stop() lets them finish before Redis closes.
   const inFlight = new Set<http.ServerResponse>();

@@ -11,7 +11,6 @@ import { TsRejected, UnknownBoard, type Sequencer } from '../../shared/publisher
 import { tokenAllowsBoard, type TokenStore } from '../auth/tokens.ts';
 import { AppError, PayloadTooLargeError, ValidationError } from '../http/errors.ts';
 import type { Metrics } from '../metrics/worker-metrics.ts';
-import { ForbiddenBoardError } from './boards.ts';
 
 const readRawBody = bodyParser({
   enableTypes: ['text'],
@@ -65,7 +64,10 @@ export function publishRoute(options: PublishRouteOptions) {
       throw new ValidationError(parsed.message, parsed.field);
     }
     const board = boardOf(parsed.value);
-    if (!tokenAllowsBoard(record, board)) throw new ForbiddenBoardError(board);
+    if (!tokenAllowsBoard(record, board))
+      throw new AppError(403, 'forbidden_board', `this token may not publish to board ${board}`, {
+        field: 'board',
+      });
     const events = toSingleEvents(parsed.value);
     let ids: string[];
     try {

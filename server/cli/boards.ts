@@ -6,7 +6,8 @@ import { BoardInputError, BoardStore, parseBoardName } from '../auth/boards.ts';
 import { TokenStore } from '../auth/tokens.ts';
 import { grantedBoards, normalizeUsername, UserInputError, UserStore } from '../auth/users.ts';
 import { publishControl } from '../bus/control.ts';
-import { runAction, withInstallation } from './installation.ts';
+import { cliAction } from './errors.ts';
+import { withInstallation } from './installation.ts';
 
 const INPUT_ERRORS = [BoardInputError, UserInputError];
 
@@ -20,7 +21,7 @@ export function registerBoards(program: Command): void {
     .description('create a board: 1..64 of a-z 0-9 - (main always exists)')
     .option('--title <title>', 'the name shown on the dashboard (default: the board name)')
     .action(
-      runAction(async (rawName: string, options: { title?: string }) => {
+      cliAction(async (rawName: string, options: { title?: string }) => {
         const name = parseBoardName(rawName);
         const info = await withInstallation(async (redis, names) => {
           const added = await new BoardStore(redis, names).add(name, options.title);
@@ -37,7 +38,7 @@ export function registerBoards(program: Command): void {
       "remove a board: its events, state and history are deleted, with every user's grant and token's limit to it",
     )
     .action(
-      runAction(async (rawName: string) => {
+      cliAction(async (rawName: string) => {
         const name = parseBoardName(rawName);
         const { holders, tokens } = await withInstallation(async (redis, names) => {
           if (!(await new BoardStore(redis, names).remove(name)))
@@ -60,18 +61,18 @@ export function registerBoards(program: Command): void {
     .command('list')
     .description('list boards with their title and the users granted each (admins see every board)')
     .action(
-      runAction(async () => {
+      cliAction(async () => {
         const { boards, users } = await withInstallation(async (redis, names) => ({
           boards: await new BoardStore(redis, names).list(),
           users: await new UserStore(redis, names).list(),
         }));
-        for (const info of boards) {
+        const rows = boards.map((info) => {
           const granted = users
             .filter((user) => user.role !== 'admin' && grantedBoards(user).includes(info.name))
             .map((user) => user.name);
-          const who = granted.length > 0 ? granted.join(', ') : '(admins only)';
-          process.stdout.write(`${info.name.padEnd(24)} ${info.title.padEnd(32)} ${who}\n`);
-        }
+          return [info.name, info.title, granted.length > 0 ? granted.join(', ') : '(admins only)'] as const;
+        });
+        process.stdout.write(formatTable(['BOARD', 'TITLE', 'USERS'], rows));
       }),
     );
 
@@ -83,13 +84,15 @@ export function registerBoards(program: Command): void {
       .command(`${verb} <board> <user>`)
       .description(description)
       .action(
-        runAction(async (rawBoard: string, rawUser: string) => {
+        cliAction(async (rawBoard: string, rawUser: string) => {
           const name = parseBoardName(rawBoard);
           const userName = normalizeUsername(rawUser);
           const changed = await withInstallation(async (redis, names) => {
             if (!(await new BoardStore(redis, names).exists(name)))
               throw new BoardInputError(`no board ${name}`);
             const users = new UserStore(redis, names);
+            // An admin sees every board: a grant would change nothing they can see, so none is written.
+            if (verb === 'grant' && (await users.get(userName))?.role === 'admin') return 'admin';
             let changed = false;
             await users.updateBoards(userName, (boards) => {
               const has = boards.includes(name);
@@ -107,8 +110,26 @@ export function registerBoards(program: Command): void {
             verb === 'grant'
               ? `${userName} already has board ${name}`
               : `${userName} did not have board ${name}`;
+          if (changed === 'admin') {
+            process.stdout.write(`${userName} is an admin and sees every board already; nothing granted\n`);
+            return;
+          }
           process.stdout.write(`${changed ? done : already}\n`);
         }, INPUT_ERRORS),
       );
   }
+}
+
+/** Rows under a header, each column as wide as its widest cell (the last column is not padded). */
+function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const all = [header, ...rows];
+  const widths = header.map((_, column) => Math.max(...all.map((row) => (row[column] ?? '').length)));
+  return all
+    .map((row) =>
+      row
+        .map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column] ?? 0)))
+        .join('  '),
+    )
+    .join('\n')
+    .concat('\n');
 }

@@ -1,16 +1,15 @@
 // `pulseboard demo`: one worker with simulated services, on a private Redis when none answers.
 import type { Command } from 'commander';
 import { createPublisher } from '../../shared/publisher.ts';
-import { loadConfig } from '../config.ts';
+import { BoardInputError, BoardStore } from '../auth/boards.ts';
+import { ensureFirstAdmin, type FirstAdminResult } from '../auth/first-admin.ts';
+import { FIRST_ADMIN_NAME, UserStore } from '../auth/users.ts';
 import { NO_REDIS_HELP, redisAnswers, startPrivateRedis, type PrivateRedis } from '../demo/private-redis.ts';
 import { startSimulator } from '../demo/simulator.ts';
 import { createLogger, humanLogDestination } from '../log.ts';
 import { startPulseboard } from '../pulseboard.ts';
-import { createClient } from 'redis';
-import { redisNames } from '../../shared/keys.ts';
-import { BoardInputError, BoardStore } from '../auth/boards.ts';
-import { ensureFirstAdmin, type FirstAdminResult } from '../auth/first-admin.ts';
-import { FIRST_ADMIN_NAME, UserStore } from '../auth/users.ts';
+import { CliError } from './errors.ts';
+import { cliConfig, redactRedisUrl, withInstallation } from './installation.ts';
 
 export const DEMO_DATA_DIR = '.data/redis';
 /** Boards the demo creates (if missing) and simulates besides `main`; the admin sees them all. */
@@ -29,40 +28,28 @@ export function registerDemo(program: Command): void {
       let privateRedis: PrivateRedis | null = null;
       const wanted = env.REDIS_URL || 'redis://127.0.0.1:6379';
       if (!(await redisAnswers(wanted))) {
-        if (env.REDIS_URL) {
-          process.stderr.write(`No Redis answered at REDIS_URL=${wanted}.\n${NO_REDIS_HELP}\n`);
-          process.exitCode = 1;
-          return;
-        }
+        if (env.REDIS_URL)
+          throw new CliError(`No Redis answered at REDIS_URL=${redactRedisUrl(wanted)}.\n${NO_REDIS_HELP}`);
         privateRedis = await startPrivateRedis(DEMO_DATA_DIR);
-        if (!privateRedis) {
-          process.stderr.write(`${NO_REDIS_HELP}\n`);
-          process.exitCode = 1;
-          return;
-        }
+        if (!privateRedis) throw new CliError(NO_REDIS_HELP);
         process.stdout.write(
           `No Redis answered at ${wanted}; started a private redis-server at ${privateRedis.url} (data in ${DEMO_DATA_DIR}).\n`,
         );
         env.REDIS_URL = privateRedis.url;
       }
-      const config = loadConfig({ LOG_LEVEL: 'warn', ...env });
+      const config = cliConfig({ LOG_LEVEL: 'warn', ...env });
       const log = createLogger(config.LOG_LEVEL, humanLogDestination());
       // The demo creates the first admin itself (before the worker would) so it can say how to log in.
-      const accounts = createClient({ url: config.REDIS_URL });
-      await accounts.connect();
-      let firstAdmin: FirstAdminResult;
-      try {
-        const users = new UserStore(accounts, redisNames(config.PULSEBOARD_PREFIX));
-        firstAdmin = await ensureFirstAdmin(users, config.PULSEBOARD_ADMIN_PASSWORD);
-        const boards = new BoardStore(accounts, redisNames(config.PULSEBOARD_PREFIX));
+      const firstAdmin = await withInstallation(async (redis, names) => {
+        const created = await ensureFirstAdmin(new UserStore(redis, names), config.PULSEBOARD_ADMIN_PASSWORD);
+        const boards = new BoardStore(redis, names);
         for (const { name, title } of DEMO_BOARDS) {
           await boards.add(name, title).catch((error: unknown) => {
             if (!(error instanceof BoardInputError)) throw error; // exists from an earlier demo: kept
           });
         }
-      } finally {
-        await accounts.quit();
-      }
+        return created;
+      }, config);
       const pulseboard = await startPulseboard(config, { log });
       const simulator = startSimulator(
         createPublisher(pulseboard.redis, { prefix: config.PULSEBOARD_PREFIX }),

@@ -1,14 +1,14 @@
-// Shared by the account commands (`user`, `token`): a short-lived Redis connection to the installation
-// named by REDIS_URL and PULSEBOARD_PREFIX, and one way to report a user's mistake (message, exit 1).
+// The installation every command works on: the configuration from the environment (REDIS_URL,
+// PULSEBOARD_PREFIX…) and a short-lived Redis connection to it. One attempt, no retries: a CLI answers
+// with a clear message and a non-zero exit instead of waiting (docs/security.md, "Hardening": the
+// message never shows the Redis password).
 import { redisNames, type RedisNames } from '../../shared/keys.ts';
-import { loadConfig } from '../config.ts';
+import { ConfigError, loadConfig, type Config } from '../config.ts';
 import type { RedisClient } from '../redis.ts';
 import { createClient } from 'redis';
+import { CliError } from './errors.ts';
 
-/** A mistake of the person at the terminal: printed without a stack trace, exit code 1. */
-export class CliError extends Error {
-  override readonly name = 'CliError';
-}
+const CONNECT_TIMEOUT_MS = 5000;
 
 /** A Redis URL fit for a message: its password replaced by `***` (users/ACL names are kept). */
 export function redactRedisUrl(raw: string): string {
@@ -21,13 +21,27 @@ export function redactRedisUrl(raw: string): string {
   }
 }
 
+/** The configuration from `env`; a bad value is the user's to fix (exit 1, every problem listed). */
+export function cliConfig(env: Record<string, string | undefined> = process.env): Config {
+  try {
+    return loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new CliError(error.message);
+    throw error;
+  }
+}
+
+/**
+ * Runs `work` on a connection to the installation's Redis and closes it afterwards. `config` defaults
+ * to the environment's; the demo passes its own (it may have started a private Redis).
+ */
 export async function withInstallation<T>(
-  work: (redis: RedisClient, names: RedisNames) => Promise<T>,
+  work: (redis: RedisClient, names: RedisNames, config: Config) => Promise<T>,
+  config: Config = cliConfig(),
 ): Promise<T> {
-  const config = loadConfig(process.env);
   const redis: RedisClient = createClient({
     url: config.REDIS_URL,
-    socket: { reconnectStrategy: false, connectTimeout: 5000 },
+    socket: { reconnectStrategy: false, connectTimeout: CONNECT_TIMEOUT_MS },
   });
   redis.on('error', () => undefined); // the failing command reports it
   try {
@@ -38,25 +52,8 @@ export async function withInstallation<T>(
     );
   }
   try {
-    return await work(redis, redisNames(config.PULSEBOARD_PREFIX));
+    return await work(redis, redisNames(config.PULSEBOARD_PREFIX), config);
   } finally {
     await redis.quit().catch(() => redis.destroy());
   }
-}
-
-/** Runs a command's action, turning known input errors into a message and exit code 1. */
-export function runAction<A extends unknown[]>(
-  action: (...args: A) => Promise<void>,
-  inputErrors: (new (...args: never[]) => Error)[] = [],
-): (...args: A) => Promise<void> {
-  return async (...args: A) => {
-    try {
-      await action(...args);
-    } catch (error) {
-      const known = error instanceof CliError || inputErrors.some((type) => error instanceof type);
-      if (!known) throw error;
-      process.stderr.write(`pulseboard: ${error instanceof Error ? error.message : String(error)}\n`);
-      process.exitCode = 1;
-    }
-  };
 }

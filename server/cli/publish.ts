@@ -3,8 +3,7 @@
 // with `--durable`, adds it to the durable input stream instead and prints the entry id. `--board <board>`
 // publishes to that board (it must exist; docs/events.md, "Boards").
 // Exit codes: 0 published, 2 bad input (the message names the field), 1 Redis or configuration trouble.
-import type { Command, CommanderError } from 'commander';
-import { createClient } from 'redis';
+import type { Command } from 'commander';
 import { parseEventInput, parseRawEventInput, toSingleEvents, type EventInput } from '../../shared/events.ts';
 import { boardSchema } from '../../shared/boards.ts';
 import { boardKeys, INGEST_STREAM_FIELD, redisNames } from '../../shared/keys.ts';
@@ -15,22 +14,22 @@ import {
   UnknownBoard,
   type RedisCommandSender,
 } from '../../shared/publisher.ts';
-import { ConfigError, loadConfig } from '../config.ts';
-
-export const EXIT_BAD_INPUT = 2;
-export const EXIT_FAILURE = 1;
+import { CliError, EXIT_BAD_INPUT, exitOnUsageError } from './errors.ts';
+import { cliConfig, withInstallation } from './installation.ts';
 
 /** A bad argument: reported as `pulseboard publish: <message>` with exit code 2. */
-class BadInput extends Error {}
+function badInput(message: string): CliError {
+  return new CliError(message, EXIT_BAD_INPUT);
+}
 
 /** Numbers as a person types them (`12.5`, `-3`, `1e3`); anything else is named, not turned into NaN. */
 function toNumber(field: string, text: string, integer = false): number {
   const pattern = integer ? /^[+-]?\d+$/ : /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
   if (!pattern.test(text.trim())) {
-    throw new BadInput(`${field}: "${text}" is not ${integer ? 'a whole number' : 'a number'}`);
+    throw badInput(`${field}: "${text}" is not ${integer ? 'a whole number' : 'a number'}`);
   }
   const value = Number(text);
-  if (!Number.isFinite(value)) throw new BadInput(`${field}: "${text}" is not a finite number`);
+  if (!Number.isFinite(value)) throw badInput(`${field}: "${text}" is not a finite number`);
   return value;
 }
 
@@ -41,7 +40,7 @@ function defined(fields: Record<string, unknown>): Record<string, unknown> {
 
 function validate(input: unknown): EventInput {
   const parsed = parseEventInput(input);
-  if (!parsed.ok) throw new BadInput(parsed.message);
+  if (!parsed.ok) throw badInput(parsed.message);
   return parsed.value;
 }
 
@@ -49,11 +48,6 @@ async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
   return Buffer.concat(chunks).toString('utf8');
-}
-
-function fail(code: number, message: string): void {
-  process.stderr.write(`pulseboard publish: ${message}\n`);
-  process.exitCode = code;
 }
 
 /** Milliseconds by Redis' clock, the one `ts` is bounded against. */
@@ -83,76 +77,46 @@ async function addDurable(
   return String(await redis.sendCommand(['XADD', stream, '*', INGEST_STREAM_FIELD, JSON.stringify(input)]));
 }
 
-/** The shared `--durable` flag of every `publish` subcommand. */
-let durable = false;
-/** The shared `--board` option of every `publish` subcommand. */
-let board: string | undefined;
+/** The options of `publish` itself, shared by every subcommand (read before the subcommand's action). */
+interface PublishOptions {
+  durable: boolean;
+  board?: string;
+}
 
 /** Puts the event on `--board`; JSON naming another board is a contradiction, not a choice. */
-function onBoard(input: EventInput): EventInput {
+function onBoard(input: EventInput, board: string | undefined): EventInput {
   if (board === undefined) return input;
   const parsed = boardSchema.safeParse(board);
-  if (!parsed.success) throw new BadInput(`board: "${board}" must be 1..64 of a-z 0-9 -`);
+  if (!parsed.success) throw badInput(`board: "${board}" must be 1..64 of a-z 0-9 -`);
   if (input.board !== undefined && input.board !== parsed.data)
-    throw new BadInput(`board: the event names board ${input.board} but --board is ${parsed.data}`);
+    throw badInput(`board: the event names board ${input.board} but --board is ${parsed.data}`);
   return validate({ ...input, board: parsed.data });
 }
 
 /** Validates first (no Redis needed to be told an argument is wrong), then connects and sequences. */
-async function run(build: () => EventInput | Promise<EventInput>): Promise<void> {
-  let input: EventInput;
-  try {
-    input = onBoard(await build());
-  } catch (error) {
-    if (error instanceof BadInput) return fail(EXIT_BAD_INPUT, error.message);
-    throw error;
-  }
-  let config;
-  try {
-    config = loadConfig(process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) return fail(EXIT_FAILURE, error.message);
-    throw error;
-  }
-  // A CLI must not retry forever: one attempt, a clear message, a non-zero exit.
-  const redis = createClient({
-    url: config.REDIS_URL,
-    socket: { reconnectStrategy: false, connectTimeout: 5000 },
-  });
-  redis.on('error', () => undefined);
-  try {
-    await redis.connect();
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    return fail(EXIT_FAILURE, `cannot reach Redis at ${config.REDIS_URL}: ${reason}`);
-  }
-  try {
-    if (durable) {
-      process.stdout.write(`${await addDurable(redis, input, config)}\n`);
-      return;
+async function run(shared: PublishOptions, build: () => EventInput | Promise<EventInput>): Promise<void> {
+  const input = onBoard(await build(), shared.board);
+  const config = cliConfig();
+  const output = await withInstallation(async (redis) => {
+    try {
+      if (shared.durable) return [await addDurable(redis, input, config)];
+      const publisher = createPublisher(redis, {
+        prefix: config.PULSEBOARD_PREFIX,
+        historyMax: config.HISTORY_MAX,
+        metricHistoryMax: config.METRIC_HISTORY_MAX,
+        maxFutureMs: config.TS_MAX_FUTURE_MS,
+      });
+      return await publisher.publish(input);
+    } catch (error) {
+      if (error instanceof EventValidationError) throw badInput(error.message);
+      throw new CliError(`publishing failed: ${error instanceof Error ? error.message : String(error)}`);
     }
-    const publisher = createPublisher(redis, {
-      prefix: config.PULSEBOARD_PREFIX,
-      historyMax: config.HISTORY_MAX,
-      metricHistoryMax: config.METRIC_HISTORY_MAX,
-      maxFutureMs: config.TS_MAX_FUTURE_MS,
-    });
-    const ids = await publisher.publish(input);
-    process.stdout.write(`${ids.join('\n')}\n`);
-  } catch (error) {
-    if (error instanceof EventValidationError) return fail(EXIT_BAD_INPUT, error.message);
-    fail(EXIT_FAILURE, `publishing failed: ${error instanceof Error ? error.message : String(error)}`);
-  } finally {
-    redis.destroy();
-  }
-}
-
-/** Usage errors (missing argument, unknown option) exit 2 like invalid values; help exits 0. */
-function exitOnUsageError(error: CommanderError): never {
-  process.exit(error.exitCode === 0 ? 0 : EXIT_BAD_INPUT);
+  }, config);
+  process.stdout.write(`${output.join('\n')}\n`);
 }
 
 export function registerPublish(program: Command): void {
+  const shared: PublishOptions = { durable: false };
   const publish = program
     .command('publish')
     .description(
@@ -165,8 +129,8 @@ export function registerPublish(program: Command): void {
     .option('--board <board>', 'the board to publish to (default main); it must exist')
     .hook('preAction', (command) => {
       const options = command.opts<{ durable?: boolean; board?: string }>();
-      durable = options.durable === true;
-      board = options.board;
+      shared.durable = options.durable === true;
+      shared.board = options.board;
     })
     .exitOverride(exitOnUsageError)
     .showHelpAfterError('(add --help for usage)');
@@ -184,7 +148,7 @@ export function registerPublish(program: Command): void {
       'event time in epoch ms (default: now); an older status does not replace a newer one',
     )
     .action((service: string, state: string, options: Record<string, string | undefined>) =>
-      run(() =>
+      run(shared, () =>
         validate(
           defined({
             type: 'status',
@@ -207,7 +171,7 @@ export function registerPublish(program: Command): void {
     .option('--unit <unit>', 'unit shown on the chart, e.g. ms (at most 16 characters)')
     .option('--ts <ms>', 'point time in epoch ms (default: now)')
     .action((name: string, value: string, options: Record<string, string | undefined>) =>
-      run(() =>
+      run(shared, () =>
         validate(
           defined({
             type: 'metric',
@@ -229,7 +193,7 @@ export function registerPublish(program: Command): void {
     .option('--service <name>', 'service the event is about')
     .option('--ts <ms>', 'event time in epoch ms (default: now)')
     .action((level: string, title: string, options: Record<string, string | undefined>) =>
-      run(() =>
+      run(shared, () =>
         validate(
           defined({
             type: 'event',
@@ -250,10 +214,10 @@ export function registerPublish(program: Command): void {
     )
     .argument('[json]', 'the event as JSON')
     .action((json: string | undefined) =>
-      run(async () => {
+      run(shared, async () => {
         const raw = json === undefined || json === '-' ? await readStdin() : json;
         const parsed = parseRawEventInput(raw);
-        if (!parsed.ok) throw new BadInput(parsed.message);
+        if (!parsed.ok) throw badInput(parsed.message);
         return parsed.value;
       }),
     );

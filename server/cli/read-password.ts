@@ -2,7 +2,7 @@
 // muted after the prompt), or the first line of stdin when it is a pipe (`echo pw | pulseboard user add`).
 import readline from 'node:readline';
 import { Writable } from 'node:stream';
-import { CliError } from './installation.ts';
+import { CliError } from './errors.ts';
 
 async function readFirstLine(input: NodeJS.ReadableStream): Promise<string> {
   let text = '';

@@ -3,17 +3,16 @@
 // across reconnects like a browser does. It is a client of the server: it needs
 // only the URL and a session (PULSEBOARD_COOKIE, or `--user` with PULSEBOARD_PASSWORD to log in); secrets
 // never on the command line. Everything the server sends is escaped before it reaches the terminal.
-import { Option, type Command, type CommanderError } from 'commander';
+import { Option, type Command } from 'commander';
 import { EventSource, type FetchLike } from 'eventsource';
 import { errorResponseSchema } from '../../shared/api.ts';
 import { boardSchema, DEFAULT_BOARD } from '../../shared/boards.ts';
 import { parseCursor } from '../../shared/cursor.ts';
 import { envelopeSchema, type Envelope } from '../../shared/events.ts';
 import { EVENT_KINDS } from '../../shared/topics.ts';
-import { ConfigError, loadConfig } from '../config.ts';
+import { CliError, EXIT_BAD_INPUT, EXIT_FAILURE, exitOnUsageError } from './errors.ts';
+import { cliConfig } from './installation.ts';
 
-const EXIT_BAD_INPUT = 2;
-const EXIT_FAILURE = 1;
 const DEFAULT_URL = 'http://localhost:3000';
 
 interface TailOptions {
@@ -24,15 +23,6 @@ interface TailOptions {
   json?: boolean;
   cookie?: string;
   user?: string;
-}
-
-/** Refused by the server or by us; ends `tail` with a message and a non-zero exit code. */
-class TailError extends Error {
-  readonly exitCode: number;
-  constructor(message: string, exitCode = EXIT_FAILURE) {
-    super(message);
-    this.exitCode = exitCode;
-  }
 }
 
 /**
@@ -100,18 +90,18 @@ async function logIn(base: URL, username: string, password: string): Promise<str
       redirect: 'manual',
     });
   } catch (error) {
-    throw new TailError(
+    throw new CliError(
       `cannot reach ${base.origin}: ${printable(error instanceof Error ? error.message : String(error))}`,
     );
   }
   if (!response.ok) {
-    throw new TailError(`login as ${username} failed (${response.status}): ${await errorMessage(response)}`);
+    throw new CliError(`login as ${username} failed (${response.status}): ${await errorMessage(response)}`);
   }
   const cookies = response.headers
     .getSetCookie()
     .map((cookie) => cookie.split(';')[0]?.trim() ?? '')
     .filter(Boolean);
-  if (cookies.length === 0) throw new TailError('login succeeded but the server set no session cookie');
+  if (cookies.length === 0) throw new CliError('login succeeded but the server set no session cookie');
   return cookies.join('; ');
 }
 
@@ -123,37 +113,29 @@ function streamUrl(base: URL, options: TailOptions, since: string | undefined): 
   return url;
 }
 
-async function follow(options: TailOptions): Promise<number> {
-  let config;
-  try {
-    config = loadConfig(process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) throw new TailError(error.message);
-    throw error;
-  }
+/** Follows the stream until Ctrl-C (resolves) or a refusal (rejects with a CliError). */
+async function follow(options: TailOptions): Promise<void> {
+  const config = cliConfig();
   const rawUrl = options.url ?? config.PULSEBOARD_URL ?? DEFAULT_URL;
   let base: URL;
   try {
     base = new URL(rawUrl);
   } catch {
-    throw new TailError(`--url: "${rawUrl}" is not a URL`, EXIT_BAD_INPUT);
+    throw new CliError(`--url: "${rawUrl}" is not a URL`, EXIT_BAD_INPUT);
   }
   if (options.since !== undefined && !parseCursor(options.since).ok) {
-    throw new TailError(
+    throw new CliError(
       `--since: "${printable(options.since.slice(0, 80))}" is not a stream id like 1700000000000-0 or a cursor like edge:1700000000000-3,main:1700000000001-0`,
       EXIT_BAD_INPUT,
     );
   }
   const badBoard = options.boards?.split(',').find((board) => !boardSchema.safeParse(board).success);
   if (badBoard !== undefined) {
-    throw new TailError(
-      `--boards: "${printable(badBoard.slice(0, 80))}" is not a board name`,
-      EXIT_BAD_INPUT,
-    );
+    throw new CliError(`--boards: "${printable(badBoard.slice(0, 80))}" is not a board name`, EXIT_BAD_INPUT);
   }
   const password = config.PULSEBOARD_PASSWORD;
   if (options.user && !password) {
-    throw new TailError(
+    throw new CliError(
       '--user needs the password in the environment variable PULSEBOARD_PASSWORD',
       EXIT_BAD_INPUT,
     );
@@ -161,7 +143,7 @@ async function follow(options: TailOptions): Promise<number> {
   // A session on the command line is visible to every user of the machine (ps, /proc) and lands in shell
   // history: the cookie is only taken from the environment (docs/security.md, "Hardening").
   if (options.cookie !== undefined) {
-    throw new TailError(
+    throw new CliError(
       '--cookie would put a session on the command line (visible in ps and shell history); set PULSEBOARD_COOKIE, or log in with --user and PULSEBOARD_PASSWORD',
       EXIT_BAD_INPUT,
     );
@@ -169,7 +151,7 @@ async function follow(options: TailOptions): Promise<number> {
   let cookie = config.PULSEBOARD_COOKIE;
   if (options.user && password) cookie = await logIn(base, options.user, password);
 
-  return new Promise<number>((resolve) => {
+  return new Promise<void>((resolve, reject) => {
     let lastId = options.since;
     let source: EventSource | undefined;
     let refusal: string | undefined;
@@ -184,13 +166,15 @@ async function follow(options: TailOptions): Promise<number> {
       return response;
     };
 
-    const stop = (code: number) => {
+    /** Ends the stream: `failure` undefined for Ctrl-C, else the reason to exit non-zero. */
+    const stop = (failure?: CliError) => {
       source?.close();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      resolve(code);
+      if (failure) reject(failure);
+      else resolve();
     };
-    const onSignal = () => stop(0);
+    const onSignal = () => stop();
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
 
@@ -241,8 +225,8 @@ async function follow(options: TailOptions): Promise<number> {
               open();
             },
             (error: unknown) => {
-              process.stderr.write(`pulseboard tail: ${error instanceof Error ? error.message : error}\n`);
-              stop(EXIT_FAILURE);
+              const reason = error instanceof Error ? error.message : String(error);
+              stop(error instanceof CliError ? error : new CliError(printable(reason)));
             },
           );
           return;
@@ -250,10 +234,12 @@ async function follow(options: TailOptions): Promise<number> {
         const hint = refusal?.startsWith('401')
           ? ' (log in with --user <name> and PULSEBOARD_PASSWORD, or set PULSEBOARD_COOKIE)'
           : '';
-        process.stderr.write(
-          `pulseboard tail: the server refused the stream${refusal ? ` (${refusal})` : ''}${hint}\n`,
+        stop(
+          new CliError(
+            `the server refused the stream${refusal ? ` (${refusal})` : ''}${hint}`,
+            refusal?.startsWith('400') ? EXIT_BAD_INPUT : EXIT_FAILURE,
+          ),
         );
-        stop(refusal?.startsWith('400') ? EXIT_BAD_INPUT : EXIT_FAILURE);
       });
     };
     open();
@@ -275,14 +261,6 @@ export function registerTail(program: Command): void {
     // Kept only to refuse it with an explanation; the cookie comes from env PULSEBOARD_COOKIE.
     .addOption(new Option('--cookie <cookie>').hideHelp())
     .option('--user <name>', 'log in as this user first; the password comes from env PULSEBOARD_PASSWORD')
-    .exitOverride((error: CommanderError) => process.exit(error.exitCode === 0 ? 0 : EXIT_BAD_INPUT))
-    .action(async (options: TailOptions) => {
-      try {
-        process.exitCode = await follow(options);
-      } catch (error) {
-        if (!(error instanceof TailError)) throw error;
-        process.stderr.write(`pulseboard tail: ${error.message}\n`);
-        process.exitCode = error.exitCode;
-      }
-    });
+    .exitOverride(exitOnUsageError)
+    .action((options: TailOptions) => follow(options));
 }

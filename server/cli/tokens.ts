@@ -4,7 +4,8 @@
 import type { Command } from 'commander';
 import { BoardInputError, BoardStore, parseBoardName } from '../auth/boards.ts';
 import { TOKEN_ROLES, TokenInputError, TokenStore, type TokenRole } from '../auth/tokens.ts';
-import { CliError, runAction, withInstallation } from './installation.ts';
+import { CliError, cliAction } from './errors.ts';
+import { withInstallation } from './installation.ts';
 
 function parseTokenRole(value: string): TokenRole {
   const role = TOKEN_ROLES.find((candidate) => candidate === value);
@@ -27,7 +28,7 @@ export function registerTokens(program: Command): void {
       [] as string[],
     )
     .action(
-      runAction(
+      cliAction(
         async (options: { name: string; role: string; board: string[] }) => {
           const role = parseTokenRole(options.role);
           const boards = options.board.map(parseBoardName);
@@ -52,7 +53,7 @@ export function registerTokens(program: Command): void {
     .command('revoke <nameOrId>')
     .description('revoke a token by name or id')
     .action(
-      runAction(async (nameOrId: string) => {
+      cliAction(async (nameOrId: string) => {
         const revoked = await withInstallation((redis, names) =>
           new TokenStore(redis, names).revoke(nameOrId),
         );
@@ -65,7 +66,7 @@ export function registerTokens(program: Command): void {
     .command('list')
     .description('list tokens (never their secrets)')
     .action(
-      runAction(async () => {
+      cliAction(async () => {
         const records = await withInstallation((redis, names) => new TokenStore(redis, names).list());
         if (records.length === 0) process.stdout.write('no tokens\n');
         for (const record of records) {

@@ -6,7 +6,8 @@ import { ROLES, type Role } from '../../shared/api.ts';
 import { BoardInputError, BoardStore, parseBoardName } from '../auth/boards.ts';
 import { grantedBoards, UserInputError, UserStore, normalizeUsername } from '../auth/users.ts';
 import { publishControl } from '../bus/control.ts';
-import { CliError, runAction, withInstallation } from './installation.ts';
+import { CliError, cliAction } from './errors.ts';
+import { withInstallation } from './installation.ts';
 import { readNewPassword } from './read-password.ts';
 
 function parseRole(value: string): Role {
@@ -29,7 +30,7 @@ export function registerUsers(program: Command): void {
       [] as string[],
     )
     .action(
-      runAction(
+      cliAction(
         async (rawName: string, options: { role: string; board: string[] }) => {
           const role = parseRole(options.role);
           const name = normalizeUsername(rawName);
@@ -55,7 +56,7 @@ export function registerUsers(program: Command): void {
     .command('passwd <name>')
     .description("set a user's password (ends the user's sessions)")
     .action(
-      runAction(
+      cliAction(
         async (rawName: string) => {
           const name = normalizeUsername(rawName);
           await withInstallation(async (redis, names) => {
@@ -74,7 +75,7 @@ export function registerUsers(program: Command): void {
     .command('remove <name>')
     .description("remove a user (ends the user's sessions and closes their streams)")
     .action(
-      runAction(
+      cliAction(
         async (rawName: string) => {
           const name = normalizeUsername(rawName);
           await withInstallation(async (redis, names) => {
@@ -92,7 +93,7 @@ export function registerUsers(program: Command): void {
     .command('list')
     .description('list users')
     .action(
-      runAction(async () => {
+      cliAction(async () => {
         const users = await withInstallation((redis, names) => new UserStore(redis, names).list());
         if (users.length === 0) process.stdout.write('no users\n');
         for (const entry of users) {

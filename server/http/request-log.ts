@@ -15,11 +15,13 @@ const KNOWN_PATHS = new Set([
   '/events',
   '/metrics',
   '/api/snapshot',
+  '/api/boards',
   '/api/login',
   '/api/logout',
   '/api/session',
   '/api/publish',
 ]);
+const BOARD_VIEW = /^\/b\/[a-z0-9-]{1,64}$/;
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
 /**
@@ -29,6 +31,8 @@ const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 
 export function routeLabel(path: string): string {
   if (KNOWN_PATHS.has(path)) return path;
   if (path.startsWith('/assets/')) return '/assets/*';
+  // A board's view (docs/dashboard.md): one label for every board, whichever names are asked for.
+  if (BOARD_VIEW.test(path)) return '/b/*';
   return 'unmatched';
 }
 

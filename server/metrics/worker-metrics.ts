@@ -15,6 +15,7 @@ export interface Metrics {
   logins: Counter<'result'>;
   httpDuration: Histogram<'method' | 'route' | 'status'>;
   redisConnected: Gauge<'connection'>;
+  connectionsRefused: Counter<'reason'>;
 }
 
 export function createMetrics(options: { defaults?: boolean } = {}): Metrics {
@@ -84,6 +85,12 @@ export function createMetrics(options: { defaults?: boolean } = {}): Metrics {
       name: 'pulseboard_redis_connected',
       help: '1 when the Redis connection is ready, by connection (commands, subscriber)',
       labelNames: ['connection'],
+      registers,
+    }),
+    connectionsRefused: new Counter({
+      name: 'pulseboard_connections_refused_total',
+      help: 'Connections and streams refused by a cap: per_ip, global (sockets), streams_per_session (GET /events)',
+      labelNames: ['reason'],
       registers,
     }),
   };

@@ -268,6 +268,15 @@ export function eventsRoute(options: EventsRouteOptions): EventsRoute {
       const since = resumeCursor(ctx);
       const identity = options.identify?.(ctx) ?? {};
       const boards = await streamBoards(ctx);
+      if (ctx.method === 'HEAD') {
+        // Checked like GET (401/403/400 alike), answered with the stream's headers and no stream: Node
+        // sends a HEAD response's headers only when it ends, so a stream would leave the client waiting
+        // while it held a stream slot and a hub entry.
+        ctx.status = 200;
+        ctx.type = 'text/event-stream; charset=utf-8';
+        ctx.set('Cache-Control', 'no-cache, no-transform');
+        return;
+      }
       const { sessionId } = identity;
       // MAX_STREAMS_PER_SESSION across every worker; the stream counts until its response closes.
       if (sessionId !== undefined) await options.streamQuota?.admit(sessionId, ctx.res);

@@ -16,8 +16,15 @@ export interface Balancer {
   stop(): Promise<void>;
 }
 
-/** Starts HAProxy in front of `host1` and `host2` (host:port); resolves once it accepts connections. */
-export async function startHaproxy(host1: string, host2: string): Promise<Balancer> {
+/**
+ * Starts HAProxy in front of `host1` and `host2` (host:port); resolves once it accepts connections. `env`
+ * sets the config's other variables (LB_MAX_CONN_PER_IP, …).
+ */
+export async function startHaproxy(
+  host1: string,
+  host2: string,
+  env: Record<string, string> = {},
+): Promise<Balancer> {
   if (!existsSync(HAPROXY_BIN)) throw new Error(`${HAPROXY_BIN} missing: apt-get install haproxy`);
   const port = await freePort();
   const child: ChildProcess = spawn(HAPROXY_BIN, ['-f', HAPROXY_CONFIG, '-db'], {
@@ -26,6 +33,7 @@ export async function startHaproxy(host1: string, host2: string): Promise<Balanc
       LB_BIND: `127.0.0.1:${port}`,
       PULSEBOARD_HOST_1: host1,
       PULSEBOARD_HOST_2: host2,
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

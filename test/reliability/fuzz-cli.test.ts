@@ -4,6 +4,7 @@
 import { expect } from 'chai';
 import { Command } from 'commander';
 import fc from 'fast-check';
+import { reportCliError } from '../../server/cli/errors.ts';
 import { registerPublish } from '../../server/cli/publish.ts';
 import { EVENT_LEVELS, STATUS_STATES } from '../../shared/events.ts';
 import { useTestBed } from '../helpers/test-bed.ts';
@@ -51,7 +52,9 @@ async function runPublish(argv: string[]): Promise<CliOutcome> {
     return { code, stdout, stderr };
   } catch (error) {
     if (error instanceof ExitCalled) return { code: error.code, stdout, stderr };
-    throw error;
+    // What server/cli/main.ts does with a failing command: print it once, exit with its code.
+    const code = reportCliError('publish', error);
+    return { code, stdout, stderr };
   } finally {
     process.exit = saved.exit;
     process.stdout.write = saved.out;

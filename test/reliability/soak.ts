@@ -1,188 +1,459 @@
-// `npm run soak -- --minutes 10 --streams 2000 --rate 100 --reload-every 2`: a real PM2 cluster (2
-// workers, temporary PM2_HOME, private redis-server with appendonly) under steady load, with `pm2 reload`
-// at an interval. Prints worker RSS and event-loop lag over time, reload durations and, per stream, what
-// was lost (must be nothing) and how many duplicates were dropped. docs/reliability.md has the figures.
-// Each stream keeps O(1) state (last value, counts), so 2,000 streams x 60,000 events fit in memory.
+// `npm run soak` (docs/reliability.md, "Soak"): a real PM2 cluster (2 workers, temporary PM2_HOME,
+// private redis-server with appendonly) under 2,000 streams and 100 events/s for 10 minutes, with
+// `pm2 reload` every 2 minutes. The load side is built like the bench's: the publisher is the bench's own
+// process (bench/publisher.ts: `value` 1, 2, 3… and a `ts` stamp), the streams are raw-socket clients
+// spread over worker threads that share counters and a latency histogram (soak-client.ts,
+// soak-thread.ts), so 2,000 streams at 100 events/s fit on a small machine. Every stream resumes across
+// reloads with the frame id it was sent (opaque) as Last-Event-ID, and must end with every value exactly
+// once, in order. Every 10 s it prints progress and samples each worker's RSS and event-loop lag p99 from
+// /metrics?scope=workers; at the end it writes a JSON result and exits 1 on any loss, duplicate, reset or
+// id regression, or when RSS or lag did not stay flat.
+//
+// Options (flags or environment): --seconds / SOAK_SECONDS (or --minutes), --streams / SOAK_STREAMS,
+// --rate / SOAK_RATE, --reload-every-seconds / SOAK_RELOAD_EVERY_SECONDS (or --reload-every, minutes),
+// --workers / SOAK_WORKERS, --threads / SOAK_THREADS, --out / SOAK_RESULT (JSON result file).
+import { fork } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { EventSource, type FetchLike } from 'eventsource';
+import { Worker } from 'node:worker_threads';
 import { createClient } from 'redis';
-import { createPublisher } from '../../shared/publisher.ts';
-import { compareStreamIds } from '../../shared/events.ts';
+import { HISTOGRAM_SLOTS, summarize, type HistogramSummary } from '../../bench/histogram.ts';
+import { installCleanup, stopChild, trackChild } from '../../bench/processes.ts';
+import type { PublisherOptions, PublisherReport } from '../../bench/publisher.ts';
 import { uniquePrefix } from '../helpers/app.ts';
 import { login } from '../helpers/auth.ts';
 import { startTestRedis } from '../helpers/redis-server.ts';
-import { startPm2Cluster } from '../ops/pm2-cluster.ts';
+import { ROOT, startPm2Cluster, type Pm2Cluster } from '../ops/pm2-cluster.ts';
+import { LATENCY_OFFSET, SLOT } from './soak-client.ts';
+import type { SoakThreadCommand, SoakThreadReply, SoakTotals } from './soak-thread.ts';
 
 const { values: args } = parseArgs({
   options: {
-    minutes: { type: 'string', default: '10' },
-    streams: { type: 'string', default: '2000' },
-    rate: { type: 'string', default: '100' },
-    'reload-every': { type: 'string', default: '2' },
-    workers: { type: 'string', default: '2' },
+    seconds: { type: 'string' },
+    minutes: { type: 'string' },
+    streams: { type: 'string' },
+    rate: { type: 'string' },
+    'reload-every-seconds': { type: 'string' },
+    'reload-every': { type: 'string' },
+    workers: { type: 'string' },
+    threads: { type: 'string' },
+    out: { type: 'string' },
   },
 });
-const MINUTES = Number(args.minutes);
-const STREAMS = Number(args.streams);
-const RATE = Number(args.rate);
-const RELOAD_EVERY_MS = Number(args['reload-every']) * 60_000;
-const WORKERS = Number(args.workers);
+const env = process.env;
+const minutes = (value: string | undefined) => (value === undefined ? undefined : String(Number(value) * 60));
+const SECONDS = Number(args.seconds ?? minutes(args.minutes) ?? env.SOAK_SECONDS ?? 600);
+const STREAMS = Number(args.streams ?? env.SOAK_STREAMS ?? 2000);
+const RATE = Number(args.rate ?? env.SOAK_RATE ?? 100);
+const RELOAD_EVERY_S = Number(
+  args['reload-every-seconds'] ?? minutes(args['reload-every']) ?? env.SOAK_RELOAD_EVERY_SECONDS ?? 120,
+);
+const WORKERS = Number(args.workers ?? env.SOAK_WORKERS ?? 2);
+const THREADS = Number(args.threads ?? env.SOAK_THREADS ?? 2);
+const OUT =
+  args.out ??
+  env.SOAK_RESULT ??
+  path.join(ROOT, 'test-results', `soak-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 const SAMPLE_MS = 10_000;
+const WARMUP_SECONDS = 2;
+/** After the publisher ends, how long every stream gets to catch up. */
+const DRAIN_MS = 60_000;
+/** No reload this close to the end: every stream must have resumed before the drain. */
+const NO_RELOAD_BEFORE_END_MS = 20_000;
+/** After a reload, how long the new workers take to settle (replays for the streams that moved). */
+const STEADY_AFTER_RELOAD_MS = 30_000;
+/** Loopback source addresses the streams are spread over (as browsers behind a few NATs). */
+const SOURCE_ADDRESSES = 4;
 const METRICS_TOKEN = 'soak-metrics-token-0123456789';
+const PUBLISHER_ENTRY = fileURLToPath(new URL('../../bench/publisher.ts', import.meta.url));
+const THREAD_ENTRY = new URL('./soak-thread.ts', import.meta.url).href;
 
-interface StreamState {
-  source: EventSource;
-  lastValue: number;
-  lastId: string;
-  received: number;
-  duplicates: number;
-  gaps: number;
-  opens: number;
-}
+/**
+ * "Flat": the last third of the steady samples (see Sample.steady) against the first third, by their
+ * medians, so one slow moment does not decide it. RSS may grow by 20 % + 10 MB, event-loop lag p99 to
+ * twice + 20 ms. With fewer than 3 steady samples (a short run) there is no verdict.
+ */
+const FLAT = { rssFactor: 1.2, rssSlackMb: 10, lagFactor: 2, lagSlackMs: 20 };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const log = (text: string) => process.stdout.write(`soak: ${text}\n`);
 
-function openStream(url: string, headers: Record<string, string>): StreamState {
-  const fetchWithHeaders: FetchLike = (input, init) =>
-    fetch(input, { ...init, headers: { ...(init?.headers ?? {}), ...headers } });
-  const source = new EventSource(url, { fetch: fetchWithHeaders });
-  const state: StreamState = {
-    source,
-    lastValue: -1,
-    lastId: '0-0',
-    received: 0,
-    duplicates: 0,
-    gaps: 0,
-    opens: 0,
-  };
-  source.addEventListener('open', () => (state.opens += 1));
-  source.addEventListener('metric', (message) => {
-    // The event's own id; the frame's id (lastEventId) is the stream's cursor (docs/events.md, "Resume").
-    const { id, value } = JSON.parse(message.data) as { id: string; value: number };
-    if (compareStreamIds(id, state.lastId) <= 0) {
-      state.duplicates += 1;
-      return;
-    }
-    // Values are published 0, 1, 2, …: anything but the next one is a loss (the first may start later).
-    if (state.lastValue >= 0 && value !== state.lastValue + 1) state.gaps += value - state.lastValue - 1;
-    state.lastValue = value;
-    state.lastId = id;
-    state.received += 1;
+interface WorkerSample {
+  worker: string;
+  rssMb: number;
+  lagP99Ms: number;
+}
+
+interface Sample {
+  atS: number;
+  published: number;
+  deliveries: number;
+  open: number;
+  reconnects: number;
+  errors: number;
+  deliveryP99Ms: number;
+  driverCpuPercent: number;
+  /** Publishing, no reload running, the last one ended over STEADY_AFTER_RELOAD_MS ago: the samples
+   * the flatness verdict compares (a reload replaces the workers and moves every stream). */
+  steady: boolean;
+  workers: WorkerSample[];
+}
+
+/** Worker threads do not inherit tsx's loader from `--import`, so each registers it first (as bench/driver.ts). */
+function startThread(buffer: SharedArrayBuffer, port: number): Worker {
+  const source = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(THREAD_ENTRY)}); });`;
+  return new Worker(source, { eval: true, workerData: { buffer, host: '127.0.0.1', port } });
+}
+
+function ask(thread: Worker, command: SoakThreadCommand): Promise<SoakThreadReply> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error) => reject(error);
+    thread.once('error', onError);
+    thread.once('message', (reply: SoakThreadReply) => {
+      thread.off('error', onError);
+      resolve(reply);
+    });
+    thread.postMessage(command);
   });
-  return state;
 }
 
-/** Per worker: RSS from PM2, event-loop lag p99 from the worker's own default metrics. */
-async function sample(cluster: Awaited<ReturnType<typeof startPm2Cluster>>) {
-  const list = JSON.parse(await cluster.pm2(['jlist'])) as { pid: number; monit?: { memory?: number } }[];
-  const rssMb = list.map((worker) => Math.round((worker.monit?.memory ?? 0) / 1e6));
-  const text = await (
-    await fetch(`${cluster.url}/metrics?scope=workers`, {
-      headers: { Authorization: `Bearer ${METRICS_TOKEN}` },
-    })
-  ).text();
-  const lagMs = text
-    .split('\n')
-    .filter((line) => line.startsWith('nodejs_eventloop_lag_p99_seconds{'))
-    .map((line) => Math.round(Number(line.slice(line.lastIndexOf(' ') + 1)) * 1000));
-  return { rssMb, lagMs };
+function addTotals(parts: SoakTotals[]): SoakTotals {
+  return parts.reduce((sum, part) => ({
+    clients: sum.clients + part.clients,
+    lost: sum.lost + part.lost,
+    clientsWithLoss: sum.clientsWithLoss + part.clientsWithLoss,
+    maxLostPerClient: Math.max(sum.maxLostPerClient, part.maxLostPerClient),
+    duplicates: sum.duplicates + part.duplicates,
+    clientsWithDuplicates: sum.clientsWithDuplicates + part.clientsWithDuplicates,
+    idRegressions: sum.idRegressions + part.idRegressions,
+    resets: sum.resets + part.resets,
+    behind: sum.behind + part.behind,
+    minLastValue: Math.min(sum.minLastValue, part.minLastValue),
+    connectErrors: mergeCounts(sum.connectErrors, part.connectErrors),
+  }));
 }
 
-async function main(): Promise<void> {
+function mergeCounts(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  const merged = { ...a };
+  for (const [key, count] of Object.entries(b)) merged[key] = (merged[key] ?? 0) + count;
+  return merged;
+}
+
+/** Per worker (label `worker`, retired ones left out): RSS and event-loop lag p99 since the last scrape. */
+async function sampleWorkers(url: string): Promise<WorkerSample[]> {
+  const response = await fetch(`${url}/metrics?scope=workers`, {
+    headers: { Authorization: `Bearer ${METRICS_TOKEN}` },
+    signal: AbortSignal.timeout(5000),
+  });
+  const text = await response.text();
+  const byWorker = new Map<string, WorkerSample>();
+  for (const line of text.split('\n')) {
+    const match =
+      /^(process_resident_memory_bytes|nodejs_eventloop_lag_p99_seconds)\{(?:[^}]*,)?worker="([^"]+)"[^}]*\} (\S+)$/.exec(
+        line,
+      );
+    if (!match || match[2] === 'retired') continue;
+    const worker = match[2]!;
+    const entry = byWorker.get(worker) ?? { worker, rssMb: NaN, lagP99Ms: NaN };
+    if (match[1] === 'process_resident_memory_bytes') entry.rssMb = Math.round(Number(match[3]) / 1e6);
+    else entry.lagP99Ms = Math.round(Number(match[3]) * 1000);
+    byWorker.set(worker, entry);
+  }
+  return [...byWorker.values()];
+}
+
+function median(values: number[]): number {
+  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+function startPublisher(options: PublisherOptions, onProgress: (published: number) => void) {
+  const child = fork(PUBLISHER_ENTRY, [], { execArgv: ['--import', 'tsx'] });
+  trackChild(child);
+  let onMeasuring: () => void = () => undefined;
+  const measuring = new Promise<void>((resolve) => (onMeasuring = resolve));
+  type Message =
+    | PublisherReport
+    | { type: 'progress'; published: number }
+    | { type: 'measuring' }
+    | { type: 'error'; error: string };
+  const done = new Promise<PublisherReport>((resolve, reject) => {
+    child.on('message', (message: Message) => {
+      if (message.type === 'done') resolve(message);
+      else if (message.type === 'measuring') onMeasuring();
+      else if (message.type === 'progress') onProgress(message.published);
+      else reject(new Error(`publisher: ${message.error}`));
+    });
+    child.once('exit', (code) => reject(new Error(`publisher exited (${code})`)));
+  });
+  child.send(options);
+  void done.catch(() => onMeasuring());
+  return { child, measuring, done };
+}
+
+async function main(): Promise<number> {
+  installCleanup();
   const redis = await startTestRedis();
   const prefix = uniquePrefix();
   const client = createClient({ url: redis.url });
   await client.connect();
-  // Persistence as in production (appendonly), set on the private server.
   await client.configSet('appendonly', 'yes');
-  const cluster = await startPm2Cluster({
-    redisUrl: redis.url,
-    prefix,
-    instances: WORKERS,
-    env: {
-      METRICS_TOKEN,
-      MAX_STREAMS_PER_SESSION: String(STREAMS + 100),
-      // Every soak stream comes from 127.0.0.1, as from a proxy: the per-address cap (256 by default,
-      // docs/security.md) would refuse all but 256 per worker, and a refused EventSource never retries.
-      MAX_CONNECTIONS_PER_IP: String(STREAMS + 100),
-      HISTORY_MAX: String(Math.max(10_000, RATE * 120)),
-      SSE_RETRY_MS: '500',
-    },
-  });
-  const streams: StreamState[] = [];
+  let cluster: Pm2Cluster | undefined;
+  const threads: Worker[] = [];
+  let publisher: ReturnType<typeof startPublisher> | undefined;
   try {
-    const { headers } = await login(cluster.url, { redisUrl: redis.url, prefix });
-    console.log(
-      `soak: ${STREAMS} streams, ${RATE} events/s, ${MINUTES} min, pm2 reload every ${RELOAD_EVERY_MS / 60_000} min, ${WORKERS} workers`,
+    cluster = await startPm2Cluster({
+      redisUrl: redis.url,
+      prefix,
+      instances: WORKERS,
+      env: {
+        METRICS_TOKEN,
+        MAX_STREAMS_PER_SESSION: String(STREAMS + 100),
+        // The streams come from a few loopback addresses, as many users behind NAT or a proxy: the
+        // per-address cap (256 by default, docs/security.md) would refuse most of them.
+        MAX_CONNECTIONS_PER_IP: String(STREAMS + 100),
+        // The log must hold what a stream misses while it moves to another worker.
+        HISTORY_MAX: String(Math.max(10_000, RATE * 120)),
+        SSE_RETRY_MS: '500',
+      },
+    });
+    const url = cluster.url;
+    const { headers } = await login(url, { redisUrl: redis.url, prefix });
+    const cookie = headers.Cookie!;
+    log(
+      `${STREAMS} streams, ${RATE} events/s, ${SECONDS} s, pm2 reload every ${RELOAD_EVERY_S} s, ` +
+        `${WORKERS} workers, ${THREADS} client threads; result in ${OUT}`,
     );
+
+    // The clients' shared counters and histogram.
+    const buffer = new SharedArrayBuffer((LATENCY_OFFSET + HISTOGRAM_SLOTS) * Int32Array.BYTES_PER_ELEMENT);
+    const counters = new Int32Array(buffer);
+    for (let index = 0; index < THREADS; index += 1) threads.push(startThread(buffer, cluster.port));
+    await Promise.all(
+      threads.map(
+        (thread) => new Promise((resolve, reject) => thread.once('message', resolve).once('error', reject)),
+      ),
+    );
+    const openStarted = performance.now();
+    const shares = threads.map(() => [] as string[]);
     for (let index = 0; index < STREAMS; index += 1) {
-      streams.push(openStream(`${cluster.url}/events`, headers));
-      if (index % 100 === 99) await sleep(200);
+      shares[index % THREADS]!.push(`127.0.0.${1 + (index % SOURCE_ADDRESSES)}`);
     }
-    const deadline = Date.now() + 60_000;
-    while (streams.some((stream) => stream.opens === 0) && Date.now() < deadline) await sleep(200);
-    const opened = streams.filter((stream) => stream.opens > 0).length;
-    console.log(`soak: ${opened}/${STREAMS} streams open`);
-    // A stream that never opened would be counted as losing every event: stop with the reason instead.
-    if (opened < STREAMS) throw new Error(`only ${opened} of ${STREAMS} streams opened within 60 s`);
-
-    const publisher = createPublisher(client, { prefix });
-    let published = 0;
-    let publishFailures = 0;
-    const publishTimer = setInterval(() => {
-      const value = published++;
-      publisher.publish({ type: 'metric', name: 'soak', value }).catch(() => (publishFailures += 1));
-    }, 1000 / RATE);
-
-    const started = Date.now();
-    const end = started + MINUTES * 60_000;
-    const samples: { atS: number; rssMb: number[]; lagMs: number[] }[] = [];
-    const reloads: number[] = [];
-    let nextReload = started + RELOAD_EVERY_MS;
-    while (Date.now() < end) {
-      await sleep(Math.min(SAMPLE_MS, Math.max(0, end - Date.now())));
-      const figures = await sample(cluster).catch(() => ({ rssMb: [], lagMs: [] }));
-      const atS = Math.round((Date.now() - started) / 1000);
-      samples.push({ atS, ...figures });
-      console.log(
-        `soak: t=${atS}s rss MB ${figures.rssMb.join('/')} lag p99 ms ${figures.lagMs.join('/')} published ${published}`,
+    const openReplies = await Promise.all(
+      threads.map((thread, index) =>
+        ask(thread, { type: 'open', cookie, localAddresses: shares[index]!, concurrency: 25 }),
+      ),
+    );
+    const openFailures = openReplies.reduce((sum, reply) => sum + reply.failures, 0);
+    log(
+      `${Atomics.load(counters, SLOT.opened)}/${STREAMS} streams open in ` +
+        `${Math.round(performance.now() - openStarted)} ms`,
+    );
+    // A stream that never opened would count as losing every event: stop with the reason instead.
+    if (openFailures > 0) {
+      throw new Error(
+        `${openFailures} streams did not open: ${openReplies.find((r) => r.firstError)?.firstError}`,
       );
-      if (Date.now() >= nextReload && Date.now() < end - 20_000) {
-        const reloadMs = await cluster.reload();
-        reloads.push(Math.round(reloadMs));
-        console.log(`soak: pm2 reload took ${Math.round(reloadMs)} ms`);
-        nextReload += RELOAD_EVERY_MS;
-      }
     }
-    clearInterval(publishTimer);
-    const total = published;
-    // Let the last events arrive.
-    const settle = Date.now() + 30_000;
-    while (streams.some((stream) => stream.lastValue < total - 1) && Date.now() < settle) await sleep(250);
 
-    const lost = streams.map((stream) => stream.gaps + Math.max(0, total - 1 - stream.lastValue));
-    const first = samples.slice(0, 3);
-    const last = samples.slice(-3);
-    const mean = (values: number[]) =>
-      values.length ? Math.round(values.reduce((a, b) => a + b, 0) / values.length) : NaN;
-    console.log(
+    let published = 0;
+    publisher = startPublisher(
+      {
+        redisUrl: redis.url,
+        prefix,
+        ingest: 'publisher',
+        rate: RATE,
+        seconds: SECONDS,
+        warmupSeconds: WARMUP_SECONDS,
+        // No board: every event goes to `main`, which every stream gets.
+        boards: [],
+      },
+      (count) => (published = count),
+    );
+    await publisher.measuring;
+    const started = performance.now();
+    const elapsedS = () => Math.round((performance.now() - started) / 1000);
+
+    // Reloads, on their own schedule, while sampling goes on.
+    // Reloads start every RELOAD_EVERY_S; one that ran long pushes the next to half an interval after it.
+    const reloads: { atS: number; ms: number }[] = [];
+    let publishing = true;
+    let reloadRunning = false;
+    let lastReloadEndedAt = Number.NEGATIVE_INFINITY;
+    const reloading = (async () => {
+      for (let next = RELOAD_EVERY_S * 1000; ; next += RELOAD_EVERY_S * 1000) {
+        next = Math.max(next, lastReloadEndedAt - started + (RELOAD_EVERY_S * 1000) / 2);
+        while (publishing && performance.now() - started < next) await sleep(200);
+        if (!publishing || next > SECONDS * 1000 - NO_RELOAD_BEFORE_END_MS) return;
+        const atS = elapsedS();
+        log(`t=${atS}s pm2 reload …`);
+        reloadRunning = true;
+        const ms = Math.round(await cluster!.reload());
+        reloadRunning = false;
+        lastReloadEndedAt = performance.now();
+        reloads.push({ atS, ms });
+        log(`t=${elapsedS()}s pm2 reload took ${ms} ms`);
+      }
+    })();
+
+    const samples: Sample[] = [];
+    let previousHistogram = new Array<number>(HISTOGRAM_SLOTS).fill(0);
+    let previousCpu = process.cpuUsage();
+    let previousAt = performance.now();
+    const takeSample = async () => {
+      const histogram = Array.from(counters.subarray(LATENCY_OFFSET, LATENCY_OFFSET + HISTOGRAM_SLOTS));
+      const window = histogram.map((count, index) =>
+        index === HISTOGRAM_SLOTS - 1 ? count : count - previousHistogram[index]!,
+      );
+      previousHistogram = histogram;
+      const cpu = process.cpuUsage(previousCpu);
+      const now = performance.now();
+      const driverCpuPercent = Math.round(((cpu.user + cpu.system) / 1000 / (now - previousAt)) * 100);
+      previousCpu = process.cpuUsage();
+      previousAt = now;
+      const workers = await sampleWorkers(url).catch(() => [] as WorkerSample[]);
+      const sample: Sample = {
+        atS: elapsedS(),
+        published,
+        deliveries: Atomics.load(counters, SLOT.deliveries),
+        open: Atomics.load(counters, SLOT.open),
+        reconnects: Atomics.load(counters, SLOT.reconnects),
+        errors: Atomics.load(counters, SLOT.errors),
+        deliveryP99Ms: summarize([window]).p99Ms,
+        driverCpuPercent,
+        steady: publishing && !reloadRunning && now - lastReloadEndedAt > STEADY_AFTER_RELOAD_MS,
+        workers,
+      };
+      samples.push(sample);
+      const previous = samples.at(-2) ?? { deliveries: 0, atS: 0 };
+      const rate = Math.round(
+        (sample.deliveries - previous.deliveries) / Math.max(1, sample.atS - previous.atS),
+      );
+      log(
+        `t=${sample.atS}s published ${sample.published}, delivered ${rate}/s, open ${sample.open}, ` +
+          `reconnects ${sample.reconnects}, errors ${sample.errors}, delivery p99 ${sample.deliveryP99Ms} ms, ` +
+          `worker RSS MB ${workers.map((w) => w.rssMb).join('/') || '?'}, lag p99 ms ` +
+          `${workers.map((w) => w.lagP99Ms).join('/') || '?'}, client CPU ${driverCpuPercent} %`,
+      );
+    };
+
+    let finished = false;
+    const report = publisher.done.finally(() => (finished = true));
+    void report.catch(() => undefined);
+    while (!finished) {
+      const until = performance.now() + SAMPLE_MS;
+      while (!finished && performance.now() < until) await sleep(250);
+      if (!finished) await takeSample();
+    }
+    const publisherReport = await report;
+    publishing = false;
+    await reloading;
+    const total = publisherReport.published;
+    log(`publisher done: ${total} events (${publisherReport.failed} failed), waiting for every stream`);
+
+    // Every stream must reach the last value (or the drain ends).
+    const totalsNow = async () =>
+      addTotals(
+        (await Promise.all(threads.map((thread) => ask(thread, { type: 'report', published: total })))).map(
+          (reply) => reply.totals!,
+        ),
+      );
+    let totals = await totalsNow();
+    const drainEnd = performance.now() + DRAIN_MS;
+    while (totals.behind > 0 && performance.now() < drainEnd) {
+      await sleep(500);
+      totals = await totalsNow();
+    }
+    await takeSample();
+
+    const steady = samples.filter((sample) => sample.steady && sample.workers.length > 0);
+    const third = Math.max(1, Math.floor(steady.length / 3));
+    const rssOf = (part: Sample[]) =>
+      median(part.map((s) => s.workers.reduce((sum, w) => sum + w.rssMb, 0) / (s.workers.length || NaN)));
+    /** The worst worker of each sample (a sample without workers counts as none). */
+    const lagOf = (part: Sample[]) =>
+      median(part.map((s) => (s.workers.length ? Math.max(...s.workers.map((w) => w.lagP99Ms)) : NaN)));
+    const rss = { startMb: rssOf(steady.slice(0, third)), endMb: rssOf(steady.slice(-third)) };
+    const lag = { startMs: lagOf(steady.slice(0, third)), endMs: lagOf(steady.slice(-third)) };
+    const judged = steady.length >= 3;
+    const rssFlat = !judged || !(rss.endMb > rss.startMb * FLAT.rssFactor + FLAT.rssSlackMb);
+    const lagFlat = !judged || !(lag.endMs > lag.startMs * FLAT.lagFactor + FLAT.lagSlackMs);
+    const latency: HistogramSummary = summarize([
+      Array.from(counters.subarray(LATENCY_OFFSET, LATENCY_OFFSET + HISTOGRAM_SLOTS)),
+    ]);
+    const failures = [
+      totals.lost > 0 && `${totals.lost} events lost on ${totals.clientsWithLoss} streams`,
+      totals.duplicates > 0 && `${totals.duplicates} duplicates on ${totals.clientsWithDuplicates} streams`,
+      totals.resets > 0 && `${totals.resets} reset events`,
+      totals.idRegressions > 0 && `${totals.idRegressions} envelope ids out of order`,
+      publisherReport.failed > 0 && `${publisherReport.failed} publishes failed`,
+      !rssFlat && `worker RSS grew from ${rss.startMb} to ${rss.endMb} MB`,
+      !lagFlat && `event-loop lag p99 grew from ${lag.startMs} to ${lag.endMs} ms`,
+    ].filter((entry): entry is string => typeof entry === 'string');
+    const result = {
+      ok: failures.length === 0,
+      failures,
+      settings: {
+        seconds: SECONDS,
+        streams: STREAMS,
+        rate: RATE,
+        reloadEverySeconds: RELOAD_EVERY_S,
+        workers: WORKERS,
+        clientThreads: THREADS,
+        flat: FLAT,
+      },
+      host: {
+        cpus: os.cpus().length,
+        loadAverageAtEnd: os.loadavg().map((value) => Math.round(value * 10) / 10),
+      },
+      published: total,
+      publisherMaxBehindMs: publisherReport.maxBehindMs,
+      achievedRate:
+        Math.round((total / ((publisherReport.endedAt - publisherReport.startedAt) / 1000)) * 10) / 10,
+      totals,
+      reconnects: Atomics.load(counters, SLOT.reconnects),
+      connectErrors: Atomics.load(counters, SLOT.errors),
+      reloads,
+      deliveryLatency: latency,
+      steadySamples: steady.length,
+      flatJudged: judged,
+      rss,
+      lag,
+      samples,
+    };
+    await mkdir(path.dirname(OUT), { recursive: true });
+    await writeFile(OUT, `${JSON.stringify(result, null, 2)}\n`);
+    log(
       [
-        `soak result: ${total} events published (${publishFailures} publish failures), ${streams.length} streams`,
-        `  lost events: ${lost.reduce((a, b) => a + b, 0)} (streams with a loss: ${lost.filter((count) => count > 0).length})`,
-        `  duplicates dropped by id: ${streams.reduce((sum, stream) => sum + stream.duplicates, 0)}`,
-        `  reconnects: ${streams.reduce((sum, stream) => sum + stream.opens - 1, 0)}`,
-        `  reloads: ${reloads.map((ms) => `${ms} ms`).join(', ') || 'none'}`,
-        `  worker RSS MB, first 30 s: ${mean(first.flatMap((entry) => entry.rssMb))}, last 30 s: ${mean(last.flatMap((entry) => entry.rssMb))}`,
-        `  event-loop lag p99 ms, first 30 s: ${mean(first.flatMap((entry) => entry.lagMs))}, last 30 s: ${mean(last.flatMap((entry) => entry.lagMs))}`,
+        `result: ${result.ok ? 'OK' : `FAILED (${failures.join('; ')})`}`,
+        `  ${total} events at ${result.achievedRate}/s to ${totals.clients} streams: lost ${totals.lost}, ` +
+          `duplicates ${totals.duplicates}, resets ${totals.resets}, id regressions ${totals.idRegressions}`,
+        `  reconnects ${result.reconnects}, connect errors ${result.connectErrors} ` +
+          `(${JSON.stringify(totals.connectErrors)}), reloads ` +
+          `${reloads.map((r) => `${r.ms} ms`).join(', ') || 'none'}`,
+        `  delivery latency p50 ${latency.p50Ms} ms, p99 ${latency.p99Ms} ms, max ${latency.maxMs} ms`,
+        `  publisher at most ${publisherReport.maxBehindMs} ms behind its schedule; client CPU ` +
+          `${median(samples.map((sample) => sample.driverCpuPercent))} % (median of the samples)`,
+        `  ${steady.length} steady samples${judged ? '' : ' (too few to judge flatness)'}; worker RSS MB ` +
+          `(median, first/last third): ${rss.startMb} → ${rss.endMb}; ` +
+          `event-loop lag p99 ms: ${lag.startMs} → ${lag.endMs}`,
+        `  written to ${OUT}`,
       ].join('\n'),
     );
-    process.exitCode = lost.some((count) => count > 0) ? 1 : 0;
+    return result.ok ? 0 : 1;
   } finally {
-    for (const stream of streams) stream.source.close();
-    await cluster.kill();
+    if (publisher) await stopChild(publisher.child, 'SIGTERM', 2000);
+    await Promise.all(threads.map((thread) => ask(thread, { type: 'close' }).catch(() => undefined)));
+    await Promise.all(threads.map((thread) => thread.terminate()));
+    await cluster?.kill();
     await client.quit();
     await redis.close();
   }
 }
 
-await main();
+process.exitCode = await main();

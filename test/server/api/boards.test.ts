@@ -28,6 +28,8 @@ describe('boards over HTTP: /api/boards, /api/snapshot?board=, /api/publish with
     const boards = new BoardStore(bed.client, redisNames(bed.prefix));
     await boards.add('payments', 'Payments');
     await boards.add('edge');
+    // Created behind the workers' backs (no control message): let them read the registry once.
+    await Promise.all(apps.map((app) => app.boards.refresh()));
     // Alice on the first worker, bob and the admin on the second: the registry each one reads is its own.
     alice = await bed.login(apps[0]!.url, { username: 'alice', boards: ['payments'] });
     bob = await bed.login(apps[1]!.url, { username: 'bob', boards: ['edge'] });
@@ -139,6 +141,24 @@ describe('boards over HTTP: /api/boards, /api/snapshot?board=, /api/publish with
     expect(names).to.include('data');
   });
 
+  it('drops a removed board from every worker within a second of its control message', async function () {
+    // Both workers know edge before it goes.
+    expect((await boardsOf(apps[1]!, admin)).map((board) => board.name)).to.include('edge');
+    expect((await get(apps[0]!, '/api/snapshot?board=edge', admin)).status).to.equal(200);
+    await new BoardStore(bed.client, redisNames(bed.prefix)).remove('edge');
+    await publishControl(bed.client, redisNames(bed.prefix), { type: 'board-removed', board: 'edge' });
+    const deadline = Date.now() + 1000;
+    let listed = ['edge'];
+    let snapshot = 200;
+    while ((listed.includes('edge') || snapshot !== 404) && Date.now() < deadline) {
+      listed = (await boardsOf(apps[1]!, admin)).map((board) => board.name);
+      snapshot = (await get(apps[0]!, '/api/snapshot?board=edge', admin)).status;
+    }
+    expect(listed).to.deep.equal(['main', 'payments']);
+    expect(snapshot).to.equal(404);
+    expect(await boardsOf(apps[1]!, bob)).to.deep.equal([]);
+  });
+
   it('lets a user recorded before boards (no grants field) see main, as before', async function () {
     const key = redisNames(bed.prefix).key('users');
     const record = JSON.parse((await bed.client.hGet(key, 'bob'))!) as Record<string, unknown>;
@@ -166,7 +186,12 @@ describe('boards over HTTP: /api/boards, /api/snapshot?board=, /api/publish with
       const before = [await bed.client.xLen(edgeLog), await bed.client.xLen(mainLog)];
 
       const status = { type: 'status', service: 'cdn', state: 'ok' };
-      expectError(await publish(token, { ...status, board: 'edge' }), 403, 'forbidden_board', 'board');
+      const refused = await publish(token, { ...status, board: 'edge' });
+      expectError(refused, 403, 'forbidden_board', 'board');
+      // Says what the token may not do: "you may not see" fits a user, not a publishing script.
+      expect(errorResponseSchema.parse(refused.body).error.message).to.equal(
+        'this token may not publish to board edge',
+      );
       expectError(await publish(token, status), 403, 'forbidden_board', 'board');
       expectError(
         await publish(token, { type: 'metrics', board: 'edge', points: [{ name: 'rps', value: 1 }] }),

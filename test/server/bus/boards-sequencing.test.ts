@@ -2,6 +2,8 @@ import { expect } from 'chai';
 import { snapshotSchema } from '../../../shared/api.ts';
 import { boardKeys, redisNames } from '../../../shared/keys.ts';
 import { createPublisher, EventValidationError, UnknownBoard } from '../../../shared/publisher.ts';
+import { BoardStore } from '../../../server/auth/boards.ts';
+import { publishControl } from '../../../server/bus/control.ts';
 import type { TestApp } from '../../helpers/app.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
 
@@ -170,6 +172,43 @@ describe('sequencing per board', function () {
       const stream = bed.openStream(`${apps[1]!.url}/events?since=0-0`, { headers: session.headers });
       await stream.waitFor((events) => events.length >= 1, 5000, 'the replayed entry');
       expect(stream.events[0]).to.include({ id, board: 'main', service: 'legacy' });
+    });
+
+    it('drops a removed board from pulseboard_board_events_total on every worker, so boards come and go without their labels piling up', async function () {
+      const names = redisNames(bed.prefix);
+      const store = new BoardStore(bed.client, names);
+      await store.add('tmp-1', 'Tmp');
+      await store.add('edge', 'Edge');
+      const channel = `${bed.prefix}:ingest`;
+      // Several messages, so both workers are likely to sequence some of them.
+      for (let index = 0; index < 20; index += 1) {
+        await bed.client.publish(
+          channel,
+          JSON.stringify({ type: 'metric', board: 'tmp-1', name: 'm', value: index }),
+        );
+        await bed.client.publish(
+          channel,
+          JSON.stringify({ type: 'metric', board: 'edge', name: 'm', value: index }),
+        );
+      }
+      const labelled = async () => {
+        const byBoard: Record<string, number> = {};
+        for (const app of apps) {
+          const counter = app.metrics.registry.getSingleMetric('pulseboard_board_events_total');
+          for (const value of (await counter!.get()).values)
+            byBoard[String(value.labels.board)] = (byBoard[String(value.labels.board)] ?? 0) + value.value;
+        }
+        return byBoard;
+      };
+      await eventually(async () => {
+        const counts = await labelled();
+        return counts['tmp-1'] === 20 && counts.edge === 20;
+      }, 'both boards counted');
+      // What `pulseboard board remove` does.
+      expect(await store.remove('tmp-1')).to.equal(true);
+      await publishControl(bed.client, names, { type: 'board-removed', board: 'tmp-1' });
+      await eventually(async () => !('tmp-1' in (await labelled())), 'the label of tmp-1 gone', 1000);
+      expect(await labelled()).to.deep.equal({ edge: 20 });
     });
   });
 });

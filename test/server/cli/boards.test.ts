@@ -118,6 +118,43 @@ describe('pulseboard board commands (the real CLI)', function () {
     ]);
   });
 
+  it('lists boards under a header with aligned columns, and grants nothing to an admin', async function () {
+    await ensureTestUser(bed.redis.url, bed.prefix, 'root', 'admin', []);
+    await cli('board', 'add', 'edge', '--title', 'A title longer than thirty-two characters, surely');
+    const listed = await cli('board', 'list');
+    const lines = listed.stdout.trimEnd().split('\n');
+    expect(lines[0]).to.match(/^BOARD\s+TITLE\s+USERS$/);
+    // Every row's third column starts where the header's does, however long a title is.
+    const usersColumn = lines[0]!.indexOf('USERS');
+    for (const line of lines.slice(1)) expect(line.slice(usersColumn)).to.equal('(admins only)');
+
+    const granted = await cli('board', 'grant', 'edge', 'root');
+    expect(granted, granted.stderr).to.include({
+      code: 0,
+      stdout: 'root is an admin and sees every board already; nothing granted\n',
+    });
+    expect((await users().get('root'))?.boards).to.deep.equal([]);
+  });
+
+  it('ends quietly when its reader closes the pipe early (board list | head -1)', async function () {
+    for (const board of ['a1', 'a2', 'a3']) await cli('board', 'add', board);
+    const result = await new Promise<CliResult>((resolve, reject) => {
+      const child = spawn(process.execPath, ['bin/pulseboard.js', 'board', 'list'], {
+        cwd: ROOT,
+        env: { ...process.env, REDIS_URL: bed.redis.url, PULSEBOARD_PREFIX: bed.prefix, LOG_LEVEL: 'silent' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      // The reader is gone before the command writes anything: its write fails with EPIPE.
+      child.stdout.destroy();
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stdout: '', stderr }));
+    });
+    expect(result.stderr).to.equal('');
+    expect(result.code).to.equal(0);
+  });
+
   it('refuses mistakes with a clear message and exit code 1, writing nothing', async function () {
     await ensureTestUser(bed.redis.url, bed.prefix, 'alice', 'viewer', []);
     const before = await bed.client.keys('*');

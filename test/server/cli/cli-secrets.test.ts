@@ -51,13 +51,35 @@ describe('CLI secrets and terminal safety', function () {
     for (const args of [
       ['user', 'list'],
       ['token', 'list'],
+      ['board', 'list'],
+      ['publish', 'status', 'api', 'ok'],
+      ['publish', '--durable', 'metric', 'api.latency', '12'],
     ]) {
       const result = await runCli(args, { REDIS_URL: url });
       expect(result.code, args.join(' ')).to.equal(1);
       expect(result.stderr, args.join(' ')).to.match(
-        /cannot reach Redis at redis:\/\/reporter:\*\*\*@127\.0\.0\.1:\d+\/0/,
+        new RegExp(
+          `^pulseboard ${args[0]}: cannot reach Redis at redis://reporter:\\*\\*\\*@127\\.0\\.0\\.1:\\d+/0`,
+        ),
       );
       expect(result.stderr + result.stdout, args.join(' ')).to.not.include('s3cret-Pa55word');
+    }
+    const demo = await runCli(['demo'], { REDIS_URL: url });
+    expect(demo.code).to.equal(1);
+    expect(demo.stderr).to.match(
+      /No Redis answered at REDIS_URL=redis:\/\/reporter:\*\*\*@127\.0\.0\.1:\d+\/0/,
+    );
+    expect(demo.stderr + demo.stdout).to.not.include('s3cret-Pa55word');
+  });
+
+  it('a bad configuration is one message naming the variable and exit 1, never a stack trace', async function () {
+    for (const args of [['user', 'list'], ['token', 'list'], ['publish', 'status', 'api', 'ok'], ['tail']]) {
+      const result = await runCli(args, { PORT: 'eighty' });
+      expect(result.code, args.join(' ')).to.equal(1);
+      expect(result.stderr, args.join(' ')).to.match(
+        new RegExp(`^pulseboard ${args[0]}: invalid configuration:\n  - PORT: `),
+      );
+      expect(result.stderr, args.join(' ')).to.not.match(/\n\s+at /);
     }
   });
 

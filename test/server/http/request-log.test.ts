@@ -42,4 +42,16 @@ describe('request log', function () {
     expect(after.join('\n')).to.not.match(/route="\/[0-9a-f]{12}/);
     expect(after.join('\n')).to.match(/route="unmatched"/);
   });
+
+  it('labels the board routes by their pattern: /api/boards, and /b/* for every board view', async function () {
+    const app = await bed.startApp({ METRICS_TOKEN });
+    const session = await bed.login(app.url);
+    expect((await fetch(`${app.url}/api/boards`, { headers: session.headers })).status).to.equal(200);
+    for (const board of ['main', 'payments', 'edge-2'])
+      await fetch(`${app.url}/b/${board}`, { headers: session.headers, redirect: 'manual' });
+    const series = (await httpSeries(app.url)).join('\n');
+    expect(series).to.match(/method="GET",route="\/api\/boards",status="200"/);
+    expect(series).to.match(/route="\/b\/\*"/);
+    expect(series).to.not.match(/route="\/b\/(main|payments|edge-2)"/);
+  });
 });

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { expect } from 'chai';
 import { createPublisher } from '../../../shared/publisher.ts';
 import type { TestApp } from '../../helpers/app.ts';
@@ -98,5 +99,25 @@ describe('GET /events on the wire', function () {
       title: 'line\nbreak',
       text: 'cr\r\nlf\n\nnul\u0000',
     });
+  });
+
+  it('answers HEAD /events with the stream headers at once and holds no stream (403 for a board it may not see)', async function () {
+    const head = (path: string) =>
+      new Promise<http.IncomingMessage>((resolve, reject) => {
+        const request = http.request(`${app!.url}${path}`, { method: 'HEAD', headers: session.headers });
+        request.setTimeout(3000, () => request.destroy(new Error(`HEAD ${path}: no answer within 3 s`)));
+        request.on('response', (response) => {
+          response.resume();
+          response.on('end', () => resolve(response));
+        });
+        request.on('error', reject);
+        request.end();
+      });
+    const answer = await head('/events?boards=main');
+    expect(answer.statusCode).to.equal(200);
+    expect(answer.headers['content-type']).to.match(/^text\/event-stream/);
+    expect(app!.hub.size, 'no stream kept open for a HEAD').to.equal(0);
+    expect((await head('/events?boards=nope')).statusCode).to.equal(403);
+    expect((await head('/events?boards=Bad')).statusCode).to.equal(400);
   });
 });
