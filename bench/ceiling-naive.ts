@@ -5,6 +5,7 @@
 import cluster from 'node:cluster';
 import http from 'node:http';
 import { createClient } from 'redis';
+import { installMemoryReport } from '../server/memory-report.ts';
 
 const { PORT = '0', REDIS_URL, CHANNEL = 'pulseboard:events', WORKERS = '2' } = process.env;
 
@@ -18,6 +19,8 @@ if (cluster.isPrimary) {
     });
   }
 } else {
+  // The bench's memory reading after a forced GC, as pulseboard's workers give it.
+  installMemoryReport(process.env.BENCH_MEMORY_DIR);
   const streams = new Set<http.ServerResponse>();
   const server = http.createServer((request, response) => {
     if (request.url !== '/events') return void response.writeHead(200).end('ok');

@@ -41,13 +41,13 @@ function withRatios(measurement: Measurement, all: Measurement[], pick: Pick, di
 
 export function markdownTable(results: Measurement[]): string {
   const lines = [
-    '| scenario | system | delivered/s | lost | dupes | p50 ms | p99 ms | max ms | CPU µs/delivery | KiB/idle stream | setup s |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| scenario | system | delivered/s | lost | dupes | p50 ms | p99 ms | max ms | CPU µs/delivery | heap KiB/idle stream | RSS KiB/idle stream | setup s |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const result of results) {
     if (!result.ok) {
       lines.push(
-        `| ${result.scenario} | ${result.system} | failed: ${result.error ?? '?'} | | | | | | | | |`,
+        `| ${result.scenario} | ${result.system} | failed: ${result.error ?? '?'} | | | | | | | | | |`,
       );
       continue;
     }
@@ -64,7 +64,9 @@ export function markdownTable(results: Measurement[]): string {
         cell((m) => m.latency?.p99Ms, 1),
         number(result.latency?.maxMs, 1),
         cell((m) => m.cpuMicrosPerDelivery, 1),
-        cell((m) => m.idleKiBPerStream, 1),
+        cell((m) => m.idleHeapKiBPerStream, 1),
+        // RSS after a forced GC; marked * when the workers gave no after-GC reading (RSS after settling).
+        `${cell((m) => m.idleKiBPerStream, 1)}${result.memoryAfterGc === false ? ' *' : ''}`,
         cell((m) => (m.setupMs === undefined ? undefined : m.setupMs / 1000), 1),
         '',
       ]
@@ -100,6 +102,9 @@ export function markdownTable(results: Measurement[]): string {
       );
     }
   }
-  lines.push('', '(c, n): pulseboard as a multiple of the coalescing and the naive ceiling in the same run.');
+  lines.push(
+    '',
+    '(c, n): pulseboard as a multiple of the coalescing and the naive ceiling in the same run. Memory: growth per idle stream after a forced full GC (\\*: RSS without GC).',
+  );
   return `${lines.join('\n')}\n`;
 }

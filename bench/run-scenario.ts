@@ -11,7 +11,7 @@ import { BoardStore } from '../server/auth/boards.ts';
 import type { RedisClient } from '../server/redis.ts';
 import { DriverPool, type PoolStats } from './driver-pool.ts';
 import { summarize, type HistogramSummary } from './histogram.ts';
-import { cpuMicros, rssKiB } from './proc-stats.ts';
+import { cpuMicros, memoryAfterGc, rssKiB } from './proc-stats.ts';
 import { trackChild, stopChild } from './processes.ts';
 import type { PublisherOptions, PublisherReport } from './publisher.ts';
 import type { Scenario } from './scenarios.ts';
@@ -68,7 +68,12 @@ export interface Measurement {
    * driver, not the server, limits the figures. */
   driverCpuPercent?: number;
   loadAverage?: number;
+  /** Growth of the workers' RSS per idle stream: after a forced GC when they answered, else settled. */
   idleKiBPerStream?: number;
+  /** Growth of the workers' JS heap (used) per idle stream, after a forced GC. */
+  idleHeapKiBPerStream?: number;
+  /** Whether the memory figures were read after a forced GC (false: RSS after SETTLE_MS only). */
+  memoryAfterGc?: boolean;
   setupMs?: number;
   /** The end of the server's logs, when events were lost or streams reconnected. */
   serverLogTail?: string;
@@ -76,7 +81,7 @@ export interface Measurement {
 }
 
 const PUBLISHER_ENTRY = fileURLToPath(new URL('./publisher.ts', import.meta.url));
-/** Wait after start and after connecting before reading RSS (the workers expose no gc()). */
+/** Wait after start and after connecting before reading memory (then a forced GC, see proc-stats.ts). */
 const SETTLE_MS = 2000;
 /** The drain ends when nothing has arrived for this long (or everything has). */
 const DRAIN_IDLE_MS = 20_000;
@@ -166,6 +171,7 @@ export async function runScenario(
     const pids = await running.workerPids();
     await delay(SETTLE_MS);
     const idleRss = await rssKiB(pids);
+    const idleGc = await memoryAfterGc(running.memoryDir, pids);
     const epochMs = Date.now();
     const maxSeq = Math.ceil(rate * seconds) + 10;
     pool = await DriverPool.start({
@@ -193,6 +199,13 @@ export async function runScenario(
     if (opened.failures === streams) throw new Error(`no stream opened: ${opened.firstError}`);
     await delay(SETTLE_MS + streams / 10);
     const connectedRss = await rssKiB(pids);
+    const connectedGc = idleGc && (await memoryAfterGc(running.memoryDir, pids));
+    const perStream = (before: number, after: number) => Math.round(((after - before) / streams) * 10) / 10;
+    if (idleGc && connectedGc) {
+      progress(
+        `${system}: idle streams after GC: heap ${perStream(idleGc.heapUsedKiB, connectedGc.heapUsedKiB)} KiB, RSS ${perStream(idleGc.rssKiB, connectedGc.rssKiB)} KiB per stream (RSS without GC ${perStream(idleRss, connectedRss)})`,
+      );
+    }
 
     let published = 0;
     const publisher = startPublisher(
@@ -263,7 +276,13 @@ export async function runScenario(
         serverCpuPercent: Math.round((cpuUsed / 1000 / windowMs) * 100),
         driverCpuPercent: Math.round((driverCpuUsed / 1000 / windowMs) * 100),
         loadAverage: os.loadavg()[0]!,
-        idleKiBPerStream: Math.round(((connectedRss - idleRss) / streams) * 10) / 10,
+        ...(idleGc && connectedGc
+          ? {
+              idleKiBPerStream: perStream(idleGc.rssKiB, connectedGc.rssKiB),
+              idleHeapKiBPerStream: perStream(idleGc.heapUsedKiB, connectedGc.heapUsedKiB),
+              memoryAfterGc: true,
+            }
+          : { idleKiBPerStream: perStream(idleRss, connectedRss), memoryAfterGc: false }),
         setupMs,
         ...(storm ? { storm } : {}),
         ...(serverLogTail ? { serverLogTail } : {}),

@@ -1,7 +1,9 @@
 // The three systems under test, each started fresh for a measurement and stopped after it:
 // pulseboard as it runs in production (the real ecosystem.config.cjs under a PM2 daemon in a temporary
 // PM2_HOME, logged-in streams) and the two ceilings (ceiling-naive.ts, ceiling-coalescing.ts).
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { redisNames } from '../shared/keys.ts';
@@ -21,6 +23,8 @@ export interface RunningSystem {
   cookies: string[];
   /** The processes that serve streams (PM2 or cluster workers; not the PM2 daemon or cluster primary). */
   workerPids(): Promise<number[]>;
+  /** Where its workers write their memory after a forced GC (server/memory-report.ts). */
+  memoryDir: string;
   /** The end of the server's own logs (pulseboard: PM2 daemon and workers), kept when a run lost events. */
   logs(): Promise<string>;
   stop(): Promise<void>;
@@ -44,7 +48,15 @@ export interface SystemOptions {
 const STREAMS_PER_SESSION = 250;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
+/** A temporary folder for the workers' memory reports, removed when the bench exits. */
+function memoryReportDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'pulseboard-bench-memory-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 async function startPulseboard(options: SystemOptions): Promise<RunningSystem> {
+  const memoryDir = memoryReportDir();
   const cluster = await startPm2Cluster({
     redisUrl: options.redisUrl,
     prefix: options.prefix,
@@ -58,6 +70,8 @@ async function startPulseboard(options: SystemOptions): Promise<RunningSystem> {
       MAX_CONNECTIONS_PER_IP: '20000',
       LOGIN_MAX_SESSIONS_PER_USER: '1000',
       LOG_LEVEL: 'warn',
+      // SIGUSR2 from the bench: a full GC, then the worker's memory (bench only, server/memory-report.ts).
+      BENCH_MEMORY_DIR: memoryDir,
     },
   });
   // startPm2Cluster kills its daemon synchronously at exit (Ctrl-C, errors); this listener, added after
@@ -82,6 +96,7 @@ async function startPulseboard(options: SystemOptions): Promise<RunningSystem> {
       host: '127.0.0.1',
       port: cluster.port,
       cookies,
+      memoryDir,
       workerPids: async () => (await cluster.workers()).map((worker) => worker.pid),
       logs: () => cluster.logs(),
       async stop() {
@@ -98,6 +113,7 @@ async function startPulseboard(options: SystemOptions): Promise<RunningSystem> {
 
 async function startCeiling(name: 'naive' | 'coalescing', options: SystemOptions): Promise<RunningSystem> {
   const port = await freePort();
+  const memoryDir = memoryReportDir();
   const child = spawnTracked(process.execPath, ['--import', 'tsx', `bench/ceiling-${name}.ts`], {
     cwd: ROOT,
     env: {
@@ -106,6 +122,7 @@ async function startCeiling(name: 'naive' | 'coalescing', options: SystemOptions
       REDIS_URL: options.redisUrl,
       CHANNEL: redisNames(options.prefix).eventsChannel,
       WORKERS: String(options.workers),
+      BENCH_MEMORY_DIR: memoryDir,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -127,6 +144,7 @@ async function startCeiling(name: 'naive' | 'coalescing', options: SystemOptions
     host: '127.0.0.1',
     port,
     cookies: [],
+    memoryDir,
     workerPids: async () => pids,
     logs: async () => '',
     async stop() {

@@ -68,6 +68,10 @@ function isClientDisconnect(error: unknown): boolean {
   return code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' || code === 'EPIPE';
 }
 
+function isStreamRequest(ctx: Context): boolean {
+  return ctx.method === 'GET' && ctx.path === '/events';
+}
+
 export function createApp(deps: AppDeps): Koa {
   const { config, log } = deps;
   // maxIpsCount 1: the client address is the one our proxy appended to X-Forwarded-For, not whatever the
@@ -138,8 +142,22 @@ export function createApp(deps: AppDeps): Koa {
     redis: deps.redis,
     names: deps.names,
     ttlMs: config.SESSION_TTL_MS,
+    // A stream renews its session only when it was not renewed within the last minute (docs/security.md).
+    quietRenewal: isStreamRequest,
   });
   const requireSession = authGuard({ users: deps.users });
+  // A stream's user lookup also admits it under MAX_STREAMS_PER_SESSION: one script, one round trip.
+  const { streamQuota } = deps;
+  const requireStreamSession = streamQuota
+    ? authGuard({
+        users: deps.users,
+        lookupUser: (ctx, session) =>
+          streamQuota.admitWithUser(session.handle, ctx.res, deps.users, {
+            name: session.fields.user,
+            stamp: session.fields.stamp,
+          }),
+      })
+    : requireSession;
   const handleStreamErrors = errorMiddleware(log);
   const answerRedisOutage = redisOutageAnswer();
   // GET /events runs only what a stream needs: errors, then session and guard, with the headers written
@@ -152,7 +170,7 @@ export function createApp(deps: AppDeps): Koa {
       handleStreamErrors(ctx, () =>
         answerRedisOutage(ctx, () =>
           events.openAcceptedStreams(ctx, () =>
-            loadSession(ctx, () => requireSession(ctx, () => events.acceptStream(ctx))),
+            loadSession(ctx, () => requireStreamSession(ctx, () => events.acceptStream(ctx))),
           ),
         ),
       ),
@@ -161,7 +179,7 @@ export function createApp(deps: AppDeps): Koa {
   // Outermost, so every answer (health, errors, streams) carries the security headers.
   app.use(securityHeaders());
   app.use(healthRoutes(deps.health));
-  app.use((ctx, next) => (ctx.method === 'GET' && ctx.path === '/events' ? openStream(ctx) : next()));
+  app.use((ctx, next) => (isStreamRequest(ctx) ? openStream(ctx) : next()));
   app.use(requestLog(log, deps.metrics));
   // JSON only: an SSE stream must never sit in a compressor's buffer (docs/design.md, "Pitfalls of this stack"; /events also opts out).
   app.use(compress({ filter: (type) => /^application\/json\b/.test(type), threshold: 1024 }));

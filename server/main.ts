@@ -2,6 +2,7 @@
 // handlers and tells PM2 it is ready (after listening and subscribed).
 import { checkServerConfig, ConfigError, loadConfig, type Config } from './config.ts';
 import { createLogger } from './log.ts';
+import { installMemoryReport } from './memory-report.ts';
 import { startPulseboard } from './pulseboard.ts';
 
 let config: Config;
@@ -39,6 +40,8 @@ function shutdown(signal: string): void {
   );
 }
 process.on('SIGINT', () => shutdown('SIGINT'));
+// Bench only: SIGUSR2 reports memory after a forced GC (server/memory-report.ts); unset, nothing is installed.
+installMemoryReport(process.env.BENCH_MEMORY_DIR);
 process.on('SIGTERM', () => shutdown('SIGTERM'));
 // PM2 on Windows and some orchestrators send a message instead of a signal.
 process.on('message', (message) => {

@@ -6,7 +6,7 @@ import type { Role } from '../../shared/api.ts';
 import { UnauthorizedError } from '../http/errors.ts';
 import { isDashboardPage, isPublic, isSessionless } from './paths.ts';
 import { endSession, readSession } from './sessions.ts';
-import type { UserStore } from './users.ts';
+import type { UserRecord, UserStore } from './users.ts';
 
 export interface Auth {
   /** Public handle of the session (SHA-256 of its id): tags SSE streams, names it in control messages. */
@@ -24,12 +24,25 @@ export function getAuth(ctx: Context): Auth | undefined {
   return authByContext.get(ctx);
 }
 
-export function authGuard(options: { users: UserStore }) {
+export interface AuthGuardOptions {
+  users: UserStore;
+  /**
+   * How the session's user is read; default `users.get`. Stream requests read it with their stream
+   * admission in one round trip (StreamQuota.admitWithUser). The stamp is compared here either way.
+   */
+  lookupUser?: (
+    ctx: Context,
+    session: { handle: string; fields: { user: string; stamp: string } },
+  ) => Promise<UserRecord | undefined>;
+}
+
+export function authGuard(options: AuthGuardOptions) {
+  const lookupUser = options.lookupUser ?? ((_ctx, session) => options.users.get(session.fields.user));
   return async function requireSession(ctx: Context, next: Next): Promise<void> {
     if (isSessionless(ctx.path)) return next();
     const session = readSession(ctx);
     if (session) {
-      const user = await options.users.get(session.fields.user);
+      const user = await lookupUser(ctx, session);
       if (user && user.stamp === session.fields.stamp) {
         authByContext.set(ctx, {
           sessionId: session.handle,

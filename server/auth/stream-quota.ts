@@ -10,6 +10,7 @@ import { createScriptRunner } from '../../shared/publisher.ts';
 import { AppError } from '../http/errors.ts';
 import type { Logger } from '../log.ts';
 import type { RedisClient } from '../redis.ts';
+import { parseUserRecord, tryNormalizeUsername, type UserRecord, type UserStore } from './users.ts';
 
 /** Lease of one stream in the set; renewed every third of it while the stream is open. */
 export const STREAM_LEASE_MS = 30_000;
@@ -24,6 +25,24 @@ if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
 return 1
+`;
+
+// KEYS[1] the users hash, KEYS[2] the session's set; ARGV: user name, the session's stamp, limit, lease ms,
+// member. The session guard's user lookup and the admission in one round trip (docs/performance.md): reads
+// the user's record and, only when its stamp is the session's, admits as ADMIT_SCRIPT does. Returns
+// {record or nil, 1 admitted | 0 refused | -1 not tried (no such user, another stamp, a corrupt record)}.
+const USER_ADMIT_SCRIPT = `
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return {false, -1} end
+local ok, record = pcall(cjson.decode, raw)
+if not ok or type(record) ~= 'table' or record.stamp ~= ARGV[2] then return {raw, -1} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return {raw, 0} end
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[5])
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[4]))
+return {raw, 1}
 `;
 
 // KEYS[1] the session's set; ARGV: lease ms, members… Renews the leases of members still present.
@@ -50,6 +69,9 @@ export class StreamQuota {
   private readonly leaseMs: number;
   private readonly admitScript;
   private readonly renewScript;
+  private readonly userAdmitScript;
+  /** Admissions decided with the user lookup (admitWithUser), by response, until the route asks. */
+  private readonly decided = new WeakMap<ServerResponse, { sessionId: string; admitted: boolean }>();
   /** This worker's open streams: session handle -> stream members. */
   private readonly held = new Map<string, Set<string>>();
   private readonly workerTag = randomBytes(6).toString('hex');
@@ -62,6 +84,64 @@ export class StreamQuota {
     this.leaseMs = options.leaseMs ?? STREAM_LEASE_MS;
     this.admitScript = createScriptRunner(options.redis, ADMIT_SCRIPT);
     this.renewScript = createScriptRunner(options.redis, RENEW_SCRIPT);
+    this.userAdmitScript = createScriptRunner(options.redis, USER_ADMIT_SCRIPT);
+  }
+
+  private nextMember(): string {
+    this.sequence += 1;
+    return `${this.workerTag}:${this.sequence}`;
+  }
+
+  private refuse(): AppError {
+    return new AppError(429, 'too_many_streams', `at most ${this.options.limit} open streams per session`);
+  }
+
+  /** Counts `member` until `response` closes. */
+  private hold(sessionId: string, key: string, member: string, response: ServerResponse): void {
+    let members = this.held.get(sessionId);
+    if (!members) this.held.set(sessionId, (members = new Set()));
+    members.add(member);
+    const release = () => {
+      members.delete(member);
+      if (members.size === 0 && this.held.get(sessionId) === members) this.held.delete(sessionId);
+      // Redis away: the lease runs out by itself.
+      this.options.redis.zRem(key, member).catch(() => undefined);
+    };
+    if (response.destroyed || response.writableFinished) release();
+    else response.once('close', release);
+  }
+
+  /**
+   * The session guard's user lookup for a stream request, with the admission in the same script: the
+   * user's record (undefined when there is none), and, when its stamp is the session's, the stream is
+   * admitted or refused at once; \`admit\` then answers for this response without asking Redis again. A
+   * stream admitted here that the route refuses for another reason (a board it may not see) is released
+   * when its response closes, like every other.
+   */
+  async admitWithUser(
+    sessionId: string,
+    response: ServerResponse,
+    users: Pick<UserStore, 'hashKey'>,
+    user: { name: string; stamp: string },
+  ): Promise<UserRecord | undefined> {
+    const name = tryNormalizeUsername(user.name);
+    if (name === undefined) return undefined;
+    const member = this.nextMember();
+    const key = this.keyOf(sessionId);
+    const reply = await this.userAdmitScript([
+      '2',
+      users.hashKey,
+      key,
+      name,
+      user.stamp,
+      String(this.options.limit),
+      String(this.leaseMs),
+      member,
+    ]);
+    const [raw, outcome] = Array.isArray(reply) ? (reply as unknown[]) : [];
+    if (outcome === 1) this.hold(sessionId, key, member, response);
+    if (outcome === 1 || outcome === 0) this.decided.set(response, { sessionId, admitted: outcome === 1 });
+    return typeof raw === 'string' ? parseUserRecord(raw) : undefined;
   }
 
   private keyOf(sessionId: string): string {
@@ -74,25 +154,23 @@ export class StreamQuota {
    * and evict another, forever.
    */
   async admit(sessionId: string, response: ServerResponse): Promise<void> {
-    const { limit } = this.options;
-    this.sequence += 1;
-    const member = `${this.workerTag}:${this.sequence}`;
-    const key = this.keyOf(sessionId);
-    const admitted = await this.admitScript(['1', key, String(limit), String(this.leaseMs), member]);
-    if (admitted !== 1) {
-      throw new AppError(429, 'too_many_streams', `at most ${limit} open streams per session`);
+    const decided = this.decided.get(response);
+    if (decided !== undefined && decided.sessionId === sessionId) {
+      this.decided.delete(response);
+      if (!decided.admitted) throw this.refuse();
+      return;
     }
-    let members = this.held.get(sessionId);
-    if (!members) this.held.set(sessionId, (members = new Set()));
-    members.add(member);
-    const release = () => {
-      members.delete(member);
-      if (members.size === 0 && this.held.get(sessionId) === members) this.held.delete(sessionId);
-      // Redis away: the lease runs out by itself.
-      this.options.redis.zRem(key, member).catch(() => undefined);
-    };
-    if (response.destroyed || response.writableFinished) release();
-    else response.once('close', release);
+    const member = this.nextMember();
+    const key = this.keyOf(sessionId);
+    const admitted = await this.admitScript([
+      '1',
+      key,
+      String(this.options.limit),
+      String(this.leaseMs),
+      member,
+    ]);
+    if (admitted !== 1) throw this.refuse();
+    this.hold(sessionId, key, member, response);
   }
 
   /** Streams of this worker that hold a lease. */

@@ -40,6 +40,11 @@ export function grantedBoards(user: { boards?: readonly string[] | undefined }):
 /** What may leave the store: a user without the hash. */
 export type PublicUser = Omit<UserRecord, 'hash'>;
 
+/** A stored record; a corrupt one throws (an operator problem, not a login failure). */
+export function parseUserRecord(raw: string): UserRecord {
+  return userRecordSchema.parse(JSON.parse(raw));
+}
+
 /** Thrown for bad input to the user store (CLI and first-admin paths show its message). */
 export class UserInputError extends Error {
   override readonly name = 'UserInputError';
@@ -120,7 +125,12 @@ export class UserStore {
     if (name === undefined) return undefined;
     const raw = await this.redis.hGet(this.key, name);
     if (raw === null || raw === undefined) return undefined;
-    return userRecordSchema.parse(JSON.parse(String(raw)));
+    return parseUserRecord(String(raw));
+  }
+
+  /** The Redis hash of the records, for scripts that read a record with other keys (stream admission). */
+  get hashKey(): string {
+    return this.key;
   }
 
   /** Records by name; used by the stream session check to validate many users in one round trip. */

@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { expect } from 'chai';
@@ -74,5 +75,43 @@ describe('light connections', function () {
     });
     const [id] = await logIds(bed.client, bed.prefix);
     for (const stream of streams) await stream.waitForText(new RegExp(`id: main:${id}\\n`));
+  });
+
+  it("a live stream's response keeps neither on-finished's listeners nor its header block", async function () {
+    const app = await bed.startApp();
+    const responses: WeakRef<ServerResponse>[] = [];
+    const createContext = app.koa.createContext.bind(app.koa);
+    app.koa.createContext = (req, res) => {
+      if (req.url?.startsWith('/events')) responses.push(new WeakRef(res));
+      return createContext(req, res);
+    };
+    const session = await bed.login(app.url);
+    const stream = await openRawStream(`${app.url}/events`, session.headers);
+    await stream.waitForText(/: pulseboard stream/);
+    await until(() => app.hub.size === 1, 5000, 'the stream registered');
+    const res = responses[0]?.deref();
+    if (res === undefined) throw new Error('no /events response seen');
+    const onFinishedListeners = [
+      ...res.listeners('finish'),
+      ...res.listeners('end'),
+      ...(res.socket?.listeners('close') ?? []),
+      ...(res.socket?.listeners('error') ?? []),
+    ].filter((listener) => listener.name === 'onevent');
+    expect(onFinishedListeners, "ee-first's listeners").to.have.length(0);
+    // The socket still has Node's own error handler, so a socket error is no uncaught exception.
+    expect(res.socket?.listenerCount('error')).to.be.greaterThan(0);
+    expect(res.headersSent).to.equal(true);
+    expect(String(Reflect.get(res, '_header')).length, 'the header block, once sent').to.be.below(16);
+
+    // Still live, and still ends when the client goes.
+    await createPublisher(bed.client, { prefix: bed.prefix }).publish({
+      type: 'metric',
+      name: 'm',
+      value: 1,
+    });
+    const [id] = await logIds(bed.client, bed.prefix);
+    await stream.waitForText(new RegExp(`id: main:${id}\\n`));
+    stream.close();
+    await until(() => app.hub.size === 0, 5000, 'the stream to leave the hub');
   });
 });
