@@ -303,7 +303,7 @@ describe('sessions', function () {
       // Last renewed two minutes ago, so this stream renews it (one renewed within the last minute is
       // left as it is: stream-round-trips.test.ts).
       const id = /pulseboard\.sid=([^;]+)/.exec(session.headers.Cookie ?? '')?.[1] ?? '';
-      const key = sessionRedisKey(redisNames(bed.prefix), sessionHandle(id));
+      const key = sessionNames(bed.prefix).session(sessionHandle(id));
       const stored = JSON.parse((await bed.client.get(key)) ?? '{}') as { _expire: number };
       await bed.client.set(key, JSON.stringify({ ...stored, _expire: stored._expire - 120_000 }), {
         expiration: { type: 'PX', value: 3_600_000 },
