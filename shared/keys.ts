@@ -115,6 +115,25 @@ export function sessionNames(prefix: string = DEFAULT_PREFIX): SessionNames {
   };
 }
 
+/** Users, API tokens and the stream quota (server/auth/users.ts, tokens.ts, stream-quota.ts). */
+export interface AuthNames {
+  /** Hash: normalized username -> user record JSON. */
+  users: string;
+  /** Hash: SHA-256 of an API token -> token record JSON. */
+  apiTokens: string;
+  /** Sorted set of one session's open streams, by session handle, scored by lease end (docs/reliability.md). */
+  streams(handle: string): string;
+}
+
+export function authNames(prefix: string = DEFAULT_PREFIX): AuthNames {
+  const tag = `{${prefix}}`;
+  return {
+    users: `${tag}:users`,
+    apiTokens: `${tag}:api-tokens`,
+    streams: (handle: string) => `${tag}:streams:${handle}`,
+  };
+}
+
 /**
  * Key prefixes of the login throttle's counters (server/auth/throttle.ts); rate-limiter-flexible appends
  * `:<ip>`, `:<user>|<ip>` or `:<user>` to them.

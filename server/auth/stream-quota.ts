@@ -5,7 +5,7 @@
 // Times come from Redis (TIME inside the scripts), so hosts with skewed clocks agree.
 import type { ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import type { RedisNames } from '../../shared/keys.ts';
+import { authNames, type RedisNames } from '../../shared/keys.ts';
 import { createScriptRunner } from '../../shared/publisher.ts';
 import { AppError } from '../http/errors.ts';
 import type { Logger } from '../log.ts';
@@ -145,7 +145,7 @@ export class StreamQuota {
   }
 
   private keyOf(sessionId: string): string {
-    return this.options.names.key(`streams:${sessionId}`);
+    return authNames(this.options.names.prefix).streams(sessionId);
   }
 
   /**

@@ -5,7 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as z from 'zod';
 import { boardSchema } from '../../shared/boards.ts';
-import type { RedisNames } from '../../shared/keys.ts';
+import { authNames, type RedisNames } from '../../shared/keys.ts';
 import type { RedisClient } from '../redis.ts';
 
 export const TOKEN_PREFIX = 'pb_';
@@ -45,7 +45,7 @@ export class TokenStore {
 
   constructor(redis: RedisClient, names: RedisNames) {
     this.redis = redis;
-    this.key = names.key('api-tokens');
+    this.key = authNames(names.prefix).apiTokens;
   }
 
   private async entries(): Promise<[string, TokenRecord][]> {

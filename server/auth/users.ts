@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import * as z from 'zod';
 import { ROLES, type Role } from '../../shared/api.ts';
 import { boardSchema, DEFAULT_BOARD } from '../../shared/boards.ts';
-import type { RedisNames } from '../../shared/keys.ts';
+import { authNames, type RedisNames } from '../../shared/keys.ts';
 import type { RedisClient } from '../redis.ts';
 import {
   DEFAULT_SCRYPT,
@@ -115,7 +115,7 @@ export class UserStore {
 
   constructor(redis: RedisClient, names: RedisNames, options: UserStoreOptions = {}) {
     this.redis = redis;
-    this.key = names.key('users');
+    this.key = authNames(names.prefix).users;
     this.scrypt = options.scrypt ?? DEFAULT_SCRYPT;
   }
 

@@ -3,6 +3,7 @@
 // alert rules) use these names: a change here is a migration, not a refactoring.
 import { expect } from 'chai';
 import {
+  authNames,
   boardKeys,
   INGEST_STREAM_FIELD,
   metricsNames,
@@ -58,6 +59,12 @@ describe('Redis names (prefix pb)', function () {
     const { session, ...names } = sessionNames('pb');
     expect(names).to.deep.equal({ signingKeys: '{pb}:session-keys', sessionPattern: '{pb}:session:*' });
     expect(session('9f86d081')).to.equal('{pb}:session:9f86d081');
+  });
+
+  it('users, API tokens and the per-session stream quota', function () {
+    const { streams, ...names } = authNames('pb');
+    expect(names).to.deep.equal({ users: '{pb}:users', apiTokens: '{pb}:api-tokens' });
+    expect(streams('9f86d081')).to.equal('{pb}:streams:9f86d081');
   });
 
   it('login throttle counters (rate-limiter-flexible appends :<key>)', function () {
