@@ -5,7 +5,7 @@ import type { Context } from 'koa';
 import type { SessionResponse } from '../../shared/api.ts';
 import type { RedisNames } from '../../shared/keys.ts';
 import { getAuth } from '../auth/guard.ts';
-import { endSession, sessionRedisKey } from '../auth/sessions.ts';
+import { deleteSessionByHandle, endSession } from '../auth/sessions.ts';
 import { publishControl } from '../bus/control.ts';
 import { UnauthorizedError } from '../http/errors.ts';
 import type { RedisClient } from '../redis.ts';
@@ -29,7 +29,7 @@ export function logoutRoute(options: { redis: RedisClient; names: RedisNames }) 
   return async function logout(ctx: Context): Promise<void> {
     const auth = requireAuth(ctx);
     // Gone from Redis first, so a stream that reconnects after the close below finds no session.
-    await options.redis.del(sessionRedisKey(options.names, auth.sessionId));
+    await deleteSessionByHandle(options.redis, options.names, auth.sessionId);
     await publishControl(options.redis, options.names, { type: 'close-session', sessionId: auth.sessionId });
     endSession(ctx);
     ctx.status = 204;

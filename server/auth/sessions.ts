@@ -32,7 +32,7 @@ export function sessionHandle(id: string): string {
  * The Redis key of a session. Only this module reads or writes session values: elsewhere use
  * readSessionsByHandle and deleteSessionByHandle (docs/design.md, "Redis keys").
  */
-export function sessionRedisKey(names: RedisNames, handle: string): string {
+function sessionRedisKey(names: RedisNames, handle: string): string {
   return sessionNames(names.prefix).session(handle);
 }
 

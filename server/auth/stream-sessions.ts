@@ -9,7 +9,7 @@ import { narrowUserStreams, type VisibleBoardsOf } from '../bus/control.ts';
 import type { Logger } from '../log.ts';
 import type { RedisClient } from '../redis.ts';
 import type { Hub } from '../sse/hub.ts';
-import { parseStoredSession, sessionFieldsSchema, sessionRedisKey } from './sessions.ts';
+import { readSessionsByHandle } from './sessions.ts';
 import type { UserStore } from './users.ts';
 
 export interface StreamSessionWatchOptions {
@@ -26,20 +26,12 @@ export interface StreamSessionWatchOptions {
 /** The handles of the sessions that still hold a live stream, out of `handles`. */
 async function liveSessions(options: StreamSessionWatchOptions, handles: string[]): Promise<Set<string>> {
   const { redis, names, users } = options;
-  const raws = await redis.mGet(handles.map((handle) => sessionRedisKey(names, handle)));
-  const now = Date.now();
-  const candidates: { handle: string; user: string; stamp: string }[] = [];
-  raws.forEach((raw, index) => {
-    const handle = handles[index];
-    if (raw === null || handle === undefined) return;
-    // A corrupt value voids that one session; it must not stop the check of every other stream.
-    const data = parseStoredSession(String(raw));
-    if (data === undefined) return;
-    const expire = data._expire;
-    if (typeof expire === 'number' && expire < now) return;
-    const fields = sessionFieldsSchema.safeParse(data);
-    if (fields.success) candidates.push({ handle, user: fields.data.user, stamp: fields.data.stamp });
-  });
+  const sessions = await readSessionsByHandle(redis, names, handles);
+  const candidates = [...sessions].map(([handle, fields]) => ({
+    handle,
+    user: fields.user,
+    stamp: fields.stamp,
+  }));
   const records = await users.getMany([...new Set(candidates.map((candidate) => candidate.user))]);
   return new Set(
     candidates

@@ -5,8 +5,8 @@
 // test's own redis-server, never timed.
 import { expect } from 'chai';
 import { connect } from 'node:net';
-import { sessionHandle, sessionRedisKey } from '../../../server/auth/sessions.ts';
-import { redisNames } from '../../../shared/keys.ts';
+import { sessionHandle } from '../../../server/auth/sessions.ts';
+import { sessionNames } from '../../../shared/keys.ts';
 import { until } from '../../helpers/sse-client.ts';
 import { useTestBed, type TestBed } from '../../helpers/test-bed.ts';
 import { openRawStream, type RawStream } from '../sse/stream-helpers.ts';
@@ -46,7 +46,7 @@ async function commandsDuring(url: string, marker: string, work: () => Promise<v
 function sessionKeyOf(prefix: string, cookie: string): string {
   const id = /pulseboard\.sid=([^;]+)/.exec(cookie)?.[1];
   if (id === undefined) throw new Error(`no session id in ${cookie}`);
-  return sessionRedisKey(redisNames(prefix), sessionHandle(id));
+  return sessionNames(prefix).session(sessionHandle(id));
 }
 
 let currentBed: TestBed | undefined;
