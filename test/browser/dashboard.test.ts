@@ -121,7 +121,7 @@ describe('the dashboard in Chromium', function () {
       5000,
       'the stream to be reopened with the filter topics',
     );
-    expect(app.hub.count(() => true)).to.equal(1);
+    expect(app.hub.size).to.equal(1);
     await tile(page, 'db').waitFor({ state: 'detached' });
     expect((await page.locator('.tile-name').allTextContents()).sort()).to.deep.equal(['api', 'api-2']);
 
@@ -169,12 +169,12 @@ describe('the dashboard in Chromium', function () {
   });
 
   it('logging out returns to the login page and closes the stream', async function () {
-    await until(() => app.hub.count(() => true) === 1, 5000, 'the stream to open');
+    await until(() => app.hub.size === 1, 5000, 'the stream to open');
     expect(await connectionLabel(page).textContent()).to.equal('Live');
     await page.getByRole('button', { name: 'Log out' }).click();
     await page.waitForURL(/\/login\?reason=logged-out/);
     expect(await page.locator('#login-notice').textContent()).to.equal('You have logged out.');
-    await until(() => app.hub.count(() => true) === 0, 3000, 'the stream to close');
+    await until(() => app.hub.size === 0, 3000, 'the stream to close');
     await page.goto(`${app.url}/`);
     await page.waitForURL(/\/login$/);
     expect(problems.list).to.deep.equal([]);

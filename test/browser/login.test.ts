@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { Pulseboard } from '../../server/pulseboard.ts';
+import { sessionNames } from '../../shared/keys.ts';
 import { launchChromium, pageProblems, watchedPage, type PageProblems } from './helpers/chromium.ts';
 import { logInThroughForm, waitForLive } from './helpers/dashboard-page.ts';
 import { startEnvironment, type BrowserEnvironment } from './helpers/environment.ts';
@@ -96,7 +97,7 @@ describe('the login page in Chromium', function () {
   it('an expired session sends the dashboard to the login page, which says so', async function () {
     await logInThroughForm(page, app.url, env.username, env.password);
     // Expiry is Redis forgetting the session: do just that.
-    const keys = await env.client.keys(`{${env.prefix}}:session:*`);
+    const keys = await env.client.keys(sessionNames(env.prefix).sessionPattern);
     expect(keys).to.have.length.above(0);
     await env.client.del(keys);
     await page.waitForURL(/\/login\?reason=expired/, { timeout: 10_000 });

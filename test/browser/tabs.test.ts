@@ -50,7 +50,7 @@ describe('many tabs of one browser', function () {
       expect(await page.evaluate(() => document.documentElement.dataset.stream)).to.equal('shared-worker');
     }
     // One stream for the whole browser, so the seventh tab never waits for a free connection.
-    await until(() => app.hub.count(() => true) === 1, 5000, 'a single stream');
+    await until(() => app.hub.size === 1, 5000, 'a single stream');
 
     await env.publishRaw({ type: 'status', service: 'api', state: 'maintenance', message: 'tab test' });
     await Promise.all(
@@ -60,7 +60,7 @@ describe('many tabs of one browser', function () {
           .waitFor({ timeout: 2000 }),
       ),
     );
-    expect(app.hub.count(() => true)).to.equal(1);
+    expect(app.hub.size).to.equal(1);
     expect(problems.list).to.deep.equal([]);
   });
 
@@ -72,7 +72,7 @@ describe('many tabs of one browser', function () {
     for (const page of pages) {
       expect(await page.evaluate(() => document.documentElement.dataset.stream)).to.equal('tab');
     }
-    await until(() => app.hub.count(() => true) === 2, 5000, 'one stream per tab');
+    await until(() => app.hub.size === 2, 5000, 'one stream per tab');
     await env.publishRaw({ type: 'status', service: 'api', state: 'degraded', message: 'fallback test' });
     await Promise.all(
       pages.map((page) =>
@@ -88,7 +88,7 @@ describe('many tabs of one browser', function () {
     const pages = await openTabs(3);
     await pages[0]!.getByRole('button', { name: 'Log out' }).click();
     await Promise.all(pages.map((page) => page.waitForURL(/\/login\?reason=logged-out/, { timeout: 5000 })));
-    await until(() => app.hub.count(() => true) === 0, 3000, 'the stream to close');
+    await until(() => app.hub.size === 0, 3000, 'the stream to close');
     expect(problems.list).to.deep.equal([]);
   });
 });

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createClient } from 'redis';
+import { redisNames } from '../../../shared/keys.ts';
 import { createPublisher, type Publisher } from '../../../shared/publisher.ts';
 import { loadConfig } from '../../../server/config.ts';
 import { createLogger } from '../../../server/log.ts';
@@ -95,7 +96,7 @@ export async function startEnvironment(env: Record<string, string> = {}): Promis
       return app;
     },
     async publishRaw(event) {
-      await client.publish(`${prefix}:ingest`, JSON.stringify(event));
+      await client.publish(redisNames(prefix).ingestChannel, JSON.stringify(event));
     },
     async close() {
       await Promise.allSettled(apps.map((app) => app.stop()));

@@ -116,7 +116,7 @@ describe('sequencing per board', function () {
 
     it('refuses raw PUBLISH input for an unknown board (counted once, as unknown_board), and sequences the next', async function () {
       await createBoard('edge');
-      const channel = `${bed.prefix}:ingest`;
+      const channel = redisNames(bed.prefix).ingestChannel;
       await bed.client.publish(
         channel,
         JSON.stringify({ type: 'status', board: 'nope', service: 'a', state: 'ok' }),
@@ -179,7 +179,7 @@ describe('sequencing per board', function () {
       const store = new BoardStore(bed.client, names);
       await store.add('tmp-1', 'Tmp');
       await store.add('edge', 'Edge');
-      const channel = `${bed.prefix}:ingest`;
+      const channel = redisNames(bed.prefix).ingestChannel;
       // Several messages, so both workers are likely to sequence some of them.
       for (let index = 0; index < 20; index += 1) {
         await bed.client.publish(

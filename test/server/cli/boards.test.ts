@@ -27,7 +27,7 @@ describe('pulseboard board commands (the real CLI)', function () {
     control = [];
     subscriber = bed.client.duplicate();
     await subscriber.connect();
-    await subscriber.subscribe(`${bed.prefix}:control`, (raw) =>
+    await subscriber.subscribe(redisNames(bed.prefix).controlChannel, (raw) =>
       control.push(controlMessageSchema.parse(JSON.parse(raw))),
     );
   });

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { createClient } from 'redis';
 import { errorResponseSchema } from '../../../shared/api.ts';
+import { authNames } from '../../../shared/keys.ts';
 import type { TestApp } from '../../helpers/app.ts';
 import type { TestSession } from '../../helpers/auth.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
@@ -51,7 +52,7 @@ describe('security headers', function () {
     const notFound = await fetch(`${app.url}/api/no-such-thing`, { headers });
     const client = createClient({ url: bed.redis.url });
     await client.connect();
-    await client.hSet(`{${bed.prefix}}:users`, 'alice', '{corrupt');
+    await client.hSet(authNames(bed.prefix).users, 'alice', '{corrupt');
     await client.quit();
     const failed = await fetch(`${app.url}/api/session`, { headers });
     return { ok, page, unauthorized, notFound, failed };

@@ -10,9 +10,9 @@ import { BoardStore } from '../../../server/auth/boards.ts';
 import { publishControl } from '../../../server/bus/control.ts';
 import type { TestApp } from '../../helpers/app.ts';
 import { withUsers, type TestSession } from '../../helpers/auth.ts';
-import { until } from '../../helpers/sse-client.ts';
+import { sleep, until } from '../../helpers/sse-client.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
-import { openRawStream, sleep, type RawStream } from './stream-helpers.ts';
+import { openRawStream, type RawStream } from './stream-helpers.ts';
 
 /** One complete frame of a raw stream. */
 interface Frame {

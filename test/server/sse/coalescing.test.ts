@@ -4,9 +4,9 @@ import { parseEnvelope, type Envelope } from '../../../shared/events.ts';
 import { redisNames } from '../../../shared/keys.ts';
 import { BoardStore } from '../../../server/auth/boards.ts';
 import type { TestApp } from '../../helpers/app.ts';
-import { until } from '../../helpers/sse-client.ts';
+import { sleep, until } from '../../helpers/sse-client.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
-import { openRawStream, sleep, type RawStream } from './stream-helpers.ts';
+import { openRawStream, type RawStream } from './stream-helpers.ts';
 
 /** A metric envelope as the bus would hand it over, with an id newer than anything the app has seen. */
 function metric(id: string, name: string, value: number): Envelope & { name: string } {

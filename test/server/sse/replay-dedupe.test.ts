@@ -4,9 +4,9 @@ import { boardKeys, redisNames } from '../../../shared/keys.ts';
 import { BoardStore } from '../../../server/auth/boards.ts';
 import type { SseConnection } from '../../../server/sse/connection.ts';
 import type { TestApp } from '../../helpers/app.ts';
-import { until } from '../../helpers/sse-client.ts';
+import { sleep, until } from '../../helpers/sse-client.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
-import { openRawStream, sleep } from './stream-helpers.ts';
+import { openRawStream } from './stream-helpers.ts';
 
 function metric(id: string, value: number): Envelope {
   const parsed = parseEnvelope(JSON.stringify({ id, type: 'metric', name: 'api.rps', value, ts: 1 }));

@@ -1,11 +1,12 @@
 import { expect } from 'chai';
 import { errorResponseSchema } from '../../../shared/api.ts';
+import { redisNames } from '../../../shared/keys.ts';
 import { createPublisher, type Publisher } from '../../../shared/publisher.ts';
 import type { TestApp } from '../../helpers/app.ts';
 import type { TestSession } from '../../helpers/auth.ts';
-import { until, type RecordedStream } from '../../helpers/sse-client.ts';
+import { sleep, until, type RecordedStream } from '../../helpers/sse-client.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
-import { logIds, sleep } from './stream-helpers.ts';
+import { logIds } from './stream-helpers.ts';
 
 /** A mix of the three event types, so replay covers each encoding. */
 function sample(index: number): object {
@@ -122,7 +123,7 @@ describe('resuming the event stream', function () {
     const [oldest] = await publishSamples(1);
     // historyMax 100: XADD MAXLEN ~ trims whole stream nodes (100 entries each), so 400 more trim the start.
     await publishSamples(400, 1);
-    expect(await bed.client.xLen(`{${bed.prefix}}:log`)).to.be.below(400);
+    expect(await bed.client.xLen(redisNames(bed.prefix).log)).to.be.below(400);
 
     const stream = open(`${app.url}/events`, session, { 'Last-Event-ID': oldest! });
     await until(() => stream.resets === 1, 5000, 'reset');

@@ -2,11 +2,12 @@
 // assertions on the wire format (headers, retry, comments) that EventSource hides.
 import http from 'node:http';
 import type { RedisClient } from '../../../server/redis.ts';
+import { redisNames } from '../../../shared/keys.ts';
 import { until } from '../../helpers/sse-client.ts';
 
 /** Every id in the log, oldest first (XRANGE), optionally only those after `afterId`. */
 export async function logIds(redis: RedisClient, prefix: string, afterId?: string): Promise<string[]> {
-  const entries = await redis.xRange(`{${prefix}}:log`, afterId ? `(${afterId}` : '-', '+');
+  const entries = await redis.xRange(redisNames(prefix).log, afterId ? `(${afterId}` : '-', '+');
   return (entries ?? []).map((entry) => entry.id);
 }
 
@@ -44,6 +45,3 @@ export async function openRawStream(url: string, headers: Record<string, string>
     request.once('error', reject);
   });
 }
-
-/** Sleeps; for giving a duplicate the chance to arrive before asserting "exactly once". */
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -2,14 +2,14 @@
 // fails when the behaviour it names is broken, through HTTP, Redis and real sockets only.
 import net from 'node:net';
 import { expect } from 'chai';
-import { redisNames } from '../../../shared/keys.ts';
+import { authNames, redisNames } from '../../../shared/keys.ts';
 import { createPublisher } from '../../../shared/publisher.ts';
 import type { TestApp } from '../../helpers/app.ts';
 import type { TestSession } from '../../helpers/auth.ts';
 import { EventSource } from 'eventsource';
-import { until } from '../../helpers/sse-client.ts';
+import { sleep, until } from '../../helpers/sse-client.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
-import { openRawStream, sleep } from './stream-helpers.ts';
+import { openRawStream } from './stream-helpers.ts';
 
 /** The app's slow-consumer close count, from its own /metrics. */
 async function slowCloses(app: TestApp): Promise<number> {
@@ -73,7 +73,7 @@ describe('stream safety', function () {
     const stream = bed.openStream(`${app.url}/events`, { headers: session.headers });
     await stream.waitForOpen();
     // What `pulseboard user passwd` does, minus its control message (as if it were lost).
-    const key = `{${bed.prefix}}:users`;
+    const key = authNames(bed.prefix).users;
     const record = JSON.parse((await bed.client.hGet(key, 'alice')) ?? '{}') as Record<string, unknown>;
     await bed.client.hSet(key, 'alice', JSON.stringify({ ...record, stamp: 'changed-behind-its-back' }));
     const changedAt = Date.now();
@@ -131,7 +131,7 @@ describe('stream safety', function () {
     await until(() => received.includes(lastLine), 30_000, 'the last live event');
     await sleep(300);
     const ids = [...received.matchAll(/^id: main:(\S+)$/gm)].map((match) => match[1]);
-    const expected = ((await bed.client.xRange(`{${bed.prefix}}:log`, '-', '+')) ?? []).map(
+    const expected = ((await bed.client.xRange(redisNames(bed.prefix).log, '-', '+')) ?? []).map(
       (entry) => entry.id,
     );
     expect(ids.length - new Set(ids).size, 'duplicates').to.equal(0);
@@ -146,7 +146,7 @@ describe('stream safety', function () {
     for (let index = 0; index < 1200; index += 1) {
       await publisher.publish({ type: 'event', level: 'info', title: `old ${index}`, text });
     }
-    const log = `{${bed.prefix}}:log`;
+    const log = redisNames(bed.prefix).log;
     const expected = ((await bed.client.xRange(log, '-', '+')) ?? []).map((entry) => entry.id);
     // The replay's first batch fills the buffers of a client that is not reading yet.
     const socket = await stalledReplay(app, session);
@@ -199,7 +199,8 @@ describe('stream safety', function () {
 
 describe('stream safety when Redis loses its data', function () {
   this.timeout(60_000);
-  const bed = useTestBed({ tolerateRedisErrors: true });
+  // A server of its own: these tests restart Redis and exhaust its clients (test/helpers/redis-server.ts).
+  const bed = useTestBed({ tolerateRedisErrors: true, redis: { own: true } });
 
   it('a worker whose gap falls into a trimmed log sends reset, so clients refetch instead of missing events', async function () {
     const app = await bed.startApp({ HISTORY_MAX: '100' });
@@ -230,7 +231,6 @@ describe('stream safety when Redis loses its data', function () {
   });
 
   it('a worker whose Redis came back empty sends reset, so clients refetch instead of missing events', async function () {
-    if (!bed.redis.owned) this.skip();
     const app = await bed.startApp();
     const session = await bed.login(app.url);
     const stream = bed.openStream(`${app.url}/events`, { headers: session.headers });

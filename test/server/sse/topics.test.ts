@@ -6,8 +6,8 @@ import { parseTopics } from '../../../server/sse/topics.ts';
 import { globMatches } from '../../../shared/topics.ts';
 import type { TestApp } from '../../helpers/app.ts';
 import type { TestSession } from '../../helpers/auth.ts';
+import { sleep } from '../../helpers/sse-client.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
-import { sleep } from './stream-helpers.ts';
 
 describe('topic filters', function () {
   describe('parseTopics', function () {
