@@ -9,7 +9,13 @@ import type { Pulseboard } from '../../server/pulseboard.ts';
 import { redisNames } from '../../shared/keys.ts';
 import { ensureTestUser } from '../helpers/auth.ts';
 import { until } from '../helpers/sse-client.ts';
-import { launchChromium, pageProblems, watchedPage, type PageProblems } from './helpers/chromium.ts';
+import {
+  closeContext,
+  launchChromium,
+  pageProblems,
+  watchedPage,
+  type PageProblems,
+} from './helpers/chromium.ts';
 import {
   connectionLabel,
   eventTitles,
@@ -51,7 +57,7 @@ describe('boards in Chromium', function () {
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   });
   afterEach(async function () {
-    await context?.close();
+    await closeContext(context);
   });
 
   async function logIn(user: string, path: string, live = true): Promise<Page> {

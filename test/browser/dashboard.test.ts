@@ -2,7 +2,13 @@ import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { Pulseboard } from '../../server/pulseboard.ts';
 import { until } from '../helpers/sse-client.ts';
-import { launchChromium, pageProblems, watchedPage, type PageProblems } from './helpers/chromium.ts';
+import {
+  closeContext,
+  launchChromium,
+  pageProblems,
+  watchedPage,
+  type PageProblems,
+} from './helpers/chromium.ts';
 import { connectionLabel, eventTitles, logInThroughForm, tile } from './helpers/dashboard-page.ts';
 import { startEnvironment, type BrowserEnvironment } from './helpers/environment.ts';
 
@@ -55,7 +61,7 @@ describe('the dashboard in Chromium', function () {
     await logInThroughForm(page, app.url, env.username, env.password);
   });
   afterEach(async function () {
-    await context?.close();
+    await closeContext(context);
   });
 
   it('shows the snapshot, a status published through Redis within one second, and a growing chart', async function () {

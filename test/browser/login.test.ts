@@ -2,7 +2,13 @@ import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { Pulseboard } from '../../server/pulseboard.ts';
 import { sessionNames } from '../../shared/keys.ts';
-import { launchChromium, pageProblems, watchedPage, type PageProblems } from './helpers/chromium.ts';
+import {
+  closeContext,
+  launchChromium,
+  pageProblems,
+  watchedPage,
+  type PageProblems,
+} from './helpers/chromium.ts';
 import { logInThroughForm, waitForLive } from './helpers/dashboard-page.ts';
 import { startEnvironment, type BrowserEnvironment } from './helpers/environment.ts';
 
@@ -33,7 +39,7 @@ describe('the login page in Chromium', function () {
     page = await watchedPage(context, problems);
   });
   afterEach(async function () {
-    await context?.close();
+    await closeContext(context);
   });
 
   async function submit(username: string, password: string): Promise<void> {

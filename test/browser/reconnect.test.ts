@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { Browser, BrowserContext } from 'playwright-core';
-import { launchChromium, pageProblems, watchedPage } from './helpers/chromium.ts';
+import { closeContext, launchChromium, pageProblems, watchedPage } from './helpers/chromium.ts';
 import { connectionLabel, eventTitles, logInThroughForm, waitForLive } from './helpers/dashboard-page.ts';
 import { startEnvironment, type BrowserEnvironment } from './helpers/environment.ts';
 
@@ -14,7 +14,7 @@ describe('the dashboard across a server restart', function () {
     [env, browser] = await Promise.all([startEnvironment(), launchChromium()]);
   });
   after(async function () {
-    await context?.close();
+    await closeContext(context);
     await browser?.close();
     await env?.close();
   });

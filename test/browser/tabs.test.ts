@@ -2,7 +2,13 @@ import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { Pulseboard } from '../../server/pulseboard.ts';
 import { until } from '../helpers/sse-client.ts';
-import { launchChromium, pageProblems, watchedPage, type PageProblems } from './helpers/chromium.ts';
+import {
+  closeContext,
+  launchChromium,
+  pageProblems,
+  watchedPage,
+  type PageProblems,
+} from './helpers/chromium.ts';
 import { logInThroughForm, tile, waitForLive } from './helpers/dashboard-page.ts';
 import { startEnvironment, type BrowserEnvironment } from './helpers/environment.ts';
 
@@ -28,7 +34,7 @@ describe('many tabs of one browser', function () {
     context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
   });
   afterEach(async function () {
-    await context?.close();
+    await closeContext(context);
   });
 
   async function openTabs(count: number): Promise<Page[]> {
