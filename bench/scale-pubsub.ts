@@ -7,6 +7,9 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
+import { createClient } from 'redis';
+import { createPublisher } from '../shared/publisher.ts';
+import { startTestRedis } from '../test/helpers/redis-server.ts';
 import {
   keySlot,
   startTestCluster,
@@ -211,6 +214,51 @@ function fitCost(runs: Result[]): { microsPerPublish: number; microsPerDelivery:
   return { microsPerPublish: Number((a * 1e6).toFixed(3)), microsPerDelivery: Number((b * 1e6).toFixed(3)) };
 }
 
+/**
+ * Redis CPU per sequenced event: the TypeScript publisher (shared/publisher.ts: the sequencing script, one
+ * call per event, node-redis pipelining up to `WINDOW` in flight) against a standalone redis-server, no
+ * subscriber. What a board's shard spends on each event before fan-out.
+ */
+async function measureSequencing(): Promise<{
+  events: number;
+  seconds: number;
+  redisCores: number;
+  microsPerEvent: number;
+}> {
+  const server = await startTestRedis({ own: true });
+  const redis = createClient({ url: server.url });
+  try {
+    await redis.connect();
+    const publisher = createPublisher(redis, { prefix: 'bench-seq' });
+    const pid = await redisPid(server.port);
+    let events = 0;
+    let stop = false;
+    const lane = async () => {
+      while (!stop) {
+        await publisher.publish({ type: 'metric', name: `bench.${events % 50}`, value: events, unit: 'n' });
+        events += 1;
+      }
+    };
+    const cpuBefore = await cpuSeconds(pid);
+    const started = performance.now();
+    const lanes = Array.from({ length: WINDOW }, lane);
+    await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000));
+    stop = true;
+    await Promise.all(lanes);
+    const seconds = (performance.now() - started) / 1000;
+    const cpu = (await cpuSeconds(pid)) - cpuBefore;
+    return {
+      events,
+      seconds: Number(seconds.toFixed(2)),
+      redisCores: Number((cpu / seconds).toFixed(2)),
+      microsPerEvent: Number(((cpu / events) * 1e6).toFixed(1)),
+    };
+  } finally {
+    await redis.quit().catch(() => redis.destroy());
+    await server.close();
+  }
+}
+
 async function main(): Promise<void> {
   let cluster: TestCluster | undefined;
   const results: Result[] = [];
@@ -229,8 +277,11 @@ async function main(): Promise<void> {
   } finally {
     await cluster?.close();
   }
+  const sequencing = await measureSequencing();
+  console.log(`sequencing: ${JSON.stringify(sequencing)}`);
   const report = {
     date: new Date().toISOString(),
+    sequencing,
     cost: fitCost(results.filter((result) => result.shards === 1)),
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, loadavg: os.loadavg() },
     redis: 'redis-server 7.0 cluster mode, 3 primaries + 3 replicas, SPUBLISH (RESP3 subscribers)',
