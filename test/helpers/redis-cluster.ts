@@ -76,6 +76,8 @@ export interface ClusterNode {
   id: string;
   /** Whether this harness's process for the node runs. */
   readonly alive: boolean;
+  /** The node's process id while it runs (for CPU figures from /proc). */
+  readonly pid: number | undefined;
 }
 
 /** One line of CLUSTER NODES, as seen by some live node. */
@@ -354,6 +356,9 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
         get alive() {
           const child = this.child;
           return child !== undefined && child.exitCode === null && child.signalCode === null;
+        },
+        get pid() {
+          return this.alive ? this.child?.pid : undefined;
         },
       };
       nodes.push(node);
