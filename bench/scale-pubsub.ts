@@ -284,7 +284,7 @@ async function main(): Promise<void> {
     sequencing,
     cost: fitCost(results.filter((result) => result.shards === 1)),
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, loadavg: os.loadavg() },
-    redis: 'redis-server 7.0 cluster mode, 3 primaries + 3 replicas, SPUBLISH (RESP3 subscribers)',
+    redis: 'redis-server 7.0 cluster mode, 3 primaries + 3 replicas, SPUBLISH, raw-socket RESP2 subscribers',
     results,
   };
   await writeFile(OUTPUT, `${JSON.stringify(report, null, 2)}\n`);
