@@ -29,6 +29,8 @@ export interface SentinelNode {
   address: string;
   role: 'data' | 'sentinel';
   readonly alive: boolean;
+  /** The node's process id while it runs. */
+  readonly pid: number | undefined;
 }
 
 export interface TestSentinels {
@@ -113,6 +115,9 @@ export async function startTestSentinels(options: TestSentinelOptions = {}): Pro
       get alive() {
         const child = this.child;
         return child !== undefined && child.exitCode === null && child.signalCode === null;
+      },
+      get pid() {
+        return this.alive ? this.child?.pid : undefined;
       },
     };
   }

@@ -2,6 +2,7 @@
 // healthy, a key's slot is where CLUSTER KEYSLOT says, a SIGKILLed primary is replaced by its replica
 // (which still has the key), and `redis-cli --cluster reshard` moves a slot with its keys.
 import { expect } from 'chai';
+import { childPids, listening } from '../helpers/leftovers.ts';
 import { keySlot, redisCli, startTestCluster, type TestCluster } from '../helpers/redis-cluster.ts';
 
 describe('test helper: Redis Cluster 3+3', function () {
@@ -57,6 +58,14 @@ describe('test helper: Redis Cluster 3+3', function () {
     await cluster.waitForHealthy();
     expect((await cluster.primaryOf(keySlot(target))).port).to.equal(primary.port);
     expect((await redisCli(primary.port, ['get', target])).trim()).to.equal('moving');
+    // close() leaves nothing behind: no process, no listener.
+    const pids = cluster.nodes.map((node) => node.pid);
+    const ports = cluster.nodes.map((node) => node.port);
+    expect(pids.every((pid) => pid !== undefined)).to.equal(true);
+    await cluster.close();
+    cluster = undefined;
+    expect(childPids().filter((pid) => pids.includes(pid))).to.deep.equal([]);
+    for (const port of ports) expect(await listening(port), `port ${port}`).to.equal(false);
     console.log(
       `      cluster: failover took ${Math.round(ms)} ms after the kill; reshard of ${count} slots ` +
         `${Math.round(reshardMs)} ms`,

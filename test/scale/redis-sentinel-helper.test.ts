@@ -2,6 +2,7 @@
 // sentinels come up agreeing; a SIGKILLed primary is replaced by the replica (which still has what WAIT
 // confirmed), and the old primary, restarted, rejoins as a replica.
 import { expect } from 'chai';
+import { childPids, listening } from '../helpers/leftovers.ts';
 import { info, redisCli } from '../helpers/redis-cluster.ts';
 import { startTestSentinels, type TestSentinels } from '../helpers/redis-sentinel.ts';
 
@@ -28,6 +29,14 @@ describe('test helper: Redis Sentinel (1 primary, 1 replica, 3 sentinels)', func
     await sentinels.restart(first!);
     await sentinels.waitForHealthy();
     expect((await info(first!.port, 'replication')).get('role')).to.equal('slave');
+    // close() leaves nothing behind: no process, no listener.
+    const nodes = [...sentinels.data, ...sentinels.sentinels];
+    const pids = nodes.map((node) => node.pid);
+    expect(pids.every((pid) => pid !== undefined)).to.equal(true);
+    await sentinels.close();
+    sentinels = undefined;
+    expect(childPids().filter((pid) => pids.includes(pid))).to.deep.equal([]);
+    for (const node of nodes) expect(await listening(node.port), `port ${node.port}`).to.equal(false);
     console.log(`      sentinel: failover took ${Math.round(ms)} ms after the kill`);
   });
 });
