@@ -125,7 +125,7 @@ async function publish(hosts: Host[], token: string, boards: string[]) {
       }).then(
         async (response) => {
           const text = await response.text();
-          if (response.status === 200) acknowledged += 1;
+          if (response.status === 200) acknowledged += seq < warmup ? 0 : 1;
           else {
             failed += 1;
             firstError ??= `${response.status} ${text.slice(0, 200)}`;
@@ -159,7 +159,9 @@ async function main(): Promise<void> {
     for (let index = 0; index < HOSTS; index += 1) hosts.push(await startHost(index, env, prefix));
     const pids = hosts.map((host) => host.child.pid!);
     const cookies: string[] = [];
-    for (let index = 0; index < Math.ceil(STREAMS / STREAMS_PER_SESSION); index += 1) {
+    // At least one session per host's driver pool (each pool uses its own sessions).
+    const sessions = Math.max(HOSTS, Math.ceil(STREAMS / STREAMS_PER_SESSION));
+    for (let index = 0; index < sessions; index += 1) {
       cookies.push((await loginAt(hosts[index % hosts.length]!.url)).Cookie!);
     }
     await delay(2000);

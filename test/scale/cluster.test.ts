@@ -104,7 +104,7 @@ describe('Redis Cluster 3+3 behind two PM2 hosts and HAProxy', function () {
     clients = [];
     if (this.currentTest?.state === 'failed') {
       for (const host of hosts) console.log(await host.logs());
-      console.log(balancer?.output());
+      console.log(balancer?.output().slice(-4000));
     }
   });
 

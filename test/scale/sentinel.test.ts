@@ -76,7 +76,7 @@ describe('Redis Sentinel (1 primary, 1 replica, 3 sentinels) behind a PM2 host',
     const reports = await checkDelivery(clients, acks, failures, logs, { from, to });
     console.log(
       `      sentinel failover: killed the primary ${Math.round(killedAt - from)} ms into publishing; the ` +
-        `sentinels agreed on the replica after ${Math.round(ms)} ms\n${formatReports(reports, () => 'one')}`,
+        `sentinels agreed on the replica after ${Math.round(ms)} ms\n${formatReports(reports, () => 'single')}`,
     );
     for (const report of reports) {
       expect(
