@@ -16,6 +16,7 @@ import { ClusterMetrics } from './metrics/cluster-metrics.ts';
 import { createMetrics, type Metrics } from './metrics/worker-metrics.ts';
 import { withRequestDeadline, type RedisClient } from './redis.ts';
 import { createWorkerConnections, type WorkerConnections } from './redis/connections.ts';
+import { topologyHealth } from './redis/topology-health.ts';
 import { Hub } from './sse/hub.ts';
 import { startAccess } from './worker-access.ts';
 import { listen } from './worker-server.ts';
@@ -140,7 +141,12 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
   idle = (board) => bus.boardIdle(board);
   await bus.start();
   undo.push(() => bus.stop());
-  const health = new Health({ redis, subscriberLive: () => bus.live, metrics });
+  const health = new Health({
+    redis,
+    subscriberLive: () => bus.live,
+    metrics,
+    ...topologyHealth(redis, config.PULSEBOARD_PREFIX, () => bus.followedBoards()),
+  });
   await health.start();
   undo.push(() => health.stop());
   const clusterMetrics = new ClusterMetrics({
