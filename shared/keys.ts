@@ -18,7 +18,10 @@ export interface RedisNames {
   ingestStream: string;
   /** Channel carrying raw event JSON from any Redis client. */
   ingestChannel: string;
-  /** Channel carrying sequenced envelopes to every worker. */
+  /**
+   * Classic channel that carried every board's envelopes before sharded pub/sub; nothing publishes on it
+   * now (each board has its own shard channel, `boardKeys(prefix, board).channel`).
+   */
   eventsChannel: string;
   /** Channel carrying control messages between workers (e.g. close a session's streams). */
   controlChannel: string;
@@ -51,6 +54,15 @@ export interface BoardKeys {
   recentEvents: string;
   /** Hash of a created board (title, createdAt); its existence is what lets events in. `main` has none. */
   meta: string;
+  /**
+   * Sharded pub/sub channel of the board's sequenced envelopes (`SPUBLISH` by the script, `SSUBSCRIBE` by
+   * the workers with a stream of the board): under the board's hash tag, so it lives on the board's shard.
+   */
+  channel: string;
+  /** Prefix of the board's raw-ingest position records: `<ingestPositionPrefix><markerId>` (docs/events.md). */
+  ingestPositionPrefix: string;
+  /** Prefix of the board's durable-input dedupe records: `<durableDonePrefix><entryId>` (docs/events.md). */
+  durableDonePrefix: string;
 }
 
 /** The hash tag of a board's keys; the sequencing script builds the same text in Lua. */
@@ -69,6 +81,9 @@ export function boardKeys(prefix: string, board: string): BoardKeys {
     metricPrefix: `${tag}:m:`,
     recentEvents: `${tag}:events`,
     meta: `${tag}:board`,
+    channel: `${tag}:live`,
+    ingestPositionPrefix: `${tag}:ingest:part:`,
+    durableDonePrefix: `${tag}:ingest:done:`,
   };
 }
 

@@ -32,7 +32,7 @@ describe('Redis names (prefix pb)', function () {
     expect(INGEST_STREAM_FIELD).to.equal('event');
   });
 
-  it('the main board keeps the keys of an installation from before boards; another board has its own tag', function () {
+  it('the main board keeps the keys of an installation from before boards; another board has its own tag (keys and shard channel)', function () {
     expect(boardKeys('pb', 'main')).to.deep.equal({
       board: 'main',
       tag: '{pb}',
@@ -42,6 +42,9 @@ describe('Redis names (prefix pb)', function () {
       metricPrefix: '{pb}:m:',
       recentEvents: '{pb}:events',
       meta: '{pb}:board',
+      channel: '{pb}:live',
+      ingestPositionPrefix: '{pb}:ingest:part:',
+      durableDonePrefix: '{pb}:ingest:done:',
     });
     expect(boardKeys('pb', 'ops')).to.deep.equal({
       board: 'ops',
@@ -52,6 +55,9 @@ describe('Redis names (prefix pb)', function () {
       metricPrefix: '{pb:ops}:m:',
       recentEvents: '{pb:ops}:events',
       meta: '{pb:ops}:board',
+      channel: '{pb:ops}:live',
+      ingestPositionPrefix: '{pb:ops}:ingest:part:',
+      durableDonePrefix: '{pb:ops}:ingest:done:',
     });
   });
 
