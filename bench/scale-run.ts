@@ -28,6 +28,8 @@ const BOARDS = Number(process.env.SCALE_BOARDS ?? 50);
 const RATE = Number(process.env.SCALE_RATE ?? 10);
 const SECONDS = Number(process.env.SCALE_SECONDS ?? 20);
 const OUT = process.env.SCALE_OUT ?? 'bench/results/scale-run.json';
+/** cluster-node-timeout: on a machine this loaded, 1 s lets starved nodes declare each other failed. */
+const NODE_TIMEOUT_MS = Number(process.env.SCALE_NODE_TIMEOUT_MS ?? 5000);
 const STREAMS_PER_SESSION = 250;
 const WARMUP_SECONDS = 1;
 const DRAIN_IDLE_MS = 10_000;
@@ -150,7 +152,7 @@ async function main(): Promise<void> {
   const pools: DriverPool[] = [];
   try {
     progress(`starting a Redis Cluster 3+3`);
-    cluster = await startTestCluster();
+    cluster = await startTestCluster({ nodeTimeoutMs: NODE_TIMEOUT_MS });
     const env = clusterEnv(cluster);
     const prefix = `scale${Date.now().toString(36)}`;
     const boards = benchBoards(BOARDS);

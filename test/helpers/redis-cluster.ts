@@ -183,6 +183,19 @@ async function until<T>(
   }
 }
 
+/**
+ * A free loopback port not in `taken` (then added): the kernel may hand out a port just released, so
+ * several free ports asked for in a row can repeat.
+ */
+export async function distinctPort(taken: Set<number>): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (taken.has(port)) continue;
+    taken.add(port);
+    return port;
+  }
+}
+
 async function waitForPort(port: number, child: ChildProcess): Promise<void> {
   await until(
     async () => {
@@ -199,6 +212,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
   const nodeTimeout = options.nodeTimeoutMs ?? 1000;
   const root = await mkdtemp(path.join(os.tmpdir(), 'pulseboard-cluster-'));
   const nodes: NodeState[] = [];
+  const taken = new Set<number>();
 
   async function startNode(node: NodeState): Promise<void> {
     const child = spawn(
@@ -341,9 +355,8 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
 
   try {
     for (let index = 0; index < primaryCount * 2; index += 1) {
-      const port = await freePort();
-      let busPort = await freePort();
-      while (busPort === port) busPort = await freePort();
+      const port = await distinctPort(taken);
+      const busPort = await distinctPort(taken);
       const dir = path.join(root, String(port));
       await mkdir(dir);
       const node: NodeState = {

@@ -6,8 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { info, redisCli } from './redis-cluster.ts';
-import { freePort } from './redis-server.ts';
+import { distinctPort, info, redisCli } from './redis-cluster.ts';
 
 const HOST = '127.0.0.1';
 
@@ -223,8 +222,9 @@ export async function startTestSentinels(options: TestSentinelOptions = {}): Pro
   }
 
   try {
-    const primaryPort = await freePort();
-    const replicaPort = await freePort();
+    const taken = new Set<number>();
+    const primaryPort = await distinctPort(taken);
+    const replicaPort = await distinctPort(taken);
     const common = (port: number, dir: string) => [
       ...['--port', String(port), '--bind', HOST, '--dir', dir, '--save', '', '--appendonly', 'no'],
       ...['--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0'],
@@ -241,7 +241,7 @@ export async function startTestSentinels(options: TestSentinelOptions = {}): Pro
       ]),
     );
     for (let index = 0; index < 3; index += 1) {
-      const port = await freePort();
+      const port = await distinctPort(taken);
       nodes.push(makeNode(port, 'sentinel', (dir) => [path.join(dir, 'sentinel.conf'), '--sentinel']));
     }
     await Promise.all(data().map((node) => startNode(node)));

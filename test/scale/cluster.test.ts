@@ -22,7 +22,6 @@ import {
   publishToBoards,
   readLogs,
   SCALE_WORKER_ENV,
-  topologySupported,
   sleep,
   type BoardClient,
   type BoardReport,
@@ -64,10 +63,6 @@ describe('Redis Cluster 3+3 behind two PM2 hosts and HAProxy', function () {
     cluster!.primaryOf(keySlot(`{${prefix}:${board}}`));
 
   before(async function () {
-    if (!topologySupported({ REDIS_URL: '', REDIS_CLUSTER_NODES: '127.0.0.1:1' })) {
-      console.log('      skipped: this build does not read REDIS_CLUSTER_NODES yet (issue 12, cluster-core)');
-      this.skip();
-    }
     cluster = await startTestCluster();
     env = clusterEnv(cluster);
     prefix = uniquePrefix();

@@ -280,6 +280,8 @@ export interface BoardReport {
   phantoms: number;
   /** Longest time between two consecutive new frames, over this board's clients, in `window`. */
   longestGapMs: number;
+  /** The first failed publish's answer (status and body, or the network error). */
+  firstFailure?: string;
 }
 
 /** Longest time between consecutive new frames arriving within [from, to] (and the edges of it). */
@@ -333,6 +335,7 @@ export async function checkDelivery(
       wrongValue: 0,
       phantoms: 0,
       longestGapMs: 0,
+      ...(failures.get(board)?.[0] ? { firstFailure: failures.get(board)![0]!.slice(0, 160) } : {}),
     };
     for (const client of boardClients) {
       const byId = new Map<string, number>();
@@ -370,7 +373,8 @@ export function formatReports(reports: BoardReport[], shardOf: (board: string) =
         `      ${report.board.padEnd(8)} shard ${shardOf(report.board).padEnd(6)} clients ${report.clients} ` +
         `acked ${String(report.acked).padStart(4)} failed ${report.failed} missing ${report.missing} ` +
         `dupes ${report.duplicates} order ${report.outOfOrder} phantoms ${report.phantoms} ` +
-        `longest gap ${report.longestGapMs} ms`,
+        `longest gap ${report.longestGapMs} ms` +
+        (report.firstFailure ? `\n        first failed publish: ${report.firstFailure}` : ''),
     )
     .join('\n');
 }

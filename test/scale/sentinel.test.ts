@@ -17,7 +17,6 @@ import {
   SCALE_WORKER_ENV,
   sentinelEnv,
   sleep,
-  topologySupported,
   type BoardClient,
 } from './scale-bed.ts';
 
@@ -26,13 +25,6 @@ describe('Redis Sentinel (1 primary, 1 replica, 3 sentinels) behind a PM2 host',
   let sentinels: TestSentinels | undefined;
   let host: Pm2Cluster | undefined;
   let clients: BoardClient[] = [];
-
-  before(function () {
-    if (!topologySupported({ REDIS_URL: '', REDIS_SENTINELS: '127.0.0.1:1', REDIS_SENTINEL_NAME: 'x' })) {
-      console.log('      skipped: this build does not read REDIS_SENTINELS yet (issue 12, cluster-core)');
-      this.skip();
-    }
-  });
 
   afterEach(async function () {
     for (const client of clients) client.close();
