@@ -57,6 +57,8 @@ export interface StartOptions {
   publicDir?: string;
   /** Collect Node's default metrics (off in tests that start many apps). Default true. */
   defaultMetrics?: boolean;
+  /** How long a board stays subscribed after its last stream left (server/bus/event-bus.ts). */
+  boardLingerMs?: number;
 }
 
 export async function startPulseboard(config: Config, options: StartOptions): Promise<Pulseboard> {
@@ -135,6 +137,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     delivery: hub,
     streamsOf: (board) => hub.streamsOf(board),
     forgetBoard: (board) => hub.dropBoard(board),
+    ...(options.boardLingerMs === undefined ? {} : { lingerMs: options.boardLingerMs }),
     metrics,
     log,
   });
