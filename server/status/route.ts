@@ -102,6 +102,8 @@ export function statusRoutes(options: StatusRoutesOptions) {
     const { svg, etag } = renderBadge(overallState(statuses.map((status) => status.state)));
     ctx.set('Cache-Control', `public, max-age=${BADGE_MAX_AGE_SECONDS}`);
     ctx.set('ETag', etag);
+    // Other sites show it with <img>; helmet's `same-origin` would have browsers refuse it there.
+    ctx.set('Cross-Origin-Resource-Policy', 'cross-origin');
     ctx.type = 'image/svg+xml; charset=utf-8';
     // Koa's `ctx.fresh` says stale for any request with `Cache-Control: no-cache`, which fetch() adds to
     // every conditional request; the origin validating is exactly what such a request asks for.

@@ -233,6 +233,8 @@ describe('public status pages (server, on the wire)', function () {
     expect(first.status).to.equal(200);
     expect(first.headers.get('content-type')).to.match(/^image\/svg\+xml/);
     expect(first.headers.get('cache-control')).to.equal('public, max-age=60');
+    expect(first.headers.get('cross-origin-resource-policy')).to.equal('cross-origin');
+    expect(first.headers.get('content-security-policy')).to.include("default-src 'self'");
     const etag = first.headers.get('etag') ?? '';
     expect(etag).to.match(/^"[\w-]+"$/);
     const svg = await first.text();
