@@ -2,19 +2,16 @@
 // private on the page while private data is published, complete with JavaScript off, catches up after a
 // server restart, no CSP violation or console error, and phones fit.
 import { expect } from 'chai';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { BoardStore } from '../../server/auth/boards.ts';
 import { publishControl } from '../../server/bus/control.ts';
 import type { Pulseboard } from '../../server/pulseboard.ts';
 import { redisNames } from '../../shared/keys.ts';
-import {
-  closeContext,
-  launchChromium,
-  pageProblems,
-  watchedPage,
-  type PageProblems,
-} from './helpers/chromium.ts';
-import { startEnvironment, type BrowserEnvironment } from './helpers/environment.ts';
+import { sleep } from '../helpers/sse-client.ts';
+import { closeContext, pageProblems, watchedPage, type PageProblems } from './helpers/chromium.ts';
+import { startEnvironmentAndBrowser, type BrowserEnvironment } from './helpers/environment.ts';
 
 const SECRETS = ['secret-service', 'SECRET-MESSAGE', 'secret.metric', 'SECRET-EVENT', 'OTHER-SECRET'];
 
@@ -27,7 +24,7 @@ describe('a public status page in Chromium', function () {
   let problems: PageProblems;
 
   before(async function () {
-    [env, browser] = await Promise.all([startEnvironment(), launchChromium()]);
+    ({ env, browser } = await startEnvironmentAndBrowser());
     const boards = new BoardStore(env.client, redisNames(env.prefix));
     await boards.add('shop', 'Shop');
     await boards.add('other', 'Other');
@@ -186,5 +183,42 @@ describe('a public status page in Chromium', function () {
     expect(problems.list.filter((problem) => !problem.includes('net::ERR_CONNECTION_REFUSED'))).to.deep.equal(
       [],
     );
+  });
+
+  it('can be framed by a configured origin only', async function () {
+    // Another site: a page on another port (another origin) that frames the embeddable page.
+    const host = http.createServer((_request, response) => {
+      response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+      response.end(`<!doctype html><title>host</title><iframe src="${app.url}/status/shop/embed"></iframe>`);
+    });
+    await new Promise<void>((resolve) => host.listen(0, '127.0.0.1', resolve));
+    try {
+      const hostUrl = `http://127.0.0.1:${(host.address() as AddressInfo).port}`;
+      const boards = new BoardStore(env.client, redisNames(env.prefix));
+      const names = redisNames(env.prefix);
+      await boards.setPublic('shop', { services: ['api'], embedOrigins: [hostUrl] });
+      await publishControl(env.client, names, { type: 'public-changed', board: 'shop' });
+      await sleep(200);
+      context = await browser.newContext();
+      const page = await watchedPage(context, problems);
+      await page.goto(hostUrl);
+      const frame = page.frameLocator('iframe');
+      await frame.locator('.status-updated', { hasText: /^Live$/ }).waitFor({ timeout: 5000 });
+      expect(await frame.locator('.status-name').allTextContents()).to.deep.equal(['api']);
+      expect(problems.list).to.deep.equal([]);
+
+      await boards.setPublic('shop', { services: ['api'], embedOrigins: [] });
+      await publishControl(env.client, names, { type: 'public-changed', board: 'shop' });
+      await sleep(200);
+      const refused = await watchedPage(context, pageProblems());
+      await refused.goto(hostUrl);
+      await sleep(500);
+      const embedded = refused.frames().find((each) => each !== refused.mainFrame());
+      expect(embedded, 'the iframe').not.to.equal(undefined);
+      expect(await embedded?.locator('.status-title').count()).to.equal(0);
+    } finally {
+      host.closeAllConnections();
+      await new Promise((resolve) => host.close(resolve));
+    }
   });
 });
