@@ -11,7 +11,14 @@ import {
   type OverallState,
   type PublicStatus,
 } from '../shared/status-page.ts';
-import { agoText, applyStatus, fromSnapshot, overallOf, type StatusPageState } from './status-state.ts';
+import {
+  agoText,
+  applyStatus,
+  fromSnapshot,
+  overallOf,
+  replaceWithSnapshot,
+  type StatusPageState,
+} from './status-state.ts';
 
 /** Pause before a stream that ended for good (429, 503, a restart) is opened again. */
 const REOPEN_MIN_MS = 5000;
@@ -143,7 +150,7 @@ export function startStatusPage(doc: Document): void {
   function onSnapshot(event: MessageEvent<string>): void {
     const parsed = publicSnapshotSchema.safeParse(JSON.parse(event.data));
     if (!parsed.success) return;
-    state = fromSnapshot(parsed.data);
+    state = replaceWithSnapshot(state, parsed.data);
     confirmedAt = Date.now();
     render();
   }

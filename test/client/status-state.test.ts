@@ -1,7 +1,13 @@
 // The public status page's state rules (client/status-state.ts): a snapshot replaces everything, a live
 // change applies only to a shown service and only when newer, the overall state is the worst one.
 import { expect } from 'chai';
-import { agoText, applyStatus, fromSnapshot, overallOf } from '../../client/status-state.ts';
+import {
+  agoText,
+  applyStatus,
+  fromSnapshot,
+  overallOf,
+  replaceWithSnapshot,
+} from '../../client/status-state.ts';
 
 describe('status page state', function () {
   const base = fromSnapshot({
@@ -25,8 +31,29 @@ describe('status page state', function () {
     expect(older).to.equal(newer);
     const unshown = applyStatus(newer, { service: 'secret', state: 'ok', since: 3000, id: '3000-0' });
     expect(unshown).to.equal(newer);
+    const repeated = applyStatus(newer, {
+      service: 'api',
+      state: 'down',
+      since: 2500,
+      id: '2500-0',
+      message: 'still',
+    });
+    expect(repeated.statuses.get('api')).to.deep.include({ since: 2000, message: 'still', id: '2500-0' });
     const web = applyStatus(newer, { service: 'web', state: 'maintenance', since: 3000, id: '3000-0' });
     expect(overallOf(web)).to.equal('down');
+  });
+
+  it('keeps when a state began across a snapshot with the same state', function () {
+    const next = replaceWithSnapshot(base, {
+      services: ['api'],
+      statuses: [{ service: 'api', state: 'ok', since: 5000, id: '5000-0' }],
+    });
+    expect(next.statuses.get('api')?.since).to.equal(1000);
+    const changed = replaceWithSnapshot(base, {
+      services: ['api'],
+      statuses: [{ service: 'api', state: 'down', since: 5000, id: '5000-0' }],
+    });
+    expect(changed.statuses.get('api')?.since).to.equal(5000);
   });
 
   it('says how long ago in words', function () {
