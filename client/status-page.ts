@@ -126,7 +126,7 @@ export function startStatusPage(doc: Document): void {
     const age = agoText(Date.now() - confirmedAt);
     const text =
       connection === 'live'
-        ? 'Live'
+        ? `Live · updated ${age}`
         : connection === 'gone'
           ? `This page is no longer public · updated ${age}`
           : connection === 'connecting'
@@ -180,6 +180,11 @@ export function startStatusPage(doc: Document): void {
     });
     stream.addEventListener('snapshot', onSnapshot);
     stream.addEventListener('status', onStatus);
+    // The server's heartbeat: nothing changed, and the page is current.
+    stream.addEventListener('ping', () => {
+      confirmedAt = Date.now();
+      renderFreshness();
+    });
     stream.addEventListener('error', () => {
       if (connection === 'live') confirmedAt = Date.now();
       connection = 'reconnecting';

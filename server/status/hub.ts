@@ -9,7 +9,11 @@ import type { PublicSettings, PublicStatus } from '../../shared/status-page.ts';
 import type { Logger } from '../log.ts';
 import { encodePublicSnapshot, encodePublicStatus, publicStatusOf } from './frames.ts';
 
-const HEARTBEAT_FRAME = Buffer.from(': heartbeat\n\n');
+/**
+ * A named event rather than a comment: the page counts it as the server saying "nothing changed", so
+ * "updated N s ago" stays true on a quiet page (docs/status-pages.md, "Live updates").
+ */
+const HEARTBEAT_FRAME = Buffer.from('event: ping\ndata: {}\n\n');
 
 interface HeldFrame {
   service: string;

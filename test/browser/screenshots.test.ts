@@ -245,7 +245,9 @@ describe('screenshots of a board, the board overview and the login page', functi
     try {
       const page = await watchedPage(context, problems);
       await page.goto(`${app.url}/status/main`);
-      await page.locator('#status-updated', { hasText: /^Live$/ }).waitFor({ timeout: 5000 });
+      await page
+        .locator('#status-updated', { hasText: /^Live · updated just now$/ })
+        .waitFor({ timeout: 5000 });
       expect(await page.locator('.status-service').count()).to.equal(6);
       const file = path.join(SCREENSHOTS, 'status-page.png');
       await page.screenshot({ path: file, fullPage: true });

@@ -92,7 +92,9 @@ describe('a public status page in Chromium', function () {
     const response = await page.goto(`${app.url}/status/shop`);
     expect(response?.status()).to.equal(200);
     expect(await context.cookies()).to.deep.equal([]);
-    await page.locator('#status-updated', { hasText: /^Live$/ }).waitFor({ timeout: 5000 });
+    await page
+      .locator('#status-updated', { hasText: /^Live · updated just now$/ })
+      .waitFor({ timeout: 5000 });
     expect(await page.locator('.status-name').allTextContents()).to.deep.equal(['api', 'checkout', 'search']);
     expect(await page.locator('#status-overall').getAttribute('data-state')).to.equal('degraded');
 
@@ -152,7 +154,9 @@ describe('a public status page in Chromium', function () {
     context = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme: 'dark' });
     const page = await watchedPage(context, problems);
     await page.goto(`${app.url}/status/shop`);
-    await page.locator('#status-updated', { hasText: /^Live$/ }).waitFor({ timeout: 5000 });
+    await page
+      .locator('#status-updated', { hasText: /^Live · updated just now$/ })
+      .waitFor({ timeout: 5000 });
     // Fits a phone: nothing wider than the screen.
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).to.be.at.most(390);
 
@@ -178,7 +182,9 @@ describe('a public status page in Chromium', function () {
     await page
       .locator('.status-service[data-service="checkout"] .status-message', { hasText: 'payments fixed' })
       .waitFor({ timeout: 15_000 });
-    await page.locator('#status-updated', { hasText: /^Live$/ }).waitFor({ timeout: 5000 });
+    await page
+      .locator('#status-updated', { hasText: /^Live · updated just now$/ })
+      .waitFor({ timeout: 5000 });
     // Chromium logs the refused reconnects while the server was down; nothing else may appear.
     expect(problems.list.filter((problem) => !problem.includes('net::ERR_CONNECTION_REFUSED'))).to.deep.equal(
       [],
@@ -203,7 +209,9 @@ describe('a public status page in Chromium', function () {
       const page = await watchedPage(context, problems);
       await page.goto(hostUrl);
       const frame = page.frameLocator('iframe');
-      await frame.locator('.status-updated', { hasText: /^Live$/ }).waitFor({ timeout: 5000 });
+      await frame
+        .locator('.status-updated', { hasText: /^Live · updated just now$/ })
+        .waitFor({ timeout: 5000 });
       expect(await frame.locator('.status-name').allTextContents()).to.deep.equal(['api']);
       expect(problems.list).to.deep.equal([]);
 

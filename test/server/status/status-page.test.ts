@@ -189,7 +189,7 @@ describe('public status pages (server, on the wire)', function () {
     await goPublic('shop', ['api']);
     const stream = open(`${app.url}/status/shop/events`);
     await stream.waitForText(/event: snapshot/);
-    await stream.waitForText(/: heartbeat\n\n/, 3000);
+    await stream.waitForText(/\nevent: ping\ndata: \{\}\n\n/, 3000);
     expect(app.publicStatus.hub.size).to.equal(1);
     await app.stop();
     expect(await stream.ended).to.be.above(0);
