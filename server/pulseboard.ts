@@ -1,46 +1,26 @@
 // Starts one pulseboard worker: Redis connections, the event bus, the hub, health, the Koa app and the
 // HTTP server. Used by server/main.ts, the CLI's `serve` and `demo`, and the tests (port 0).
-import type http from 'node:http';
-import type Koa from 'koa';
 import { createSequencer } from '../shared/publisher.ts';
 import { createApp } from './app.ts';
-import type { BoardRegistry } from './auth/boards.ts';
-import type { UserStore } from './auth/users.ts';
+import { BoardRegistry } from './auth/boards.ts';
 import { EventBus } from './bus/event-bus.ts';
 import { createIngestMetrics } from './bus/ingest-metrics.ts';
 import { startIngest } from './bus/ingest.ts';
 import { checkServerConfig, type Config } from './config.ts';
 import { Health } from './http/health.ts';
-import type { Logger } from './log.ts';
 import { ClusterMetrics } from './metrics/cluster-metrics.ts';
 import { createMetrics, type Metrics } from './metrics/worker-metrics.ts';
-import { withRequestDeadline, type RedisClient } from './redis.ts';
+import { withRequestDeadline } from './redis.ts';
 import { createWorkerConnections, type WorkerConnections } from './redis/connections.ts';
 import { topologyHealth } from './redis/topology-health.ts';
 import { Hub } from './sse/hub.ts';
 import { startAccess } from './worker-access.ts';
 import { listen } from './worker-server.ts';
+import type { Pulseboard, StartOptions } from './worker-types.ts';
 
-export interface Pulseboard {
-  config: Config;
-  server: http.Server;
-  /** The Koa app behind `server` (tests observe its request contexts). */
-  koa: Koa;
-  /** Base URL the server listens on, e.g. http://127.0.0.1:3000 */
-  url: string;
-  port: number;
-  hub: Hub;
-  health: Health;
-  metrics: Metrics;
-  clusterMetrics: ClusterMetrics;
-  users: UserStore;
-  /** This worker's view of the boards and of who may see them. */
-  boards: BoardRegistry;
-  redis: RedisClient;
-  subscriber: RedisClient;
-  /** Graceful stop: health turns 503, no new connections, streams end, Redis closes. */
-  stop(): Promise<void>;
-}
+export type { Pulseboard, StartOptions } from './worker-types.ts';
+import { alsoDeliverTo } from './status/delivery.ts';
+import { createPublicStatus } from './status/public-status.ts';
 
 /** How long a stopping worker waits for Redis to take its goodbyes (unsubscribe, final metrics, QUIT). */
 const REDIS_GOODBYE_MS = 400;
@@ -50,14 +30,6 @@ const REDIS_GOODBYE_MS = 400;
  * default SHUTDOWN_TIMEOUT_MS (1.2 s). See docs/reliability.md, "Reloads and shutdown".
  */
 const IN_FLIGHT_DRAIN_MS = 500;
-
-export interface StartOptions {
-  log: Logger;
-  /** Folder of the bundled client; defaults to build/public. */
-  publicDir?: string;
-  /** Collect Node's default metrics (off in tests that start many apps). Default true. */
-  defaultMetrics?: boolean;
-}
 
 export async function startPulseboard(config: Config, options: StartOptions): Promise<Pulseboard> {
   checkServerConfig(config);
@@ -125,16 +97,27 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
   });
   ingestStarting.catch(() => undefined); // awaited below
   undo.push(() => ingestStarting.then((ingest) => ingest.stop()).catch(() => undefined));
-  // A board's shard channel is followed while the worker has a stream of it (server/bus/event-bus.ts).
+  // A board's shard channel is followed while the worker has a stream of it (server/bus/event-bus.ts);
+  // boards of public status streams stay followed.
   let idle: (board: string) => void = () => undefined;
   const hub = new Hub({ metrics, heartbeatMs: config.HEARTBEAT_MS, onBoardIdle: (board) => idle(board) });
+  const boards = new BoardRegistry({ redis: requestRedis, names: sequencer.names, log });
+  const publicStatus = createPublicStatus({
+    redis: requestRedis,
+    names: sequencer.names,
+    boards,
+    log,
+    config,
+  });
+  const publicBoards = new Set<string>();
   const bus = new EventBus({
     redis,
     subscriber: shardSubscriber,
     sequencer,
-    delivery: hub,
-    streamsOf: (board) => hub.streamsOf(board),
+    delivery: alsoDeliverTo(hub, publicStatus.hub),
+    streamsOf: (board) => hub.streamsOf(board) + (publicBoards.has(board) ? 1 : 0),
     forgetBoard: (board) => hub.dropBoard(board),
+    ...(options.boardLingerMs === undefined ? {} : { lingerMs: options.boardLingerMs }),
     metrics,
     log,
   });
@@ -163,7 +146,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
   hub.startHeartbeats();
   undo.push(() => hub.stopHeartbeats());
 
-  const { users, sessionKeys, boards, control, streamSessions, streamQuota } = await startAccess({
+  const { users, sessionKeys, control, streamSessions, streamQuota } = await startAccess({
     config,
     log,
     redis,
@@ -172,6 +155,8 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     names: sequencer.names,
     hub,
     ingestMetrics,
+    boards,
+    publicStatus,
     undo,
   });
 
@@ -193,6 +178,10 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     boardEvents: ingestMetrics.boardEvents,
     streamQuota,
     followBoards: (streamed) => bus.follow(streamed),
+    publicStatus: publicStatus.routes((streamed) => {
+      for (const board of streamed) publicBoards.add(board);
+      return bus.follow(streamed);
+    }),
     ...(options.publicDir ? { publicDir: options.publicDir } : {}),
   });
   const { server, url, port, drainInFlight } = await listen(config, app, { log, metrics });
@@ -206,6 +195,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     server.closeIdleConnections();
     hub.closeAll('shutdown');
     hub.stopHeartbeats();
+    publicStatus.hub.closeAll();
     health.stop();
     streamSessions.stop();
     streamQuota.stop();
@@ -215,6 +205,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     const redisDeadline = setTimeout(() => connections.drop(), REDIS_GOODBYE_MS);
     await control.stop().catch(() => undefined);
     await boards.stop().catch(() => undefined);
+    await publicStatus.stop().catch(() => undefined);
     await ingest.stop();
     await bus.stop();
     // Streams have ended, so these are the final counts: keep them in the cluster totals.
@@ -232,6 +223,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     url,
     port,
     hub,
+    publicStatus,
     health,
     metrics,
     clusterMetrics,

@@ -2,7 +2,7 @@
 // registry, control messages between workers, the watch that narrows or ends streams of changed users,
 // and the stream quota. Part of startPulseboard (server/pulseboard.ts).
 import type { RedisNames } from '../shared/keys.ts';
-import { BoardRegistry, boardsVisibleTo } from './auth/boards.ts';
+import { boardsVisibleTo, type BoardRegistry } from './auth/boards.ts';
 import { ensureFirstAdmin } from './auth/first-admin.ts';
 import { resolveSessionKeys } from './auth/session-keys.ts';
 import { StreamQuota } from './auth/stream-quota.ts';
@@ -25,6 +25,10 @@ export interface AccessOptions {
   names: RedisNames;
   hub: Hub;
   ingestMetrics: IngestMetrics;
+  /** The worker's board registry (created earlier: the public status pages use it). */
+  boards: BoardRegistry;
+  /** The public status pages: started once the registry listens. */
+  publicStatus: { start(subscriber: RedisClient): Promise<void>; stop(): Promise<void> };
   /** What a failed start must undo (server/pulseboard.ts). */
   undo: (() => unknown)[];
 }
@@ -32,7 +36,8 @@ export interface AccessOptions {
 export type Access = Awaited<ReturnType<typeof startAccess>>;
 
 export async function startAccess(options: AccessOptions) {
-  const { config, log, redis, requestRedis, subscriber, hub, ingestMetrics, undo } = options;
+  const { config, log, redis, requestRedis, subscriber, hub, ingestMetrics, boards, publicStatus, undo } =
+    options;
   const sequencer = { names: options.names };
   const users = new UserStore(requestRedis, sequencer.names);
   const sessionKeys = await resolveSessionKeys(redis, sequencer.names, config.SESSION_KEYS, log);
@@ -49,9 +54,10 @@ export async function startAccess(options: AccessOptions) {
       'no users yet: created the admin user from PULSEBOARD_ADMIN_PASSWORD',
     );
   }
-  const boards = new BoardRegistry({ redis: requestRedis, names: sequencer.names, log });
   await boards.listen(subscriber);
   undo.push(() => boards.stop());
+  await publicStatus.start(subscriber);
+  undo.push(() => publicStatus.stop());
   await boards.refresh();
   // What users may see now, from their records (read fresh) and the registry: streams are narrowed to it.
   const visibleBoardsOf: VisibleBoardsOf = async (userNames) => {
@@ -91,5 +97,5 @@ export async function startAccess(options: AccessOptions) {
   });
   streamQuota.start();
   undo.push(() => streamQuota.stop());
-  return { users, sessionKeys, boards, control, streamSessions, streamQuota };
+  return { users, sessionKeys, control, streamSessions, streamQuota };
 }

@@ -63,6 +63,8 @@ export interface BoardKeys {
   ingestPositionPrefix: string;
   /** Prefix of the board's durable-input dedupe records: `<durableDonePrefix><entryId>` (docs/events.md). */
   durableDonePrefix: string;
+  /** String: JSON of the board's public status page settings (docs/status-pages.md); absent when off. */
+  publicStatus: string;
 }
 
 /** The hash tag of a board's keys; the sequencing script builds the same text in Lua. */
@@ -84,6 +86,7 @@ export function boardKeys(prefix: string, board: string): BoardKeys {
     channel: `${tag}:live`,
     ingestPositionPrefix: `${tag}:ingest:part:`,
     durableDonePrefix: `${tag}:ingest:done:`,
+    publicStatus: `${tag}:public`,
   };
 }
 

@@ -14,6 +14,7 @@ import { createScriptRunner, scriptArgs, sendFor, type RedisCommandSender } from
 import { BOARD_ERROR_PREFIX, SEQUENCE_SCRIPT, TS_ERROR_PREFIX } from './sequence-script.ts';
 
 export {
+  clusterSender,
   createScriptRunner,
   scriptArgs,
   type RedisCommandSender,

@@ -12,6 +12,55 @@ export interface RedisCommandSender {
   sendCommandFor?(key: string, args: string[]): Promise<unknown>;
 }
 
+interface ClusterClient {
+  sendCommand(
+    firstKey: string | undefined,
+    isReadonly: boolean | undefined,
+    args: string[],
+  ): Promise<unknown>;
+}
+
+/**
+ * A RedisCommandSender over a node-redis cluster client (`createCluster`), routing each command by its
+ * first key: `createPublisher(clusterSender(cluster))` (docs/events.md, "Atomic per board").
+ */
+export function clusterSender(cluster: ClusterClient): Required<RedisCommandSender> {
+  return {
+    sendCommand: (args) => cluster.sendCommand(firstKeyOf(args), false, args),
+    sendCommandFor: (key, args) => cluster.sendCommand(key, false, args),
+  };
+}
+
+const NO_KEY_COMMANDS = new Set([
+  'TIME',
+  'PING',
+  'INFO',
+  'SCRIPT',
+  'WAIT',
+  'CLUSTER',
+  'CLIENT',
+  'PUBLISH',
+  'ROLE',
+  'DBSIZE',
+  'CONFIG',
+  'COMMAND',
+  'HELLO',
+  'QUIT',
+]);
+
+/** The key that routes a raw command on Redis Cluster (undefined: any node). */
+export function firstKeyOf(args: readonly string[]): string | undefined {
+  const name = (args[0] ?? '').toUpperCase();
+  if (NO_KEY_COMMANDS.has(name)) return undefined;
+  if (name.startsWith('EVAL') || name.startsWith('FCALL')) return Number(args[2]) > 0 ? args[3] : undefined;
+  if (name === 'XINFO' || name === 'XGROUP' || name === 'OBJECT' || name === 'MEMORY') return args[2];
+  if (name === 'XREAD' || name === 'XREADGROUP') {
+    const streams = args.findIndex((arg) => arg.toUpperCase() === 'STREAMS');
+    return streams >= 0 ? args[streams + 1] : undefined;
+  }
+  return args[1];
+}
+
 /** Sends `args` to the node of `key`: the sender's own routing when it has one. */
 export function sendFor(client: RedisCommandSender, key: string, args: string[]): Promise<unknown> {
   return client.sendCommandFor ? client.sendCommandFor(key, args) : client.sendCommand(args);

@@ -5,7 +5,10 @@
 // multi…); on Sentinel and Cluster it is a thin view over node-redis' client that keeps `sendCommand(args)`
 // (routed by the command's first key on Cluster) and adds `sendCommandFor(key, args)`.
 import { createClient, createCluster, createSentinel } from 'redis';
+import { firstKeyOf } from '../../shared/script-runner.ts';
 import type { Config } from '../config.ts';
+
+export { firstKeyOf };
 
 export type TopologyKind = 'standalone' | 'sentinel' | 'cluster';
 
@@ -64,36 +67,6 @@ export interface ConnectionOptions {
   /** Reconnect with this strategy; false: fail at once (the CLI). */
   reconnectStrategy: false | ((retries: number) => number);
   connectTimeout: number;
-}
-
-const NO_KEY_COMMANDS = new Set([
-  'TIME',
-  'PING',
-  'INFO',
-  'SCRIPT',
-  'WAIT',
-  'CLUSTER',
-  'CLIENT',
-  'PUBLISH',
-  'ROLE',
-  'DBSIZE',
-  'CONFIG',
-  'COMMAND',
-  'HELLO',
-  'QUIT',
-]);
-
-/** The key that routes a raw command on Redis Cluster (undefined: any node). */
-export function firstKeyOf(args: readonly string[]): string | undefined {
-  const name = (args[0] ?? '').toUpperCase();
-  if (NO_KEY_COMMANDS.has(name)) return undefined;
-  if (name.startsWith('EVAL') || name.startsWith('FCALL')) return Number(args[2]) > 0 ? args[3] : undefined;
-  if (name === 'XINFO' || name === 'XGROUP' || name === 'OBJECT' || name === 'MEMORY') return args[2];
-  if (name === 'XREAD' || name === 'XREADGROUP') {
-    const streams = args.findIndex((arg) => arg.toUpperCase() === 'STREAMS');
-    return streams >= 0 ? args[streams + 1] : undefined;
-  }
-  return args[1];
 }
 
 type AnyFunction = (...args: unknown[]) => unknown;

@@ -45,6 +45,7 @@ describe('Redis names (prefix pb)', function () {
       channel: '{pb}:live',
       ingestPositionPrefix: '{pb}:ingest:part:',
       durableDonePrefix: '{pb}:ingest:done:',
+      publicStatus: '{pb}:public',
     });
     expect(boardKeys('pb', 'ops')).to.deep.equal({
       board: 'ops',
@@ -58,6 +59,7 @@ describe('Redis names (prefix pb)', function () {
       channel: '{pb:ops}:live',
       ingestPositionPrefix: '{pb:ops}:ingest:part:',
       durableDonePrefix: '{pb:ops}:ingest:done:',
+      publicStatus: '{pb:ops}:public',
     });
   });
 
