@@ -64,6 +64,18 @@ describe('Redis Cluster 3+3 behind two PM2 hosts and HAProxy', function () {
   const ownerOf = async (board: string): Promise<ClusterNode> =>
     cluster!.primaryOf(keySlot(`{${prefix}:${board}}`));
 
+  /** Polls /healthz through the balancer until both hosts have answered 200 (both UP in HAProxy). */
+  async function waitForBothHostsUp(): Promise<void> {
+    const seen = new Set<string>();
+    const deadline = Date.now() + 30_000;
+    while (seen.size < 2) {
+      if (Date.now() > deadline) throw new Error(`only ${[...seen].join(', ')} up:\n${balancer!.output()}`);
+      const { status, headers: answer } = await getOnNewConnection(`${balancer!.url}/healthz`);
+      if (status === 200 && typeof answer['x-served-by'] === 'string') seen.add(answer['x-served-by']);
+      await sleep(100);
+    }
+  }
+
   before(async function () {
     cluster = await startTestCluster();
     env = clusterEnv(cluster);
@@ -85,14 +97,7 @@ describe('Redis Cluster 3+3 behind two PM2 hosts and HAProxy', function () {
     const options = { redisUrl: '', prefix, instances: 2, env: { ...env, ...SCALE_WORKER_ENV } };
     hosts = [await startPm2Cluster(options), await startPm2Cluster(options)];
     balancer = await startHaproxy(`127.0.0.1:${hosts[0]!.port}`, `127.0.0.1:${hosts[1]!.port}`);
-    const seen = new Set<string>();
-    const deadline = Date.now() + 20_000;
-    while (seen.size < 2) {
-      if (Date.now() > deadline) throw new Error(`only ${[...seen].join(', ')} up:\n${balancer.output()}`);
-      const { status, headers: answer } = await getOnNewConnection(`${balancer.url}/healthz`);
-      if (status === 200 && typeof answer['x-served-by'] === 'string') seen.add(answer['x-served-by']);
-      await sleep(100);
-    }
+    await waitForBothHostsUp();
     headers = await loginAt(balancer.url);
   });
 
@@ -152,7 +157,8 @@ describe('Redis Cluster 3+3 behind two PM2 hosts and HAProxy', function () {
     const killedAt = performance.now();
     await cluster!.kill(victim);
     const { primary, ms } = await cluster!.waitForFailover(victim);
-    await sleep(4000);
+    // Long enough after the failover for the failed shard's boards to be seen taking events again.
+    await sleep(8000);
     const { acks, failures } = await publishing.stop();
     const to = performance.now();
     expect(primary.port).to.not.equal(victim.port);
@@ -201,6 +207,7 @@ describe('Redis Cluster 3+3 behind two PM2 hosts and HAProxy', function () {
     const first = ranges.find(([low, high]) => slot >= low && slot <= high)![0];
     const target = (await cluster!.primaries()).find((shard) => shard.node.port !== source.port)!.node;
     const others = boardsByShard.map((names) => names[0]!);
+    await waitForBothHostsUp();
     clients = [
       ...(await openBoardClients(balancer!.url, [busyBoard], 6, headers)),
       ...(await openBoardClients(balancer!.url, others, 1, headers)),
