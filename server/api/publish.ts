@@ -85,6 +85,7 @@ export function publishRoute(options: PublishRouteOptions) {
         // Written but not on a replica in time (docs/events.md, "Acknowledged means on a replica"): not
         // acknowledged. A retry may sequence the event twice; the client decides.
         throw new AppError(503, 'replication_timeout', error.message, {
+          expose: true,
           headers: { 'Retry-After': String(REPLICATION_RETRY_AFTER_S) },
         });
       }
