@@ -79,7 +79,6 @@ export function connectStream(onMessage: (message: HubMessage) => void): StreamC
   opened = undefined;
   const leave = () => {
     post({ type: 'bye' });
-    port?.close();
     port = undefined;
   };
 
