@@ -8,6 +8,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { BoardStore } from '../../server/auth/boards.ts';
 import type { Pulseboard } from '../../server/pulseboard.ts';
 import { redisNames } from '../../shared/keys.ts';
+import { ensureTestUser } from '../helpers/auth.ts';
 import {
   closeContext,
   launchChromium,
@@ -40,6 +41,8 @@ describe('kiosk mode in Chromium', function () {
     const boards = new BoardStore(env.client, redisNames(env.prefix));
     await boards.add('payments', 'Payments');
     await boards.add('edge', 'Edge');
+    // An admin sees every board.
+    await ensureTestUser(env.redis.url, env.prefix, 'wall', 'admin', []);
     app = await env.startApp();
     const statuses = [
       ['main', 'api', 'ok', 'all checks passing'],
@@ -82,7 +85,7 @@ describe('kiosk mode in Chromium', function () {
 
   async function open(path: string): Promise<Page> {
     const page = await watchedPage(context, problems);
-    await logInThroughForm(page, app.url, env.username, env.password, path);
+    await logInThroughForm(page, app.url, 'wall', env.password, path);
     return page;
   }
 
