@@ -59,7 +59,7 @@ export function kioskStops(options: KioskOptions, visible: readonly string[]): K
   return options.overview ? [undefined, ...boards] : [...boards];
 }
 
-/** The stop after `current`; undefined... when the rotation has nowhere else to go, `current` itself. */
+/** The stop after `current` (the first stop when `current` is not one; `current` itself when there is none). */
 export function nextKioskStop(stops: readonly KioskStop[], current: KioskStop): KioskStop {
   if (stops.length === 0) return current;
   const at = stops.indexOf(current);
