@@ -9,15 +9,9 @@ import { BoardStore } from '../../server/auth/boards.ts';
 import type { Pulseboard } from '../../server/pulseboard.ts';
 import { redisNames } from '../../shared/keys.ts';
 import { ensureTestUser } from '../helpers/auth.ts';
-import {
-  closeContext,
-  launchChromium,
-  pageProblems,
-  watchedPage,
-  type PageProblems,
-} from './helpers/chromium.ts';
+import { closeContext, pageProblems, watchedPage, type PageProblems } from './helpers/chromium.ts';
 import { logInThroughForm, waitForLive } from './helpers/dashboard-page.ts';
-import { startEnvironment, type BrowserEnvironment } from './helpers/environment.ts';
+import { startEnvironmentAndBrowser, type BrowserEnvironment } from './helpers/environment.ts';
 
 const SCREENSHOTS = fileURLToPath(
   new URL(
@@ -37,7 +31,7 @@ describe('kiosk mode in Chromium', function () {
   let problems: PageProblems;
 
   before(async function () {
-    [env, browser] = await Promise.all([startEnvironment(), launchChromium()]);
+    ({ env, browser } = await startEnvironmentAndBrowser());
     const boards = new BoardStore(env.client, redisNames(env.prefix));
     await boards.add('payments', 'Payments');
     await boards.add('edge', 'Edge');

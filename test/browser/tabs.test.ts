@@ -7,13 +7,16 @@ import {
   CHROMIUM_ARGS,
   CHROMIUM_PATH,
   closeContext,
-  launchChromium,
   pageProblems,
   watchedPage,
   type PageProblems,
 } from './helpers/chromium.ts';
 import { eventTitles, logInThroughForm, tile, waitForLive } from './helpers/dashboard-page.ts';
-import { startEnvironment, type BrowserEnvironment } from './helpers/environment.ts';
+import {
+  startEnvironment,
+  startEnvironmentAndBrowser,
+  type BrowserEnvironment,
+} from './helpers/environment.ts';
 
 describe('many tabs of one browser', function () {
   this.timeout(90_000);
@@ -24,7 +27,7 @@ describe('many tabs of one browser', function () {
   let problems: PageProblems;
 
   before(async function () {
-    [env, browser] = await Promise.all([startEnvironment(), launchChromium()]);
+    ({ env, browser } = await startEnvironmentAndBrowser());
     app = await env.startApp();
     await env.publisher.publish({ type: 'status', service: 'api', state: 'ok' });
   });
@@ -136,16 +139,20 @@ describe('background tabs, the back/forward cache and the stale banner', functio
   let problems: PageProblems;
 
   before(async function () {
-    [env, browser] = await Promise.all([
-      startEnvironment(),
-      // Playwright turns the back/forward cache off by default; this suite needs it.
-      chromium.launch({
-        executablePath: CHROMIUM_PATH,
-        headless: true,
-        args: CHROMIUM_ARGS,
-        ignoreDefaultArgs: ['--disable-back-forward-cache'],
-      }),
-    ]);
+    ({ env, browser } = await startEnvironmentAndBrowser(
+      {},
+      {
+        environment: startEnvironment,
+        // Playwright turns the back/forward cache off by default; this suite needs it.
+        browser: () =>
+          chromium.launch({
+            executablePath: CHROMIUM_PATH,
+            headless: true,
+            args: CHROMIUM_ARGS,
+            ignoreDefaultArgs: ['--disable-back-forward-cache'],
+          }),
+      },
+    ));
     // A heartbeat a second, so the stale banner shows within seconds (2.5 periods).
     app = await env.startApp({ env: { HEARTBEAT_MS: '1000' } });
     await env.publisher.publish({ type: 'status', service: 'api', state: 'ok' });
