@@ -233,7 +233,12 @@ class BoardView {
         this.dispatch({ type: 'streamStateChanged', state: message.state, now: Date.now() });
         break;
       case 'alive':
-        this.dispatch({ type: 'streamAlive', heartbeatMs: message.heartbeatMs, now: Date.now() });
+        this.dispatch({
+          type: 'streamAlive',
+          receivedAt: message.receivedAt,
+          heartbeatMs: message.heartbeatMs,
+          now: Date.now(),
+        });
         break;
       case 'events':
         for (const event of message.events) {

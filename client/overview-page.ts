@@ -149,7 +149,12 @@ export async function startOverview(root: Document): Promise<void> {
     if (exit.leaving) return;
     switch (message.type) {
       case 'alive':
-        dispatch({ type: 'streamAlive', heartbeatMs: message.heartbeatMs, now: Date.now() });
+        dispatch({
+          type: 'streamAlive',
+          receivedAt: message.receivedAt,
+          heartbeatMs: message.heartbeatMs,
+          now: Date.now(),
+        });
         break;
       case 'state':
         dispatch({ type: 'streamStateChanged', state: message.state, now: Date.now() });

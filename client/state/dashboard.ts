@@ -105,7 +105,7 @@ export type Action =
   | { type: 'eventsReceived'; events: readonly Envelope[]; now: number }
   | { type: 'streamStateChanged'; state: StreamState; now: number }
   | { type: 'browserOnlineChanged'; online: boolean; now: number }
-  | { type: 'streamAlive'; heartbeatMs: number | undefined; now: number }
+  | { type: 'streamAlive'; receivedAt: number; heartbeatMs: number | undefined; now: number }
   | { type: 'filterChanged'; filter: DashboardFilter; now: number }
   | { type: 'tick'; now: number };
 
@@ -145,9 +145,14 @@ export function isStale(state: Liveness & { readonly now: number }): boolean {
   return state.now - (state.lastReceivedAt ?? state.startedAt) > staleAfterMs(state);
 }
 
-/** The stream brought something: `streamAlive` in both pages' reducers. */
-export function heardFrom<T extends Liveness>(state: T, heartbeatMs: number | undefined, now: number): T {
-  return { ...state, lastReceivedAt: now, heartbeatMs: heartbeatMs ?? state.heartbeatMs };
+/** The stream brought something at `receivedAt`: `streamAlive` in both pages' reducers. */
+export function heardFrom<T extends Liveness>(
+  state: T,
+  receivedAt: number,
+  heartbeatMs: number | undefined,
+): T {
+  const lastReceivedAt = Math.max(state.lastReceivedAt ?? receivedAt, receivedAt);
+  return { ...state, lastReceivedAt, heartbeatMs: heartbeatMs ?? state.heartbeatMs };
 }
 
 /** What the header says: offline when the browser is, or the stream has been down too long. */
@@ -423,7 +428,7 @@ export function reduce(state: DashboardState, action: Action): DashboardState {
         : { ...next, announcements: announce(state.announcements, [`Connection ${after}`]) };
     }
     case 'streamAlive':
-      return { ...heardFrom(state, action.heartbeatMs, action.now), now: action.now };
+      return { ...heardFrom(state, action.receivedAt, action.heartbeatMs), now: action.now };
     case 'filterChanged':
       return applyFilter(state, action.filter, action.now);
     case 'tick': {

@@ -26,7 +26,7 @@ export type OverviewAction =
   | { type: 'statusesReceived'; statuses: readonly StatusEnvelope[]; now: number }
   | { type: 'streamStateChanged'; state: StreamState; now: number }
   | { type: 'browserOnlineChanged'; online: boolean; now: number }
-  | { type: 'streamAlive'; heartbeatMs: number | undefined; now: number }
+  | { type: 'streamAlive'; receivedAt: number; heartbeatMs: number | undefined; now: number }
   | { type: 'tick'; now: number };
 
 export const STATE_WORDS: Record<NonNullable<BoardSummary['state']>, string> = {
@@ -115,7 +115,7 @@ export function reduceOverview(state: OverviewState, action: OverviewAction): Ov
     case 'browserOnlineChanged':
       return withConnection(state, { ...state, now: action.now, browserOnline: action.online });
     case 'streamAlive':
-      return { ...heardFrom(state, action.heartbeatMs, action.now), now: action.now };
+      return { ...heardFrom(state, action.receivedAt, action.heartbeatMs), now: action.now };
     case 'tick':
       return withConnection(state, { ...state, now: action.now });
   }

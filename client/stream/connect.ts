@@ -59,7 +59,10 @@ export function connectStream(onMessage: (message: HubMessage) => void): StreamC
   let port: MessagePort | undefined;
   const post = (message: TabMessage) => port?.postMessage(message);
 
-  /** Talks to the worker through a new port (after `suspend`, the old one is closed). */
+  /**
+   * Talks to the worker through `next`. After `suspend` the old port is dropped, not closed: closing it
+   * right after posting `bye` lost the `bye` in Chromium (the worker kept streaming for the page).
+   */
   const attach = (worker: SharedWorker, next: MessagePort) => {
     port = next;
     next.addEventListener('message', (event) => {

@@ -81,6 +81,8 @@ export class StreamHub {
   private retryDelayMs: number;
   /** The server's heartbeat period, once a heartbeat said it. */
   private heartbeatMs: number | undefined;
+  /** When the stream last brought anything (epoch ms), and when subscribers were last told. */
+  private receivedAt: number | undefined;
   private aliveSaidAt = -Infinity;
 
   constructor(options: StreamHubOptions) {
@@ -108,9 +110,7 @@ export class StreamHub {
       matcher,
     });
     subscriber.send({ type: 'state', state: this.state });
-    if (this.state === 'live' && this.heartbeatMs !== undefined) {
-      subscriber.send({ type: 'alive', heartbeatMs: this.heartbeatMs });
-    }
+    if (this.state === 'live' && this.receivedAt !== undefined) subscriber.send(this.aliveMessage());
     const sinceOf = new Map<string, string>();
     let replay = false;
     const missed: Envelope[] = [];
@@ -321,11 +321,18 @@ export class StreamHub {
   /** Tells every subscriber the stream is alive, at most once a second unless `now`. */
   private sayAlive(now: boolean): void {
     const at = Date.now();
+    this.receivedAt = at;
     if (!now && at - this.aliveSaidAt < ALIVE_EVERY_MS) return;
     this.aliveSaidAt = at;
-    const message: HubMessage =
-      this.heartbeatMs === undefined ? { type: 'alive' } : { type: 'alive', heartbeatMs: this.heartbeatMs };
+    const message = this.aliveMessage();
     for (const subscriber of this.subscribers.keys()) subscriber.send(message);
+  }
+
+  private aliveMessage(): HubMessage {
+    const receivedAt = this.receivedAt ?? Date.now();
+    return this.heartbeatMs === undefined
+      ? { type: 'alive', receivedAt }
+      : { type: 'alive', receivedAt, heartbeatMs: this.heartbeatMs };
   }
 
   private receive(message: MessageEvent): void {

@@ -326,14 +326,32 @@ describe('dashboard state: liveness ("updated N s ago", the stale banner)', func
     expect(state.heartbeatMs).to.equal(DEFAULT_HEARTBEAT_MS);
     expect(isStale({ ...state, now: T0 + 2.5 * DEFAULT_HEARTBEAT_MS })).to.equal(false);
     expect(isStale({ ...state, now: T0 + 2.5 * DEFAULT_HEARTBEAT_MS + 1 })).to.equal(true);
-    state = reduce(state, { type: 'streamAlive', heartbeatMs: 1000, now: T0 + 60_000 });
+    state = reduce(state, {
+      type: 'streamAlive',
+      receivedAt: T0 + 60_000,
+      heartbeatMs: 1000,
+      now: T0 + 60_000,
+    });
     expect(state.lastReceivedAt).to.equal(T0 + 60_000);
     expect(isStale(state)).to.equal(false);
     expect(isStale({ ...state, now: T0 + 62_500 })).to.equal(false);
     expect(isStale({ ...state, now: T0 + 62_501 })).to.equal(true);
     // A heartbeat without a period keeps the one known.
-    state = reduce(state, { type: 'streamAlive', heartbeatMs: undefined, now: T0 + 70_000 });
+    state = reduce(state, {
+      type: 'streamAlive',
+      receivedAt: T0 + 70_000,
+      heartbeatMs: undefined,
+      now: T0 + 70_000,
+    });
     expect(state.heartbeatMs).to.equal(1000);
     expect(isStale({ ...state, now: T0 + 71_000 })).to.equal(false);
+    // A tab that joins a quiet stream learns when it last brought something, not "now".
+    state = reduce(state, {
+      type: 'streamAlive',
+      receivedAt: T0 + 65_000,
+      heartbeatMs: 1000,
+      now: T0 + 72_000,
+    });
+    expect(state.lastReceivedAt).to.equal(T0 + 70_000);
   });
 });
