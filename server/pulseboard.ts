@@ -123,7 +123,12 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
   const ingestStarting = startIngest({ config, metrics, ingestMetrics, log, redis, subscriber, sequencer });
   ingestStarting.catch(() => undefined); // awaited below
   undo.push(() => ingestStarting.then((ingest) => ingest.stop()).catch(() => undefined));
-  const hub = new Hub({ metrics, heartbeatMs: config.HEARTBEAT_MS });
+  // Heartbeats say "events flow" only while the bus is live (docs/events.md, "Heartbeats").
+  const hub: Hub = new Hub({
+    metrics,
+    heartbeatMs: config.HEARTBEAT_MS,
+    sourceLive: (): boolean => bus.live,
+  });
   const boards = new BoardRegistry({ redis: requestRedis, names: sequencer.names, log });
   const publicStatus = createPublicStatus({
     redis: requestRedis,
