@@ -26,10 +26,27 @@ import '../styles/history.css';
 
 /** Time spent drawing charts per frame before the rest waits for the next one. */
 const DRAW_BUDGET_MS = 8;
-/** A chart redraws at most this often (its value text follows every point at once). */
-const REDRAW_MIN_MS = 1000;
-/** How often quiet charts slide their window forward. */
-const SLIDE_MS = 10_000;
+/**
+ * A chart redraws at most this often (its value text follows every point at once). Longer ranges wait
+ * longer: in the 24-hour view a pixel is minutes wide, so a new point barely moves the line, and redrawing
+ * (axes text included) a dozen charts every second was most of the page's cost (docs/dashboard.md,
+ * "Performance").
+ */
+const REDRAW_MIN_MS: Record<ChartRange, number> = {
+  '15m': 1000,
+  '1h': 2000,
+  '6h': 5000,
+  '24h': 10_000,
+  '7d': 10_000,
+};
+/** How often quiet charts slide their window forward: about a pixel's worth of time, 10 s at least. */
+const SLIDE_MS: Record<ChartRange, number> = {
+  '15m': 10_000,
+  '1h': 10_000,
+  '6h': 30_000,
+  '24h': 60_000,
+  '7d': 300_000,
+};
 const PLOT_HEIGHT = 130;
 /** A failed history read is asked again after this long. */
 const HISTORY_RETRY_MS = 5000;
@@ -63,11 +80,15 @@ interface ChartCard {
   drawnAt: number;
   /** Buckets of the current range (ranges other than 15 minutes). */
   history: HistoryState;
-  /** Something other than the series changed what the chart shows (history arrived, annotations). */
+  /** Something other than the series changed what the chart shows (its history arrived). */
   stale: boolean;
+  /** The annotations changed: the markers are placed again, without redrawing the plot. */
+  marksStale: boolean;
   readonly markers: HTMLDivElement;
   /** The annotations the markers show, to skip rebuilding identical markers. */
   markedKey: string;
+  /** The marker of each annotation shown, by id (reused while it stays). */
+  markerButtons: Map<string, HTMLButtonElement>;
   /** The range and bucket counts of the last draw (for the probe). */
   drawnRange: ChartRange | undefined;
   drawnCounts: number[] | undefined;
@@ -137,6 +158,8 @@ export class MetricCharts {
   /** The board's annotations for the range, from the history answer. */
   private fetchedAnnotations: readonly LogEventEnvelope[] = [];
   private logSeen: DashboardState['events'] | undefined;
+  /** The annotations among the live log's events. */
+  private liveAnnotations: readonly LogEventEnvelope[] = [];
   /** Fetched and live annotations, by ts. */
   private annotations: readonly LogEventEnvelope[] = [];
   /** Bumped on a range change: answers for an older range are dropped. */
@@ -240,7 +263,7 @@ export class MetricCharts {
       return;
     }
     this.fetchedAnnotations = result.value.annotations;
-    this.updateAnnotations(this.logSeen ?? []);
+    this.updateAnnotations(this.logSeen ?? [], true);
     this.requestFrame();
   }
 
@@ -249,17 +272,22 @@ export class MetricCharts {
   }
 
   /** Merges the fetched annotations with the live log's; charts redraw their markers when they change. */
-  private updateAnnotations(log: DashboardState['events']): void {
+  private updateAnnotations(log: DashboardState['events'], fetched = false): void {
     this.logSeen = log;
-    const merged = mergeAnnotations(this.fetchedAnnotations, log);
+    // The log changes with every log event; its annotations seldom: compare those (a short list) first.
+    const live = log.filter((event) => event.annotate === true);
+    const sameLive =
+      live.length === this.liveAnnotations.length &&
+      live.every((event, index) => event.id === this.liveAnnotations[index]?.id);
+    if (sameLive && !fetched) return;
+    this.liveAnnotations = live;
+    const merged = mergeAnnotations(this.fetchedAnnotations, live);
     const same =
       merged.length === this.annotations.length &&
       merged.every((event, index) => event.id === this.annotations[index]?.id);
     if (same) return;
     this.annotations = merged;
-    // A new annotation is usually dated now: slide the window so it is inside.
-    this.windowEnd = 0;
-    for (const card of this.cards.values()) card.stale = true;
+    for (const card of this.cards.values()) card.marksStale = true;
   }
 
   private get bucketed(): boolean {
@@ -271,13 +299,19 @@ export class MetricCharts {
     if (state.series !== this.seriesMap) this.renderCards(state);
     if (state.events !== this.logSeen) this.updateAnnotations(state.events);
     const end = serverNow(state) / 1000;
-    const slide = end - this.windowEnd >= SLIDE_MS / 1000;
+    const slide = end - this.windowEnd >= SLIDE_MS[this.range] / 1000;
     if (slide || this.windowEnd === 0) this.windowEnd = end;
     const deadline = performance.now() + DRAW_BUDGET_MS;
     let waiting = false;
     // Charts with new points first, then those whose window has to slide.
     let nextRedrawAt = Infinity;
     const now = performance.now();
+    const redrawMs = REDRAW_MIN_MS[this.range];
+    for (const card of this.cards.values()) {
+      if (!card.marksStale || !card.visible || !card.plot) continue;
+      card.marksStale = false;
+      this.placeMarkers(card, card.plot);
+    }
     for (const pass of ['data', 'window'] as const) {
       for (const card of this.cards.values()) {
         if (!card.visible) continue;
@@ -288,8 +322,8 @@ export class MetricCharts {
             : card.drawnWindowEnd !== this.windowEnd;
         if (!due) continue;
         // A chart that has a plot waits its turn; a new one is drawn at once.
-        if (card.plot && now - card.drawnAt < REDRAW_MIN_MS) {
-          nextRedrawAt = Math.min(nextRedrawAt, card.drawnAt + REDRAW_MIN_MS);
+        if (card.plot && now - card.drawnAt < redrawMs) {
+          nextRedrawAt = Math.min(nextRedrawAt, card.drawnAt + redrawMs);
           continue;
         }
         if (performance.now() > deadline) {
@@ -371,7 +405,6 @@ export class MetricCharts {
         card.series = series;
         const latest = series.ys.at(-1);
         setText(card.value, latest === undefined ? '–' : formatValue(latest, series.unit));
-        if (!this.bucketed) setText(card.range, describeRange(series.ys, series.ys, series.unit));
       }
     }
     let removed = false;
@@ -437,8 +470,10 @@ export class MetricCharts {
       drawnAt: -Infinity,
       history: { kind: 'none' },
       stale: false,
+      marksStale: false,
       markers,
       markedKey: '',
+      markerButtons: new Map(),
       drawnRange: undefined,
       drawnCounts: undefined,
     };
@@ -448,7 +483,9 @@ export class MetricCharts {
   private dataOf(card: ChartCard): { data: [number[], number[]]; counts: number[] | undefined } {
     const state = card.history;
     if (!this.bucketed || state.kind !== 'loaded') {
-      return { data: [card.series.xs.slice(), card.series.ys.slice()], counts: undefined };
+      const { xs, ys, unit } = card.series;
+      setText(card.range, describeRange(ys, ys, unit));
+      return { data: [xs.slice(), ys.slice()], counts: undefined };
     }
     const { history } = state;
     foldSeries(history, card.series);
@@ -481,7 +518,7 @@ export class MetricCharts {
    * this tab's estimate of the server's clock, which may be a few ms behind the ts of an event just in.
    */
   private annotationsOf(card: ChartCard): LogEventEnvelope[] {
-    const to = this.windowEnd * 1000 + SLIDE_MS;
+    const to = this.windowEnd * 1000 + SLIDE_MS[this.range];
     const from = to - RANGE_MS[this.range];
     return this.annotations.filter(
       (event) => event.ts >= from && event.ts <= to && annotates(event, card.series.name),
@@ -494,33 +531,43 @@ export class MetricCharts {
    */
   private placeMarkers(card: ChartCard, plot: uPlot): void {
     const shown = this.annotationsOf(card);
-    const key = `${this.windowEnd}|${plot.bbox.width}|${shown.map((event) => event.id).join(',')}`;
+    const key = `${plot.scales.x?.max}|${plot.bbox.width}|${shown.map((event) => event.id).join(',')}`;
     if (key === card.markedKey) return;
     card.markedKey = key;
     const ratio = uPlot.pxRatio;
     const left = plot.bbox.left / ratio;
-    const top = plot.bbox.top / ratio;
-    const height = plot.bbox.height / ratio;
     const width = plot.bbox.width / ratio;
+    const top = `${plot.bbox.top / ratio}px`;
+    const height = `${plot.bbox.height / ratio}px`;
+    const kept = new Map<string, HTMLButtonElement>();
     const buttons = shown.map((event) => {
+      const button = card.markerButtons.get(event.id) ?? this.markerButton(event);
+      kept.set(event.id, button);
       const x = Math.min(left + width, left + plot.valToPos(event.ts / 1000, 'x'));
-      const time = formatHourMinute(event.ts);
-      const button = element('button', 'chart-marker');
-      button.type = 'button';
-      button.dataset.level = event.level;
-      button.dataset.ts = String(event.ts);
-      button.title = `${event.title} (${time})`;
-      button.setAttribute('aria-label', `${event.title}, ${time}`);
-      button.style.left = `${x}px`;
-      button.style.top = `${top}px`;
-      button.style.height = `${height}px`;
-      const label = element('span', 'chart-marker-label', `${time} ${event.title}`);
-      if (x - left > width / 2) label.classList.add('chart-marker-label-left');
-      label.setAttribute('aria-hidden', 'true');
-      button.append(label);
+      const style = button.style;
+      if (style.left !== `${x}px`) style.left = `${x}px`;
+      if (style.top !== top) style.top = top;
+      if (style.height !== height) style.height = height;
+      button.firstElementChild?.classList.toggle('chart-marker-label-left', x - left > width / 2);
       return button;
     });
-    card.markers.replaceChildren(...buttons);
+    card.markerButtons = kept;
+    reconcileChildren(card.markers, buttons);
+  }
+
+  /** A marker: a button (hover and keyboard focus) whose label shows the annotation's time and title. */
+  private markerButton(event: LogEventEnvelope): HTMLButtonElement {
+    const time = formatHourMinute(event.ts);
+    const button = element('button', 'chart-marker');
+    button.type = 'button';
+    button.dataset.level = event.level;
+    button.dataset.ts = String(event.ts);
+    button.title = `${event.title} (${time})`;
+    button.setAttribute('aria-label', `${event.title}, ${time}`);
+    const label = element('span', 'chart-marker-label', `${time} ${event.title}`);
+    label.setAttribute('aria-hidden', 'true');
+    button.append(label);
+    return button;
   }
 
   private probe(name: string): ChartProbe | undefined {
@@ -554,6 +601,7 @@ export class MetricCharts {
     card.drawnSeries = undefined;
     card.drawnWindowEnd = 0;
     card.markedKey = '';
+    card.markerButtons = new Map();
     card.markers.replaceChildren();
   }
 

@@ -126,9 +126,13 @@ describe('long history and annotations in Chromium', function () {
     let published = seeded.length;
     let publishedSum = seeded.reduce((sum, point) => sum + point.value, 0);
     let publishing = true;
-    // Live points all along: some land before each history read, some after, some during.
+    let paused: Promise<void> | undefined;
+    let resume = () => {};
+    // Live points all through each range switch and reload: some land before its history read, some
+    // after, some during. They pause while a check waits for the chart to hold all of them.
     const live = (async () => {
       while (publishing) {
+        if (paused) await paused;
         const value = published % 5;
         await env.publisher.publish({ type: 'metric', name: 'seam.rate', value });
         published += 1;
@@ -136,9 +140,20 @@ describe('long history and annotations in Chromium', function () {
         await new Promise((resolve) => setTimeout(resolve, 40));
       }
     })();
+    /** Pauses the live points (after the one in flight) until the returned function is called. */
+    const pause = async () => {
+      paused = new Promise((resolve) => {
+        resume = () => {
+          paused = undefined;
+          resolve();
+        };
+      });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    };
 
     /** The chart holds every point published so far, each once (24 h and 6 h cover them all). */
     const exact = async (range: string) => {
+      await pause();
       let doubled: ChartProbe | undefined;
       const settled = await waitForChart(
         page,
@@ -149,8 +164,10 @@ describe('long history and annotations in Chromium', function () {
           return total(chart.counts) === published;
         },
         `${range}: all ${published} points`,
+        30_000,
       );
       expect(doubled, 'a point counted twice or a repeated x').to.equal(undefined);
+      resume();
       return settled;
     };
 
@@ -176,6 +193,7 @@ describe('long history and annotations in Chromium', function () {
       await exact('24h');
     } finally {
       publishing = false;
+      resume();
       await live;
     }
     // Nothing more comes: the chart ends with exactly what was published, values included.
