@@ -27,14 +27,14 @@ import '../styles/history.css';
 /** Time spent drawing charts per frame before the rest waits for the next one. */
 const DRAW_BUDGET_MS = 8;
 /**
- * A chart redraws at most this often (its value text follows every point at once). Longer ranges wait
- * longer: in the 24-hour view a pixel is minutes wide, so a new point barely moves the line, and redrawing
- * (axes text included) a dozen charts every second was most of the page's cost (docs/dashboard.md,
+ * A chart redraws at most this often (its value text follows every point at once): about the time one
+ * pixel of a 400-pixel chart spans, 2 s at least (15 minutes: 2.25 s a pixel). Redrawing a dozen canvases
+ * (axes text included) every second was most of the page's cost with charts in view (docs/dashboard.md,
  * "Performance").
  */
 const REDRAW_MIN_MS: Record<ChartRange, number> = {
-  '15m': 1000,
-  '1h': 2000,
+  '15m': 2000,
+  '1h': 4000,
   '6h': 5000,
   '24h': 10_000,
   '7d': 10_000,
