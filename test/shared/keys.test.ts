@@ -42,6 +42,8 @@ describe('Redis names (prefix pb)', function () {
       metricPrefix: '{pb}:m:',
       recentEvents: '{pb}:events',
       meta: '{pb}:board',
+      historyPrefix: '{pb}:h:',
+      annotations: '{pb}:annotations',
     });
     expect(boardKeys('pb', 'ops')).to.deep.equal({
       board: 'ops',
@@ -52,6 +54,8 @@ describe('Redis names (prefix pb)', function () {
       metricPrefix: '{pb:ops}:m:',
       recentEvents: '{pb:ops}:events',
       meta: '{pb:ops}:board',
+      historyPrefix: '{pb:ops}:h:',
+      annotations: '{pb:ops}:annotations',
     });
   });
 
