@@ -55,6 +55,8 @@ export interface BoardKeys {
   historyPrefix: string;
   /** Sorted set of the board's annotations (`annotate: true` log events) by ts. */
   annotations: string;
+  /** String: JSON of the board's public status page settings (docs/status-pages.md); absent when off. */
+  publicStatus: string;
 }
 
 /** The hash tag of a board's keys; the sequencing script builds the same text in Lua. */
@@ -75,6 +77,7 @@ export function boardKeys(prefix: string, board: string): BoardKeys {
     meta: `${tag}:board`,
     historyPrefix: `${tag}:h:`,
     annotations: `${tag}:annotations`,
+    publicStatus: `${tag}:public`,
   };
 }
 

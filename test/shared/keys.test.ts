@@ -44,6 +44,7 @@ describe('Redis names (prefix pb)', function () {
       meta: '{pb}:board',
       historyPrefix: '{pb}:h:',
       annotations: '{pb}:annotations',
+      publicStatus: '{pb}:public',
     });
     expect(boardKeys('pb', 'ops')).to.deep.equal({
       board: 'ops',
@@ -56,6 +57,7 @@ describe('Redis names (prefix pb)', function () {
       meta: '{pb:ops}:board',
       historyPrefix: '{pb:ops}:h:',
       annotations: '{pb:ops}:annotations',
+      publicStatus: '{pb:ops}:public',
     });
   });
 
