@@ -76,8 +76,15 @@ describe('pulseboard board commands (the real CLI)', function () {
     const publisher = createPublisher(bed.client, { prefix: bed.prefix });
     await publisher.publish({ type: 'status', board: 'payments', service: 'ledger', state: 'ok' });
     await publisher.publish({ type: 'metric', board: 'payments', name: 'tps', value: 4 });
-    await publisher.publish({ type: 'event', board: 'payments', level: 'info', title: 'deployed' });
-    expect(await bed.client.keys(`${boardKeys(bed.prefix, 'payments').tag}:*`)).to.have.length(6);
+    await publisher.publish({
+      type: 'event',
+      board: 'payments',
+      level: 'info',
+      title: 'deployed',
+      annotate: true,
+    });
+    // meta, log, status, metric index, the series, its two history rings, recent events, annotations.
+    expect(await bed.client.keys(`${boardKeys(bed.prefix, 'payments').tag}:*`)).to.have.length(9);
     const revoked = await cli('board', 'revoke', 'payments', 'alice');
     expect(revoked, revoked.stderr).to.include({ code: 0, stdout: 'revoked board payments from alice\n' });
     await cli('board', 'grant', 'payments', 'alice');
