@@ -1,9 +1,9 @@
 // `npm run soak` (docs/reliability.md, "Soak"): a real PM2 cluster (2 workers, temporary PM2_HOME,
 // private redis-server with appendonly) under 2,000 streams and 100 events/s for 10 minutes, with
 // `pm2 reload` every 2 minutes. The load side is built like the bench's: the publisher is the bench's own
-// process (bench/publisher.ts: `value` 1, 2, 3… and a `ts` stamp), the streams are raw-socket clients
-// spread over worker threads that share counters and a latency histogram (soak-client.ts,
-// soak-thread.ts), so 2,000 streams at 100 events/s fit on a small machine. Every stream resumes across
+// process (bench/publisher.ts: `value` 1, 2, 3… and a `ts` stamp), the streams are the bench's raw-socket
+// clients (bench/sse-client.ts) spread over worker threads that share counters and a latency histogram
+// (soak-thread.ts), so 2,000 streams at 100 events/s fit on a small machine. Every stream resumes across
 // reloads with the frame id it was sent (opaque) as Last-Event-ID, and must end with every value exactly
 // once, in order. Every 10 s it prints progress and samples each worker's RSS and event-loop lag p99 from
 // /metrics?scope=workers; at the end it writes a JSON result and exits 1 on any loss, duplicate, reset or
@@ -20,6 +20,14 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { createClient } from 'redis';
+import {
+  DELIVERIES,
+  ERRORS,
+  LATENCY_OFFSET,
+  OPEN,
+  RECONNECTS,
+  SLOT_COUNT,
+} from '../../bench/driver-layout.ts';
 import { HISTOGRAM_SLOTS, summarize, type HistogramSummary } from '../../bench/histogram.ts';
 import { installCleanup, stopChild, trackChild } from '../../bench/processes.ts';
 import type { PublisherOptions, PublisherReport } from '../../bench/publisher.ts';
@@ -28,8 +36,8 @@ import { login } from '../helpers/auth.ts';
 import { startTestRedis } from '../helpers/redis-server.ts';
 import { sleep } from '../helpers/sse-client.ts';
 import { ROOT, startPm2Cluster, type Pm2Cluster } from '../ops/pm2-cluster.ts';
-import { LATENCY_OFFSET, SLOT } from './soak-client.ts';
-import type { SoakThreadCommand, SoakThreadReply, SoakTotals } from './soak-thread.ts';
+import { sampleWorkers, SOAK_METRICS_TOKEN, type WorkerSample } from './soak-probes.ts';
+import type { SoakThreadCommand, SoakThreadData, SoakThreadReply, SoakTotals } from './soak-thread.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -68,7 +76,6 @@ const NO_RELOAD_BEFORE_END_MS = 20_000;
 const STEADY_AFTER_RELOAD_MS = 30_000;
 /** Loopback source addresses the streams are spread over (as browsers behind a few NATs). */
 const SOURCE_ADDRESSES = 4;
-const METRICS_TOKEN = 'soak-metrics-token-0123456789';
 const PUBLISHER_ENTRY = fileURLToPath(new URL('../../bench/publisher.ts', import.meta.url));
 const THREAD_ENTRY = new URL('./soak-thread.ts', import.meta.url).href;
 
@@ -80,12 +87,6 @@ const THREAD_ENTRY = new URL('./soak-thread.ts', import.meta.url).href;
 const FLAT = { rssFactor: 1.2, rssSlackMb: 10, lagFactor: 2, lagSlackMs: 20 };
 
 const log = (text: string) => process.stdout.write(`soak: ${text}\n`);
-
-interface WorkerSample {
-  worker: string;
-  rssMb: number;
-  lagP99Ms: number;
-}
 
 interface Sample {
   atS: number;
@@ -103,9 +104,9 @@ interface Sample {
 }
 
 /** Worker threads do not inherit tsx's loader from `--import`, so each registers it first (as bench/driver.ts). */
-function startThread(buffer: SharedArrayBuffer, port: number): Worker {
+function startThread(data: SoakThreadData): Worker {
   const source = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(THREAD_ENTRY)}); });`;
-  return new Worker(source, { eval: true, workerData: { buffer, host: '127.0.0.1', port } });
+  return new Worker(source, { eval: true, workerData: data });
 }
 
 function ask(thread: Worker, command: SoakThreadCommand): Promise<SoakThreadReply> {
@@ -131,7 +132,7 @@ function addTotals(parts: SoakTotals[]): SoakTotals {
     idRegressions: sum.idRegressions + part.idRegressions,
     resets: sum.resets + part.resets,
     behind: sum.behind + part.behind,
-    minLastValue: Math.min(sum.minLastValue, part.minLastValue),
+    minReceived: Math.min(sum.minReceived, part.minReceived),
     connectErrors: mergeCounts(sum.connectErrors, part.connectErrors),
   }));
 }
@@ -140,29 +141,6 @@ function mergeCounts(a: Record<string, number>, b: Record<string, number>): Reco
   const merged = { ...a };
   for (const [key, count] of Object.entries(b)) merged[key] = (merged[key] ?? 0) + count;
   return merged;
-}
-
-/** Per worker (label `worker`, retired ones left out): RSS and event-loop lag p99 since the last scrape. */
-async function sampleWorkers(url: string): Promise<WorkerSample[]> {
-  const response = await fetch(`${url}/metrics?scope=workers`, {
-    headers: { Authorization: `Bearer ${METRICS_TOKEN}` },
-    signal: AbortSignal.timeout(5000),
-  });
-  const text = await response.text();
-  const byWorker = new Map<string, WorkerSample>();
-  for (const line of text.split('\n')) {
-    const match =
-      /^(process_resident_memory_bytes|nodejs_eventloop_lag_p99_seconds)\{(?:[^}]*,)?worker="([^"]+)"[^}]*\} (\S+)$/.exec(
-        line,
-      );
-    if (!match || match[2] === 'retired') continue;
-    const worker = match[2]!;
-    const entry = byWorker.get(worker) ?? { worker, rssMb: NaN, lagP99Ms: NaN };
-    if (match[1] === 'process_resident_memory_bytes') entry.rssMb = Math.round(Number(match[3]) / 1e6);
-    else entry.lagP99Ms = Math.round(Number(match[3]) * 1000);
-    byWorker.set(worker, entry);
-  }
-  return [...byWorker.values()];
 }
 
 function median(values: number[]): number {
@@ -212,7 +190,7 @@ async function main(): Promise<number> {
       prefix,
       instances: WORKERS,
       env: {
-        METRICS_TOKEN,
+        METRICS_TOKEN: SOAK_METRICS_TOKEN,
         MAX_STREAMS_PER_SESSION: String(STREAMS + 100),
         // The streams come from a few loopback addresses, as many users behind NAT or a proxy: the
         // per-address cap (256 by default, docs/security.md) would refuse most of them.
@@ -231,9 +209,19 @@ async function main(): Promise<number> {
     );
 
     // The clients' shared counters and histogram.
-    const buffer = new SharedArrayBuffer((LATENCY_OFFSET + HISTOGRAM_SLOTS) * Int32Array.BYTES_PER_ELEMENT);
+    const buffer = new SharedArrayBuffer(SLOT_COUNT * Int32Array.BYTES_PER_ELEMENT);
     const counters = new Int32Array(buffer);
-    for (let index = 0; index < THREADS; index += 1) threads.push(startThread(buffer, cluster.port));
+    for (let index = 0; index < THREADS; index += 1)
+      threads.push(
+        startThread({
+          buffer,
+          host: '127.0.0.1',
+          port: cluster.port,
+          // Room for a publisher that runs late (it sends rate x seconds values, numbered from 1).
+          maxSeq: Math.ceil(RATE * SECONDS) + 1000,
+          epochMs: Date.now(),
+        }),
+      );
     await Promise.all(
       threads.map(
         (thread) => new Promise((resolve, reject) => thread.once('message', resolve).once('error', reject)),
@@ -251,7 +239,7 @@ async function main(): Promise<number> {
     );
     const openFailures = openReplies.reduce((sum, reply) => sum + reply.failures, 0);
     log(
-      `${Atomics.load(counters, SLOT.opened)}/${STREAMS} streams open in ` +
+      `${Atomics.load(counters, OPEN)}/${STREAMS} streams open in ` +
         `${Math.round(performance.now() - openStarted)} ms`,
     );
     // A stream that never opened would count as losing every event: stop with the reason instead.
@@ -320,10 +308,10 @@ async function main(): Promise<number> {
       const sample: Sample = {
         atS: elapsedS(),
         published,
-        deliveries: Atomics.load(counters, SLOT.deliveries),
-        open: Atomics.load(counters, SLOT.open),
-        reconnects: Atomics.load(counters, SLOT.reconnects),
-        errors: Atomics.load(counters, SLOT.errors),
+        deliveries: Atomics.load(counters, DELIVERIES),
+        open: Atomics.load(counters, OPEN),
+        reconnects: Atomics.load(counters, RECONNECTS),
+        errors: Atomics.load(counters, ERRORS),
         deliveryP99Ms: summarize([window]).p99Ms,
         driverCpuPercent,
         steady: publishing && !reloadRunning && now - lastReloadEndedAt > STEADY_AFTER_RELOAD_MS,
@@ -337,7 +325,9 @@ async function main(): Promise<number> {
       log(
         `t=${sample.atS}s published ${sample.published}, delivered ${rate}/s, open ${sample.open}, ` +
           `reconnects ${sample.reconnects}, errors ${sample.errors}, delivery p99 ${sample.deliveryP99Ms} ms, ` +
-          `worker RSS MB ${workers.map((w) => w.rssMb).join('/') || '?'}, lag p99 ms ` +
+          `worker RSS MB ${workers.map((w) => w.rssMb).join('/') || '?'} (heap ` +
+          `${workers.map((w) => `${w.heapUsedMb}/${w.heapTotalMb}`).join(', ')}, external ` +
+          `${workers.map((w) => w.externalMb).join('/')}), lag p99 ms ` +
           `${workers.map((w) => w.lagP99Ms).join('/') || '?'}, client CPU ${driverCpuPercent} %`,
       );
     };
@@ -416,8 +406,8 @@ async function main(): Promise<number> {
       achievedRate:
         Math.round((total / ((publisherReport.endedAt - publisherReport.startedAt) / 1000)) * 10) / 10,
       totals,
-      reconnects: Atomics.load(counters, SLOT.reconnects),
-      connectErrors: Atomics.load(counters, SLOT.errors),
+      reconnects: Atomics.load(counters, RECONNECTS),
+      connectErrors: Atomics.load(counters, ERRORS),
       reloads,
       deliveryLatency: latency,
       steadySamples: steady.length,
