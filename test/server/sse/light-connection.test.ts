@@ -6,7 +6,8 @@ import type { Context } from 'koa';
 import { createPublisher } from '../../../shared/publisher.ts';
 import { until } from '../../helpers/sse-client.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
-import { logIds, openRawStream } from './stream-helpers.ts';
+import { openRawStream } from '../../helpers/raw-stream.ts';
+import { logIds } from './stream-helpers.ts';
 
 /** V8's gc(), made reachable without starting mocha with --expose-gc. */
 function collectGarbage(): () => void {
@@ -45,7 +46,7 @@ describe('light connections', function () {
     };
     const session = await bed.login(app.url);
     const streams = await Promise.all(
-      [1, 2, 3].map(() => openRawStream(`${app.url}/events`, session.headers)),
+      [1, 2, 3].map(() => openRawStream(`${app.url}/events`, { headers: session.headers }).opened),
     );
     for (const stream of streams) await stream.waitForText(/: pulseboard stream/);
     await until(() => app.hub.size === 3, 5000, 'three streams registered');
@@ -86,7 +87,7 @@ describe('light connections', function () {
       return createContext(req, res);
     };
     const session = await bed.login(app.url);
-    const stream = await openRawStream(`${app.url}/events`, session.headers);
+    const stream = await openRawStream(`${app.url}/events`, { headers: session.headers }).opened;
     await stream.waitForText(/: pulseboard stream/);
     await until(() => app.hub.size === 1, 5000, 'the stream registered');
     const res = responses[0]?.deref();
