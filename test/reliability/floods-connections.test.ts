@@ -191,7 +191,10 @@ describe('floods of connections', function () {
       const rssBefore = process.memoryUsage().rss;
       const during = await probe(bystanders, 'flood', flooder.opened);
 
-      const refusedOf = (report: FloodReport) => report.refused429 + report.rejected;
+      // A held socket that sends no request within HEADERS_TIMEOUT_MS is answered 408 and closed, and its
+      // slot goes to a later flood socket: a clear refusal too (it happens when the flood outlasts that
+      // deadline, as on a crowded machine).
+      const refusedOf = (report: FloodReport) => report.refused429 + report.rejected + report.timedOut408;
       let report = await flooder.report();
       // Until every socket is accounted for; a socket closed at accept looks held until its close arrives.
       const settled = (report: FloodReport) =>
@@ -229,8 +232,11 @@ describe('floods of connections', function () {
       } else {
         expect(report.refused429).to.equal(0);
       }
-      // The login's kept-alive socket from 127.0.0.1 may hold one of the address's slots.
-      expect(report.held).to.be.within(options.perAddress - 1, options.perAddress);
+      // The login's kept-alive socket from 127.0.0.1 may hold one of the address's slots; once held
+      // sockets start timing out (408), the flood may have ended with slots free.
+      if (report.timedOut408 === 0)
+        expect(report.held).to.be.within(options.perAddress - 1, options.perAddress);
+      else expect(report.held).to.be.at.most(options.perAddress);
 
       await flooder.stop();
       stopFlooder = undefined;
@@ -301,8 +307,8 @@ describe('floods of connections', function () {
       rounds: ROUNDS,
     });
     // Nothing of the flood reached the worker: its sockets are the balancer's health checks, the login's
-    // and the stream's.
-    expect(await connectionsOf(app.server)).to.be.below(10);
+    // and the bystanders' streams.
+    expect(await connectionsOf(app.server)).to.be.below(10 + BYSTANDERS);
     if (FULL) {
       expect(verdict(rounds).ratio).to.be.at.most(
         1.2,
