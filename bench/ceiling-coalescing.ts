@@ -6,7 +6,8 @@ import http from 'node:http';
 import { createClient } from 'redis';
 import { installMemoryReport } from '../server/memory-report.ts';
 
-const { PORT = '0', REDIS_URL, CHANNEL = 'pulseboard:events', WORKERS = '2' } = process.env;
+// CHANNELS: the boards' shard channels the sequencing script SPUBLISHes on (docs/design.md, "Redis keys").
+const { PORT = '0', REDIS_URL, CHANNELS = '{pulseboard}:live', WORKERS = '2' } = process.env;
 
 if (cluster.isPrimary) {
   const pids: number[] = [];
@@ -37,7 +38,7 @@ if (cluster.isPrimary) {
   };
   const subscriber = createClient({ url: REDIS_URL });
   await subscriber.connect();
-  await subscriber.subscribe(CHANNEL, (message) => {
+  await subscriber.sSubscribe(CHANNELS.split(','), (message) => {
     const { id, type } = JSON.parse(message) as { id: string; type: string };
     if (pending.length === 0) setImmediate(flush);
     pending.push(Buffer.from(`id: ${id}\nevent: ${type}\ndata: ${message}\n\n`));

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { redisNames } from '../shared/keys.ts';
+import { boardKeys } from '../shared/keys.ts';
 import { login } from '../test/helpers/auth.ts';
 import { freePort } from '../test/helpers/redis-server.ts';
 import { startPm2Cluster } from '../test/ops/pm2-cluster.ts';
@@ -120,7 +120,9 @@ async function startCeiling(name: 'naive' | 'coalescing', options: SystemOptions
       ...process.env,
       PORT: String(port),
       REDIS_URL: options.redisUrl,
-      CHANNEL: redisNames(options.prefix).eventsChannel,
+      CHANNELS: (options.boards.length > 0 ? options.boards : ['main'])
+        .map((board) => boardKeys(options.prefix, board).channel)
+        .join(','),
       WORKERS: String(options.workers),
       BENCH_MEMORY_DIR: memoryDir,
     },

@@ -14,10 +14,29 @@ const list = z.string().transform((value) =>
     .filter(Boolean),
 );
 
+/** `host:port` seed or sentinel addresses (docs/operations.md, "Redis topologies"). */
+const hostPort = z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):\d{1,5}$/, 'expected host:port');
+const hostPorts = list.pipe(z.array(hostPort).min(1, 'name at least one host:port'));
+
 const configSchema = z.object({
   PORT: int(0, 65535).default(3000),
   HOST: z.string().min(1).default('0.0.0.0'),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
+  // Redis topology (docs/operations.md, "Redis topologies"): REDIS_URL (standalone, the default), or
+  // Sentinel (REDIS_SENTINELS + REDIS_SENTINEL_NAME), or Cluster (REDIS_CLUSTER_NODES); one of the three.
+  REDIS_SENTINELS: hostPorts.optional(),
+  REDIS_SENTINEL_NAME: z.string().min(1).optional(),
+  REDIS_CLUSTER_NODES: hostPorts.optional(),
+  // Auth and TLS of every Redis node (and of the sentinels with REDIS_SENTINEL_PASSWORD); a username or
+  // password in REDIS_URL wins for the standalone connection; REDIS_TLS=true is what rediss:// says.
+  REDIS_USERNAME: z.string().min(1).optional(),
+  REDIS_PASSWORD: z.string().min(1).optional(),
+  REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
+  REDIS_TLS: bool.default(false),
+  // Acknowledged means on a replica (docs/events.md): replicas a publish must reach before it is
+  // acknowledged (`auto`: 1 when the primary has one), and how long WAIT may block.
+  REDIS_WAIT_REPLICAS: z.union([z.literal('auto'), int(0, 16)]).default('auto'),
+  REDIS_WAIT_TIMEOUT_MS: int(10, 60_000).default(1000),
   PULSEBOARD_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9._-]{1,64}$/)
@@ -71,6 +90,30 @@ const configSchema = z.object({
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
 
+/** Problems of the Redis topology settings: one topology, each with what it needs. */
+function topologyProblems(config: Config, env: Record<string, unknown>): string[] {
+  const chosen = [
+    env.REDIS_URL !== undefined && 'REDIS_URL',
+    config.REDIS_SENTINELS !== undefined && 'REDIS_SENTINELS',
+    config.REDIS_CLUSTER_NODES !== undefined && 'REDIS_CLUSTER_NODES',
+  ].filter(Boolean);
+  const problems: string[] = [];
+  if (chosen.length > 1) {
+    problems.push(
+      `${chosen.join(', ')}: set only one Redis topology (REDIS_URL for one server, REDIS_SENTINELS + REDIS_SENTINEL_NAME for Sentinel, REDIS_CLUSTER_NODES for Cluster)`,
+    );
+  }
+  if (config.REDIS_SENTINELS !== undefined && config.REDIS_SENTINEL_NAME === undefined) {
+    problems.push(
+      'REDIS_SENTINEL_NAME: required with REDIS_SENTINELS (the master name the sentinels monitor)',
+    );
+  }
+  if (config.REDIS_SENTINEL_NAME !== undefined && config.REDIS_SENTINELS === undefined) {
+    problems.push('REDIS_SENTINEL_NAME: only used with REDIS_SENTINELS');
+  }
+  return problems;
+}
+
 /** Thrown when the environment has bad values; `problems` lists every one. */
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -113,5 +156,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
   }
+  const problems = topologyProblems(parsed.data, present);
+  if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(parsed.data);
 }

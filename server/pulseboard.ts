@@ -1,53 +1,26 @@
 // Starts one pulseboard worker: Redis connections, the event bus, the hub, health, the Koa app and the
 // HTTP server. Used by server/main.ts, the CLI's `serve` and `demo`, and the tests (port 0).
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type Koa from 'koa';
 import { createSequencer } from '../shared/publisher.ts';
 import { createApp } from './app.ts';
-import { BoardRegistry, boardsVisibleTo } from './auth/boards.ts';
-import { ensureFirstAdmin } from './auth/first-admin.ts';
-import { resolveSessionKeys } from './auth/session-keys.ts';
-import { StreamQuota } from './auth/stream-quota.ts';
-import { startStreamSessionWatch } from './auth/stream-sessions.ts';
-import { FIRST_ADMIN_NAME, UserStore } from './auth/users.ts';
-import { subscribeControl, type VisibleBoardsOf } from './bus/control.ts';
+import { BoardRegistry } from './auth/boards.ts';
 import { EventBus } from './bus/event-bus.ts';
 import { createIngestMetrics } from './bus/ingest-metrics.ts';
 import { startIngest } from './bus/ingest.ts';
 import { checkServerConfig, type Config } from './config.ts';
-import { limitConnections } from './http/connection-limits.ts';
 import { Health } from './http/health.ts';
-import type { Logger } from './log.ts';
 import { ClusterMetrics } from './metrics/cluster-metrics.ts';
 import { createMetrics, type Metrics } from './metrics/worker-metrics.ts';
-import { createRedisClient, withRequestDeadline, type RedisClient } from './redis.ts';
+import { withRequestDeadline } from './redis.ts';
+import { createWorkerConnections, type WorkerConnections } from './redis/connections.ts';
+import { topologyHealth } from './redis/topology-health.ts';
 import { Hub } from './sse/hub.ts';
-import { alsoDeliverTo } from './status/delivery.ts';
-import { createPublicStatus, type PublicStatusPages } from './status/public-status.ts';
+import { startAccess } from './worker-access.ts';
+import { listen } from './worker-server.ts';
+import type { Pulseboard, StartOptions } from './worker-types.ts';
 
-export interface Pulseboard {
-  config: Config;
-  server: http.Server;
-  /** The Koa app behind `server` (tests observe its request contexts). */
-  koa: Koa;
-  /** Base URL the server listens on, e.g. http://127.0.0.1:3000 */
-  url: string;
-  port: number;
-  hub: Hub;
-  /** Public status pages and their streams (docs/status-pages.md). */
-  publicStatus: PublicStatusPages;
-  health: Health;
-  metrics: Metrics;
-  clusterMetrics: ClusterMetrics;
-  users: UserStore;
-  /** This worker's view of the boards and of who may see them. */
-  boards: BoardRegistry;
-  redis: RedisClient;
-  subscriber: RedisClient;
-  /** Graceful stop: health turns 503, no new connections, streams end, Redis closes. */
-  stop(): Promise<void>;
-}
+export type { Pulseboard, StartOptions } from './worker-types.ts';
+import { alsoDeliverTo } from './status/delivery.ts';
+import { createPublicStatus } from './status/public-status.ts';
 
 /** How long a stopping worker waits for Redis to take its goodbyes (unsubscribe, final metrics, QUIT). */
 const REDIS_GOODBYE_MS = 400;
@@ -58,31 +31,15 @@ const REDIS_GOODBYE_MS = 400;
  */
 const IN_FLIGHT_DRAIN_MS = 500;
 
-export interface StartOptions {
-  log: Logger;
-  /** Folder of the bundled client; defaults to build/public. */
-  publicDir?: string;
-  /** Collect Node's default metrics (off in tests that start many apps). Default true. */
-  defaultMetrics?: boolean;
-}
-
 export async function startPulseboard(config: Config, options: StartOptions): Promise<Pulseboard> {
-  const { log } = options;
   checkServerConfig(config);
   const metrics = createMetrics({ defaults: options.defaultMetrics ?? true });
-  const redis = createRedisClient(config.REDIS_URL, 'commands', log);
-  const subscriber = redis.duplicate();
-  subscriber.on('error', () => undefined); // logged through the command connection's listener
-  // While Redis is away node-redis queues commands until it returns; these drop the connections, which
-  // fails whatever is still queued.
-  const dropRedis = () => {
-    for (const connection of [subscriber, redis]) if (connection.isOpen) connection.destroy();
-  };
+  const connections = createWorkerConnections(config, options.log);
   // What a failed start (port in use, Redis gone mid-start) must undo, newest first: timers, the cluster
   // registration, then the connections. Without it the process keeps running on leaked handles.
-  const undo: (() => unknown)[] = [dropRedis];
+  const undo: (() => unknown)[] = [() => connections.drop()];
   try {
-    return await startParts(config, options, { metrics, redis, subscriber, dropRedis, undo });
+    return await startParts(config, options, { metrics, connections, undo });
   } catch (error) {
     for (const step of undo.reverse()) {
       try {
@@ -97,16 +54,15 @@ export async function startPulseboard(config: Config, options: StartOptions): Pr
 
 interface StartState {
   metrics: Metrics;
-  redis: RedisClient;
-  subscriber: RedisClient;
-  dropRedis: () => void;
+  connections: WorkerConnections;
   undo: (() => unknown)[];
 }
 
 async function startParts(config: Config, options: StartOptions, state: StartState): Promise<Pulseboard> {
   const { log } = options;
-  const { metrics, redis, subscriber, dropRedis, undo } = state;
-  await Promise.all([redis.connect(), subscriber.connect()]);
+  const { metrics, connections, undo } = state;
+  const { redis, subscriber, shardSubscriber, acked } = connections;
+  await connections.connect();
   // The request path's view of the same connection: a command that cannot reach Redis within
   // REDIS_REQUEST_TIMEOUT_MS fails, and the request answers 503 + Retry-After (server/redis.ts).
   const requestRedis = withRequestDeadline(redis, config.REDIS_REQUEST_TIMEOUT_MS);
@@ -118,16 +74,38 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     maxFutureMs: config.TS_MAX_FUTURE_MS,
   };
   const sequencer = createSequencer(redis, sequencerOptions);
+  // Acknowledged writes (HTTP publish, durable input) go on their own connection and WAIT for a replica
+  // (docs/events.md, "Acknowledged means on a replica").
+  const ackedOptions = {
+    ...sequencerOptions,
+    waitReplicas: config.REDIS_WAIT_REPLICAS,
+    waitTimeoutMs: config.REDIS_WAIT_TIMEOUT_MS,
+  };
+  const ackedSequencer = createSequencer(acked, ackedOptions);
   // Ingest waits up to a few seconds for its raw-ingest position; the rest of the worker starts meanwhile.
   const ingestMetrics = createIngestMetrics(metrics.registry, () => redis.xLen(sequencer.names.ingestStream));
-  const ingestStarting = startIngest({ config, metrics, ingestMetrics, log, redis, subscriber, sequencer });
+  const ingestStarting = startIngest({
+    config,
+    metrics,
+    ingestMetrics,
+    log,
+    redis,
+    subscriber,
+    sequencer,
+    acked,
+    ackedSequencer,
+  });
   ingestStarting.catch(() => undefined); // awaited below
   undo.push(() => ingestStarting.then((ingest) => ingest.stop()).catch(() => undefined));
-  // Heartbeats say "events flow" only while the bus is live (docs/events.md, "Heartbeats").
+  // Heartbeats say "events flow" only while the bus is live (docs/events.md, "Heartbeats"). A board's shard
+  // channel is followed while the worker has a stream of it (server/bus/event-bus.ts); boards of public
+  // status streams stay followed.
+  let idle: (board: string) => void = () => undefined;
   const hub: Hub = new Hub({
     metrics,
     heartbeatMs: config.HEARTBEAT_MS,
     sourceLive: (): boolean => bus.live,
+    onBoardIdle: (board) => idle(board),
   });
   const boards = new BoardRegistry({ redis: requestRedis, names: sequencer.names, log });
   const publicStatus = createPublicStatus({
@@ -137,17 +115,27 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     log,
     config,
   });
+  const publicBoards = new Set<string>();
   const bus = new EventBus({
     redis,
-    subscriber,
+    subscriber: shardSubscriber,
     sequencer,
     delivery: alsoDeliverTo(hub, publicStatus.hub),
+    streamsOf: (board) => hub.streamsOf(board) + (publicBoards.has(board) ? 1 : 0),
+    forgetBoard: (board) => hub.dropBoard(board),
+    ...(options.boardLingerMs === undefined ? {} : { lingerMs: options.boardLingerMs }),
     metrics,
     log,
   });
+  idle = (board) => bus.boardIdle(board);
   await bus.start();
   undo.push(() => bus.stop());
-  const health = new Health({ redis, subscriberLive: () => bus.live, metrics });
+  const health = new Health({
+    redis,
+    subscriberLive: () => bus.live,
+    metrics,
+    ...topologyHealth(redis, config.PULSEBOARD_PREFIX, () => bus.followedBoards()),
+  });
   await health.start();
   undo.push(() => health.stop());
   const clusterMetrics = new ClusterMetrics({
@@ -164,64 +152,19 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
   hub.startHeartbeats();
   undo.push(() => hub.stopHeartbeats());
 
-  const users = new UserStore(requestRedis, sequencer.names);
-  const sessionKeys = await resolveSessionKeys(redis, sequencer.names, config.SESSION_KEYS, log);
-  const firstAdmin = await ensureFirstAdmin(users, config.PULSEBOARD_ADMIN_PASSWORD);
-  if (firstAdmin.generatedPassword) {
-    // Shown once, by the one worker that created the user; only the hash is kept.
-    log.warn(
-      { username: FIRST_ADMIN_NAME, password: firstAdmin.generatedPassword },
-      'no users yet: created the admin user with this random password (shown once; change it with `pulseboard user passwd admin`)',
-    );
-  } else if (firstAdmin.created) {
-    log.info(
-      { username: FIRST_ADMIN_NAME },
-      'no users yet: created the admin user from PULSEBOARD_ADMIN_PASSWORD',
-    );
-  }
-  await boards.listen(subscriber);
-  undo.push(() => boards.stop());
-  await publicStatus.start(subscriber);
-  undo.push(() => publicStatus.stop());
-  await boards.refresh();
-  // What users may see now, from their records (read fresh) and the registry: streams are narrowed to it.
-  const visibleBoardsOf: VisibleBoardsOf = async (userNames) => {
-    const [records, existing] = await Promise.all([users.getMany(userNames), boards.names()]);
-    return new Map(
-      [...records].map(([name, record]) => [name, [...boardsVisibleTo(record, existing)].sort()]),
-    );
-  };
-  const control = await subscribeControl({
+  const { users, sessionKeys, control, streamSessions, streamQuota } = await startAccess({
+    config,
+    log,
+    redis,
+    requestRedis,
     subscriber,
     names: sequencer.names,
     hub,
-    log,
-    visibleBoardsOf,
-    // Board labels stay bounded by the boards that exist (docs/operations.md, "Metrics"): a removed
-    // board's series goes, so boards created and removed over a worker's life do not pile up.
-    onControl: (message) => {
-      if (message.type === 'board-removed') ingestMetrics.boardEvents.remove({ board: message.board });
-    },
+    ingestMetrics,
+    boards,
+    publicStatus,
+    undo,
   });
-  undo.push(() => control.stop());
-  const streamSessions = startStreamSessionWatch({
-    hub,
-    redis,
-    names: sequencer.names,
-    users,
-    log,
-    intervalMs: config.SESSION_CHECK_MS,
-    visibleBoardsOf,
-  });
-  undo.push(() => streamSessions.stop());
-  const streamQuota = new StreamQuota({
-    redis: requestRedis,
-    names: sequencer.names,
-    limit: config.MAX_STREAMS_PER_SESSION,
-    log,
-  });
-  streamQuota.start();
-  undo.push(() => streamQuota.stop());
 
   const ingest = await ingestStarting;
 
@@ -229,7 +172,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     config,
     redis: requestRedis,
     names: sequencer.names,
-    sequencer: createSequencer(requestRedis, sequencerOptions),
+    sequencer: createSequencer(withRequestDeadline(acked, config.REDIS_REQUEST_TIMEOUT_MS), ackedOptions),
     hub,
     health,
     metrics,
@@ -241,54 +184,13 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     boardEvents: ingestMetrics.boardEvents,
     streamQuota,
     followBoards: (streamed) => bus.follow(streamed),
-    publicStatus: publicStatus.routes((streamed) => bus.follow(streamed)),
+    publicStatus: publicStatus.routes((streamed) => {
+      for (const board of streamed) publicBoards.add(board);
+      return bus.follow(streamed);
+    }),
     ...(options.publicDir ? { publicDir: options.publicDir } : {}),
   });
-  // Headers and body deadlines, checked every second (Node's default is every 30 s): a slowloris socket
-  // is answered 408 and closed within HEADERS_TIMEOUT_MS + 1 s. Streams are not cut: requestTimeout
-  // ends when the request is received, not when the response ends (test/server/http/slow-clients.test.ts).
-  const handleRequest = app.callback();
-  const server = http.createServer(
-    {
-      headersTimeout: config.HEADERS_TIMEOUT_MS,
-      requestTimeout: config.REQUEST_TIMEOUT_MS,
-      connectionsCheckingInterval: 1000,
-    },
-    // Koa's handler settles every request itself (errors go to ctx.onerror), so its promise never rejects.
-    (request, response) => void handleRequest(request, response),
-  );
-  // Longer than the usual load-balancer idle timeout (60 s), so the balancer closes idle sockets first.
-  server.keepAliveTimeout = 65_000;
-  limitConnections(server, {
-    maxConnections: config.MAX_CONNECTIONS,
-    maxPerAddress: config.TRUST_PROXY ? undefined : config.MAX_CONNECTIONS_PER_IP,
-    log,
-    metrics,
-  });
-  // Requests whose response has not closed yet; stop() lets them finish before Redis closes.
-  const inFlight = new Set<http.ServerResponse>();
-  server.on('request', (_request: http.IncomingMessage, response: http.ServerResponse) => {
-    inFlight.add(response);
-    response.once('close', () => inFlight.delete(response));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.PORT, config.HOST, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-
-  /** Resolves when every request in flight has ended, or after `ms`. */
-  async function drainInFlight(ms: number): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (inFlight.size > 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  }
+  const { server, url, port, drainInFlight } = await listen(config, app, { log, metrics });
 
   // Drain in order (docs/reliability.md, "Reloads and shutdown"): stop accepting, end streams, let the
   // requests in flight finish (their session saves and replays still need Redis), cut what is left,
@@ -305,8 +207,8 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     streamQuota.stop();
     await drainInFlight(IN_FLIGHT_DRAIN_MS);
     server.closeAllConnections();
-    if (!redis.isReady || !subscriber.isReady) dropRedis();
-    const redisDeadline = setTimeout(dropRedis, REDIS_GOODBYE_MS);
+    if (!connections.ready()) connections.drop();
+    const redisDeadline = setTimeout(() => connections.drop(), REDIS_GOODBYE_MS);
     await control.stop().catch(() => undefined);
     await boards.stop().catch(() => undefined);
     await publicStatus.stop().catch(() => undefined);
@@ -314,9 +216,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     await bus.stop();
     // Streams have ended, so these are the final counts: keep them in the cluster totals.
     await clusterMetrics.retire();
-    await Promise.allSettled(
-      [subscriber, redis].map(async (connection) => connection.isOpen && connection.quit()),
-    );
+    await connections.quit();
     clearTimeout(redisDeadline);
     await closed;
   }

@@ -1,33 +1,21 @@
 // Redis connections. Commands and the subscriber use separate connections (a subscribed connection cannot
-// run commands); both reconnect forever with capped backoff.
-import {
-  ClientClosedError,
-  ClientOfflineError,
-  createClient,
-  SocketClosedUnexpectedlyError,
-  TimeoutError,
-} from 'redis';
+// run commands); both reconnect forever with capped backoff. The topology (one server, Sentinel, Cluster)
+// comes from the configuration (server/redis/topology.ts, docs/operations.md "Redis topologies").
+import { ClientClosedError, ClientOfflineError, SocketClosedUnexpectedlyError, TimeoutError } from 'redis';
 import { AppError } from './http/errors.ts';
 import type { Logger } from './log.ts';
+import { createConnection, type RedisClient, type RedisTopologyConfig } from './redis/topology.ts';
+
+export type { RedisClient } from './redis/topology.ts';
 
 const RECONNECT_MAX_DELAY_MS = 1000;
 
-function buildClient(url: string, name: string) {
-  return createClient({
-    url,
+export function createRedisClient(config: RedisTopologyConfig, name: string, log: Logger): RedisClient {
+  const client = createConnection(config, {
     name: `pulseboard:${name}`,
-    socket: {
-      reconnectStrategy: (retries: number) =>
-        Math.min(50 * 2 ** Math.min(retries, 5), RECONNECT_MAX_DELAY_MS),
-      connectTimeout: 5000,
-    },
+    reconnectStrategy: (retries: number) => Math.min(50 * 2 ** Math.min(retries, 5), RECONNECT_MAX_DELAY_MS),
+    connectTimeout: 5000,
   });
-}
-
-export type RedisClient = ReturnType<typeof buildClient>;
-
-export function createRedisClient(url: string, name: string, log: Logger): RedisClient {
-  const client = buildClient(url, name);
   let lastErrorLogAt = 0;
   // Without a listener node-redis would throw; log at most once a second while Redis is away.
   client.on('error', (error: unknown) => {

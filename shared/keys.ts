@@ -18,7 +18,10 @@ export interface RedisNames {
   ingestStream: string;
   /** Channel carrying raw event JSON from any Redis client. */
   ingestChannel: string;
-  /** Channel carrying sequenced envelopes to every worker. */
+  /**
+   * Classic channel that carried every board's envelopes before sharded pub/sub; nothing publishes on it
+   * now (each board has its own shard channel, `boardKeys(prefix, board).channel`).
+   */
   eventsChannel: string;
   /** Channel carrying control messages between workers (e.g. close a session's streams). */
   controlChannel: string;
@@ -55,6 +58,15 @@ export interface BoardKeys {
   historyPrefix: string;
   /** Sorted set of the board's annotations (`annotate: true` log events) by ts. */
   annotations: string;
+  /**
+   * Sharded pub/sub channel of the board's sequenced envelopes (`SPUBLISH` by the script, `SSUBSCRIBE` by
+   * the workers with a stream of the board): under the board's hash tag, so it lives on the board's shard.
+   */
+  channel: string;
+  /** Prefix of the board's raw-ingest position records: `<ingestPositionPrefix><markerId>` (docs/events.md). */
+  ingestPositionPrefix: string;
+  /** Prefix of the board's durable-input dedupe records: `<durableDonePrefix><entryId>` (docs/events.md). */
+  durableDonePrefix: string;
   /** String: JSON of the board's public status page settings (docs/status-pages.md); absent when off. */
   publicStatus: string;
 }
@@ -77,6 +89,9 @@ export function boardKeys(prefix: string, board: string): BoardKeys {
     meta: `${tag}:board`,
     historyPrefix: `${tag}:h:`,
     annotations: `${tag}:annotations`,
+    channel: `${tag}:live`,
+    ingestPositionPrefix: `${tag}:ingest:part:`,
+    durableDonePrefix: `${tag}:ingest:done:`,
     publicStatus: `${tag}:public`,
   };
 }

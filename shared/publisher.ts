@@ -8,13 +8,19 @@ import {
   type EventInput,
   type SingleEventInput,
 } from './events.ts';
-import { redisNames, type RedisNames } from './keys.ts';
+import { boardKeys, redisNames, type RedisNames } from './keys.ts';
+import { createReplicaWait, type WaitReplicas } from './replica-wait.ts';
+import { createScriptRunner, scriptArgs, sendFor, type RedisCommandSender } from './script-runner.ts';
 import { BOARD_ERROR_PREFIX, SEQUENCE_SCRIPT, TS_ERROR_PREFIX } from './sequence-script.ts';
 
-/** The one Redis capability the publisher needs; a node-redis client satisfies it. */
-export interface RedisCommandSender {
-  sendCommand(args: string[]): Promise<unknown>;
-}
+export {
+  clusterSender,
+  createScriptRunner,
+  scriptArgs,
+  type RedisCommandSender,
+  type ScriptRunner,
+} from './script-runner.ts';
+export { ReplicationTimeout, type WaitReplicas } from './replica-wait.ts';
 
 export interface SequencerOptions {
   /** Redis key prefix. Default `pulseboard`. */
@@ -27,6 +33,14 @@ export interface SequencerOptions {
   eventHistoryMax?: number;
   /** How far (ms) an event's `ts` may be ahead of Redis' clock. Default 60000. */
   maxFutureMs?: number;
+  /**
+   * Replicas that must have the events before `sequence` resolves (WAIT): a number, or `auto` (1 when the
+   * node that took them has a replica). Default 0: no wait. Give the sequencer its own connection when
+   * set: WAIT holds the connection while it blocks.
+   */
+  waitReplicas?: WaitReplicas;
+  /** How long WAIT may block before `sequence` fails with ReplicationTimeout. Default 1000 ms. */
+  waitTimeoutMs?: number;
 }
 
 export const DEFAULT_HISTORY_MAX = 10_000;
@@ -115,43 +129,30 @@ export interface Sequencer {
    * too far ahead of Redis' clock.
    */
   sequence(events: readonly SingleEventInput[]): Promise<string[]>;
-  /** KEYS count and the keys + common ARGV every sequencing script starts with (shared/sequence-script.ts). */
-  scriptPrefix(extraKeys: readonly string[]): string[];
-}
-
-/**
- * Runs a Lua script by EVALSHA, loading it on first use and again after a Redis restart or SCRIPT FLUSH
- * (NOSCRIPT), so the script text crosses the wire once per connection life, not per call.
- */
-export function createScriptRunner(
-  client: RedisCommandSender,
-  script: string,
-): (args: string[]) => Promise<unknown> {
-  let sha: Promise<string> | undefined;
-  const load = (): Promise<string> => {
-    const loading = client.sendCommand(['SCRIPT', 'LOAD', script]).then((loaded) => {
-      if (typeof loaded !== 'string') throw new Error('SCRIPT LOAD did not return a sha');
-      return loaded;
-    });
-    loading.catch(() => {
-      if (sha === loading) sha = undefined;
-    });
-    return loading;
-  };
-  return async function run(args: string[]): Promise<unknown> {
-    sha ??= load();
-    try {
-      return await client.sendCommand(['EVALSHA', await sha, ...args]);
-    } catch (error) {
-      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      sha = load();
-      return client.sendCommand(['EVALSHA', await sha, ...args]);
-    }
-  };
+  /** The KEYS every sequencing call for `board` starts with: its log and meta (shared/sequence-script.ts). */
+  boardScriptKeys(board: string): string[];
+  /** The common ARGV of every sequencing call for `board` (shared/sequence-script.ts). */
+  commonArgs(board: string): string[];
+  /** Waits until the writes of this connection to each board's node are on its replicas (WAIT). */
+  waitForReplicas(boards: readonly string[]): Promise<void>;
 }
 
 const TS_ERROR = new RegExp(`${TS_ERROR_PREFIX} (\\d+)`);
 const BOARD_ERROR = new RegExp(`${BOARD_ERROR_PREFIX} (\\d+) ([a-z0-9-]+)`);
+
+/** Events grouped by board, in order of first appearance; each keeps its index in the input. */
+function byBoard(
+  events: readonly SingleEventInput[],
+): Map<string, { index: number; event: SingleEventInput }[]> {
+  const groups = new Map<string, { index: number; event: SingleEventInput }[]>();
+  events.forEach((event, index) => {
+    const board = boardOf(event);
+    let group = groups.get(board);
+    if (!group) groups.set(board, (group = []));
+    group.push({ index, event });
+  });
+  return groups;
+}
 
 export function createSequencer(client: RedisCommandSender, options: SequencerOptions = {}): Sequencer {
   const names = redisNames(options.prefix);
@@ -160,36 +161,89 @@ export function createSequencer(client: RedisCommandSender, options: SequencerOp
   const eventMax = String(options.eventHistoryMax ?? DEFAULT_EVENT_HISTORY_MAX);
   const maxFutureMs = options.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS;
   const run = createScriptRunner(client, SEQUENCE_SCRIPT);
-  const scriptPrefix = (extraKeys: readonly string[]): string[] => [
-    String(extraKeys.length),
-    ...extraKeys,
+  const waitReplicas = createReplicaWait(client, {
+    replicas: options.waitReplicas ?? 0,
+    ...(options.waitTimeoutMs === undefined ? {} : { timeoutMs: options.waitTimeoutMs }),
+  });
+  const boardScriptKeys = (board: string): string[] => {
+    const keys = boardKeys(names.prefix, board);
+    return [keys.log, keys.meta];
+  };
+  const commonArgs = (board: string): string[] => [
     historyMax,
     metricMax,
     eventMax,
-    names.eventsChannel,
+    boardKeys(names.prefix, board).channel,
     names.prefix,
     String(maxFutureMs),
   ];
 
+  /** One board's atomic call; its errors name the index in the whole input. */
+  async function sequenceBoard(
+    board: string,
+    group: readonly { index: number; event: SingleEventInput }[],
+  ): Promise<string[]> {
+    let reply: unknown;
+    try {
+      reply = await run(
+        scriptArgs(boardScriptKeys(board), [
+          ...commonArgs(board),
+          ...group.flatMap(({ event }) => eventArgs(event)),
+        ]),
+      );
+    } catch (error) {
+      const message = error instanceof Error ? error.message : '';
+      const unknown = BOARD_ERROR.exec(message);
+      if (unknown) throw new UnknownBoard(group[Number(unknown[1])]?.index ?? 0, unknown[2] ?? '');
+      const ts = TS_ERROR.exec(message);
+      if (!ts) throw error;
+      throw new TsRejected(group[Number(ts[1])]?.index ?? 0, undefined, maxFutureMs);
+    }
+    if (!Array.isArray(reply)) throw new Error('sequencing script returned an unexpected reply');
+    return reply.map(String);
+  }
+
+  /**
+   * Before a publish naming several boards (one atomic call each), the checks each call would make, so
+   * that a refused publish writes nothing: every board exists, no ts is too far ahead of Redis' clock.
+   */
+  async function checkAll(events: readonly SingleEventInput[], boards: readonly string[]): Promise<void> {
+    for (const board of boards) {
+      if (board === 'main') continue;
+      const meta = boardKeys(names.prefix, board).meta;
+      if (Number(await sendFor(client, meta, ['EXISTS', meta])) !== 1) {
+        throw new UnknownBoard(
+          events.findIndex((event) => boardOf(event) === board),
+          board,
+        );
+      }
+    }
+    if (!events.some((event) => event.ts !== undefined)) return;
+    const [seconds, micros] = (await client.sendCommand(['TIME'])) as [string, string];
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    const bad = events.findIndex((event) => event.ts !== undefined && event.ts > now + maxFutureMs);
+    if (bad >= 0) throw new TsRejected(bad, undefined, maxFutureMs);
+  }
+
   return {
     names,
     maxFutureMs,
-    scriptPrefix,
+    boardScriptKeys,
+    commonArgs,
+    waitForReplicas: (boards) => waitReplicas(boards.map((board) => boardKeys(names.prefix, board).log)),
     async sequence(events) {
       if (events.length === 0) return [];
-      let reply: unknown;
-      try {
-        reply = await run([...scriptPrefix([]), ...events.flatMap(eventArgs)]);
-      } catch (error) {
-        const message = error instanceof Error ? error.message : '';
-        const board = BOARD_ERROR.exec(message);
-        if (board) throw new UnknownBoard(Number(board[1]), board[2] ?? '');
-        const ts = TS_ERROR.exec(message);
-        if (!ts) throw error;
-        throw new TsRejected(Number(ts[1]), undefined, maxFutureMs);
-      }
-      if (!Array.isArray(reply)) throw new Error('sequencing script returned an unexpected reply');
-      return reply.map(String);
+      const groups = byBoard(events);
+      if (groups.size > 1) await checkAll(events, [...groups.keys()]);
+      const ids: string[] = new Array<string>(events.length);
+      await Promise.all(
+        [...groups].map(async ([board, group]) => {
+          const boardIds = await sequenceBoard(board, group);
+          group.forEach(({ index }, k) => (ids[index] = boardIds[k] ?? ''));
+        }),
+      );
+      await waitReplicas([...groups.keys()].map((board) => boardKeys(names.prefix, board).log));
+      return ids;
     },
   };
 }

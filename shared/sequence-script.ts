@@ -1,17 +1,22 @@
 // The sequencing scripts (docs/events.md, "How events are sequenced and kept"): one atomic step that gives
 // an event its id in its board's log (XADD), updates the board's current state and publishes the envelope
-// to every worker. Three entry points share one Lua body:
+// on the board's shard channel (SPUBLISH) to the workers with a stream of the board. Every call covers ONE
+// board and declares its keys, so on Redis Cluster it runs on the shard of the board's hash tag
+// (docs/design.md, "Redis keys"); a publish naming several boards is one atomic call per board. Three
+// entry points share one Lua body:
 // - SEQUENCE_SCRIPT: the publisher (CLI, `POST /api/publish`, TypeScript scripts);
-// - RAW_INGEST_SCRIPT: raw `PUBLISH` input, deduplicated by position in the ingest channel;
-// - DURABLE_INGEST_SCRIPT: entries of the durable input stream, sequenced and acknowledged in one step.
+// - RAW_INGEST_SCRIPT: raw `PUBLISH` input, deduplicated per board by position in the ingest channel;
+// - DURABLE_INGEST_SCRIPT: entries of the durable input stream, deduplicated per board by entry id.
 //
-// KEYS: only each script's dedupe state (a raw-ingest position, the durable stream); none for the publisher.
-// Common ARGV: 1 history max, 2 metric points kept per series, 3 log events kept, 4 events channel,
-//   5 installation prefix, 6 how far (ms) a `ts` may be ahead of Redis' clock.
+// KEYS: 1 the board's log, 2 the board's meta hash (its existence lets events in), then each script's
+//   dedupe record (a raw-ingest position of this board; none for the others).
+// Common ARGV: 1 history max, 2 metric points kept per series, 3 log events kept, 4 the board's shard
+//   channel, 5 installation prefix, 6 how far (ms) a `ts` may be ahead of Redis' clock.
 // An event is 5 ARGV: board, kind, service|name, ts ('' = now), body (the event as JSON without `ts` and
-// `board`). A board's keys are built from ARGV 5 by the rule of `boardTag` (shared/keys.ts; a test checks
-// both agree): `{<prefix>}` for `main`, `{<prefix>:<board>}` for any other board (docs/design.md, "Redis
-// keys"). A board other than `main` must exist (its meta hash), else the event is refused.
+// `board`); every event of a call names the call's board. The keys the script builds itself (a metric's
+// series) carry the board's hash tag, built from ARGV 5 by the rule of `boardTag` (shared/keys.ts; a test
+// checks both agree): `{<prefix>}` for `main`, `{<prefix>:<board>}` for any other board. A board other
+// than `main` must exist (its meta hash), else the event is refused.
 // The envelope is spliced as text rather than re-encoded with cjson, which would round numbers to 14
 // significant digits: `{"id":"…","board":"…","ts":…,…}` (the log entry is the same without the id).
 // Current state is ordered by min(ts, sequencing time) (docs/events.md, "Timestamps"): a publisher's clock
@@ -36,6 +41,8 @@ export const TS_REJECTED = -1;
 export const NOT_OWNED = -2;
 /** Reply code of a message or entry naming a board that does not exist (nothing of it written). */
 export const UNKNOWN_BOARD = -3;
+/** Reply code of a message or entry whose part for this board was sequenced before (by any worker). */
+export const ALREADY_SEQUENCED = -4;
 /** Prefix of the error the publisher's script raises for a bad `ts`: `PULSEBOARD_TS <event index> <now ms>`. */
 export const TS_ERROR_PREFIX = 'PULSEBOARD_TS';
 /** Prefix of the error the publisher's script raises for an unknown board: `PULSEBOARD_BOARD <event index> <board>`. */
@@ -57,9 +64,10 @@ local function tagOf(board)
   return '{' .. prefix .. ':' .. board .. '}'
 end
 
+-- Every event of a call names one board, whose meta hash is KEYS[2].
 local known = { main = true }
 local function boardExists(board)
-  if known[board] == nil then known[board] = redis.call('EXISTS', tagOf(board) .. ':board') == 1 end
+  if known[board] == nil then known[board] = redis.call('EXISTS', KEYS[2]) == 1 end
   return known[board]
 end
 
@@ -115,7 +123,7 @@ local function sequenceOne(i)
     redis.call('LTRIM', recent, -eventsMax, -1)
     recordAnnotation(tag, ts, body, envelope, now)
   end
-  redis.call('PUBLISH', ARGV[4], envelope)
+  redis.call('SPUBLISH', ARGV[4], envelope)
   return id
 end
 `;
@@ -137,69 +145,81 @@ return ids
 `;
 
 /**
- * Raw ingest (docs/events.md, "Raw PUBLISH: exactly once"). KEYS 1: the position key of a marker, holding
- * the highest index sequenced (-1: none yet). ARGV 7: index of the first message, 8: position key TTL ms,
- * then per message: its number of events n (0 = invalid, still occupies its index), then n events.
- * Indexes up to the stored one are skipped (another worker sequenced them); the rest are sequenced.
- * Reply: {'ok', skipped, r...} with r per message after the skipped ones (events sequenced, UNKNOWN_BOARD
- * or TS_REJECTED), {'unknown'} when the marker expired or was never registered, {'gap', h} when messages
- * before firstIndex were never sequenced (this worker's count cannot be trusted).
+ * Raw ingest (docs/events.md, "Raw PUBLISH: exactly once"), one board's part of a batch of messages.
+ * KEYS 3: this board's position record of the marker, holding the highest index whose part for this board
+ * is done (absent: none yet). ARGV 7: the batch's last index, 8: position record TTL ms, then per message
+ * of the batch with events of this board: its index, its number n of events for this board, n events.
+ * Indexes up to the stored one are skipped (another worker sequenced them); the rest are sequenced. A
+ * worker sends its batches in order and every batch covers all of its messages' parts for the board, so
+ * after a call every part up to the batch's last index is done: the record moves there.
+ * Reply per message: events sequenced, ALREADY_SEQUENCED, UNKNOWN_BOARD or TS_REJECTED.
  */
 export const RAW_INGEST_SCRIPT = `${SEQUENCE_LIB}
-local stored = redis.call('GET', KEYS[1])
-if not stored then return {'unknown'} end
-local h = tonumber(stored)
-local index = tonumber(ARGV[7])
-if index > h + 1 then return {'gap', stored} end
-local reply = {'ok', 0}
+local h = tonumber(redis.call('GET', KEYS[3]) or '-1')
+local reply = {}
 local i = 9
 while i <= #ARGV do
-  local n = tonumber(ARGV[i])
+  local index, n = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
   if index <= h then
-    reply[2] = reply[2] + 1
-  elseif n == 0 then
-    reply[#reply + 1] = 0
-  elseif badBoard(i + 1, n) then
+    reply[#reply + 1] = ${ALREADY_SEQUENCED}
+  elseif badBoard(i + 2, n) then
     reply[#reply + 1] = ${UNKNOWN_BOARD}
-  elseif badTs(i + 1, n) then
+  elseif badTs(i + 2, n) then
     reply[#reply + 1] = ${TS_REJECTED}
   else
-    for j = i + 1, i + n * ${ARGS_PER_EVENT}, ${ARGS_PER_EVENT} do sequenceOne(j) end
+    for j = i + 2, i + 1 + n * ${ARGS_PER_EVENT}, ${ARGS_PER_EVENT} do sequenceOne(j) end
     reply[#reply + 1] = n
   end
-  index = index + 1
-  i = i + 1 + n * ${ARGS_PER_EVENT}
+  i = i + 2 + n * ${ARGS_PER_EVENT}
 end
-if index - 1 > h then redis.call('SET', KEYS[1], index - 1, 'PX', ARGV[8]) else redis.call('PEXPIRE', KEYS[1], ARGV[8]) end
+-- A refused board's record only needs to outlive the other workers' calls for the same positions.
+local ttl = ARGV[8]
+if KEYS[2] ~= tagOf('main') .. ':board' and redis.call('EXISTS', KEYS[2]) == 0 then ttl = math.min(tonumber(ttl), 60000) end
+if tonumber(ARGV[7]) > h then redis.call('SET', KEYS[3], ARGV[7], 'PX', ttl) else redis.call('PEXPIRE', KEYS[3], ttl) end
 return reply
 `;
 
 /**
- * Durable ingest (docs/events.md, "Durable input"). KEYS 1: the input stream. ARGV 7: consumer group,
- * 8: this consumer, then per entry: entry id, n (0 = invalid: acknowledged, not sequenced), n events.
- * An entry is handled only while it is still pending for this consumer: one that another consumer claimed
- * (because this one looked dead) is left to it. Handled entries are acknowledged and deleted, so XLEN is
- * the backlog. Reply per entry: events sequenced, UNKNOWN_BOARD, TS_REJECTED or NOT_OWNED.
+ * Raw ingest's marker check (docs/events.md, "Raw PUBLISH: exactly once"), in the installation's slot,
+ * before a batch's per-board calls. KEYS 1: the marker's record, holding the highest index a worker has
+ * started (-1: none yet). ARGV 1: the batch's first index, 2: its last, 3: record TTL ms.
+ * Reply: {'ok'}, {'unknown'} when the marker expired or was never registered, {'gap', h} when messages
+ * before the first index were never started by any worker (this worker's count cannot be trusted).
+ */
+export const RAW_MARKER_SCRIPT = `
+local stored = redis.call('GET', KEYS[1])
+if not stored then return {'unknown'} end
+local h = tonumber(stored)
+if tonumber(ARGV[1]) > h + 1 then return {'gap', stored} end
+if tonumber(ARGV[2]) > h then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) else redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return {'ok'}
+`;
+
+/**
+ * Durable ingest (docs/events.md, "Durable input"), one board's part of a batch of entries. ARGV 7: TTL
+ * ms of a dedupe record, 8: the board, then per entry with events of this board: entry id, n (its events for this
+ * board), n events. An entry's part is sequenced once: a dedupe record `<tag>:ingest:done:<entry id>` in
+ * the board's slot says it was (by this consumer before a crash, or by another that claimed it). The
+ * caller then waits for replicas (WAIT) and acknowledges and deletes the entry in the input's slot.
+ * Reply per entry: events sequenced, ALREADY_SEQUENCED, UNKNOWN_BOARD or TS_REJECTED.
  */
 export const DURABLE_INGEST_SCRIPT = `${SEQUENCE_LIB}
 local reply = {}
+local doneTag = tagOf(ARGV[8]) .. ':ingest:done:'
 local i = 9
 while i <= #ARGV do
   local entryId, n = ARGV[i], tonumber(ARGV[i + 1])
-  local pending = redis.call('XPENDING', KEYS[1], ARGV[7], entryId, entryId, 1, ARGV[8])
-  if #pending == 0 then
-    reply[#reply + 1] = ${NOT_OWNED}
+  local done = doneTag .. entryId
+  if redis.call('EXISTS', done) == 1 then
+    reply[#reply + 1] = ${ALREADY_SEQUENCED}
+  elseif badBoard(i + 2, n) then
+    reply[#reply + 1] = ${UNKNOWN_BOARD}
+  elseif badTs(i + 2, n) then
+    reply[#reply + 1] = ${TS_REJECTED}
   else
-    if n > 0 and badBoard(i + 2, n) then
-      reply[#reply + 1] = ${UNKNOWN_BOARD}
-    elseif n > 0 and badTs(i + 2, n) then
-      reply[#reply + 1] = ${TS_REJECTED}
-    else
-      for j = i + 2, i + 1 + n * ${ARGS_PER_EVENT}, ${ARGS_PER_EVENT} do sequenceOne(j) end
-      reply[#reply + 1] = n
-    end
-    redis.call('XACK', KEYS[1], ARGV[7], entryId)
-    redis.call('XDEL', KEYS[1], entryId)
+    for j = i + 2, i + 1 + n * ${ARGS_PER_EVENT}, ${ARGS_PER_EVENT} do sequenceOne(j) end
+    redis.call('SET', done, n, 'PX', ARGV[7])
+    reply[#reply + 1] = n
   end
   i = i + 2 + n * ${ARGS_PER_EVENT}
 end

@@ -2,12 +2,13 @@
 // one event as JSON (the shared schema: a status, metric, metrics batch or log event), at most 64 KiB.
 // Validated before sequencing, so nothing invalid gets an id; answers `{ids}`. `board` in the body picks
 // the board (default `main`; it must exist); a token limited to boards gets 403 `forbidden_board` for any
-// other, and nothing is sequenced (docs/security.md, "Boards and access").
+// other, and nothing is sequenced (docs/security.md, "Boards and access"). Acknowledged means on a replica
+// when the primary has one (WAIT, docs/events.md): else 503 `replication_timeout` with Retry-After.
 import { bodyParser } from '@koa/bodyparser';
 import type { Context } from 'koa';
 import type { Counter } from 'prom-client';
 import { boardOf, MAX_RAW_BYTES, parseRawEventInput, toSingleEvents } from '../../shared/events.ts';
-import { TsRejected, UnknownBoard, type Sequencer } from '../../shared/publisher.ts';
+import { ReplicationTimeout, TsRejected, UnknownBoard, type Sequencer } from '../../shared/publisher.ts';
 import { tokenAllowsBoard, type TokenStore } from '../auth/tokens.ts';
 import { AppError, PayloadTooLargeError, ValidationError } from '../http/errors.ts';
 import type { Metrics } from '../metrics/worker-metrics.ts';
@@ -17,6 +18,9 @@ const readRawBody = bodyParser({
   extendTypes: { text: ['application/json'] },
   textLimit: MAX_RAW_BYTES,
 });
+
+/** Seconds a publisher is told to wait (Retry-After) when no replica took the write in time. */
+const REPLICATION_RETRY_AFTER_S = 2;
 
 function unauthorized(message: string): AppError {
   return new AppError(401, 'unauthorized', message, {
@@ -76,6 +80,14 @@ export function publishRoute(options: PublishRouteOptions) {
       if (error instanceof UnknownBoard) {
         metrics.eventsRejected.inc({ reason: 'unknown_board', source: 'http' });
         throw new AppError(400, 'unknown_board', error.message, { field: 'board' });
+      }
+      if (error instanceof ReplicationTimeout) {
+        // Written but not on a replica in time (docs/events.md, "Acknowledged means on a replica"): not
+        // acknowledged. A retry may sequence the event twice; the client decides.
+        throw new AppError(503, 'replication_timeout', error.message, {
+          expose: true,
+          headers: { 'Retry-After': String(REPLICATION_RETRY_AFTER_S) },
+        });
       }
       if (!(error instanceof TsRejected)) throw error;
       // `ts` is bounded against Redis' clock, which only the script reads (docs/events.md, "Timestamps").

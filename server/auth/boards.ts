@@ -60,25 +60,25 @@ function fromRegistry(all: Record<string, string>): Map<string, BoardInfo> {
   return boards;
 }
 
-// KEYS: 1 meta hash, 2 registry hash. ARGV: 1 board, 2 title, 3 createdAt, 4 registry JSON.
-// Both or neither: a board is in the registry exactly when its meta lets events in.
+// KEYS: 1 meta hash. ARGV: 1 title, 2 createdAt. The registry entry (installation slot) follows in a
+// second step (Redis Cluster cannot run one script across both slots).
 const ADD_SCRIPT = `
-if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'title', ARGV[2], 'createdAt', ARGV[3])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'title', ARGV[1], 'createdAt', ARGV[2])
 return 1`;
 
-// KEYS: 1 meta, 2 registry, 3 log, 4 status, 5 metric index, 6 recent events, 7 public status settings,
-// 8 annotations. ARGV: 1 board, 2 series prefix, 3 history prefix (a series' rings: `<prefix>1m:<name>`,
-// `…10m:<name>`).
-// The meta goes first in the same atomic step, so no event can be sequenced into a half-removed board.
+// KEYS: 1 meta, 2 log, 3 status, 4 metric index, 5 recent events, 6 public status settings, 7 annotations
+// (all in the board's slot). ARGV: 1 series prefix, 2 history prefix (a series' rings: `<prefix>1m:<name>`,
+// `…10m:<name>`). The meta goes first in the same atomic step, so no event can be sequenced into a
+// half-removed board; the registry entry (installation slot) is removed after it (two steps on Redis
+// Cluster).
 const REMOVE_SCRIPT = `
-local existed = redis.call('EXISTS', KEYS[1]) + redis.call('HDEL', KEYS[2], ARGV[1])
+local existed = redis.call('EXISTS', KEYS[1])
 redis.call('DEL', KEYS[1])
-for _, name in ipairs(redis.call('ZRANGE', KEYS[5], 0, -1)) do
-  redis.call('UNLINK', ARGV[2] .. name, ARGV[3] .. '1m:' .. name, ARGV[3] .. '10m:' .. name)
+for _, name in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
+  redis.call('UNLINK', ARGV[1] .. name, ARGV[2] .. '1m:' .. name, ARGV[2] .. '10m:' .. name)
 end
-redis.call('UNLINK', KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8])
+redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
 return existed`;
 
 /** The boards of an installation in Redis: create, retitle, remove, list. */
@@ -121,16 +121,17 @@ export class BoardStore {
     if (text.length === 0 || text.length > MAX_TITLE_LENGTH || control)
       throw new BoardInputError(`title: must be 1..${MAX_TITLE_LENGTH} characters, no control characters`);
     const info: BoardInfo = { name, title: text, createdAt: Date.now() };
+    // Two steps, each in one slot (the board's, then the installation's), so it works on Redis Cluster.
     const added = await this.redis.eval(ADD_SCRIPT, {
-      keys: [boardKeys(this.names.prefix, name).meta, this.names.boards],
-      arguments: [
-        name,
-        info.title,
-        String(info.createdAt),
-        JSON.stringify({ title: info.title, createdAt: info.createdAt }),
-      ],
+      keys: [boardKeys(this.names.prefix, name).meta],
+      arguments: [info.title, String(info.createdAt)],
     });
     if (added !== 1) throw new BoardInputError(`board ${name} already exists`);
+    await this.redis.hSet(
+      this.names.boards,
+      name,
+      JSON.stringify({ title: info.title, createdAt: info.createdAt }),
+    );
     return info;
   }
 
@@ -146,7 +147,6 @@ export class BoardStore {
     const existed = await this.redis.eval(REMOVE_SCRIPT, {
       keys: [
         keys.meta,
-        this.names.boards,
         keys.log,
         keys.status,
         keys.metricIndex,
@@ -154,9 +154,10 @@ export class BoardStore {
         keys.publicStatus,
         keys.annotations,
       ],
-      arguments: [name, keys.metricPrefix, keys.historyPrefix],
+      arguments: [keys.metricPrefix, keys.historyPrefix],
     });
-    return Number(existed) > 0;
+    const listed = await this.redis.hDel(this.names.boards, name);
+    return Number(existed) + Number(listed) > 0;
   }
 
   /**

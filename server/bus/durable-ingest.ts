@@ -1,7 +1,9 @@
 // Durable input (docs/events.md, "Durable input"): `XADD {<prefix>}:ingest-stream * event '<json>'`.
-// Workers consume the stream as one consumer group, each worker its own consumer. An entry is sequenced,
-// acknowledged and deleted in ONE script that first checks the entry is still pending for this consumer,
-// so an entry claimed away from a paused consumer is not sequenced again when it wakes: exactly once.
+// Workers consume the stream as one consumer group, each worker its own consumer. Each board's part of an
+// entry is sequenced by one script call on the board's slot that also leaves a dedupe record of the entry
+// id there, so a part is sequenced once even when the entry is handled again (claimed away from a paused
+// consumer, or after a crash before the acknowledgement). Then WAIT (the parts are on a replica), then
+// XACK + XDEL in the input's slot: exactly once, per board (docs/events.md, "Atomic per board").
 // Entries of a consumer that stopped answering are claimed after `claimIdleMs`.
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -15,19 +17,15 @@ import {
 import { INGEST_STREAM_FIELD } from '../../shared/keys.ts';
 import {
   createScriptRunner,
-  eventArgs,
+  scriptArgs,
   tsRejectedMessage,
   unknownBoardMessage,
   type Sequencer,
 } from '../../shared/publisher.ts';
-import {
-  DURABLE_INGEST_SCRIPT,
-  NOT_OWNED,
-  TS_REJECTED,
-  UNKNOWN_BOARD,
-} from '../../shared/sequence-script.ts';
+import { DURABLE_INGEST_SCRIPT } from '../../shared/sequence-script.ts';
 import { createRateLimitedWarn, type Logger } from '../log.ts';
 import type { RedisClient } from '../redis.ts';
+import { itemOutcomes, partArgs, partsByBoard, type ItemOutcome } from './board-parts.ts';
 import type { IngestReport } from './ingest-report.ts';
 
 /** The consumer group every worker of an installation joins. */
@@ -51,6 +49,8 @@ export interface DurableIngestOptions {
   log: Logger;
   /** Entries pending this long for another consumer are claimed by this one. Default 10000 ms. */
   claimIdleMs?: number;
+  /** Lifetime of an entry's dedupe records (longer than any entry stays pending). Default 24 h. */
+  dedupeTtlMs?: number;
 }
 
 interface Entry {
@@ -82,7 +82,7 @@ export class DurableIngest {
   readonly consumer = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private readonly options: DurableIngestOptions;
   private readonly warn: (key: string, fields: Record<string, unknown>, message: string) => void;
-  private readonly run: (args: string[]) => Promise<unknown>;
+  private readonly run: (args: readonly string[]) => Promise<unknown>;
   private readonly claimIdleMs: number;
   /** Own connection: XREADGROUP BLOCK holds it. */
   private readonly reader: RedisClient;
@@ -204,19 +204,11 @@ export class DurableIngest {
 
   /** Sequences entries in order, retrying until Redis answers (they stay pending meanwhile). */
   private async handle(entries: Entry[]): Promise<void> {
-    const { sequencer, report } = this.options;
+    const { report } = this.options;
     const prepared = entries.map(prepare);
-    const args = [...sequencer.scriptPrefix([this.stream]), INGEST_GROUP, this.consumer];
-    for (const entry of prepared) {
-      const events = 'events' in entry ? entry.events : [];
-      args.push(entry.id, String(events.length));
-      for (const event of events) args.push(...eventArgs(event));
-    }
     for (let delay = RETRY_MIN_MS; ; delay = Math.min(delay * 2, RETRY_MAX_MS)) {
       try {
-        const reply = await this.run(args);
-        if (!Array.isArray(reply)) throw new Error('durable ingest script returned an unexpected reply');
-        this.account(prepared, reply as unknown[]);
+        this.account(prepared, await this.sequenceEntries(prepared));
         return;
       } catch (error) {
         if (this.stopped) return;
@@ -227,17 +219,47 @@ export class DurableIngest {
     }
   }
 
-  private account(prepared: Prepared[], reply: unknown[]): void {
+  /**
+   * One attempt: each board's part (deduplicated by entry id in the board's slot), WAIT for the replicas
+   * of the boards written, then XACK + XDEL. A crash anywhere in between re-sequences nothing.
+   */
+  private async sequenceEntries(prepared: Prepared[]): Promise<ItemOutcome[]> {
+    const { sequencer, redis } = this.options;
+    const parts = partsByBoard(prepared.map((entry) => ('events' in entry ? entry.events : undefined)));
+    const ttl = String(this.options.dedupeTtlMs ?? 24 * 60 * 60 * 1000);
+    const replies = await Promise.all(
+      [...parts].map(async ([board, boardParts]) => {
+        const reply = await this.run(
+          scriptArgs(sequencer.boardScriptKeys(board), [
+            ...sequencer.commonArgs(board),
+            ttl,
+            board,
+            ...boardParts.flatMap((part) => partArgs(prepared[part.item]?.id ?? '', part)),
+          ]),
+        );
+        if (!Array.isArray(reply)) throw new Error('durable ingest script returned an unexpected reply');
+        return { parts: boardParts, reply: reply as unknown[] };
+      }),
+    );
+    await sequencer.waitForReplicas([...parts.keys()]);
+    const ids = prepared.map((entry) => entry.id);
+    await redis.xAck(this.stream, INGEST_GROUP, ids);
+    await redis.xDel(this.stream, ids);
+    return itemOutcomes(prepared.length, replies);
+  }
+
+  private account(prepared: Prepared[], outcomes: ItemOutcome[]): void {
     const { report, sequencer } = this.options;
     const now = Date.now();
     prepared.forEach((entry, index) => {
-      const result = Number(reply[index]);
-      if (result === NOT_OWNED) return;
-      if ('reject' in entry || result === TS_REJECTED || result === UNKNOWN_BOARD) {
+      const outcome = outcomes[index];
+      if (!outcome) return;
+      if (!outcome.handled) return;
+      if ('reject' in entry || outcome.refused !== undefined) {
         const { reason, message } =
           'reject' in entry
             ? entry.reject
-            : result === UNKNOWN_BOARD
+            : outcome.refused === 'unknown_board'
               ? {
                   reason: 'unknown_board' as const,
                   message: unknownBoardMessage([...new Set(entry.events.map(boardOf))].join(', ')),
@@ -249,10 +271,9 @@ export class DurableIngest {
           { reason: message, entry: entry.id },
           'rejected durable-input entry (acknowledged)',
         );
-        return;
       }
-      for (const event of entry.events) report.ingested(event.type, 'durable', boardOf(event));
-      report.lag('durable', Math.max(0, now - idMs(entry.id)) / 1000);
+      for (const event of outcome.sequenced) report.ingested(event.type, 'durable', boardOf(event));
+      if (outcome.sequenced.length > 0) report.lag('durable', Math.max(0, now - idMs(entry.id)) / 1000);
     });
   }
 }

@@ -1,119 +1,225 @@
-// The worker's side of the events channel: envelopes on `<prefix>:events` are re-validated and handed to
-// the worker's `EventDelivery` (the SSE hub; raw ingest lives in raw-ingest.ts). One channel carries every
-// board's envelopes. Pub/sub is at-most-once, so after the subscriber reconnects the worker replays each
-// board's log from the last id it delivered of that board before going live again (docs/architecture.md,
-// "Gap fill holds live events").
+// The worker's side of the boards' channels (docs/design.md, "Redis keys"): each board's envelopes come
+// on its own shard channel (`SSUBSCRIBE <tag>:live`), which on Redis Cluster lives on the board's shard.
+// A worker subscribes to a board's channel while it has a stream of the board (on the first stream; after
+// the last one left and a short linger, it unsubscribes), re-validates the envelopes and hands them to its
+// `EventDelivery` (the SSE hub). Pub/sub is at-most-once: when the subscription may have lost messages (a
+// connection dropped, a failover, a slot moved) every followed board is held and probed — the worker
+// SPUBLISHes a probe on the board's channel and waits for it to come back — then its log is replayed from
+// the last id delivered and its held live events released (docs/architecture.md, "Gap fill holds live
+// events"). Boards are held and filled one by one: a board on a healthy shard is live again after one
+// round trip, one on a failed shard stays held until its shard answers.
+import { randomBytes } from 'node:crypto';
 import { parseEnvelope } from '../../shared/events.ts';
+import { boardKeys } from '../../shared/keys.ts';
 import type { Sequencer } from '../../shared/publisher.ts';
 import { createRateLimitedWarn, type Logger } from '../log.ts';
 import type { Metrics } from '../metrics/worker-metrics.ts';
 import type { RedisClient } from '../redis.ts';
+import { topologyOfClient } from '../redis/topology.ts';
 import type { EventDelivery } from '../sse/delivery.ts';
 import { lastLogId, replayLog } from './event-log.ts';
 
 export interface EventBusOptions {
-  /** Command connection (replays). */
+  /** Command connection (replays, probes). */
   redis: RedisClient;
-  /** Connection used only for SUBSCRIBE. */
+  /** Connection used only for SSUBSCRIBE. */
   subscriber: RedisClient;
   sequencer: Sequencer;
   /** Where events go, in id order (the SSE hub). */
   delivery: EventDelivery;
+  /** Streams of `board` this worker has now (the hub): unsubscribing waits for none. */
+  streamsOf?: (board: string) => number;
+  /** Forgets the delivery's position of a board no longer followed, so a later stream starts afresh. */
+  forgetBoard?: (board: string) => void;
+  /** How long a board stays subscribed after its last stream left. Default 5000 ms. */
+  lingerMs?: number;
   metrics: Metrics;
   log: Logger;
 }
 
+/** Starts a probe message: a NUL byte, which no JSON envelope starts with. */
+export const PROBE_PREFIX = '\u0000pulseboard-probe:';
+const PROBE_RETRY_MS = 500;
 const GAP_RETRY_MS = 250;
+
+interface FollowedBoard {
+  readonly board: string;
+  readonly channel: string;
+  readonly listener: (message: string) => void;
+  /** Resolves once subscribed and the delivery has a position for the board. */
+  ready: Promise<void>;
+  /** Envelopes held while the board's gap is probed and filled; null: live. */
+  held: string[] | null;
+  /** The probe this board waits for; undefined: none outstanding. */
+  probe: string | undefined;
+  probeTimer: NodeJS.Timeout | undefined;
+  filling: boolean;
+  lingerTimer: NodeJS.Timeout | undefined;
+}
 
 export class EventBus {
   private readonly options: EventBusOptions;
   private readonly warn: (key: string, fields: Record<string, unknown>, message: string) => void;
-  /** Envelopes held while a gap fill runs, so replayed and live events stay in id order. */
-  private held: string[] | null = null;
-  private gapFill: Promise<void> | undefined;
-  /** Set when the subscriber came back again while a gap fill ran: replay once more before going live. */
-  private refillRequested = false;
-  /** Boards whose starting position is being read (`follow`), so concurrent streams read it once. */
-  private readonly starting = new Map<string, Promise<void>>();
+  private readonly followed = new Map<string, FollowedBoard>();
   private stopped = false;
-  private readonly onReconnecting = () => this.markGap();
-  private readonly onReady = () => this.fillGap();
-  private readonly onError = () => {
-    this.markGap();
-    // An error that did not drop the connection (e.g. a corrupt reply) brings no 'ready': fill at once,
-    // since messages may have been lost with it.
-    if (this.options.subscriber.isReady) this.fillGap();
-  };
+  private readonly onLost = () => this.markGap();
+  private readonly onError = () => this.markGap();
+  private readonly lostEvents: string[];
 
   constructor(options: EventBusOptions) {
     this.options = options;
     this.warn = createRateLimitedWarn(options.log);
+    // What says a subscription may have lost messages, per topology (node-redis' events).
+    this.lostEvents =
+      topologyOfClient(options.subscriber) === 'cluster'
+        ? ['node-reconnecting', 'node-disconnect', 'node-error', 'sharded-channel-moved-error']
+        : topologyOfClient(options.subscriber) === 'sentinel'
+          ? ['reconnecting', 'topology-change']
+          : ['reconnecting'];
   }
 
-  /** Whether the subscriber is connected and no gap fill is running. */
+  /** Whether the subscriber is connected and no board is held for a gap fill. */
   get live(): boolean {
-    return this.options.subscriber.isReady && this.held === null;
+    if (!this.options.subscriber.isReady) return false;
+    for (const followed of this.followed.values()) if (followed.held !== null) return false;
+    return true;
+  }
+
+  /** Boards held for a gap fill now (health: which boards are not live). */
+  heldBoards(): string[] {
+    return [...this.followed.values()].filter((followed) => followed.held !== null).map((f) => f.board);
+  }
+
+  /** Boards this worker is subscribed to now. */
+  followedBoards(): string[] {
+    return [...this.followed.keys()];
   }
 
   async start(): Promise<void> {
-    const { subscriber, sequencer } = this.options;
-    const names = sequencer.names;
-    await subscriber.subscribe(names.eventsChannel, (message) => this.onEnvelope(message));
-    subscriber.on('reconnecting', this.onReconnecting);
+    const { subscriber } = this.options;
+    for (const event of this.lostEvents) subscriber.on(event, this.onLost);
     subscriber.on('error', this.onError);
-    subscriber.on('ready', this.onReady);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     const { subscriber } = this.options;
-    subscriber.off('reconnecting', this.onReconnecting);
+    for (const event of this.lostEvents) subscriber.off(event, this.onLost);
     subscriber.off('error', this.onError);
-    subscriber.off('ready', this.onReady);
-    await this.gapFill?.catch(() => undefined);
+    for (const followed of this.followed.values()) {
+      clearTimeout(followed.probeTimer);
+      clearTimeout(followed.lingerTimer);
+    }
   }
 
   /**
-   * Makes sure the delivery has a position for every board in `boards` before a stream of them is added:
-   * for a board this worker has not seen, its log's last id (one XREVRANGE per board, once per worker).
+   * Subscribes to every board in `boards` not followed yet and makes sure the delivery has a position for
+   * it (its log's last id, read after the subscription is in place) before a stream of it is added.
    * Streams' cursors name that position, so a reconnect resumes the board exactly.
    */
   async follow(boards: readonly string[]): Promise<void> {
-    const { delivery } = this.options;
     const waits: Promise<void>[] = [];
     for (const board of boards) {
-      if (delivery.knowsBoard(board)) continue;
-      let start = this.starting.get(board);
-      if (start === undefined) {
-        start = this.startBoard(board).finally(() => this.starting.delete(board));
-        this.starting.set(board, start);
+      let followed = this.followed.get(board);
+      if (followed === undefined) {
+        followed = this.subscribeBoard(board);
+      } else {
+        clearTimeout(followed.lingerTimer);
+        followed.lingerTimer = undefined;
       }
-      waits.push(start);
+      waits.push(followed.ready);
     }
     await Promise.all(waits);
   }
 
-  private async startBoard(board: string): Promise<void> {
-    const { redis, sequencer, delivery } = this.options;
-    const lastId = await lastLogId(redis, sequencer.names, board);
-    delivery.startBoard(board, lastId);
-    // A gap fill that read the positions before this one was set must replay this board too.
-    if (this.gapFill) this.refillRequested = true;
+  /**
+   * The last stream of `board` left this worker: unsubscribe after the linger, unless a stream of it
+   * came back meanwhile.
+   */
+  boardIdle(board: string): void {
+    const followed = this.followed.get(board);
+    if (!followed || this.stopped) return;
+    clearTimeout(followed.lingerTimer);
+    followed.lingerTimer = setTimeout(() => this.unfollow(followed), this.options.lingerMs ?? 5000);
+    followed.lingerTimer.unref();
   }
 
+  private subscribeBoard(board: string): FollowedBoard {
+    const { subscriber, redis, sequencer, delivery } = this.options;
+    const followed: FollowedBoard = {
+      board,
+      channel: boardKeys(sequencer.names.prefix, board).channel,
+      listener: (message) => this.onMessage(followed, message),
+      ready: Promise.resolve(),
+      held: null,
+      probe: undefined,
+      probeTimer: undefined,
+      filling: false,
+      lingerTimer: undefined,
+    };
+    this.followed.set(board, followed);
+    followed.ready = (async () => {
+      await subscriber.sSubscribe(followed.channel, followed.listener);
+      if (!delivery.knowsBoard(board))
+        delivery.startBoard(board, await lastLogId(redis, sequencer.names, board));
+    })();
+    followed.ready.catch(() => {
+      // A later stream of the board tries again.
+      if (this.followed.get(board) === followed) this.followed.delete(board);
+      void subscriber.sUnsubscribe(followed.channel, followed.listener).catch(() => undefined);
+    });
+    return followed;
+  }
+
+  private unfollow(followed: FollowedBoard): void {
+    if (this.followed.get(followed.board) !== followed) return;
+    if ((this.options.streamsOf?.(followed.board) ?? 0) > 0) return;
+    this.followed.delete(followed.board);
+    clearTimeout(followed.probeTimer);
+    this.options.forgetBoard?.(followed.board);
+    void this.options.subscriber.sUnsubscribe(followed.channel, followed.listener).catch((error: unknown) => {
+      this.warn('bus:unsubscribe', { err: error, board: followed.board }, 'could not unsubscribe a board');
+    });
+  }
+
+  /** Every followed board may have lost messages: hold and probe each. */
   private markGap(): void {
-    this.held ??= [];
+    if (this.stopped) return;
+    for (const followed of this.followed.values()) {
+      followed.held ??= [];
+      this.sendProbe(followed);
+    }
   }
 
-  private onEnvelope(raw: string): void {
-    if (this.held) {
-      this.held.push(raw);
+  /** Publishes a probe on the board's channel; its return says the subscription is in place. */
+  private sendProbe(followed: FollowedBoard): void {
+    if (this.stopped || this.followed.get(followed.board) !== followed) return;
+    const probe = randomBytes(8).toString('hex');
+    followed.probe = probe;
+    clearTimeout(followed.probeTimer);
+    followed.probeTimer = setTimeout(() => {
+      if (followed.probe === probe) this.sendProbe(followed);
+    }, PROBE_RETRY_MS);
+    followed.probeTimer.unref();
+    this.options.redis.sPublish(followed.channel, PROBE_PREFIX + probe).catch(() => undefined);
+  }
+
+  private onMessage(followed: FollowedBoard, raw: string): void {
+    if (raw.startsWith(PROBE_PREFIX)) {
+      if (raw.slice(PROBE_PREFIX.length) !== followed.probe) return;
+      followed.probe = undefined;
+      clearTimeout(followed.probeTimer);
+      void this.fillGap(followed);
+      return;
+    }
+    if (followed.held) {
+      followed.held.push(raw);
       return;
     }
     this.forwardEnvelope(raw);
   }
 
-  /** Validates one envelope from the channel and hands it on. */
+  /** Validates one envelope from a channel and hands it on. */
   private forwardEnvelope(raw: string): void {
     const parsed = parseEnvelope(raw);
     if (!parsed.ok) {
@@ -124,50 +230,40 @@ export class EventBus {
     this.options.delivery.deliver(parsed.value);
   }
 
-  /** Replays what was published while the subscriber was away, then releases the held live events. */
-  private fillGap(): void {
-    if (this.held === null || this.stopped) return;
-    if (this.gapFill) {
-      this.refillRequested = true;
+  /** Replays what the board's log has after the last id delivered, then releases its held live events. */
+  private async fillGap(followed: FollowedBoard): Promise<void> {
+    if (followed.filling || followed.held === null || this.stopped) return;
+    followed.filling = true;
+    const { redis, sequencer, delivery, metrics, log } = this.options;
+    const board = followed.board;
+    try {
+      const since = delivery.positions().get(board);
+      if (since !== undefined) {
+        const outcome = await replayLog(redis, sequencer.names, board, since, (events) => {
+          for (const event of events) delivery.deliver(event);
+        });
+        if (outcome.kind === 'trimmed') {
+          delivery.resetBoard(board, 'worker-gap');
+        } else if (outcome.kind === 'ahead') {
+          // The log lost events this worker already fanned out (Redis restarted without its data):
+          // clients start over from a snapshot, and ids are compared against the new log from now on.
+          delivery.resetBoard(board, 'log-lost', { restartAt: outcome.lastId });
+        } else {
+          metrics.replays.inc({ kind: 'gap' });
+          log.info({ board, since, replayed: outcome.count }, 'subscription back; replayed the gap');
+        }
+      }
+    } catch (error) {
+      followed.filling = false;
+      this.warn('gap', { err: error, board }, 'gap fill failed; retrying');
+      setTimeout(() => this.sendProbe(followed), GAP_RETRY_MS).unref();
       return;
     }
-    this.gapFill = this.replayGap().finally(() => {
-      this.gapFill = undefined;
-    });
-  }
-
-  private async replayGap(): Promise<void> {
-    const { redis, sequencer, delivery, metrics, log, subscriber } = this.options;
-    do {
-      this.refillRequested = false;
-      try {
-        // Boards the delivery has no position for have no stream here: nothing to fill for them.
-        for (const [board, since] of delivery.positions()) {
-          if (this.stopped) break;
-          const outcome = await replayLog(redis, sequencer.names, board, since, (events) => {
-            for (const event of events) delivery.deliver(event);
-          });
-          if (outcome.kind === 'trimmed') {
-            delivery.resetBoard(board, 'worker-gap');
-          } else if (outcome.kind === 'ahead') {
-            // The log lost events this worker already fanned out (Redis restarted without its data):
-            // clients start over from a snapshot, and ids are compared against the new log from now on.
-            delivery.resetBoard(board, 'log-lost', { restartAt: outcome.lastId });
-          } else {
-            metrics.replays.inc({ kind: 'gap' });
-            log.info({ board, since, replayed: outcome.count }, 'subscriber reconnected; replayed the gap');
-          }
-        }
-      } catch (error) {
-        this.warn('gap', { err: error }, 'gap fill failed; retrying');
-        await new Promise((resolve) => setTimeout(resolve, GAP_RETRY_MS));
-        this.refillRequested = true;
-      }
-    } while (this.refillRequested && !this.stopped);
-    // If the subscriber dropped again meanwhile, stay held: its next 'ready' starts another fill.
-    if (!subscriber.isReady || this.stopped) return;
-    const held = this.held ?? [];
-    this.held = null;
+    followed.filling = false;
+    // Lost again meanwhile: stay held until the next probe comes back.
+    if (followed.probe !== undefined || this.stopped) return;
+    const held = followed.held ?? [];
+    followed.held = null;
     for (const raw of held) this.forwardEnvelope(raw);
   }
 }

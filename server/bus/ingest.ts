@@ -20,6 +20,9 @@ export interface IngestOptions {
   redis: RedisClient;
   subscriber: RedisClient;
   sequencer: Sequencer;
+  /** The acknowledged-write connection and its sequencer (WAIT for replicas): the durable input's. */
+  acked: RedisClient;
+  ackedSequencer: Sequencer;
 }
 
 export interface Ingest {
@@ -29,12 +32,13 @@ export interface Ingest {
 
 /** Starts raw and durable ingest; resolves once this worker holds a raw-ingest position (or gave up waiting). */
 export async function startIngest(options: IngestOptions): Promise<Ingest> {
-  const { redis, subscriber, sequencer, metrics, ingestMetrics, log, config } = options;
+  const { redis, subscriber, sequencer, acked, ackedSequencer, metrics, ingestMetrics, log, config } =
+    options;
   const report = metricsReport(metrics, ingestMetrics);
   const raw = new RawIngest({ redis, subscriber, sequencer, report, log });
   const durable = new DurableIngest({
-    redis,
-    sequencer,
+    redis: acked,
+    sequencer: ackedSequencer,
     report,
     log,
     claimIdleMs: config.INGEST_CLAIM_IDLE_MS,

@@ -2,7 +2,9 @@
 // once across workers. The dedupe identity is a message's position in the channel (docs/events.md, "Raw
 // PUBLISH: exactly once"): Redis delivers one channel's messages to every subscriber in the same order, so
 // workers agree on "the n-th message after marker M". Every worker tries to sequence every position, in
-// order, retrying failures; the script sequences only positions above the highest one done for M.
+// order, retrying failures. A batch is checked against the marker's record (installation slot), then each
+// board's part is one script call on the board's slot that sequences only positions above the highest
+// one done for M on that board (docs/events.md, "Atomic per board"): exactly once per board, on Cluster too.
 import { randomBytes } from 'node:crypto';
 import {
   boardOf,
@@ -11,16 +13,18 @@ import {
   type RejectReason,
   type SingleEventInput,
 } from '../../shared/events.ts';
+import { boardKeys } from '../../shared/keys.ts';
 import {
   createScriptRunner,
-  eventArgs,
+  scriptArgs,
   tsRejectedMessage,
   unknownBoardMessage,
   type Sequencer,
 } from '../../shared/publisher.ts';
-import { RAW_INGEST_SCRIPT, TS_REJECTED, UNKNOWN_BOARD } from '../../shared/sequence-script.ts';
+import { RAW_INGEST_SCRIPT, RAW_MARKER_SCRIPT } from '../../shared/sequence-script.ts';
 import { createRateLimitedWarn, type Logger } from '../log.ts';
 import type { RedisClient } from '../redis.ts';
+import { itemOutcomes, partArgs, partsByBoard, type ItemOutcome } from './board-parts.ts';
 import type { IngestReport } from './ingest-report.ts';
 
 /** Starts a marker message: a NUL byte, which no JSON text can start with. */
@@ -69,7 +73,8 @@ interface Batch {
 export class RawIngest {
   private readonly options: RawIngestOptions;
   private readonly warn: (key: string, fields: Record<string, unknown>, message: string) => void;
-  private readonly run: (args: string[]) => Promise<unknown>;
+  private readonly run: (args: readonly string[]) => Promise<unknown>;
+  private readonly runMarker: (args: readonly string[]) => Promise<unknown>;
   private readonly positionTtlMs: number;
   /** The latest marker seen since (re)subscribing; undefined: this worker claims no positions. */
   private marker: string | undefined;
@@ -93,6 +98,7 @@ export class RawIngest {
     this.options = options;
     this.warn = createRateLimitedWarn(options.log);
     this.run = createScriptRunner(options.redis, RAW_INGEST_SCRIPT);
+    this.runMarker = createScriptRunner(options.redis, RAW_MARKER_SCRIPT);
     this.positionTtlMs = options.positionTtlMs ?? 24 * 60 * 60 * 1000;
   }
 
@@ -246,24 +252,12 @@ export class RawIngest {
     }
   }
 
-  /** Calls the script until it answers: a position is never skipped (docs/events.md). */
-  private async sequenceWithRetry(batch: Batch): Promise<unknown[] | undefined> {
-    const { sequencer, report } = this.options;
-    const args = [
-      ...sequencer.scriptPrefix([this.positionKey(batch.marker)]),
-      String(batch.firstIndex),
-      String(this.positionTtlMs),
-    ];
-    for (const message of batch.messages) {
-      const events = message.events ?? [];
-      args.push(String(events.length));
-      for (const event of events) args.push(...eventArgs(event));
-    }
+  /** Checks the marker, then sequences each board's part; retried until Redis answers (docs/events.md). */
+  private async sequenceWithRetry(batch: Batch): Promise<BatchReply | undefined> {
+    const { report } = this.options;
     for (let delay = RETRY_MIN_MS; ; delay = Math.min(delay * 2, RETRY_MAX_MS)) {
       try {
-        const reply = await this.run(args);
-        if (!Array.isArray(reply)) throw new Error('raw ingest script returned an unexpected reply');
-        return reply as unknown[];
+        return await this.sequenceBatch(batch);
       } catch (error) {
         if (this.stopped) return undefined;
         report.retry('raw');
@@ -273,36 +267,72 @@ export class RawIngest {
     }
   }
 
-  private account(batch: Batch, reply: unknown[]): void {
+  /** One attempt: idempotent, since each board's record skips the positions already done. */
+  private async sequenceBatch(batch: Batch): Promise<BatchReply> {
+    const { sequencer } = this.options;
+    const lastIndex = batch.firstIndex + batch.messages.length - 1;
+    const ttl = String(this.positionTtlMs);
+    const checked = await this.runMarker(
+      scriptArgs([this.positionKey(batch.marker)], [String(batch.firstIndex), String(lastIndex), ttl]),
+    );
+    if (!Array.isArray(checked)) throw new Error('raw ingest marker script returned an unexpected reply');
+    const status = String(checked[0]);
+    if (status !== 'ok') return { status: status === 'gap' ? 'gap' : 'unknown' };
+    const parts = partsByBoard(batch.messages.map((message) => message.events));
+    const replies = await Promise.all(
+      [...parts].map(async ([board, boardParts]) => {
+        const keys = boardKeys(sequencer.names.prefix, board);
+        const reply = await this.run(
+          scriptArgs(
+            [...sequencer.boardScriptKeys(board), keys.ingestPositionPrefix + batch.marker],
+            [
+              ...sequencer.commonArgs(board),
+              String(lastIndex),
+              ttl,
+              ...boardParts.flatMap((part) => partArgs(String(batch.firstIndex + part.item), part)),
+            ],
+          ),
+        );
+        if (!Array.isArray(reply)) throw new Error('raw ingest script returned an unexpected reply');
+        return { parts: boardParts, reply: reply as unknown[] };
+      }),
+    );
+    return { status: 'ok', outcomes: itemOutcomes(batch.messages.length, replies) };
+  }
+
+  private account(batch: Batch, reply: BatchReply): void {
     const { report, sequencer } = this.options;
-    const status = String(reply[0]);
-    if (status !== 'ok') {
-      this.dropPosition(batch.marker, status === 'gap' ? 'gap' : 'unknown');
+    if (reply.status !== 'ok') {
+      this.dropPosition(batch.marker, reply.status);
       return;
     }
-    const skipped = Number(reply[1]);
     const now = performance.now();
-    batch.messages.slice(skipped).forEach((message, offset) => {
-      const result = Number(reply[2 + offset]);
+    batch.messages.forEach((message, index) => {
+      const outcome = reply.outcomes[index];
+      if (!outcome) return;
+      if (!outcome.handled) return;
       if (message.reject) {
         const { reason, message: text, bytes } = message.reject;
         report.rejected(reason, 'ingest');
         this.warn(`ingest:${reason}`, { reason: text, bytes }, 'rejected raw input');
-      } else if (result === UNKNOWN_BOARD) {
+        return;
+      }
+      if (outcome.refused === 'unknown_board') {
         report.rejected('unknown_board', 'ingest');
         const boards = [...new Set((message.events ?? []).map(boardOf))].join(', ');
         this.warn('ingest:unknown_board', { reason: unknownBoardMessage(boards) }, 'rejected raw input');
-      } else if (result === TS_REJECTED) {
+      } else if (outcome.refused === 'ts') {
         report.rejected('invalid', 'ingest');
         this.warn(
           'ingest:ts',
           { reason: tsRejectedMessage('ts', sequencer.maxFutureMs) },
           'rejected raw input',
         );
-      } else {
-        for (const event of message.events ?? []) report.ingested(event.type, 'ingest', boardOf(event));
-        report.lag('raw', (now - message.arrivedAt) / 1000);
       }
+      for (const event of outcome.sequenced) report.ingested(event.type, 'ingest', boardOf(event));
+      if (outcome.sequenced.length > 0) report.lag('raw', (now - message.arrivedAt) / 1000);
     });
   }
 }
+
+type BatchReply = { status: 'unknown' | 'gap' } | { status: 'ok'; outcomes: ItemOutcome[] };

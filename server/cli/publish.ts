@@ -14,6 +14,8 @@ import {
   UnknownBoard,
   type RedisCommandSender,
 } from '../../shared/publisher.ts';
+import { createReplicaWait } from '../../shared/replica-wait.ts';
+import type { Config } from '../config.ts';
 import { CliError, EXIT_BAD_INPUT, exitOnUsageError } from './errors.ts';
 import { cliConfig, withInstallation } from './installation.ts';
 
@@ -60,7 +62,10 @@ async function redisNow(redis: RedisCommandSender): Promise<number> {
 async function addDurable(
   redis: RedisCommandSender,
   input: EventInput,
-  config: { PULSEBOARD_PREFIX: string; TS_MAX_FUTURE_MS: number },
+  config: Pick<
+    Config,
+    'PULSEBOARD_PREFIX' | 'TS_MAX_FUTURE_MS' | 'REDIS_WAIT_REPLICAS' | 'REDIS_WAIT_TIMEOUT_MS'
+  >,
 ): Promise<string> {
   // Checked here too, so the user hears about it rather than a worker's log.
   const { board } = input;
@@ -74,7 +79,15 @@ async function addDurable(
       throw new TsRejected(index, input, config.TS_MAX_FUTURE_MS);
   });
   const stream = redisNames(config.PULSEBOARD_PREFIX).ingestStream;
-  return String(await redis.sendCommand(['XADD', stream, '*', INGEST_STREAM_FIELD, JSON.stringify(input)]));
+  const id = String(
+    await redis.sendCommand(['XADD', stream, '*', INGEST_STREAM_FIELD, JSON.stringify(input)]),
+  );
+  // The entry is acknowledged (its id printed) once on a replica (docs/events.md).
+  await createReplicaWait(redis, {
+    replicas: config.REDIS_WAIT_REPLICAS,
+    timeoutMs: config.REDIS_WAIT_TIMEOUT_MS,
+  })([stream]);
+  return id;
 }
 
 /** The options of `publish` itself, shared by every subcommand (read before the subcommand's action). */
@@ -105,6 +118,8 @@ async function run(shared: PublishOptions, build: () => EventInput | Promise<Eve
         historyMax: config.HISTORY_MAX,
         metricHistoryMax: config.METRIC_HISTORY_MAX,
         maxFutureMs: config.TS_MAX_FUTURE_MS,
+        waitReplicas: config.REDIS_WAIT_REPLICAS,
+        waitTimeoutMs: config.REDIS_WAIT_TIMEOUT_MS,
       });
       return await publisher.publish(input);
     } catch (error) {

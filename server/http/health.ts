@@ -1,9 +1,13 @@
 // Health (docs/design.md, "Health, metrics, logs"): /livez answers while the process does; /healthz and /readyz
-// are 200 only when Redis commands and the subscriber are up and the worker is not draining. A background
-// check keeps the state, so a poll never costs a Redis round trip.
+// are 200 only when Redis commands and the subscriber are up, the topology serves this worker's boards
+// (on Redis Cluster: every slot of them has an online primary, docs/operations.md "Health on Cluster and
+// Sentinel") and the worker is not draining. A background check keeps the state, so a poll never costs a
+// Redis round trip.
 import type { Context } from 'koa';
+import { Gauge } from 'prom-client';
 import type { Metrics } from '../metrics/worker-metrics.ts';
 import type { RedisClient } from '../redis.ts';
+import type { TopologyReport } from '../redis/cluster-health.ts';
 
 export interface HealthOptions {
   redis: RedisClient;
@@ -14,16 +18,32 @@ export interface HealthOptions {
   intervalMs?: number;
   /** A PING slower than this fails the check. Default 1000 ms. */
   timeoutMs?: number;
+  /** The topology's own check (Redis Cluster: the slots of the boards served); absent: always ok. */
+  topology?: () => Promise<TopologyReport>;
+  /** `standalone`, `sentinel` or `cluster`, shown in the body. */
+  topologyKind?: string;
 }
 
 export interface HealthReport {
   status: 'ok' | 'unavailable';
-  checks: { redis: 'ok' | 'fail'; subscriber: 'ok' | 'fail'; draining: boolean };
+  checks: {
+    redis: 'ok' | 'fail';
+    subscriber: 'ok' | 'fail';
+    draining: boolean;
+    /** `degraded`: some boards' shards have no primary (those boards are not ready, the rest are). */
+    topology?: { kind: string; status: 'ok' | 'degraded' | 'fail'; failedBoards?: string[]; reason?: string };
+  };
 }
+
+/** Topology checks that may fail in a row (a node busy failing over) before readiness drops. */
+const TOPOLOGY_ERRORS_TOLERATED = 2;
 
 export class Health {
   private readonly options: HealthOptions;
   private redisOk = false;
+  private topologyReport: TopologyReport = { ok: true, failedBoards: [], failedSlots: 0 };
+  private topologyErrors = 0;
+  private readonly failedSlots: Gauge | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** The check running now, if any: a slow Redis must not stack one PING per interval. */
   private running: Promise<void> | undefined;
@@ -31,6 +51,15 @@ export class Health {
 
   constructor(options: HealthOptions) {
     this.options = options;
+    if (options.topology) {
+      this.failedSlots =
+        (options.metrics.registry.getSingleMetric('pulseboard_redis_failed_slots') as Gauge | undefined) ??
+        new Gauge({
+          name: 'pulseboard_redis_failed_slots',
+          help: 'Redis Cluster slots of the boards this worker serves that have no online primary',
+          registers: [options.metrics.registry],
+        });
+    }
   }
 
   async start(): Promise<void> {
@@ -69,21 +98,53 @@ export class Health {
       }
     }
     this.redisOk = ok;
+    if (ok && this.options.topology) await this.checkTopology(this.options.topology);
     metrics.redisConnected.set({ connection: 'commands' }, ok ? 1 : 0);
     metrics.redisConnected.set({ connection: 'subscriber' }, this.options.subscriberLive() ? 1 : 0);
   }
 
-  report(): HealthReport {
+  private async checkTopology(check: () => Promise<TopologyReport>): Promise<void> {
+    try {
+      this.topologyReport = await check();
+      this.topologyErrors = 0;
+    } catch (error) {
+      this.topologyErrors += 1;
+      if (this.topologyErrors > TOPOLOGY_ERRORS_TOLERATED) {
+        const reason = `cannot read the Redis topology: ${error instanceof Error ? error.message : String(error)}`;
+        this.topologyReport = { ...this.topologyReport, ok: false, reason };
+      }
+    }
+    this.failedSlots?.set(this.topologyReport.failedSlots);
+  }
+
+  /**
+   * The report; with `board`, readiness for that board: also not ready while its shard has no primary
+   * (`/readyz?board=<name>`).
+   */
+  report(board?: string): HealthReport {
     const subscriber = this.options.subscriberLive();
     // The last PING and the connection's own state: a dropped connection fails at once, not a second later.
     const redisOk = this.redisOk && this.options.redis.isReady;
-    const ready = redisOk && subscriber && !this.draining;
+    const { reason, failedBoards } = this.topologyReport;
+    const topologyOk = this.topologyReport.ok && (board === undefined || !failedBoards.includes(board));
+    const ready = redisOk && subscriber && topologyOk && !this.draining;
+    const topologyStatus = !this.topologyReport.ok ? 'fail' : failedBoards.length > 0 ? 'degraded' : 'ok';
     return {
       status: ready ? 'ok' : 'unavailable',
       checks: {
         redis: redisOk ? 'ok' : 'fail',
         subscriber: subscriber ? 'ok' : 'fail',
         draining: this.draining,
+        ...(this.options.topologyKind === undefined
+          ? {}
+          : {
+              topology: {
+                kind: this.options.topologyKind,
+                status: topologyStatus,
+                ...(failedBoards.length > 0 ? { failedBoards } : {}),
+                ...(reason === undefined ? {} : { reason }),
+              },
+            }),
       },
     };
   }
@@ -101,7 +162,8 @@ export function healthRoutes(health: Health) {
       return;
     }
     if (ctx.path === '/healthz' || ctx.path === '/readyz') {
-      const report = health.report();
+      const board = typeof ctx.query.board === 'string' ? ctx.query.board : undefined;
+      const report = health.report(board);
       ctx.set('Cache-Control', 'no-store');
       ctx.status = report.status === 'ok' ? 200 : 503;
       ctx.body = report;

@@ -27,6 +27,8 @@ export interface HubOptions {
    * "Heartbeats"). Default: always.
    */
   sourceLive?: () => boolean;
+  /** Called when the last stream of a board left this hub (the bus unsubscribes from its channel). */
+  onBoardIdle?: (board: string) => void;
 }
 
 /** The connections that share one board set and one topic filter: they get the same bytes from every flush. */
@@ -68,12 +70,33 @@ export class Hub implements EventDelivery {
   private readonly flushSoon = () => this.flush();
   private readonly onConnectionClose = (connection: SseConnection, reason: CloseReason) =>
     this.remove(connection, reason);
+  /** Board -> streams carrying it now (for onBoardIdle). */
+  private readonly boardStreams = new Map<string, number>();
+  private readonly onBoardIdle: ((board: string) => void) | undefined;
 
   constructor(options: HubOptions) {
     this.metrics = options.metrics;
     this.heartbeatMs = options.heartbeatMs;
     this.heartbeatEvent = encodeHeartbeatEvent(options.heartbeatMs);
     this.sourceLive = options.sourceLive ?? (() => true);
+    this.onBoardIdle = options.onBoardIdle;
+  }
+
+  /** Streams of `board` in this hub now. */
+  streamsOf(board: string): number {
+    return this.boardStreams.get(board) ?? 0;
+  }
+
+  private countBoards(boards: readonly string[], delta: 1 | -1): void {
+    for (const board of boards) {
+      const count = (this.boardStreams.get(board) ?? 0) + delta;
+      if (count > 0) {
+        this.boardStreams.set(board, count);
+      } else {
+        this.boardStreams.delete(board);
+        this.onBoardIdle?.(board);
+      }
+    }
   }
 
   get size(): number {
@@ -127,6 +150,7 @@ export class Hub implements EventDelivery {
       group = { filter: connection.topics, connections: new Set() };
       boardSet.filters.set(filterKey, group);
     }
+    if (!group.connections.has(connection)) this.countBoards(connection.boards, 1);
     group.connections.add(connection);
   }
 
@@ -139,6 +163,7 @@ export class Hub implements EventDelivery {
     if (!boardSet || !group?.connections.delete(connection)) return false;
     if (group.connections.size === 0) boardSet.filters.delete(filterKey);
     if (boardSet.filters.size === 0) this.boardSets.delete(setKey);
+    this.countBoards(connection.boards, -1);
     return true;
   }
 

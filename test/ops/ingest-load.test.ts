@@ -88,7 +88,9 @@ describe('raw ingest under load, with real worker processes', function () {
   async function publishLoad(fanOut: boolean): Promise<LoadResult> {
     const publishedAt: number[] = [];
     const lagsMs: number[] = [];
-    await observer.subscribe(redisNames(prefix).eventsChannel, (raw) => {
+    // Every board's shard channel (and main's, for the fan-out events).
+    const channels = [...new Set([...BOARDS, 'main'])].map((board) => boardKeys(prefix, board).channel);
+    await observer.sSubscribe(channels, (raw) => {
       const match = /"title":"load (\d+)"/.exec(raw);
       if (match) lagsMs.push(performance.now() - publishedAt[Number(match[1])]!);
     });
@@ -128,7 +130,7 @@ describe('raw ingest under load, with real worker processes', function () {
       `${expected} events in the log`,
     );
     await sleep(1500);
-    await observer.unsubscribe(redisNames(prefix).eventsChannel);
+    await observer.sUnsubscribe(channels);
     return { published: publishedAt.length, fannedOut, lagsMs };
   }
 

@@ -32,7 +32,7 @@ describe('Redis names (prefix pb)', function () {
     expect(INGEST_STREAM_FIELD).to.equal('event');
   });
 
-  it('the main board keeps the keys of an installation from before boards; another board has its own tag', function () {
+  it('the main board keeps the keys of an installation from before boards; another board has its own tag (keys and shard channel)', function () {
     expect(boardKeys('pb', 'main')).to.deep.equal({
       board: 'main',
       tag: '{pb}',
@@ -44,6 +44,9 @@ describe('Redis names (prefix pb)', function () {
       meta: '{pb}:board',
       historyPrefix: '{pb}:h:',
       annotations: '{pb}:annotations',
+      channel: '{pb}:live',
+      ingestPositionPrefix: '{pb}:ingest:part:',
+      durableDonePrefix: '{pb}:ingest:done:',
       publicStatus: '{pb}:public',
     });
     expect(boardKeys('pb', 'ops')).to.deep.equal({
@@ -57,6 +60,9 @@ describe('Redis names (prefix pb)', function () {
       meta: '{pb:ops}:board',
       historyPrefix: '{pb:ops}:h:',
       annotations: '{pb:ops}:annotations',
+      channel: '{pb:ops}:live',
+      ingestPositionPrefix: '{pb:ops}:ingest:part:',
+      durableDonePrefix: '{pb:ops}:ingest:done:',
       publicStatus: '{pb:ops}:public',
     });
   });

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { compareStreamIds, parseEnvelope } from '../../shared/events.ts';
-import { redisNames } from '../../shared/keys.ts';
+import { boardKeys, redisNames } from '../../shared/keys.ts';
 import { createPublisher, EventValidationError } from '../../shared/publisher.ts';
 import { recentEventsKey } from '../../shared/sequence-script.ts';
 import { useTestBed } from '../helpers/test-bed.ts';
@@ -16,11 +16,11 @@ describe('publisher and sequencing script', function () {
     return parsed.ok ? parsed.value : undefined;
   }
 
-  it('gives each event of a batch its own increasing id, and publishes each envelope once', async function () {
+  it("gives each event of a batch its own increasing id, and publishes each envelope once on the board's shard channel", async function () {
     const subscriber = bed.client.duplicate();
     await subscriber.connect();
     const received: string[] = [];
-    await subscriber.subscribe(redisNames(bed.prefix).eventsChannel, (message) => received.push(message));
+    await subscriber.sSubscribe(boardKeys(bed.prefix, 'main').channel, (message) => received.push(message));
     try {
       const publisher = createPublisher(bed.client, { prefix: bed.prefix });
       const ids = await publisher.publish({

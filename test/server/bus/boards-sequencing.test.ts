@@ -141,7 +141,11 @@ describe('sequencing per board', function () {
           byBoard[String(value.labels.board)] = (byBoard[String(value.labels.board)] ?? 0) + value.value;
       }
       expect(byBoard).to.deep.equal({ edge: 1 });
-      expect(await keysOfBoard(bed, 'nope')).to.deep.equal([]);
+      // Only the refused board's raw-ingest position record, kept a minute (so it is counted once).
+      const left = await keysOfBoard(bed, 'nope');
+      expect(left).to.have.length(1);
+      expect(left[0]).to.match(/:ingest:part:[0-9a-f]{32}$/);
+      expect(await bed.client.pTTL(left[0]!)).to.be.within(1, 60_000);
       expect(await dataKeysOf(bed, 'main')).to.deep.equal([]);
     });
 

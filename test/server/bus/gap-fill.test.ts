@@ -51,8 +51,8 @@ describe('gap fill after the subscriber connection drops', function () {
           : { type: 'metric', name: 'load', value: index };
       await publisher.publish(input);
     }
-    // Both workers' subscribers were cut each time.
-    expect(await kills).to.equal(KILL_AT_MS.length * apps.length);
+    // Both workers' subscribers (classic and shard) were cut each time.
+    expect(await kills).to.equal(KILL_AT_MS.length * apps.length * 2);
 
     const log = (await bed.client.xRange(redisNames(prefix).log, '-', '+')) ?? [];
     expect(log).to.have.length(total);

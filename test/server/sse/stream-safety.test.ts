@@ -2,7 +2,7 @@
 // fails when the behaviour it names is broken, through HTTP, Redis and real sockets only.
 import net from 'node:net';
 import { expect } from 'chai';
-import { authNames, redisNames } from '../../../shared/keys.ts';
+import { authNames, boardKeys, redisNames } from '../../../shared/keys.ts';
 import { createPublisher } from '../../../shared/publisher.ts';
 import type { TestApp } from '../../helpers/app.ts';
 import type { TestSession } from '../../helpers/auth.ts';
@@ -41,7 +41,6 @@ describe('stream safety', function () {
     const session = await bed.login(app.url);
     const raw = await openRawStream(`${app.url}/events`, { headers: session.headers }).opened;
     await raw.waitForText(/: pulseboard stream/);
-    const names = redisNames(bed.prefix);
     const base = { type: 'status', service: 'api', state: 'ok', ts: Date.now() };
     const forged = [
       { ...base, id: '99999999999990-0\n\ndata: injected' },
@@ -52,8 +51,10 @@ describe('stream safety', function () {
       { ...base, id: '99999999999995-0', type: 'reset' },
       { ...base, id: '99999999999996-0', service: '<img src=x onerror=alert(1)>' },
     ];
-    for (const envelope of forged) await bed.client.publish(names.eventsChannel, JSON.stringify(envelope));
-    await bed.client.publish(names.eventsChannel, 'not json\n\ndata: injected');
+    // Forged straight onto main's shard channel, where the sequencing script publishes (docs/design.md).
+    const channel = boardKeys(bed.prefix, 'main').channel;
+    for (const envelope of forged) await bed.client.sPublish(channel, JSON.stringify(envelope));
+    await bed.client.sPublish(channel, 'not json\n\ndata: injected');
     const [id] = await createPublisher(bed.client, { prefix: bed.prefix }).publish(base);
     await raw.waitForText(new RegExp(`id: main:${id}\\n`));
     await sleep(100);

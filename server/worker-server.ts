@@ -1,0 +1,72 @@
+// The worker's HTTP server around the Koa app (docs/security.md, "Hardening"; docs/reliability.md,
+// "Reloads and shutdown"): deadlines, connection limits, the requests in flight a stop lets finish.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type Koa from 'koa';
+import type { Config } from './config.ts';
+import { limitConnections } from './http/connection-limits.ts';
+import type { Logger } from './log.ts';
+import type { Metrics } from './metrics/worker-metrics.ts';
+
+export interface WorkerServer {
+  server: http.Server;
+  url: string;
+  port: number;
+  /** Resolves when every request in flight has ended, or after `ms`. */
+  drainInFlight(ms: number): Promise<void>;
+}
+
+export async function listen(
+  config: Config,
+  app: Koa,
+  { log, metrics }: { log: Logger; metrics: Metrics },
+): Promise<WorkerServer> {
+  // Headers and body deadlines, checked every second (Node's default is every 30 s): a slowloris socket
+  // is answered 408 and closed within HEADERS_TIMEOUT_MS + 1 s. Streams are not cut: requestTimeout
+  // ends when the request is received, not when the response ends (test/server/http/slow-clients.test.ts).
+  const handleRequest = app.callback();
+  const server = http.createServer(
+    {
+      headersTimeout: config.HEADERS_TIMEOUT_MS,
+      requestTimeout: config.REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: 1000,
+    },
+    // Koa's handler settles every request itself (errors go to ctx.onerror), so its promise never rejects.
+    (request, response) => void handleRequest(request, response),
+  );
+  // Longer than the usual load-balancer idle timeout (60 s), so the balancer closes idle sockets first.
+  server.keepAliveTimeout = 65_000;
+  limitConnections(server, {
+    maxConnections: config.MAX_CONNECTIONS,
+    maxPerAddress: config.TRUST_PROXY ? undefined : config.MAX_CONNECTIONS_PER_IP,
+    log,
+    metrics,
+  });
+  // Requests whose response has not closed yet; stop() lets them finish before Redis closes.
+  const inFlight = new Set<http.ServerResponse>();
+  server.on('request', (_request: http.IncomingMessage, response: http.ServerResponse) => {
+    inFlight.add(response);
+    response.once('close', () => inFlight.delete(response));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.PORT, config.HOST, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return {
+    server,
+    url,
+    port,
+    async drainInFlight(ms) {
+      const deadline = Date.now() + ms;
+      while (inFlight.size > 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    },
+  };
+}
