@@ -45,6 +45,35 @@ redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[4]))
 return {raw, 1}
 `;
 
+// KEYS[1] the session, KEYS[2] the users hash, KEYS[3] the session's set; ARGV: now (ms, the worker's clock,
+// as koa-session's expiry check), the expiry a session renewed within the quiet window has at least (ms),
+// limit, lease ms, member. The whole check of a stream request on the fast path (docs/architecture.md,
+// "Stream fast path") in one round trip: the session exists, has not expired, was renewed within the
+// window (so no rolling save is due) and has its logged-in fields; its user exists with the session's
+// stamp; then admits as ADMIT_SCRIPT does. Returns {-2} (not decided here: the Koa path decides, nothing
+// was written), or {record, 1 admitted | 0 refused}.
+const SESSION_ADMIT_SCRIPT = `
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {-2} end
+local ok, session = pcall(cjson.decode, raw)
+if not ok or type(session) ~= 'table' then return {-2} end
+local expire = session._expire
+if type(expire) ~= 'number' or expire < tonumber(ARGV[1]) or expire < tonumber(ARGV[2]) then return {-2} end
+if type(session.user) ~= 'string' or type(session.stamp) ~= 'string' or type(session.csrf) ~= 'string'
+  or #session.csrf < 16 or type(session.createdAt) ~= 'number' then return {-2} end
+local record = redis.call('HGET', KEYS[2], session.user)
+if not record then return {-2} end
+local decoded, user = pcall(cjson.decode, record)
+if not decoded or type(user) ~= 'table' or user.stamp ~= session.stamp then return {-2} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[3]) then return {record, 0} end
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[4]), ARGV[5])
+redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[4]))
+return {record, 1}
+`;
+
 // KEYS[1] the session's set; ARGV: lease ms, members… Renews the leases of members still present.
 const RENEW_SCRIPT = `
 local t = redis.call('TIME')
@@ -70,6 +99,7 @@ export class StreamQuota {
   private readonly admitScript;
   private readonly renewScript;
   private readonly userAdmitScript;
+  private readonly sessionAdmitScript;
   /** Admissions decided with the user lookup (admitWithUser), by response, until the route asks. */
   private readonly decided = new WeakMap<ServerResponse, { sessionId: string; admitted: boolean }>();
   /** This worker's open streams: session handle -> stream members. */
@@ -85,6 +115,7 @@ export class StreamQuota {
     this.admitScript = createScriptRunner(options.redis, ADMIT_SCRIPT);
     this.renewScript = createScriptRunner(options.redis, RENEW_SCRIPT);
     this.userAdmitScript = createScriptRunner(options.redis, USER_ADMIT_SCRIPT);
+    this.sessionAdmitScript = createScriptRunner(options.redis, SESSION_ADMIT_SCRIPT);
   }
 
   private nextMember(): string {
@@ -121,9 +152,11 @@ export class StreamQuota {
   async admitWithUser(
     sessionId: string,
     response: ServerResponse,
-    users: Pick<UserStore, 'hashKey'>,
+    users: Pick<UserStore, 'hashKey' | 'get'>,
     user: { name: string; stamp: string },
   ): Promise<UserRecord | undefined> {
+    // Already decided on the fast path, which handed the request on for another reason: no second lease.
+    if (this.decided.get(response)?.sessionId === sessionId) return users.get(user.name);
     const name = tryNormalizeUsername(user.name);
     if (name === undefined) return undefined;
     const member = this.nextMember();
@@ -141,6 +174,39 @@ export class StreamQuota {
     const [raw, outcome] = Array.isArray(reply) ? (reply as unknown[]) : [];
     if (outcome === 1) this.hold(sessionId, key, member, response);
     if (outcome === 1 || outcome === 0) this.decided.set(response, { sessionId, admitted: outcome === 1 });
+    return typeof raw === 'string' ? parseUserRecord(raw) : undefined;
+  }
+
+  /**
+   * The fast path's check of a stream request (docs/architecture.md, "Stream fast path"): reads the
+   * session at `sessionKey` and its user and admits the stream, in one script. Returns the user's record
+   * when it decided (the stream admitted or refused; \`admit\` then answers for this response without asking
+   * Redis again), or undefined when the session is missing, expired, due for its rolling renewal or not
+   * logged in, or its user is gone or has another stamp: nothing was written, and the Koa path decides.
+   */
+  async admitSession(
+    session: { handle: string; key: string },
+    response: ServerResponse,
+    users: Pick<UserStore, 'hashKey'>,
+    expiry: { now: number; renewedAfter: number },
+  ): Promise<UserRecord | undefined> {
+    const member = this.nextMember();
+    const key = this.keyOf(session.handle);
+    const reply = await this.sessionAdmitScript([
+      '3',
+      session.key,
+      users.hashKey,
+      key,
+      String(expiry.now),
+      String(expiry.renewedAfter),
+      String(this.options.limit),
+      String(this.leaseMs),
+      member,
+    ]);
+    const [raw, outcome] = Array.isArray(reply) ? (reply as unknown[]) : [];
+    if (outcome !== 1 && outcome !== 0) return undefined;
+    if (outcome === 1) this.hold(session.handle, key, member, response);
+    this.decided.set(response, { sessionId: session.handle, admitted: outcome === 1 });
     return typeof raw === 'string' ? parseUserRecord(raw) : undefined;
   }
 
