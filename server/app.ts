@@ -17,7 +17,7 @@ import type { BoardRegistry } from './auth/boards.ts';
 import { csrfProtection } from './auth/csrf.ts';
 import { authGuard, getAuth } from './auth/guard.ts';
 import { sessionMiddleware } from './auth/sessions.ts';
-import { streamAuthenticator, type StreamAuthenticator } from './auth/stream-auth.ts';
+import { rawHeader, streamAuthenticator, type StreamAuthenticator } from './auth/stream-auth.ts';
 import type { StreamQuota } from './auth/stream-quota.ts';
 import { LoginThrottle } from './auth/throttle.ts';
 import { TokenStore } from './auth/tokens.ts';
@@ -100,7 +100,7 @@ export function createApp(deps: AppDeps): Koa {
     identify: (ctx) => {
       const auth = getAuth(ctx);
       if (auth === undefined) return undefined;
-      return { sessionId: auth.sessionId, user: { ...auth.user, boards: auth.boards } };
+      return { sessionHandle: auth.sessionHandle, user: { ...auth.user, boards: auth.boards } };
     },
     ...(deps.streamQuota ? { streamQuota: deps.streamQuota } : {}),
   });
@@ -217,8 +217,7 @@ export function createApp(deps: AppDeps): Koa {
 function overHttps(req: IncomingMessage, trustProxy: boolean): boolean {
   if ((req.socket as Partial<TLSSocket>).encrypted === true) return true;
   if (!trustProxy) return false;
-  const proto = req.headers['x-forwarded-proto'];
-  const first = (Array.isArray(proto) ? proto.join(',') : (proto ?? '')).split(',', 1)[0] ?? '';
+  const first = rawHeader(req, 'x-forwarded-proto').split(',', 1)[0] ?? '';
   return first.trim().toLowerCase() === 'https';
 }
 

@@ -33,6 +33,23 @@ function cookieValue(header: string, pattern: RegExp): string {
   return value.startsWith('"') ? value.slice(1, -1) : value;
 }
 
+/**
+ * A request header as Node's `req.headers` gives it (repeats joined with `separator`: `; ` for Cookie,
+ * `, ` for the others), '' when absent, read from `rawHeaders`: `req.headers` builds and keeps an object
+ * of every header on the request for the stream's whole life (docs/performance.md, idle memory).
+ */
+export function rawHeader(req: IncomingMessage, lowerName: string, separator = ', '): string {
+  const raw = req.rawHeaders;
+  let value: string | undefined;
+  for (let index = 0; index + 1 < raw.length; index += 2) {
+    const name = raw[index];
+    if (name === undefined || name.length !== lowerName.length || name.toLowerCase() !== lowerName) continue;
+    const item = raw[index + 1] ?? '';
+    value = value === undefined ? item : `${value}${separator}${item}`;
+  }
+  return value ?? '';
+}
+
 /** keygrip's signature (HMAC-SHA1, base64 with `/+=` made URL-safe), as koa-session's cookies carry it. */
 function sign(data: string, key: string): string {
   return createHmac('sha1', key)
@@ -50,7 +67,7 @@ function sameText(a: string, b: string): boolean {
 /** The authenticated requester of a stream. */
 export interface StreamIdentity {
   /** Public handle of the session (server/auth/sessions.ts); absent for a sessionless requester. */
-  sessionId?: string;
+  sessionHandle?: string;
   user: BoardUser & { name: string };
 }
 
@@ -69,8 +86,8 @@ export function streamAuthenticator(options: StreamAuthOptions): StreamAuthentic
   const signaturePattern = cookiePattern(`${SESSION_COOKIE}.sig`);
   const [key] = options.keys;
   return async function authenticate(req, res) {
-    const header = req.headers.cookie;
-    if (key === undefined || header === undefined) return undefined;
+    const header = rawHeader(req, 'cookie', '; ');
+    if (key === undefined || header === '') return undefined;
     const id = cookieValue(header, idPattern);
     const signature = cookieValue(header, signaturePattern);
     if (id === '' || signature === '') return undefined;
@@ -84,6 +101,6 @@ export function streamAuthenticator(options: StreamAuthOptions): StreamAuthentic
       { now, renewedAfter: renewedAfter(options.ttlMs, now) },
     );
     if (record === undefined) return undefined;
-    return { sessionId: handle, user: { name: record.name, role: record.role, boards: record.boards } };
+    return { sessionHandle: handle, user: { name: record.name, role: record.role, boards: record.boards } };
   };
 }

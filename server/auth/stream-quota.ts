@@ -83,6 +83,23 @@ redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]))
 return 1
 `;
 
+/** A stream counted in its session's set, kept on its response until it closes. */
+interface Lease {
+  readonly quota: StreamQuota;
+  readonly sessionHandle: string;
+  readonly member: string;
+}
+
+const LEASE = Symbol('pulseboard.streamLease');
+
+/** The close listener of every counted response (`this` is the response). */
+function releaseLeaseOf(this: ServerResponse): void {
+  const lease = Reflect.get(this, LEASE) as Lease | undefined;
+  if (lease === undefined) return;
+  Reflect.set(this, LEASE, undefined);
+  lease.quota.release(lease);
+}
+
 export interface StreamQuotaOptions {
   redis: RedisClient;
   names: RedisNames;
@@ -101,7 +118,7 @@ export class StreamQuota {
   private readonly userAdmitScript;
   private readonly sessionAdmitScript;
   /** Admissions decided with the user lookup (admitWithUser), by response, until the route asks. */
-  private readonly decided = new WeakMap<ServerResponse, { sessionId: string; admitted: boolean }>();
+  private readonly decided = new WeakMap<ServerResponse, { sessionHandle: string; admitted: boolean }>();
   /** This worker's open streams: session handle -> stream members. */
   private readonly held = new Map<string, Set<string>>();
   private readonly workerTag = randomBytes(6).toString('hex');
@@ -127,19 +144,30 @@ export class StreamQuota {
     return new AppError(429, 'too_many_streams', `at most ${this.options.limit} open streams per session`);
   }
 
-  /** Counts `member` until `response` closes. */
-  private hold(sessionId: string, key: string, member: string, response: ServerResponse): void {
-    let members = this.held.get(sessionId);
-    if (!members) this.held.set(sessionId, (members = new Set()));
+  /**
+   * Counts `member` until `response` closes. What it keeps per stream is small (an idle stream's memory,
+   * docs/performance.md): the lease on the response and one shared listener, no closure per stream.
+   */
+  private hold(sessionHandle: string, member: string, response: ServerResponse): void {
+    let members = this.held.get(sessionHandle);
+    if (!members) this.held.set(sessionHandle, (members = new Set()));
     members.add(member);
-    const release = () => {
-      members.delete(member);
-      if (members.size === 0 && this.held.get(sessionId) === members) this.held.delete(sessionId);
-      // Redis away: the lease runs out by itself.
-      this.options.redis.zRem(key, member).catch(() => undefined);
-    };
-    if (response.destroyed || response.writableFinished) release();
-    else response.once('close', release);
+    const lease: Lease = { quota: this, sessionHandle, member };
+    if (response.destroyed || response.writableFinished) {
+      this.release(lease);
+      return;
+    }
+    Reflect.set(response, LEASE, lease);
+    response.on('close', releaseLeaseOf);
+  }
+
+  /** The stream of `lease` closed: it no longer counts. */
+  release(lease: Lease): void {
+    const { sessionHandle, member } = lease;
+    const members = this.held.get(sessionHandle);
+    if (members?.delete(member) && members.size === 0) this.held.delete(sessionHandle);
+    // Redis away: the lease runs out by itself.
+    this.options.redis.zRem(this.keyOf(sessionHandle), member).catch(() => undefined);
   }
 
   /**
@@ -150,17 +178,17 @@ export class StreamQuota {
    * when its response closes, like every other.
    */
   async admitWithUser(
-    sessionId: string,
+    sessionHandle: string,
     response: ServerResponse,
     users: Pick<UserStore, 'hashKey' | 'get'>,
     user: { name: string; stamp: string },
   ): Promise<UserRecord | undefined> {
     // Already decided on the fast path, which handed the request on for another reason: no second lease.
-    if (this.decided.get(response)?.sessionId === sessionId) return users.get(user.name);
+    if (this.decided.get(response)?.sessionHandle === sessionHandle) return users.get(user.name);
     const name = tryNormalizeUsername(user.name);
     if (name === undefined) return undefined;
     const member = this.nextMember();
-    const key = this.keyOf(sessionId);
+    const key = this.keyOf(sessionHandle);
     const reply = await this.userAdmitScript([
       '2',
       users.hashKey,
@@ -172,8 +200,9 @@ export class StreamQuota {
       member,
     ]);
     const [raw, outcome] = Array.isArray(reply) ? (reply as unknown[]) : [];
-    if (outcome === 1) this.hold(sessionId, key, member, response);
-    if (outcome === 1 || outcome === 0) this.decided.set(response, { sessionId, admitted: outcome === 1 });
+    if (outcome === 1) this.hold(sessionHandle, member, response);
+    if (outcome === 1 || outcome === 0)
+      this.decided.set(response, { sessionHandle, admitted: outcome === 1 });
     return typeof raw === 'string' ? parseUserRecord(raw) : undefined;
   }
 
@@ -205,29 +234,29 @@ export class StreamQuota {
     ]);
     const [raw, outcome] = Array.isArray(reply) ? (reply as unknown[]) : [];
     if (outcome !== 1 && outcome !== 0) return undefined;
-    if (outcome === 1) this.hold(session.handle, key, member, response);
-    this.decided.set(response, { sessionId: session.handle, admitted: outcome === 1 });
+    if (outcome === 1) this.hold(session.handle, member, response);
+    this.decided.set(response, { sessionHandle: session.handle, admitted: outcome === 1 });
     return typeof raw === 'string' ? parseUserRecord(raw) : undefined;
   }
 
-  private keyOf(sessionId: string): string {
-    return authNames(this.options.names.prefix).streams(sessionId);
+  private keyOf(sessionHandle: string): string {
+    return authNames(this.options.names.prefix).streams(sessionHandle);
   }
 
   /**
-   * Counts a new stream of `sessionId` until `response` closes, or throws 429 when the session already
+   * Counts a new stream of `sessionHandle` until `response` closes, or throws 429 when the session already
    * holds `limit` streams anywhere. Refused rather than closing an older stream: that tab would reconnect
    * and evict another, forever.
    */
-  async admit(sessionId: string, response: ServerResponse): Promise<void> {
+  async admit(sessionHandle: string, response: ServerResponse): Promise<void> {
     const decided = this.decided.get(response);
-    if (decided !== undefined && decided.sessionId === sessionId) {
+    if (decided !== undefined && decided.sessionHandle === sessionHandle) {
       this.decided.delete(response);
       if (!decided.admitted) throw this.refuse();
       return;
     }
     const member = this.nextMember();
-    const key = this.keyOf(sessionId);
+    const key = this.keyOf(sessionHandle);
     const admitted = await this.admitScript([
       '1',
       key,
@@ -236,7 +265,7 @@ export class StreamQuota {
       member,
     ]);
     if (admitted !== 1) throw this.refuse();
-    this.hold(sessionId, key, member, response);
+    this.hold(sessionHandle, member, response);
   }
 
   /** Streams of this worker that hold a lease. */
@@ -263,8 +292,8 @@ export class StreamQuota {
     this.renewing = true;
     try {
       await Promise.all(
-        [...this.held].map(([sessionId, members]) =>
-          this.renewScript(['1', this.keyOf(sessionId), String(this.leaseMs), ...members]),
+        [...this.held].map(([sessionHandle, members]) =>
+          this.renewScript(['1', this.keyOf(sessionHandle), String(this.leaseMs), ...members]),
         ),
       );
     } catch (error) {

@@ -116,6 +116,8 @@ export class Hub implements EventDelivery {
       boardSet = { boards, index: new Map(boards.map((board, i) => [board, i])), filters: new Map() };
       this.boardSets.set(setKey, boardSet);
     }
+    // The same names: every connection of the set shares one array (idle memory, docs/performance.md).
+    connection.shareBoards(boardSet.boards);
     const filterKey = connection.topics.key;
     let group = boardSet.filters.get(filterKey);
     if (!group) {

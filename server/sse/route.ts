@@ -12,7 +12,7 @@ import { boardSchema, MAX_BOARDS_PER_STREAM } from '../../shared/boards.ts';
 import { parseCursor, type Cursor } from '../../shared/cursor.ts';
 import { topicOf } from '../../shared/events.ts';
 import type { BoardUser } from '../auth/boards.ts';
-import type { StreamIdentity } from '../auth/stream-auth.ts';
+import { rawHeader, type StreamIdentity } from '../auth/stream-auth.ts';
 import type { StreamQuota } from '../auth/stream-quota.ts';
 import { AppError, UnauthorizedError, ValidationError } from '../http/errors.ts';
 import type { Logger } from '../log.ts';
@@ -21,7 +21,7 @@ import { SseConnection } from './connection.ts';
 import type { EventLogReader } from './delivery.ts';
 import { encodeComment, encodeEventBody, encodeReset, encodeRetry } from './frame.ts';
 import type { Hub } from './hub.ts';
-import { parseTopics, type TopicFilter } from './topics.ts';
+import { ALL_TOPICS, parseTopics, type TopicFilter } from './topics.ts';
 
 export interface EventsRouteOptions {
   hub: Hub;
@@ -69,7 +69,7 @@ interface AcceptedStream {
   /** Sorted. */
   boards: readonly string[];
   since: Cursor | undefined;
-  sessionId?: string;
+  sessionHandle?: string;
   userName: string;
 }
 
@@ -130,11 +130,8 @@ function askedBoards(query: ParsedUrlQuery): string[] | undefined {
   return boards;
 }
 
-/** A header's text as Koa's `ctx.get` gives it: '' when absent. */
-function headerText(value: string | string[] | undefined): string {
-  if (value === undefined) return '';
-  return Array.isArray(value) ? value.join(', ') : value;
-}
+/** Events replayed from memory per write, at most. */
+const MEMORY_REPLAY_SLICE = 128;
 
 /** Retry between 1x and 1.5x the base, so a reload's reconnects do not arrive in one burst. */
 function jitteredRetry(baseMs: number): number {
@@ -175,6 +172,18 @@ function takeOutgoingHeaders(res: ServerResponse): OutgoingHttpHeaders {
   const map = Object.getOwnPropertySymbols(res).find((symbol) => symbol.description === 'kOutHeaders');
   if (map !== undefined) Reflect.set(res, map, null);
   return headers;
+}
+
+/**
+ * Node keeps the request's header list (`rawHeaders`, the strings of every header: the cookie, the
+ * resume cursor) and the object `req.headers` built from it for as long as the connection lives, though
+ * nothing reads them once a stream is open (its response carries no request data, and the socket is never
+ * reused: `Connection: close`). Both are emptied; a later `req.headers` would give `{}`.
+ */
+function releaseRequestHeaders(req: IncomingMessage): void {
+  req.rawHeaders = [];
+  const headers = Object.getOwnPropertySymbols(req).find((symbol) => symbol.description === 'kHeaders');
+  if (headers !== undefined) Reflect.set(req, headers, null);
 }
 
 /** What `_header` holds once the header block is on the wire: Node only tests it for truth from then on. */
@@ -230,12 +239,26 @@ export function eventsRoute(options: EventsRouteOptions): EventsRoute {
       if (afterId === undefined || !connection.boards.includes(board)) continue;
       const recent = hub.recentAfter(board, afterId);
       if (recent !== undefined) {
-        // Kept in memory (docs/architecture.md, "Replays from memory"): the bodies the hub encoded.
-        for (const event of recent) {
-          if (!connection.topics.matches(event.topic)) continue;
+        // Kept in memory (docs/architecture.md, "Replays from memory"): the bodies the hub encoded, a
+        // write per slice of them, at the client's pace.
+        const { topics } = connection;
+        const matching =
+          topics === ALL_TOPICS ? recent : recent.filter((event) => topics.matches(event.topic));
+        // A slice stays under a quarter of the limit, so it fits next to the half `waitForRoom` leaves.
+        const sliceBytes = options.maxBufferBytes / 4;
+        let from = 0;
+        while (from < matching.length) {
           if (connection.pendingBytes > options.maxBufferBytes / 2) await connection.waitForRoom();
           if (connection.closed || !connection.boards.includes(board)) break;
-          connection.replay(board, event.id, event.body);
+          let to = from + 1;
+          let bytes = matching[from]?.body.length ?? 0;
+          while (to < matching.length && to - from < MEMORY_REPLAY_SLICE) {
+            bytes += matching[to]?.body.length ?? 0;
+            if (bytes > sliceBytes) break;
+            to += 1;
+          }
+          connection.replayBatch(board, matching.slice(from, to));
+          from = to;
         }
         metrics.replays.inc({ kind: 'memory' });
         if (connection.closed) return;
@@ -299,13 +322,14 @@ export function eventsRoute(options: EventsRouteOptions): EventsRoute {
       boards: stream.boards,
       maxBufferBytes: options.maxBufferBytes,
       response: res,
-      ...(stream.sessionId === undefined ? {} : { sessionId: stream.sessionId }),
+      ...(stream.sessionHandle === undefined ? {} : { sessionHandle: stream.sessionHandle }),
       userName: stream.userName,
     });
     connection.write(
       Buffer.concat([encodeRetry(jitteredRetry(options.retryMs)), encodeComment('pulseboard stream')]),
     );
     releaseHeaderBlock(res);
+    releaseRequestHeaders(req);
     // Held before the hub can deliver anything, so replayed and live events keep id order. Boards the
     // cursor does not name start live, at the worker's position.
     const { since } = stream;
@@ -315,7 +339,7 @@ export function eventsRoute(options: EventsRouteOptions): EventsRoute {
   }
 
   /** Checks a stream request: its query, resume cursor and boards. */
-  async function check(request: StreamRequest): Promise<Omit<AcceptedStream, 'sessionId' | 'userName'>> {
+  async function check(request: StreamRequest): Promise<Omit<AcceptedStream, 'sessionHandle' | 'userName'>> {
     const topics = parseTopics(request.query.topics);
     const since = resumeCursor(request);
     const boards = await streamBoards(request);
@@ -324,16 +348,16 @@ export function eventsRoute(options: EventsRouteOptions): EventsRoute {
 
   /** Counts the stream under MAX_STREAMS_PER_SESSION across every worker, until its response closes (or 429). */
   async function admit(request: StreamRequest): Promise<void> {
-    const { sessionId } = request.identity;
-    if (sessionId !== undefined) await options.streamQuota?.admit(sessionId, request.response);
+    const { sessionHandle } = request.identity;
+    if (sessionHandle !== undefined) await options.streamQuota?.admit(sessionHandle, request.response);
   }
 
   function accepted(
     request: StreamRequest,
-    checked: Omit<AcceptedStream, 'sessionId' | 'userName'>,
+    checked: Omit<AcceptedStream, 'sessionHandle' | 'userName'>,
   ): AcceptedStream {
-    const { sessionId, user } = request.identity;
-    return { ...checked, ...(sessionId === undefined ? {} : { sessionId }), userName: user.name };
+    const { sessionHandle, user } = request.identity;
+    return { ...checked, ...(sessionHandle === undefined ? {} : { sessionHandle }), userName: user.name };
   }
 
   return {
@@ -381,7 +405,7 @@ export function eventsRoute(options: EventsRouteOptions): EventsRoute {
       const request: StreamRequest = {
         // As Koa parses `ctx.query`.
         query: mark === -1 ? {} : parseQuery(url.slice(mark + 1)),
-        lastEventId: headerText(req.headers['last-event-id']),
+        lastEventId: rawHeader(req, 'last-event-id'),
         identity,
         response: res,
       };
