@@ -3,7 +3,7 @@
 // headless Chromium, HAProxy, and docker-compose to validate docker-compose.yml. On Debian or Ubuntu, as
 // root or with passwordless sudo, it installs what is missing with apt-get; anywhere else it stops within
 // a second, before any test, naming each missing tool and how to get it, instead of minutes of failures.
-// Plain JavaScript without dependencies, so it also runs on a fresh clone before `npm ci`.
+// Then, on a fresh clone, it runs `npm ci`. Plain JavaScript without dependencies, so it runs before that.
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
 import path from 'node:path';
@@ -39,6 +39,7 @@ const TOOLS = [
   },
   {
     name: 'chromium',
+    override: 'CHROMIUM_PATH',
     find: () =>
       process.env.CHROMIUM_PATH
         ? [process.env.CHROMIUM_PATH].find(executable)
@@ -49,6 +50,7 @@ const TOOLS = [
   },
   {
     name: 'haproxy',
+    override: 'HAPROXY_PATH',
     find: () => [process.env.HAPROXY_PATH ?? '/usr/sbin/haproxy'].find(executable),
     packages: ['haproxy'],
     how: 'Debian/Ubuntu: apt-get install haproxy; elsewhere set HAPROXY_PATH to an haproxy binary',
@@ -120,20 +122,39 @@ function installMissing(missing) {
   return null;
 }
 
+/** The variable that points the suite at this tool, when it is set: apt-get cannot help then. */
+function overridden(tool) {
+  return tool.override && process.env[tool.override] ? tool.override : null;
+}
+
+/** Why a missing tool is missing, beyond "not installed". */
+function detail(tool) {
+  const variable = overridden(tool);
+  return variable ? ` (${variable} is set to ${process.env[variable]}, which is not an executable file)` : '';
+}
+
+/**
+ * The tools first (seconds), then the dependencies (npm ci, a minute): a machine that cannot run the suite
+ * is told so before anything is downloaded.
+ */
 function main() {
-  if (!checkNode() || !checkDependencies()) return 1;
+  if (!checkNode()) return 1;
   let missing = TOOLS.filter((tool) => !tool.find());
   let cannotInstall = null;
-  if (missing.length > 0) {
-    cannotInstall = installMissing(missing);
+  const installable = missing.filter((tool) => !overridden(tool));
+  if (installable.length > 0) {
+    cannotInstall = installMissing(installable);
     missing = TOOLS.filter((tool) => !tool.find());
   }
   const optional = missing.filter((tool) => tool.optional);
   for (const tool of optional) say(`${tool.name} is not installed; its test is skipped (${tool.how})`);
   const required = missing.filter((tool) => !tool.optional);
-  if (required.length === 0) return 0;
-  say(`the test suite needs these tools (${cannotInstall ?? 'apt-get could not install them'}):`);
-  for (const tool of required) say(`  - ${tool.name}: ${tool.how}`);
+  if (required.length === 0) return checkDependencies() ? 0 : 1;
+  const why =
+    cannotInstall ??
+    (installable.length > 0 ? 'apt-get could not install them' : 'a variable points at no executable file');
+  say(`the test suite needs these tools (${why}):`);
+  for (const tool of required) say(`  - ${tool.name}: ${tool.how}${detail(tool)}`);
   say('no test was run.');
   return 1;
 }

@@ -9,13 +9,7 @@ import type { Pulseboard } from '../../server/pulseboard.ts';
 import { redisNames } from '../../shared/keys.ts';
 import { ensureTestUser } from '../helpers/auth.ts';
 import { until } from '../helpers/sse-client.ts';
-import {
-  closeContext,
-  launchChromium,
-  pageProblems,
-  watchedPage,
-  type PageProblems,
-} from './helpers/chromium.ts';
+import { closeContext, pageProblems, watchedPage, type PageProblems } from './helpers/chromium.ts';
 import {
   connectionLabel,
   eventTitles,
@@ -23,7 +17,7 @@ import {
   tile,
   waitForLive,
 } from './helpers/dashboard-page.ts';
-import { startEnvironment, type BrowserEnvironment } from './helpers/environment.ts';
+import { startEnvironmentAndBrowser, type BrowserEnvironment } from './helpers/environment.ts';
 
 describe('boards in Chromium', function () {
   this.timeout(90_000);
@@ -34,7 +28,7 @@ describe('boards in Chromium', function () {
   let problems: PageProblems;
 
   before(async function () {
-    [env, browser] = await Promise.all([startEnvironment(), launchChromium()]);
+    ({ env, browser } = await startEnvironmentAndBrowser());
     const names = redisNames(env.prefix);
     const boards = new BoardStore(env.client, names);
     await boards.add('payments', 'Payments');

@@ -2,15 +2,9 @@ import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { Pulseboard } from '../../server/pulseboard.ts';
 import { until } from '../helpers/sse-client.ts';
-import {
-  closeContext,
-  launchChromium,
-  pageProblems,
-  watchedPage,
-  type PageProblems,
-} from './helpers/chromium.ts';
+import { closeContext, pageProblems, watchedPage, type PageProblems } from './helpers/chromium.ts';
 import { connectionLabel, eventTitles, logInThroughForm, tile } from './helpers/dashboard-page.ts';
-import { startEnvironment, type BrowserEnvironment } from './helpers/environment.ts';
+import { startEnvironmentAndBrowser, type BrowserEnvironment } from './helpers/environment.ts';
 
 describe('the dashboard in Chromium', function () {
   this.timeout(60_000);
@@ -22,7 +16,7 @@ describe('the dashboard in Chromium', function () {
   let page: Page;
 
   before(async function () {
-    [env, browser] = await Promise.all([startEnvironment(), launchChromium()]);
+    ({ env, browser } = await startEnvironmentAndBrowser());
     app = await env.startApp();
     await env.publisher.publish({
       type: 'status',

@@ -2,15 +2,9 @@ import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { Pulseboard } from '../../server/pulseboard.ts';
 import { sessionNames } from '../../shared/keys.ts';
-import {
-  closeContext,
-  launchChromium,
-  pageProblems,
-  watchedPage,
-  type PageProblems,
-} from './helpers/chromium.ts';
+import { closeContext, pageProblems, watchedPage, type PageProblems } from './helpers/chromium.ts';
 import { logInThroughForm, waitForLive } from './helpers/dashboard-page.ts';
-import { startEnvironment, type BrowserEnvironment } from './helpers/environment.ts';
+import { startEnvironmentAndBrowser, type BrowserEnvironment } from './helpers/environment.ts';
 
 describe('the login page in Chromium', function () {
   this.timeout(60_000);
@@ -22,11 +16,11 @@ describe('the login page in Chromium', function () {
   let page: Page;
 
   before(async function () {
-    [env, browser] = await Promise.all([
-      // Two failures per username + IP, and streams re-checked often, to keep the tests short.
-      startEnvironment({ LOGIN_MAX_FAILURES_PER_USER_IP: '2', SESSION_CHECK_MS: '200' }),
-      launchChromium(),
-    ]);
+    // Two failures per username + IP, and streams re-checked often, to keep the tests short.
+    ({ env, browser } = await startEnvironmentAndBrowser({
+      LOGIN_MAX_FAILURES_PER_USER_IP: '2',
+      SESSION_CHECK_MS: '200',
+    }));
     app = await env.startApp();
   });
   after(async function () {

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import type { Browser, BrowserContext } from 'playwright-core';
-import { closeContext, launchChromium, pageProblems, watchedPage } from './helpers/chromium.ts';
+import { closeContext, pageProblems, watchedPage } from './helpers/chromium.ts';
 import { connectionLabel, eventTitles, logInThroughForm, waitForLive } from './helpers/dashboard-page.ts';
-import { startEnvironment, type BrowserEnvironment } from './helpers/environment.ts';
+import { startEnvironmentAndBrowser, type BrowserEnvironment } from './helpers/environment.ts';
 
 describe('the dashboard across a server restart', function () {
   this.timeout(90_000);
@@ -11,7 +11,7 @@ describe('the dashboard across a server restart', function () {
   let context: BrowserContext;
 
   before(async function () {
-    [env, browser] = await Promise.all([startEnvironment(), launchChromium()]);
+    ({ env, browser } = await startEnvironmentAndBrowser());
   });
   after(async function () {
     await closeContext(context);

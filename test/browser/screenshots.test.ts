@@ -10,9 +10,9 @@ import type { Pulseboard } from '../../server/pulseboard.ts';
 import { redisNames } from '../../shared/keys.ts';
 import { ensureTestUser } from '../helpers/auth.ts';
 import type { StatusInput } from '../../shared/events.ts';
-import { launchChromium, pageProblems, watchedPage } from './helpers/chromium.ts';
+import { pageProblems, watchedPage } from './helpers/chromium.ts';
 import { logInThroughForm } from './helpers/dashboard-page.ts';
-import { startEnvironment, type BrowserEnvironment } from './helpers/environment.ts';
+import { startEnvironmentAndBrowser, type BrowserEnvironment } from './helpers/environment.ts';
 
 // `npm run screenshots` refreshes the README's pictures; a plain test run keeps them out of the work tree.
 const SCREENSHOTS = fileURLToPath(
@@ -165,7 +165,7 @@ describe('screenshots of a board, the board overview and the login page', functi
   let browser: Browser;
 
   before(async function () {
-    [env, browser] = await Promise.all([startEnvironment(), launchChromium()]);
+    ({ env, browser } = await startEnvironmentAndBrowser());
     // Seeded first: the worker reads the board registry at its start (boards added later show up on the
     // `boards-changed` control message the CLI sends, which this seed does not).
     await seed(env);

@@ -2,15 +2,9 @@ import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { Pulseboard } from '../../server/pulseboard.ts';
 import { until } from '../helpers/sse-client.ts';
-import {
-  closeContext,
-  launchChromium,
-  pageProblems,
-  watchedPage,
-  type PageProblems,
-} from './helpers/chromium.ts';
+import { closeContext, pageProblems, watchedPage, type PageProblems } from './helpers/chromium.ts';
 import { logInThroughForm, tile, waitForLive } from './helpers/dashboard-page.ts';
-import { startEnvironment, type BrowserEnvironment } from './helpers/environment.ts';
+import { startEnvironmentAndBrowser, type BrowserEnvironment } from './helpers/environment.ts';
 
 describe('many tabs of one browser', function () {
   this.timeout(90_000);
@@ -21,7 +15,7 @@ describe('many tabs of one browser', function () {
   let problems: PageProblems;
 
   before(async function () {
-    [env, browser] = await Promise.all([startEnvironment(), launchChromium()]);
+    ({ env, browser } = await startEnvironmentAndBrowser());
     app = await env.startApp();
     await env.publisher.publish({ type: 'status', service: 'api', state: 'ok' });
   });

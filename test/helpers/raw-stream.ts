@@ -13,8 +13,11 @@ export interface RawStreamOptions {
 }
 
 export interface RawStream {
+  /** Rejects when the request fails (refused, reset before the headers). */
   response: Promise<http.IncomingMessage>;
   status: Promise<number>;
+  /** This stream, once the response headers arrived (`await openRawStream(…).opened`); rejects as `response`. */
+  opened: Promise<RawStream>;
   /** Everything received so far, as text. */
   text(): string;
   waitForText(pattern: RegExp, timeoutMs?: number): Promise<void>;
@@ -66,9 +69,10 @@ export function openRawStream(url: string, options: RawStreamOptions = {}): RawS
       incoming.once('close', () => resolve(performance.now()));
     });
   });
-  return {
+  const stream: RawStream = {
     response,
     status: response.then((incoming) => incoming.statusCode ?? 0),
+    opened: response.then(() => stream),
     text: () => body,
     waitForText: (pattern, timeoutMs = 5000) =>
       until(() => pattern.test(body), timeoutMs, `stream text matching ${pattern}`),
@@ -80,4 +84,7 @@ export function openRawStream(url: string, options: RawStreamOptions = {}): RawS
       request.destroy();
     },
   };
+  // Not every caller awaits `opened`: its rejection is `response`'s (and `status`'s), reported there.
+  stream.opened.catch(() => undefined);
+  return stream;
 }

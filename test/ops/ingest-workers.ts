@@ -1,5 +1,6 @@
-// Real worker processes (bin/pulseboard-worker.js, as PM2 runs them) for the ingest suites: each one can
-// be paused (SIGSTOP), resumed and killed (SIGKILL) on its own. Always stopped by stopWorkers().
+// Real worker processes (bin/pulseboard-worker.js, as PM2 runs them) for the ingest and shutdown suites:
+// each one can be paused (SIGSTOP), resumed, signalled and killed (SIGKILL) on its own. Always stopped by
+// stopWorkers().
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { boardKeys } from '../../shared/keys.ts';
@@ -7,12 +8,19 @@ import type { RedisClient } from '../../server/redis.ts';
 import { freePort } from '../helpers/redis-server.ts';
 import { ROOT } from './pm2-cluster.ts';
 
+/** How a worker process ended, and when (performance.now()). */
+export interface WorkerExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  at: number;
+}
+
 export interface WorkerProcess {
   child: ChildProcess;
   pid: number;
   url: string;
   output(): string;
-  exited: Promise<void>;
+  exited: Promise<WorkerExit>;
 }
 
 export async function startWorker(
@@ -38,7 +46,9 @@ export async function startWorker(
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<WorkerExit>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal, at: performance.now() })),
+  );
   let timer: NodeJS.Timeout | undefined;
   try {
     await new Promise<void>((resolve, reject) => {

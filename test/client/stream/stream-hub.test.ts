@@ -55,11 +55,7 @@ describe('the shared stream hub', function () {
     await boards.add('secret');
     session = await bed.login(app.url, { boards: ['main', 'payments', 'edge'] });
     hub = new StreamHub({
-      openSource: (path) =>
-        new EventSource(`${app.url}${path}`, {
-          fetch: (input, init) =>
-            fetch(input, { ...init, headers: { ...(init?.headers ?? {}), ...session.headers } }),
-        }),
+      openSource,
       checkAccess: async (): Promise<AccessCheck> => {
         const response = await fetch(`${app.url}/api/boards`, { headers: session.headers });
         if (response.status === 401) return { kind: 'unauthorized' };
@@ -73,6 +69,23 @@ describe('the shared stream hub', function () {
   afterEach(function () {
     hub.logout();
   });
+
+  /** The worker's stream at `path`, opened with the test session's cookie. */
+  const openSource = (path: string) =>
+    new EventSource(`${app.url}${path}`, {
+      fetch: (input, init) =>
+        fetch(input, { ...init, headers: { ...(init?.headers ?? {}), ...session.headers } }),
+    });
+
+  /** Publishes `count` events on `board`, titled 0, 1, …; returns their ids in order. */
+  async function publishNumbered(board: string, count: number): Promise<string[]> {
+    const ids: string[] = [];
+    for (let index = 0; index < count; index += 1) {
+      const [id] = await publisher.publish({ type: 'event', board, level: 'info', title: `${index}` });
+      ids.push(id!);
+    }
+    return ids;
+  }
 
   /** Open streams of the worker: all of them, or those with this topic key. */
   const streams = (key?: string) =>
@@ -220,16 +233,7 @@ describe('the shared stream hub', function () {
   });
 
   it('tells only the subscribers of a board the server cannot resume (reset naming it) to refetch', async function () {
-    const ids: string[] = [];
-    for (let index = 0; index < 5; index += 1) {
-      const [id] = await publisher.publish({
-        type: 'event',
-        board: 'payments',
-        level: 'info',
-        title: `${index}`,
-      });
-      ids.push(id!);
-    }
+    const ids = await publishNumbered('payments', 5);
     await client.xTrim(boardKeys(prefix, 'payments').log, 'MAXLEN', 2);
     const edge = recorder();
     hub.subscribe(edge, [{ board: 'edge', since: '0-0' }], null);
@@ -246,11 +250,7 @@ describe('the shared stream hub', function () {
 
   it('resets a late subscriber whose snapshot is older than what the buffer holds of its board', async function () {
     const small = new StreamHub({
-      openSource: (path) =>
-        new EventSource(`${app.url}${path}`, {
-          fetch: (input, init) =>
-            fetch(input, { ...init, headers: { ...(init?.headers ?? {}), ...session.headers } }),
-        }),
+      openSource,
       checkAccess: async () => ({ kind: 'unknown' }),
       bufferSize: 4,
     });
@@ -258,16 +258,7 @@ describe('the shared stream hub', function () {
       const first = recorder();
       small.subscribe(first, [{ board: 'payments', since: '0-0' }], null);
       await live(first);
-      const ids: string[] = [];
-      for (let index = 0; index < 8; index += 1) {
-        const [id] = await publisher.publish({
-          type: 'event',
-          board: 'payments',
-          level: 'info',
-          title: `${index}`,
-        });
-        ids.push(id!);
-      }
+      const ids = await publishNumbered('payments', 8);
       await until(() => first.events().length === 8, 5000, 'eight events');
       const behind = recorder();
       small.subscribe(behind, [{ board: 'payments', since: ids[1]! }], null);

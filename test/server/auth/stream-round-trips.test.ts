@@ -9,7 +9,7 @@ import { sessionHandle } from '../../../server/auth/sessions.ts';
 import { sessionNames } from '../../../shared/keys.ts';
 import { until } from '../../helpers/sse-client.ts';
 import { useTestBed, type TestBed } from '../../helpers/test-bed.ts';
-import { openRawStream, type RawStream } from '../sse/stream-helpers.ts';
+import { openRawStream, type RawStream } from '../../helpers/raw-stream.ts';
 
 /**
  * The commands (name and arguments) clients sent Redis that mention `marker`, while `work` ran: MONITOR
@@ -66,10 +66,10 @@ describe('stream setup round trips', function () {
 
   /** Opens a stream and returns the Set-Cookie headers it answered. */
   async function open(url: string, headers: Record<string, string>): Promise<string[]> {
-    const stream = await openRawStream(url, headers);
+    const stream = await openRawStream(url, { headers }).opened;
     streams.push(stream);
     await stream.waitForText(/: pulseboard stream/);
-    return stream.response.headers['set-cookie'] ?? [];
+    return (await stream.response).headers['set-cookie'] ?? [];
   }
 
   it('a stream of a session renewed a moment ago runs one session+user+quota script, nothing else', async function () {

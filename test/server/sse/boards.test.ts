@@ -12,7 +12,7 @@ import type { TestApp } from '../../helpers/app.ts';
 import { withUsers, type TestSession } from '../../helpers/auth.ts';
 import { sleep, until } from '../../helpers/sse-client.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
-import { openRawStream, type RawStream } from './stream-helpers.ts';
+import { openRawStream, type RawStream } from '../../helpers/raw-stream.ts';
 
 /** One complete frame of a raw stream. */
 interface Frame {
@@ -98,7 +98,8 @@ describe('streams of several boards', function () {
   it('one stream for two boards delivers both, each in its id order, with the cursor naming both in every id', async function () {
     const app = await bed.startApp();
     const session = await loginAs(app, 'alice', ['payments', 'edge']);
-    const stream = await openRawStream(`${app.url}/events?boards=payments,edge`, session.headers);
+    const stream = await openRawStream(`${app.url}/events?boards=payments,edge`, { headers: session.headers })
+      .opened;
     await stream.waitForText(/pulseboard stream/);
     await burst(['payments', 'edge'], 50);
     const [payments, edge] = [await logIdsOf('payments'), await logIdsOf('edge')];
@@ -125,7 +126,7 @@ describe('streams of several boards', function () {
     const apps = [await bed.startApp(), await bed.startApp()];
     const session = await loginAs(apps[0]!, 'alice', ['payments', 'edge']);
     const query = '/events?boards=edge,payments';
-    const first = await openRawStream(`${apps[0]!.url}${query}`, session.headers);
+    const first = await openRawStream(`${apps[0]!.url}${query}`, { headers: session.headers }).opened;
     await first.waitForText(/pulseboard stream/);
     const publishing = burst(['payments', 'edge'], 150, 2);
     await until(() => eventsOf(framesOf(first.text())).length >= 60, 20_000, '60 events before the kill');
@@ -135,9 +136,9 @@ describe('streams of several boards', function () {
     expect(lastId).to.match(/^edge:\d+-\d+,payments:\d+-\d+$/);
     // The other worker has its own fan-out position for each board: the cursor alone decides the resume.
     const resumed = await openRawStream(`${apps[1]!.url}${query}`, {
-      ...session.headers,
-      'Last-Event-ID': lastId!,
-    });
+      headers: session.headers,
+      lastEventId: lastId!,
+    }).opened;
     await publishing;
     const [payments, edge] = [await logIdsOf('payments'), await logIdsOf('edge')];
     await resumed.waitForText(new RegExp(`"id":"${payments.at(-1)}"`), 20_000);
@@ -191,9 +192,11 @@ describe('streams of several boards', function () {
     // Replay from the start of every board the cursor names: only the visible ones are replayed.
     const everything = { 'Last-Event-ID': 'edge:0-0,main:0-0,payments:0-0' };
     const streams = {
-      alice: await openRawStream(`${app.url}/events`, { ...alice.headers, ...everything }),
-      bob: await openRawStream(`${app.url}/events`, { ...bob.headers, ...everything }),
-      admin: await openRawStream(`${app.url}/events`, { ...admin.headers, ...everything }),
+      alice: await openRawStream(`${app.url}/events`, { headers: { ...alice.headers, ...everything } })
+        .opened,
+      bob: await openRawStream(`${app.url}/events`, { headers: { ...bob.headers, ...everything } }).opened,
+      admin: await openRawStream(`${app.url}/events`, { headers: { ...admin.headers, ...everything } })
+        .opened,
     };
     await burst(['payments', 'edge'], 2);
     const [payments, edge] = [await logIdsOf('payments'), await logIdsOf('edge')];
@@ -241,8 +244,8 @@ describe('streams of several boards', function () {
     const admin = await loginAs(app, 'root', [], 'admin');
     // Created behind the worker's back: its cached registry does not know the board yet.
     await new BoardStore(bed.client, redisNames(bed.prefix)).add('fresh');
-    const stream = await openRawStream(`${app.url}/events?boards=fresh`, admin.headers);
-    expect(stream.response.statusCode).to.equal(200);
+    const stream = await openRawStream(`${app.url}/events?boards=fresh`, { headers: admin.headers }).opened;
+    expect(await stream.status).to.equal(200);
     await stream.waitForText(/pulseboard stream/);
     const [id] = await publisher.publish({ type: 'status', board: 'fresh', service: 'api', state: 'ok' });
     await stream.waitForText(new RegExp(`id: fresh:${id}\\n`));
@@ -296,7 +299,9 @@ describe('streams of several boards', function () {
         await loginAs(apps[1]!, 'alice', ['main', 'payments']),
       ];
       const streams = await Promise.all(
-        apps.map((app, index) => openRawStream(`${app.url}/events`, sessions[index]!.headers)),
+        apps.map(
+          (app, index) => openRawStream(`${app.url}/events`, { headers: sessions[index]!.headers }).opened,
+        ),
       );
       const timed = streams.map(timeFrames);
       const publishing = keepPublishing();
@@ -315,7 +320,7 @@ describe('streams of several boards', function () {
     it('without the control message, the periodic stream check narrows her stream', async function () {
       const app = await bed.startApp({ SESSION_CHECK_MS: '300' });
       const session = await loginAs(app, 'alice', ['main', 'payments']);
-      const stream = await openRawStream(`${app.url}/events`, session.headers);
+      const stream = await openRawStream(`${app.url}/events`, { headers: session.headers }).opened;
       const frames = timeFrames(stream);
       const publishing = keepPublishing();
       await sleep(300);
@@ -339,9 +344,9 @@ describe('streams of several boards', function () {
         app.hub.dropBoard('payments');
       };
       const stream = await openRawStream(`${app.url}/events`, {
-        ...session.headers,
-        'Last-Event-ID': 'main:0-0,payments:0-0',
-      });
+        headers: session.headers,
+        lastEventId: 'main:0-0,payments:0-0',
+      }).opened;
       const main = await logIdsOf('main');
       await stream.waitForText(new RegExp(`"id":"${main.at(-1)}"`));
       await burst(['payments', 'main'], 2);
@@ -364,8 +369,8 @@ describe('streams of several boards', function () {
       const app = await bed.startApp();
       const both = await loginAs(app, 'alice', ['main', 'payments']);
       const only = await loginAs(app, 'bob', ['payments']);
-      const wide = await openRawStream(`${app.url}/events`, both.headers);
-      const narrow = await openRawStream(`${app.url}/events`, only.headers);
+      const wide = await openRawStream(`${app.url}/events`, { headers: both.headers }).opened;
+      const narrow = await openRawStream(`${app.url}/events`, { headers: only.headers }).opened;
       await wide.waitForText(/pulseboard stream/);
       await narrow.waitForText(/pulseboard stream/);
       await until(() => app.hub.size === 2, 5000, 'both streams registered');

@@ -6,7 +6,7 @@ import { BoardStore } from '../../../server/auth/boards.ts';
 import type { TestApp } from '../../helpers/app.ts';
 import { sleep, until } from '../../helpers/sse-client.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
-import { openRawStream, type RawStream } from './stream-helpers.ts';
+import { openRawStream, type RawStream } from '../../helpers/raw-stream.ts';
 
 /** A metric envelope as the bus would hand it over, with an id newer than anything the app has seen. */
 function metric(id: string, name: string, value: number): Envelope & { name: string } {
@@ -44,7 +44,7 @@ describe('coalesced fan-out', function () {
     const session = await bed.login(app.url);
     const streams: RawStream[] = [];
     for (const query of queries) {
-      const stream = await openRawStream(`${app.url}/events${query}`, session.headers);
+      const stream = await openRawStream(`${app.url}/events${query}`, { headers: session.headers }).opened;
       await stream.waitForText(/: pulseboard stream/);
       streams.push(stream);
     }
@@ -114,7 +114,7 @@ describe('coalesced fan-out', function () {
     const queries = ['?boards=main,payments', '?boards=payments,main', '?boards=main'];
     const streams: RawStream[] = [];
     for (const query of queries) {
-      const stream = await openRawStream(`${app.url}/events${query}`, session.headers);
+      const stream = await openRawStream(`${app.url}/events${query}`, { headers: session.headers }).opened;
       await stream.waitForText(/: pulseboard stream/);
       streams.push(stream);
     }

@@ -11,7 +11,7 @@ import { authNames, sessionNames } from '../../../shared/keys.ts';
 import { withUsers } from '../../helpers/auth.ts';
 import { until } from '../../helpers/sse-client.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
-import { openRawStream, type RawStream } from './stream-helpers.ts';
+import { openRawStream, type RawStream } from '../../helpers/raw-stream.ts';
 
 function sessionIdOf(cookie: string): string {
   const id = /pulseboard\.sid=([^;]+)/.exec(cookie)?.[1];
@@ -44,7 +44,7 @@ describe('stream fast path', function () {
   });
 
   async function open(url: string, headers: Record<string, string>): Promise<RawStream> {
-    const stream = await openRawStream(url, headers);
+    const stream = await openRawStream(url, { headers }).opened;
     streams.push(stream);
     return stream;
   }
@@ -69,11 +69,15 @@ describe('stream fast path', function () {
     const fast = await open(`${app.url}/events`, session.headers);
     await fast.waitForText(/: pulseboard stream/);
     expect(contexts, 'the renewed session took the fast path').to.equal(1);
-    expect(viaKoa.response.headers['set-cookie'], 'the Koa path renewed the session').to.not.equal(undefined);
-    expect(fast.response.headers['set-cookie']).to.equal(undefined);
-    expect(comparable(fast.response.headers)).to.deep.equal(comparable(viaKoa.response.headers));
-    expect(fast.response.headers['content-security-policy']).to.include("frame-ancestors 'none'");
-    expect(fast.response.headers['strict-transport-security']).to.equal(undefined);
+    expect((await viaKoa.response).headers['set-cookie'], 'the Koa path renewed the session').to.not.equal(
+      undefined,
+    );
+    expect((await fast.response).headers['set-cookie']).to.equal(undefined);
+    expect(comparable((await fast.response).headers)).to.deep.equal(
+      comparable((await viaKoa.response).headers),
+    );
+    expect((await fast.response).headers['content-security-policy']).to.include("frame-ancestors 'none'");
+    expect((await fast.response).headers['strict-transport-security']).to.equal(undefined);
     expect(await streamsOf(session.headers.Cookie ?? '')).to.equal(2);
   });
 
@@ -82,7 +86,7 @@ describe('stream fast path', function () {
     const session = await bed.login(app.url);
     const fast = await open(`${app.url}/events`, { ...session.headers, 'X-Forwarded-Proto': 'https' });
     await fast.waitForText(/: pulseboard stream/);
-    expect(fast.response.headers['strict-transport-security']).to.include('max-age=');
+    expect((await fast.response).headers['strict-transport-security']).to.include('max-age=');
   });
 
   it('leaves a cookie signed with an older key to Koa, which re-signs it', async function () {
@@ -91,9 +95,9 @@ describe('stream fast path', function () {
     const session = await bed.login(before.url);
     const after = await bed.startApp({ SESSION_KEYS: `new-signing-key-0123456789,${oldKey}` });
     const stream = await open(`${after.url}/events`, session.headers);
-    expect(stream.response.statusCode).to.equal(200);
+    expect(await stream.status).to.equal(200);
     await stream.waitForText(/: pulseboard stream/);
-    const cookies = stream.response.headers['set-cookie'] ?? [];
+    const cookies = (await stream.response).headers['set-cookie'] ?? [];
     expect(cookies.some((cookie) => cookie.startsWith('pulseboard.sid.sig='))).to.equal(true);
     expect(await streamsOf(session.headers.Cookie ?? '')).to.equal(1);
   });
@@ -106,7 +110,7 @@ describe('stream fast path', function () {
       'pulseboard.sid.sig=AAAA',
     );
     const stream = await open(`${app.url}/events`, { Cookie: cookie });
-    expect(stream.response.statusCode).to.equal(401);
+    expect(await stream.status).to.equal(401);
     expect(await streamsOf(cookie)).to.equal(0);
   });
 
@@ -117,7 +121,7 @@ describe('stream fast path', function () {
       users.setPassword(session.username, 'another long password'),
     );
     const stream = await open(`${app.url}/events`, session.headers);
-    expect(stream.response.statusCode).to.equal(401);
+    expect(await stream.status).to.equal(401);
     expect(await streamsOf(session.headers.Cookie ?? '')).to.equal(0);
   });
 
@@ -129,7 +133,7 @@ describe('stream fast path', function () {
       await stream.waitForText(/: pulseboard stream/);
     }
     const refused = await open(`${app.url}/events`, session.headers);
-    expect(refused.response.statusCode).to.equal(429);
+    expect(await refused.status).to.equal(429);
     await refused.ended;
     expect(await streamsOf(session.headers.Cookie ?? '')).to.equal(2);
     for (const stream of streams.splice(0)) stream.close();

@@ -9,7 +9,8 @@ import { sessionNames } from '../../../shared/keys.ts';
 import { createPublisher } from '../../../shared/publisher.ts';
 import { until } from '../../helpers/sse-client.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
-import { logIds, openRawStream } from './stream-helpers.ts';
+import { openRawStream } from '../../helpers/raw-stream.ts';
+import { logIds } from './stream-helpers.ts';
 
 /** V8's gc(), made reachable without starting mocha with --expose-gc. */
 function collectGarbage(): () => void {
@@ -60,7 +61,7 @@ describe('light connections', function () {
     };
     const session = await bed.login(app.url);
     const streams = await Promise.all(
-      [1, 2, 3].map(() => openRawStream(`${app.url}/events`, session.headers)),
+      [1, 2, 3].map(() => openRawStream(`${app.url}/events`, { headers: session.headers }).opened),
     );
     for (const stream of streams) await stream.waitForText(/: pulseboard stream/);
     await until(() => app.hub.size === 3, 5000, 'three streams registered');
@@ -91,7 +92,7 @@ describe('light connections', function () {
     const streams = [];
     for (let index = 0; index < 3; index += 1) {
       await ageSession(bed.client, bed.prefix, session.headers.Cookie ?? '');
-      const stream = await openRawStream(`${app.url}/events`, session.headers);
+      const stream = await openRawStream(`${app.url}/events`, { headers: session.headers }).opened;
       await stream.waitForText(/: pulseboard stream/);
       streams.push(stream);
     }
@@ -133,7 +134,7 @@ describe('light connections', function () {
     const session = await bed.login(app.url);
     // The Koa path: on-finished's listeners are Koa's.
     await ageSession(bed.client, bed.prefix, session.headers.Cookie ?? '');
-    const stream = await openRawStream(`${app.url}/events`, session.headers);
+    const stream = await openRawStream(`${app.url}/events`, { headers: session.headers }).opened;
     await stream.waitForText(/: pulseboard stream/);
     await until(() => app.hub.size === 1, 5000, 'the stream registered');
     const res = responses[0]?.deref();
@@ -162,7 +163,7 @@ describe('light connections', function () {
     await until(() => app.hub.size === 0, 5000, 'the stream to leave the hub');
 
     // The fast path (the session was renewed by the Koa path's stream a moment ago): no header block kept.
-    const fast = await openRawStream(`${app.url}/events`, session.headers);
+    const fast = await openRawStream(`${app.url}/events`, { headers: session.headers }).opened;
     await fast.waitForText(/: pulseboard stream/);
     await until(() => app.hub.size === 1, 5000, 'the fast stream registered');
     const fastRes = responses[1]?.deref();

@@ -6,7 +6,7 @@ import type { SseConnection } from '../../../server/sse/connection.ts';
 import type { TestApp } from '../../helpers/app.ts';
 import { sleep, until } from '../../helpers/sse-client.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
-import { openRawStream } from './stream-helpers.ts';
+import { openRawStream } from '../../helpers/raw-stream.ts';
 
 function metric(id: string, value: number): Envelope {
   const parsed = parseEnvelope(JSON.stringify({ id, type: 'metric', name: 'api.rps', value, ts: 1 }));
@@ -35,9 +35,9 @@ describe('replay de-duplication', function () {
     }
     const session = await bed.login(app.url);
     const stream = await openRawStream(`${app.url}/events`, {
-      ...session.headers,
-      'Last-Event-ID': events[0]!.id,
-    });
+      headers: session.headers,
+      lastEventId: events[0]!.id,
+    }).opened;
     await stream.waitForText(new RegExp(`id: main:${events[4]!.id}\\n`));
     await until(() => app.hub.size === 1, 5000, 'the stream registered');
     for (const event of events.slice(2)) app.hub.deliver(event);
@@ -68,9 +68,9 @@ describe('replay de-duplication', function () {
       for (const event of events.slice(1)) app.hub.deliver(event);
     };
     const stream = await openRawStream(`${app.url}/events`, {
-      ...session.headers,
-      'Last-Event-ID': events[0]!.id,
-    });
+      headers: session.headers,
+      lastEventId: events[0]!.id,
+    }).opened;
     await stream.waitForText(new RegExp(`id: main:${events[3]!.id}\\n`));
     await sleep(100);
     expect(idsIn(stream.text())).to.deep.equal(events.slice(1).map((event) => event.id));
@@ -98,9 +98,9 @@ describe('replay de-duplication', function () {
     }
     const session = await bed.login(app.url, { boards: ['main', 'payments'] });
     const stream = await openRawStream(`${app.url}/events?boards=main,payments`, {
-      ...session.headers,
-      'Last-Event-ID': `main:0-0,payments:${payments[1]!.id}`,
-    });
+      headers: session.headers,
+      lastEventId: `main:0-0,payments:${payments[1]!.id}`,
+    }).opened;
     await stream.waitForText(new RegExp(`"id":"${payments[4]!.id}"`));
     await until(() => app.hub.size === 1, 5000, 'the stream registered');
     const [connection] = connections(app);

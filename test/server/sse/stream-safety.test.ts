@@ -9,7 +9,7 @@ import type { TestSession } from '../../helpers/auth.ts';
 import { EventSource } from 'eventsource';
 import { sleep, until } from '../../helpers/sse-client.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
-import { openRawStream } from './stream-helpers.ts';
+import { openRawStream } from '../../helpers/raw-stream.ts';
 
 /** The app's slow-consumer close count, from its own /metrics. */
 async function slowCloses(app: TestApp): Promise<number> {
@@ -39,7 +39,7 @@ describe('stream safety', function () {
   it('a forged envelope on the events channel injects nothing into any stream', async function () {
     const app = await bed.startApp();
     const session = await bed.login(app.url);
-    const raw = await openRawStream(`${app.url}/events`, session.headers);
+    const raw = await openRawStream(`${app.url}/events`, { headers: session.headers }).opened;
     await raw.waitForText(/: pulseboard stream/);
     const names = redisNames(bed.prefix);
     const base = { type: 'status', service: 'api', state: 'ok', ts: Date.now() };
@@ -171,9 +171,9 @@ describe('stream safety', function () {
     expect(first).to.deep.equal(expected.slice(0, first.length)); // a gap-free prefix, nothing skipped
     // What EventSource does next: reconnect with Last-Event-ID, and get exactly the rest.
     const resumed = await openRawStream(`${app.url}/events`, {
-      ...session.headers,
-      'Last-Event-ID': first.at(-1)!,
-    });
+      headers: session.headers,
+      lastEventId: first.at(-1)!,
+    }).opened;
     await resumed.waitForText(new RegExp(`id: main:${expected.at(-1)}\n`), 30_000);
     resumed.close();
     const rest = [...resumed.text().matchAll(/^id: main:(\S+)$/gm)].map((match) => match[1]!);

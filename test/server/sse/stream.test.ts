@@ -4,7 +4,7 @@ import { createPublisher } from '../../../shared/publisher.ts';
 import type { TestApp } from '../../helpers/app.ts';
 import type { TestSession } from '../../helpers/auth.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
-import { openRawStream, type RawStream } from './stream-helpers.ts';
+import { openRawStream, type RawStream } from '../../helpers/raw-stream.ts';
 
 describe('GET /events on the wire', function () {
   this.timeout(20_000);
@@ -24,19 +24,21 @@ describe('GET /events on the wire', function () {
   });
 
   async function open(headers: Record<string, string> = {}): Promise<RawStream> {
-    const raw = await openRawStream(`${app!.url}/events`, { ...session.headers, ...headers });
+    const raw = await openRawStream(`${app!.url}/events`, { headers: { ...session.headers, ...headers } })
+      .opened;
     raws.push(raw);
     return raw;
   }
 
   it('answers with the SSE headers of the design, uncompressed even when the client accepts gzip', async function () {
     const raw = await open({ 'Accept-Encoding': 'gzip, deflate, br' });
-    expect(raw.response.statusCode).to.equal(200);
-    expect(raw.response.headers['content-type']).to.match(/^text\/event-stream/);
-    expect(raw.response.headers['cache-control']).to.equal('no-cache, no-transform');
-    expect(raw.response.headers['x-accel-buffering']).to.equal('no');
-    expect(raw.response.headers.connection).to.equal('close');
-    expect(raw.response.headers['content-encoding']).to.equal(undefined);
+    const response = await raw.response;
+    expect(response.statusCode).to.equal(200);
+    expect(response.headers['content-type']).to.match(/^text\/event-stream/);
+    expect(response.headers['cache-control']).to.equal('no-cache, no-transform');
+    expect(response.headers['x-accel-buffering']).to.equal('no');
+    expect(response.headers.connection).to.equal('close');
+    expect(response.headers['content-encoding']).to.equal(undefined);
   });
 
   it('opens with a jittered retry between 1x and 1.5x SSE_RETRY_MS and a comment', async function () {
