@@ -1,6 +1,6 @@
 // Bundles the client with esbuild into build/public (served by the server). `--watch` rebuilds on change.
-// Entries: the board view (app), the board overview (overview), the login page (login) and the
-// SharedWorker that holds the stream.
+// Entries: the board view (app), the board overview (overview), the login page (login), the public status
+// page (status) and the SharedWorker that holds the stream.
 // NODE_ENV=production minifies; every build prints the size of each file (raw and gzipped).
 import { createHash } from 'node:crypto';
 import { cp, mkdir, readdir, readFile, rm } from 'node:fs/promises';
@@ -55,6 +55,7 @@ const options: esbuild.BuildOptions = {
     app: path.join(root, 'app.ts'),
     overview: path.join(root, 'overview.ts'),
     login: path.join(root, 'login.ts'),
+    status: path.join(root, 'status.ts'),
     'stream-worker': path.join(root, 'stream-worker.ts'),
   },
   bundle: true,

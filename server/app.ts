@@ -63,6 +63,8 @@ export interface AppDeps {
   streamQuota?: StreamQuota;
   /** Gives the hub a position for boards this worker has not streamed yet (EventBus.follow). */
   followBoards: (boards: readonly string[]) => Promise<void>;
+  /** Answers /status/* without a session (server/status/, docs/status-pages.md). */
+  publicStatus?: Koa.Middleware;
 }
 
 /** Koa 3 reports every SSE client disconnect as an error; it is the normal end of a stream. */
@@ -190,6 +192,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(errorMiddleware(log));
   // Redis unreachable past the request deadline: 503 + Retry-After instead of a 500 (docs/reliability.md).
   app.use(redisOutageAnswer());
+  if (deps.publicStatus) app.use(deps.publicStatus);
   // Sessionless (bearer METRICS_TOKEN), ahead of the routes that need a session.
   app.use(metricsRoute({ cluster: deps.clusterMetrics, token: config.METRICS_TOKEN }));
   // Outside the session middleware, for HEAD /events (GET takes the branch above).

@@ -63,6 +63,10 @@ const configSchema = z.object({
   PULSEBOARD_URL: z.url({ protocol: /^https?$/ }).optional(),
   PULSEBOARD_COOKIE: z.string().min(1).optional(),
   PULSEBOARD_PASSWORD: z.string().min(1).optional(),
+  // Public status pages (docs/status-pages.md, "Limits"): requests a minute one client address may make to
+  // /status/* on one worker (429 beyond), and public streams one worker holds (503 beyond).
+  STATUS_RATE_PER_MINUTE: int(1, 100_000).default(120),
+  STATUS_MAX_STREAMS: int(1).default(2000),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;

@@ -23,6 +23,8 @@ import { ClusterMetrics } from './metrics/cluster-metrics.ts';
 import { createMetrics, type Metrics } from './metrics/worker-metrics.ts';
 import { createRedisClient, withRequestDeadline, type RedisClient } from './redis.ts';
 import { Hub } from './sse/hub.ts';
+import { alsoDeliverTo } from './status/delivery.ts';
+import { createPublicStatus, type PublicStatusPages } from './status/public-status.ts';
 
 export interface Pulseboard {
   config: Config;
@@ -33,6 +35,8 @@ export interface Pulseboard {
   url: string;
   port: number;
   hub: Hub;
+  /** Public status pages and their streams (docs/status-pages.md). */
+  publicStatus: PublicStatusPages;
   health: Health;
   metrics: Metrics;
   clusterMetrics: ClusterMetrics;
@@ -119,12 +123,25 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
   const ingestStarting = startIngest({ config, metrics, ingestMetrics, log, redis, subscriber, sequencer });
   ingestStarting.catch(() => undefined); // awaited below
   undo.push(() => ingestStarting.then((ingest) => ingest.stop()).catch(() => undefined));
-  const hub = new Hub({ metrics, heartbeatMs: config.HEARTBEAT_MS });
+  // Heartbeats say "events flow" only while the bus is live (docs/events.md, "Heartbeats").
+  const hub: Hub = new Hub({
+    metrics,
+    heartbeatMs: config.HEARTBEAT_MS,
+    sourceLive: (): boolean => bus.live,
+  });
+  const boards = new BoardRegistry({ redis: requestRedis, names: sequencer.names, log });
+  const publicStatus = createPublicStatus({
+    redis: requestRedis,
+    names: sequencer.names,
+    boards,
+    log,
+    config,
+  });
   const bus = new EventBus({
     redis,
     subscriber,
     sequencer,
-    delivery: hub,
+    delivery: alsoDeliverTo(hub, publicStatus.hub),
     metrics,
     log,
   });
@@ -162,9 +179,10 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
       'no users yet: created the admin user from PULSEBOARD_ADMIN_PASSWORD',
     );
   }
-  const boards = new BoardRegistry({ redis: requestRedis, names: sequencer.names, log });
   await boards.listen(subscriber);
   undo.push(() => boards.stop());
+  await publicStatus.start(subscriber);
+  undo.push(() => publicStatus.stop());
   await boards.refresh();
   // What users may see now, from their records (read fresh) and the registry: streams are narrowed to it.
   const visibleBoardsOf: VisibleBoardsOf = async (userNames) => {
@@ -223,6 +241,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     boardEvents: ingestMetrics.boardEvents,
     streamQuota,
     followBoards: (streamed) => bus.follow(streamed),
+    publicStatus: publicStatus.routes((streamed) => bus.follow(streamed)),
     ...(options.publicDir ? { publicDir: options.publicDir } : {}),
   });
   // Headers and body deadlines, checked every second (Node's default is every 30 s): a slowloris socket
@@ -280,6 +299,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     server.closeIdleConnections();
     hub.closeAll('shutdown');
     hub.stopHeartbeats();
+    publicStatus.hub.closeAll();
     health.stop();
     streamSessions.stop();
     streamQuota.stop();
@@ -289,6 +309,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     const redisDeadline = setTimeout(dropRedis, REDIS_GOODBYE_MS);
     await control.stop().catch(() => undefined);
     await boards.stop().catch(() => undefined);
+    await publicStatus.stop().catch(() => undefined);
     await ingest.stop();
     await bus.stop();
     // Streams have ended, so these are the final counts: keep them in the cluster totals.
@@ -308,6 +329,7 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     url,
     port,
     hub,
+    publicStatus,
     health,
     metrics,
     clusterMetrics,

@@ -51,6 +51,8 @@ export interface BoardKeys {
   recentEvents: string;
   /** Hash of a created board (title, createdAt); its existence is what lets events in. `main` has none. */
   meta: string;
+  /** String: JSON of the board's public status page settings (docs/status-pages.md); absent when off. */
+  publicStatus: string;
 }
 
 /** The hash tag of a board's keys; the sequencing script builds the same text in Lua. */
@@ -69,6 +71,7 @@ export function boardKeys(prefix: string, board: string): BoardKeys {
     metricPrefix: `${tag}:m:`,
     recentEvents: `${tag}:events`,
     meta: `${tag}:board`,
+    publicStatus: `${tag}:public`,
   };
 }
 

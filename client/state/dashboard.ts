@@ -25,6 +25,14 @@ export const MAX_LOG_ENTRIES = 500;
 export const MAX_ANNOUNCEMENTS = 20;
 /** A stream that has not been live for this long is shown as offline rather than reconnecting. */
 export const OFFLINE_AFTER_MS = 30_000;
+/** The server's heartbeat period until a heartbeat names it (the default `HEARTBEAT_MS`). */
+export const DEFAULT_HEARTBEAT_MS = 15_000;
+/**
+ * The page is stale (banner) once nothing (event, heartbeat, reopen) arrived for this many heartbeat
+ * periods: the server writes one at most 1.25 periods after the last write, so two were missed
+ * (docs/dashboard.md, "Stale banner").
+ */
+export const STALE_AFTER_HEARTBEATS = 2.5;
 
 export type StatusState = StatusEnvelope['state'];
 export type StreamState = 'connecting' | 'live' | 'reconnecting';
@@ -61,7 +69,17 @@ export interface Announcement {
   readonly text: string;
 }
 
-export interface DashboardState {
+/** When the stream last brought anything, for "updated N s ago" and the stale banner. */
+export interface Liveness {
+  /** Client time the page started: the stale clock runs from here until something arrives. */
+  readonly startedAt: number;
+  /** Client time the stream last brought anything (an event, a heartbeat, a reopen). */
+  readonly lastReceivedAt: number | undefined;
+  /** The server's heartbeat period, as its heartbeats say. */
+  readonly heartbeatMs: number;
+}
+
+export interface DashboardState extends Liveness {
   readonly filter: DashboardFilter;
   readonly stream: { readonly state: StreamState; readonly since: number };
   readonly browserOnline: boolean;
@@ -87,6 +105,7 @@ export type Action =
   | { type: 'eventsReceived'; events: readonly Envelope[]; now: number }
   | { type: 'streamStateChanged'; state: StreamState; now: number }
   | { type: 'browserOnlineChanged'; online: boolean; now: number }
+  | { type: 'streamAlive'; receivedAt: number; heartbeatMs: number | undefined; now: number }
   | { type: 'filterChanged'; filter: DashboardFilter; now: number }
   | { type: 'tick'; now: number };
 
@@ -95,6 +114,9 @@ export function initialState(now: number, filter: DashboardFilter = NO_FILTER): 
     filter,
     stream: { state: 'connecting', since: now },
     browserOnline: true,
+    startedAt: now,
+    lastReceivedAt: undefined,
+    heartbeatMs: DEFAULT_HEARTBEAT_MS,
     loaded: false,
     snapshotId: '0-0',
     clockOffsetMs: 0,
@@ -110,8 +132,28 @@ export function initialState(now: number, filter: DashboardFilter = NO_FILTER): 
 /** What the header shows of a page's state (the board view's and the overview's). */
 export type ConnectionView = Pick<
   DashboardState,
-  'stream' | 'browserOnline' | 'now' | 'clockOffsetMs' | 'lastEventTs'
+  'stream' | 'browserOnline' | 'now' | 'clockOffsetMs' | 'lastEventTs' | keyof Liveness
 >;
+
+/** How long the page may hear nothing before it says it is stale. */
+export function staleAfterMs(state: Pick<Liveness, 'heartbeatMs'>): number {
+  return state.heartbeatMs * STALE_AFTER_HEARTBEATS;
+}
+
+/** Whether the stream has brought nothing for too long: what the page shows may be out of date. */
+export function isStale(state: Liveness & { readonly now: number }): boolean {
+  return state.now - (state.lastReceivedAt ?? state.startedAt) > staleAfterMs(state);
+}
+
+/** The stream brought something at `receivedAt`: `streamAlive` in both pages' reducers. */
+export function heardFrom<T extends Liveness>(
+  state: T,
+  receivedAt: number,
+  heartbeatMs: number | undefined,
+): T {
+  const lastReceivedAt = Math.max(state.lastReceivedAt ?? receivedAt, receivedAt);
+  return { ...state, lastReceivedAt, heartbeatMs: heartbeatMs ?? state.heartbeatMs };
+}
 
 /** What the header says: offline when the browser is, or the stream has been down too long. */
 export function connectionLabel(state: ConnectionView): ConnectionLabel {
@@ -385,6 +427,8 @@ export function reduce(state: DashboardState, action: Action): DashboardState {
         ? next
         : { ...next, announcements: announce(state.announcements, [`Connection ${after}`]) };
     }
+    case 'streamAlive':
+      return { ...heardFrom(state, action.receivedAt, action.heartbeatMs), now: action.now };
     case 'filterChanged':
       return applyFilter(state, action.filter, action.now);
     case 'tick': {

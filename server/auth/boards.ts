@@ -8,6 +8,7 @@ import * as z from 'zod';
 import type { Role } from '../../shared/api.ts';
 import { boardSchema, DEFAULT_BOARD } from '../../shared/boards.ts';
 import { boardKeys, type RedisNames } from '../../shared/keys.ts';
+import { publicSettingsSchema, type PublicSettings } from '../../shared/status-page.ts';
 import { controlMessageSchema } from '../bus/control.ts';
 import type { Logger } from '../log.ts';
 import type { RedisClient } from '../redis.ts';
@@ -67,13 +68,14 @@ redis.call('HSET', KEYS[1], 'title', ARGV[2], 'createdAt', ARGV[3])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
 return 1`;
 
-// KEYS: 1 meta, 2 registry, 3 log, 4 status, 5 metric index, 6 recent events. ARGV: 1 board, 2 series prefix.
+// KEYS: 1 meta, 2 registry, 3 log, 4 status, 5 metric index, 6 recent events, 7 public status settings.
+// ARGV: 1 board, 2 series prefix.
 // The meta goes first in the same atomic step, so no event can be sequenced into a half-removed board.
 const REMOVE_SCRIPT = `
 local existed = redis.call('EXISTS', KEYS[1]) + redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[1])
 for _, name in ipairs(redis.call('ZRANGE', KEYS[5], 0, -1)) do redis.call('UNLINK', ARGV[2] .. name) end
-redis.call('UNLINK', KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+redis.call('UNLINK', KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
 return existed`;
 
 /** The boards of an installation in Redis: create, retitle, remove, list. */
@@ -138,10 +140,72 @@ export class BoardStore {
     if (name === DEFAULT_BOARD) throw new BoardInputError('board main cannot be removed');
     const keys = boardKeys(this.names.prefix, name);
     const existed = await this.redis.eval(REMOVE_SCRIPT, {
-      keys: [keys.meta, this.names.boards, keys.log, keys.status, keys.metricIndex, keys.recentEvents],
+      keys: [
+        keys.meta,
+        this.names.boards,
+        keys.log,
+        keys.status,
+        keys.metricIndex,
+        keys.recentEvents,
+        keys.publicStatus,
+      ],
       arguments: [name, keys.metricPrefix],
     });
     return Number(existed) > 0;
+  }
+
+  /**
+   * Turns the board's public status page on with these settings (docs/status-pages.md); throws
+   * BoardInputError for a board that does not exist.
+   */
+  async setPublic(rawName: string, settings: Omit<PublicSettings, 'updatedAt'>): Promise<PublicSettings> {
+    const name = parseBoardName(rawName);
+    if (!(await this.exists(name))) throw new BoardInputError(`no board ${name}`);
+    const parsed = publicSettingsSchema.safeParse({ ...settings, updatedAt: Date.now() });
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new BoardInputError(`${issue?.path.join('.') ?? 'settings'}: ${issue?.message ?? 'invalid'}`);
+    }
+    // Only while the board still exists: a concurrent `board remove` must not leave a page behind.
+    const keys = boardKeys(this.names.prefix, name);
+    const written = await this.redis.eval(SET_PUBLIC_SCRIPT, {
+      keys: [keys.meta, keys.publicStatus],
+      arguments: [name === DEFAULT_BOARD ? '1' : '0', JSON.stringify(parsed.data)],
+    });
+    if (written !== 1) throw new BoardInputError(`no board ${name}`);
+    return parsed.data;
+  }
+
+  /** Turns the board's public status page off; false when it was not on. */
+  async clearPublic(rawName: string): Promise<boolean> {
+    const name = parseBoardName(rawName);
+    return (await this.redis.del(boardKeys(this.names.prefix, name).publicStatus)) > 0;
+  }
+
+  /** The board's public settings; undefined when its page is off (or the stored value does not parse). */
+  async getPublic(rawName: string): Promise<PublicSettings | undefined> {
+    return readPublicSettings(this.redis, this.names, parseBoardName(rawName));
+  }
+}
+
+// KEYS: 1 meta, 2 public settings. ARGV: 1 '1' for `main` (no meta), 2 settings JSON.
+const SET_PUBLIC_SCRIPT = `
+if ARGV[1] ~= '1' and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+return 1`;
+
+/** A board's public status settings from Redis; undefined when off or unreadable. */
+export async function readPublicSettings(
+  redis: Pick<RedisClient, 'get'>,
+  names: RedisNames,
+  board: string,
+): Promise<PublicSettings | undefined> {
+  const raw = await redis.get(boardKeys(names.prefix, board).publicStatus);
+  if (raw === null || raw === undefined) return undefined;
+  try {
+    return publicSettingsSchema.safeParse(JSON.parse(String(raw))).data;
+  } catch {
+    return undefined;
   }
 }
 

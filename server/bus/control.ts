@@ -20,6 +20,8 @@ export const controlMessageSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('board-removed'), board: boardSchema }),
   // A board was created or retitled: workers refresh what they know of the board list.
   z.strictObject({ type: z.literal('boards-changed') }),
+  // A board's public status page was turned on, off or changed (docs/status-pages.md).
+  z.strictObject({ type: z.literal('public-changed'), board: boardSchema }),
 ]);
 export type ControlMessage = z.infer<typeof controlMessageSchema>;
 
@@ -85,6 +87,7 @@ export async function applyControl(
     case 'board-removed':
       return hub.dropBoard(message.board);
     case 'boards-changed':
+    case 'public-changed':
       return 0;
   }
 }

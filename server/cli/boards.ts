@@ -2,6 +2,7 @@
 // publishes a control message, so each worker refreshes its board list or narrows the open streams of the
 // users concerned within a second (docs/events.md, "Boards"). `main` always exists.
 import type { Command } from 'commander';
+import type { PublicSettings } from '../../shared/status-page.ts';
 import { BoardInputError, BoardStore, parseBoardName } from '../auth/boards.ts';
 import { TokenStore } from '../auth/tokens.ts';
 import { grantedBoards, normalizeUsername, UserInputError, UserStore } from '../auth/users.ts';
@@ -76,6 +77,57 @@ export function registerBoards(program: Command): void {
       }),
     );
 
+  board
+    .command('public <board> [mode]')
+    .description(
+      'turn the public status page of a board on (showing only the services named) or off; without on/off, show its settings (docs/status-pages.md)',
+    )
+    .option('--service <name>', 'a service the page shows (repeat for more; none by default)', collect, [])
+    .option(
+      '--embed-origin <origin>',
+      'an origin that may frame /status/<board>/embed, e.g. https://example.com (repeat for more; none by default)',
+      collect,
+      [],
+    )
+    .action(
+      cliAction(
+        async (
+          rawName: string,
+          mode: string | undefined,
+          options: { service: string[]; embedOrigin: string[] },
+        ) => {
+          const name = parseBoardName(rawName);
+          if (mode !== undefined && mode !== 'on' && mode !== 'off')
+            throw new BoardInputError(`mode: must be on or off, not ${JSON.stringify(mode)}`);
+          if (mode !== 'on' && (options.service.length > 0 || options.embedOrigin.length > 0))
+            throw new BoardInputError('--service and --embed-origin go with `on`');
+          const line = await withInstallation(async (redis, names) => {
+            const boards = new BoardStore(redis, names);
+            if (mode === undefined) {
+              const settings = await boards.getPublic(name);
+              if (!settings) return `board ${name}: public status page off`;
+              return describePublic(name, settings);
+            }
+            if (mode === 'off') {
+              const was = await boards.clearPublic(name);
+              await publishControl(redis, names, { type: 'public-changed', board: name });
+              return was
+                ? `turned off the public status page of ${name}`
+                : `board ${name}: public status page was off`;
+            }
+            const settings = await boards.setPublic(name, {
+              services: [...new Set(options.service)],
+              embedOrigins: [...new Set(options.embedOrigin)],
+            });
+            await publishControl(redis, names, { type: 'public-changed', board: name });
+            return describePublic(name, settings);
+          });
+          process.stdout.write(`${line}\n`);
+        },
+        INPUT_ERRORS,
+      ),
+    );
+
   for (const [verb, description] of [
     ['grant', 'let a user see a board (admins see every board already)'],
     ['revoke', "take a board from a user; it leaves the user's open streams within a second"],
@@ -118,6 +170,21 @@ export function registerBoards(program: Command): void {
         }, INPUT_ERRORS),
       );
   }
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function describePublic(name: string, settings: PublicSettings): string {
+  const services = settings.services.length > 0 ? settings.services.join(', ') : '(none)';
+  const embed = settings.embedOrigins.length > 0 ? settings.embedOrigins.join(' ') : '(no site may frame it)';
+  return [
+    `board ${name}: public status page on at /status/${name}`,
+    `  services: ${services}`,
+    `  embed:    /status/${name}/embed, framed by ${embed}`,
+    `  badge:    /status/${name}/badge.svg`,
+  ].join('\n');
 }
 
 /** Rows under a header, each column as wide as its widest cell (the last column is not padded). */

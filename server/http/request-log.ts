@@ -33,6 +33,8 @@ function routeLabel(path: string): string {
   if (path.startsWith('/assets/')) return '/assets/*';
   // A board's view (docs/dashboard.md): one label for every board, whichever names are asked for.
   if (BOARD_VIEW.test(path)) return '/b/*';
+  // Public status pages (docs/status-pages.md): one label for all of them.
+  if (path.startsWith('/status/')) return '/status/*';
   return 'unmatched';
 }
 

@@ -7,14 +7,27 @@ import { compareStreamIds, topicOf, type Envelope } from '../../shared/events.ts
 import type { Metrics } from '../metrics/worker-metrics.ts';
 import type { CloseReason, FannedEvent, FrameBatch, SseConnection } from './connection.ts';
 import type { EventDelivery } from './delivery.ts';
-import { encodeBoardsRemoved, encodeEventBody, encodeIdLine, encodeReset, HEARTBEAT_FRAME } from './frame.ts';
+import {
+  encodeBoardsRemoved,
+  encodeEventBody,
+  encodeHeartbeatEvent,
+  encodeIdLine,
+  encodeReset,
+  HEARTBEAT_FRAME,
+} from './frame.ts';
 import { RecentEvents, type RecentEvent } from './recent-events.ts';
 import { ALL_TOPICS, type TopicFilter } from './topics.ts';
 
 export interface HubOptions {
   metrics: Metrics;
-  /** Comment written to a connection that had no other write for this long. */
+  /** Heartbeat written to a connection that had no other write for this long. */
   heartbeatMs: number;
+  /**
+   * Whether the worker's events flow (its Redis subscriber is live): then the heartbeat is an `event:
+   * heartbeat` a browser sees; otherwise a comment, so the browser's stale banner shows (docs/events.md,
+   * "Heartbeats"). Default: always.
+   */
+  sourceLive?: () => boolean;
 }
 
 /** The connections that share one board set and one topic filter: they get the same bytes from every flush. */
@@ -44,6 +57,8 @@ export class Hub implements EventDelivery {
   private readonly metrics: Metrics;
   private readonly heartbeatMs: number;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly heartbeatEvent: Buffer;
+  private readonly sourceLive: () => boolean;
   /** Board -> id of the newest event taken; older or equal ids are duplicates (replay overlap), dropped. */
   private readonly taken = new Map<string, string>();
   /** Board -> id of the newest event flushed to the connections: the group cursors' ids. */
@@ -60,6 +75,8 @@ export class Hub implements EventDelivery {
   constructor(options: HubOptions) {
     this.metrics = options.metrics;
     this.heartbeatMs = options.heartbeatMs;
+    this.heartbeatEvent = encodeHeartbeatEvent(options.heartbeatMs);
+    this.sourceLive = options.sourceLive ?? (() => true);
   }
 
   get size(): number {
@@ -316,10 +333,11 @@ export class Hub implements EventDelivery {
     this.heartbeatTimer = setInterval(() => {
       const now = Date.now();
       const due = now - this.heartbeatMs;
+      const frame = this.sourceLive() ? this.heartbeatEvent : HEARTBEAT_FRAME;
       for (const boardSet of this.boardSets.values())
         for (const group of boardSet.filters.values())
           for (const connection of group.connections)
-            if (connection.lastWriteAt <= due) connection.write(HEARTBEAT_FRAME, now);
+            if (connection.lastWriteAt <= due) connection.write(frame, now);
     }, tickMs);
     this.heartbeatTimer.unref();
   }

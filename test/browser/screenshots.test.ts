@@ -1,5 +1,5 @@
 // Renders a board view with realistic data in light and dark, on a desktop and a phone, the board
-// overview, and the login page, and saves the pictures the README shows (docs/screenshots/).
+// overview, the public status page and the login page, and saves the pictures the README shows (docs/screenshots/).
 import { expect } from 'chai';
 import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -227,6 +227,29 @@ describe('screenshots of a board, the board overview and the login page', functi
         'Down',
       );
       const file = path.join(SCREENSHOTS, 'overview-light.png');
+      await page.screenshot({ path: file, fullPage: true });
+      expect((await stat(file)).size).to.be.above(10_000);
+      expect(problems.list).to.deep.equal([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('saves status-page.png (the public status page of main)', async function () {
+    await new BoardStore(env.client, redisNames(env.prefix)).setPublic('main', {
+      services: ['api', 'web', 'auth', 'cdn', 'postgres', 'search'],
+      embedOrigins: [],
+    });
+    const problems = pageProblems();
+    const context = await browser.newContext({ viewport: { width: 900, height: 820 } });
+    try {
+      const page = await watchedPage(context, problems);
+      await page.goto(`${app.url}/status/main`);
+      await page
+        .locator('#status-updated', { hasText: /^Live · updated just now$/ })
+        .waitFor({ timeout: 5000 });
+      expect(await page.locator('.status-service').count()).to.equal(6);
+      const file = path.join(SCREENSHOTS, 'status-page.png');
       await page.screenshot({ path: file, fullPage: true });
       expect((await stat(file)).size).to.be.above(10_000);
       expect(problems.list).to.deep.equal([]);

@@ -42,6 +42,7 @@ describe('Redis names (prefix pb)', function () {
       metricPrefix: '{pb}:m:',
       recentEvents: '{pb}:events',
       meta: '{pb}:board',
+      publicStatus: '{pb}:public',
     });
     expect(boardKeys('pb', 'ops')).to.deep.equal({
       board: 'ops',
@@ -52,6 +53,7 @@ describe('Redis names (prefix pb)', function () {
       metricPrefix: '{pb:ops}:m:',
       recentEvents: '{pb:ops}:events',
       meta: '{pb:ops}:board',
+      publicStatus: '{pb:ops}:public',
     });
   });
 
