@@ -173,7 +173,7 @@ export class StreamQuota {
   /**
    * The session guard's user lookup for a stream request, with the admission in the same script: the
    * user's record (undefined when there is none), and, when its stamp is the session's, the stream is
-   * admitted or refused at once; \`admit\` then answers for this response without asking Redis again. A
+   * admitted or refused at once; `admit` then answers for this response without asking Redis again. A
    * stream admitted here that the route refuses for another reason (a board it may not see) is released
    * when its response closes, like every other.
    */
@@ -209,7 +209,7 @@ export class StreamQuota {
   /**
    * The fast path's check of a stream request (docs/architecture.md, "Stream fast path"): reads the
    * session at `sessionKey` and its user and admits the stream, in one script. Returns the user's record
-   * when it decided (the stream admitted or refused; \`admit\` then answers for this response without asking
+   * when it decided (the stream admitted or refused; `admit` then answers for this response without asking
    * Redis again), or undefined when the session is missing, expired, due for its rolling renewal or not
    * logged in, or its user is gone or has another stamp: nothing was written, and the Koa path decides.
    */
