@@ -9,6 +9,7 @@ import type { Counter } from 'prom-client';
 import type { RedisNames } from '../shared/keys.ts';
 import type { Sequencer } from '../shared/publisher.ts';
 import { boardsRoute, requireBoardAccess } from './api/boards.ts';
+import { historyRoute } from './api/history.ts';
 import { loginRoute, readLoginBody } from './api/login.ts';
 import { publishRoute } from './api/publish.ts';
 import { logoutRoute, sessionRoute } from './api/session.ts';
@@ -117,6 +118,7 @@ export function createApp(deps: AppDeps): Koa {
       registry: deps.boards,
     }),
   );
+  router.get('/api/history', historyRoute({ redis: deps.redis, names: deps.names, registry: deps.boards }));
   router.get('/api/boards', boardsRoute({ redis: deps.redis, names: deps.names, registry: deps.boards }));
 
   const throttle = new LoginThrottle({

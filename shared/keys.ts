@@ -51,6 +51,10 @@ export interface BoardKeys {
   recentEvents: string;
   /** Hash of a created board (title, createdAt); its existence is what lets events in. `main` has none. */
   meta: string;
+  /** Prefix of a metric's downsampled history rings: `<historyPrefix>1m:<name>`, `…10m:<name>` (shared/history-script.ts). */
+  historyPrefix: string;
+  /** Sorted set of the board's annotations (`annotate: true` log events) by ts. */
+  annotations: string;
   /** String: JSON of the board's public status page settings (docs/status-pages.md); absent when off. */
   publicStatus: string;
 }
@@ -71,6 +75,8 @@ export function boardKeys(prefix: string, board: string): BoardKeys {
     metricPrefix: `${tag}:m:`,
     recentEvents: `${tag}:events`,
     meta: `${tag}:board`,
+    historyPrefix: `${tag}:h:`,
+    annotations: `${tag}:annotations`,
     publicStatus: `${tag}:public`,
   };
 }

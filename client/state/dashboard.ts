@@ -60,6 +60,8 @@ export interface Series {
   readonly unit: string | undefined;
   readonly xs: readonly number[];
   readonly ys: readonly number[];
+  /** Each point's id, in the same order: a chart joining history keeps the points after the history's id. */
+  readonly ids: readonly string[];
   /** Highest id applied; the stream delivers one series in id order, so older ids are duplicates. */
   readonly lastId: string;
 }
@@ -213,7 +215,7 @@ function trimSeries(series: Series, fromSeconds: number): Series {
   const first = series.xs[0];
   if (first === undefined || first >= fromSeconds) return series;
   const keep = upperBound(series.xs, fromSeconds - Number.EPSILON);
-  return { ...series, xs: series.xs.slice(keep), ys: series.ys.slice(keep) };
+  return { ...series, xs: series.xs.slice(keep), ys: series.ys.slice(keep), ids: series.ids.slice(keep) };
 }
 
 function seriesFromPoints(name: string, points: readonly MetricEnvelope[], fromSeconds: number): Series {
@@ -231,6 +233,7 @@ function seriesFromPoints(name: string, points: readonly MetricEnvelope[], fromS
       unit,
       xs: sorted.map((point) => point.ts / 1000),
       ys: sorted.map((point) => point.value),
+      ids: sorted.map((point) => point.id),
       lastId: last,
     },
     fromSeconds,
@@ -239,18 +242,30 @@ function seriesFromPoints(name: string, points: readonly MetricEnvelope[], fromS
 
 function addPoint(series: Series | undefined, point: MetricEnvelope): Series {
   const x = point.ts / 1000;
-  if (!series) return { name: point.name, unit: point.unit, xs: [x], ys: [point.value], lastId: point.id };
+  if (!series) {
+    return {
+      name: point.name,
+      unit: point.unit,
+      xs: [x],
+      ys: [point.value],
+      ids: [point.id],
+      lastId: point.id,
+    };
+  }
   const at = upperBound(series.xs, x);
   const xs = [...series.xs];
   const ys = [...series.ys];
+  const ids = [...series.ids];
   xs.splice(at, 0, x);
   ys.splice(at, 0, point.value);
+  ids.splice(at, 0, point.id);
   const over = xs.length - MAX_POINTS_PER_SERIES;
   if (over > 0) {
     xs.splice(0, over);
     ys.splice(0, over);
+    ids.splice(0, over);
   }
-  return { ...series, unit: point.unit ?? series.unit, xs, ys, lastId: point.id };
+  return { ...series, unit: point.unit ?? series.unit, xs, ys, ids, lastId: point.id };
 }
 
 function loadSnapshot(state: DashboardState, snapshot: Snapshot, now: number): DashboardState {

@@ -68,14 +68,17 @@ redis.call('HSET', KEYS[1], 'title', ARGV[2], 'createdAt', ARGV[3])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
 return 1`;
 
-// KEYS: 1 meta, 2 registry, 3 log, 4 status, 5 metric index, 6 recent events, 7 public status settings.
-// ARGV: 1 board, 2 series prefix.
+// KEYS: 1 meta, 2 registry, 3 log, 4 status, 5 metric index, 6 recent events, 7 public status settings,
+// 8 annotations. ARGV: 1 board, 2 series prefix, 3 history prefix (a series' rings: `<prefix>1m:<name>`,
+// `…10m:<name>`).
 // The meta goes first in the same atomic step, so no event can be sequenced into a half-removed board.
 const REMOVE_SCRIPT = `
 local existed = redis.call('EXISTS', KEYS[1]) + redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[1])
-for _, name in ipairs(redis.call('ZRANGE', KEYS[5], 0, -1)) do redis.call('UNLINK', ARGV[2] .. name) end
-redis.call('UNLINK', KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
+for _, name in ipairs(redis.call('ZRANGE', KEYS[5], 0, -1)) do
+  redis.call('UNLINK', ARGV[2] .. name, ARGV[3] .. '1m:' .. name, ARGV[3] .. '10m:' .. name)
+end
+redis.call('UNLINK', KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8])
 return existed`;
 
 /** The boards of an installation in Redis: create, retitle, remove, list. */
@@ -132,7 +135,8 @@ export class BoardStore {
   }
 
   /**
-   * Removes a board and every key of it (log, status, metric index and series, recent events, meta) and
+   * Removes a board and every key of it (log, status, metric index, series and their history rings, recent
+   * events, annotations, meta) and
    * its registry entry; false when there was no such board. Grants are the caller's (UserStore).
    */
   async remove(rawName: string): Promise<boolean> {
@@ -148,8 +152,9 @@ export class BoardStore {
         keys.metricIndex,
         keys.recentEvents,
         keys.publicStatus,
+        keys.annotations,
       ],
-      arguments: [name, keys.metricPrefix],
+      arguments: [name, keys.metricPrefix, keys.historyPrefix],
     });
     return Number(existed) > 0;
   }

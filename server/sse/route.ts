@@ -18,6 +18,7 @@ import { AppError, UnauthorizedError, ValidationError } from '../http/errors.ts'
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics/worker-metrics.ts';
 import { SseConnection } from './connection.ts';
+import { ReplayGate } from './replay-gate.ts';
 import type { EventLogReader } from './delivery.ts';
 import { encodeComment, encodeEventBody, encodeReset, encodeRetry } from './frame.ts';
 import type { Hub } from './hub.ts';
@@ -203,6 +204,7 @@ function releaseHeaderBlock(res: ServerResponse): void {
 
 export function eventsRoute(options: EventsRouteOptions): EventsRoute {
   const { hub, eventLog, metrics, log } = options;
+  const replayGate = new ReplayGate();
   const acceptedByContext = new WeakMap<Context, AcceptedStream>();
 
   /** The boards of the stream: the ones asked for, each visible to the user, or every visible one. */
@@ -233,6 +235,8 @@ export function eventsRoute(options: EventsRouteOptions): EventsRoute {
    * (docs/architecture.md, "Cursors only while catching up").
    */
   async function replayInto(connection: SseConnection, since: Cursor): Promise<void> {
+    // The client left while its replay waited for a turn.
+    if (connection.closed) return;
     for (const board of connection.boards) {
       const afterId = since.get(board);
       // Not named by the cursor (starts live), or taken out of the stream meanwhile.
@@ -335,7 +339,8 @@ export function eventsRoute(options: EventsRouteOptions): EventsRoute {
     const { since } = stream;
     if (since !== undefined) connection.beginReplay(since, hub.fanOutPositions());
     hub.add(connection);
-    if (since !== undefined) void replayInto(connection, since);
+    // Live events are held from now on; the replay itself waits for a turn (bounded memory in a storm).
+    if (since !== undefined) void replayGate.run(() => replayInto(connection, since));
   }
 
   /** Checks a stream request: its query, resume cursor and boards. */

@@ -42,6 +42,8 @@ describe('Redis names (prefix pb)', function () {
       metricPrefix: '{pb}:m:',
       recentEvents: '{pb}:events',
       meta: '{pb}:board',
+      historyPrefix: '{pb}:h:',
+      annotations: '{pb}:annotations',
       publicStatus: '{pb}:public',
     });
     expect(boardKeys('pb', 'ops')).to.deep.equal({
@@ -53,6 +55,8 @@ describe('Redis names (prefix pb)', function () {
       metricPrefix: '{pb:ops}:m:',
       recentEvents: '{pb:ops}:events',
       meta: '{pb:ops}:board',
+      historyPrefix: '{pb:ops}:h:',
+      annotations: '{pb:ops}:annotations',
       publicStatus: '{pb:ops}:public',
     });
   });
