@@ -3,6 +3,7 @@
 //   npm run bench -- --scenario 2000x50,storm --system pulseboard,coalescing --seconds 10
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { machineLine, markdownTable } from './report.ts';
 import { installCleanup } from './processes.ts';
@@ -13,7 +14,7 @@ import { SYSTEM_NAMES, type SystemName } from './systems.ts';
 
 const USAGE = `usage: npm run bench -- [--scenario ${DEFAULT_SCENARIOS}] [--system ${SYSTEM_NAMES.join(',')}]
   [--seconds N (>= ${MIN_SECONDS})] [--workers 2] [--ingest publisher|raw] [--threads 2] [--boards N]
-  [--out file.json]`;
+  [--cpu-prof dir] [--out file.json]`;
 
 function fail(message: string): never {
   process.stderr.write(`bench: ${message}\n${USAGE}\n`);
@@ -33,6 +34,7 @@ const { values } = (() => {
         concurrency: { type: 'string', default: '256' },
         boards: { type: 'string', default: '0' },
         out: { type: 'string' },
+        'cpu-prof': { type: 'string' },
         help: { type: 'boolean', default: false },
       },
     });
@@ -75,7 +77,9 @@ const settings: RunSettings = {
   ingest: values.ingest,
   openConcurrency: positive('concurrency', values.concurrency),
   boards: values.boards === '0' ? 0 : positive('boards', values.boards),
+  ...(values['cpu-prof'] === undefined ? {} : { cpuProfileDir: resolve(values['cpu-prof']) }),
 };
+if (settings.cpuProfileDir !== undefined) await mkdir(settings.cpuProfileDir, { recursive: true });
 const results: Measurement[] = [];
 const startedAt = new Date();
 try {

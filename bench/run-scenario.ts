@@ -29,6 +29,8 @@ export interface RunSettings {
    * every pulseboard stream carries all of them (the bench user is granted exactly these).
    */
   boards: number;
+  /** Folder for V8 CPU profiles of pulseboard's workers (`--cpu-prof`), written when they stop. */
+  cpuProfileDir?: string;
 }
 
 /** The bench's board names: b01, b02… */
@@ -165,6 +167,7 @@ export async function runScenario(
     workers,
     streams,
     boards,
+    ...(settings.cpuProfileDir === undefined ? {} : { cpuProfileDir: settings.cpuProfileDir }),
   });
   let pool: DriverPool | undefined;
   try {

@@ -42,6 +42,10 @@ export class SseClient {
   lastIdSeq = 0;
   /** The `id:` of the last event frame: the Last-Event-ID a resume sends. */
   lastId: string | undefined;
+  /** `event: reset` frames received (the server could not resume this client: a loss for the soak). */
+  resets = 0;
+  /** The server's last `retry:` (ms), for a caller that reconnects as a browser does; undefined until sent. */
+  retryMs: number | undefined;
   /** Storm: sequence numbers above this, received after the drop, mean the client has resumed. */
   resumeAfterSeq = Number.POSITIVE_INFINITY;
   resumed = false;
@@ -192,6 +196,8 @@ export class SseClient {
       if (data[start] === 0x69 && data[start + 1] === 0x64 && data[start + 2] === 0x3a) {
         this.onEvent(data, start, end);
         lastIdAt = start;
+      } else if (data[start] === 0x65 || data[start] === 0x72) {
+        this.onControlFrame(data.toString('latin1', start, end));
       }
       start = end + 2;
       end = data.indexOf(FRAME_END, start);
@@ -202,6 +208,13 @@ export class SseClient {
       this.lastId = data.toString('latin1', from, data.indexOf(LF, from));
     }
     this.carry = start < limit ? Buffer.from(data.subarray(start, limit)) : EMPTY;
+  }
+
+  /** `event: reset` and `retry:` frames (rare: read as text). */
+  private onControlFrame(frame: string): void {
+    if (/^event: ?reset$/m.test(frame)) this.resets += 1;
+    const retry = /^retry: ?(\d+)$/m.exec(frame);
+    if (retry) this.retryMs = Number(retry[1]);
   }
 
   private onEvent(data: Buffer, start: number, end: number): void {

@@ -38,6 +38,8 @@ export interface SystemOptions {
   streams: number;
   /** Boards the bench user is granted (its streams carry all of them); empty: `main` only. */
   boards: readonly string[];
+  /** pulseboard only: its workers write V8 CPU profiles here when they stop (`--cpu-prof`). */
+  cpuProfileDir?: string;
 }
 
 /**
@@ -72,6 +74,7 @@ async function startPulseboard(options: SystemOptions): Promise<RunningSystem> {
       LOG_LEVEL: 'warn',
       // SIGUSR2 from the bench: a full GC, then the worker's memory (bench only, server/memory-report.ts).
       BENCH_MEMORY_DIR: memoryDir,
+      ...(options.cpuProfileDir === undefined ? {} : { BENCH_CPU_PROFILE_DIR: options.cpuProfileDir }),
     },
   });
   // startPm2Cluster kills its daemon synchronously at exit (Ctrl-C, errors); this listener, added after

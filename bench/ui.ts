@@ -1,9 +1,11 @@
 // `npm run bench:ui`: the dashboard's main-thread cost in headless Chromium under a steady stream.
 // A real worker on a private redis-server serves the production (minified) bundle; 500 services and
-// 100 metrics (15 minutes of history) are seeded; then 50 events/s are published for --seconds while
-// the page is measured: main-thread busy share (CDP Performance.getMetrics TaskDuration over wall time)
-// and frame times (requestAnimationFrame intervals; long animation frames and long tasks >= 50 ms).
-// Two scenarios: the top of the page (tiles in view, charts below the fold) and scrolled to the charts.
+// 100 metrics (24 hours of history: a point every 2 minutes, every 10 s in the last 15 minutes) and a
+// dozen annotations are seeded; then 50 events/s are published for --seconds while the page is measured:
+// main-thread busy share (CDP Performance.getMetrics TaskDuration over wall time) and frame times
+// (requestAnimationFrame intervals; long animation frames and long tasks >= 50 ms). Three scenarios: the
+// top of the page (tiles in view, charts below the fold), scrolled to the charts (15-minute range), and
+// the charts in the 24-hour range with their annotation markers (docs/dashboard.md, "Ranges and history").
 // Prints medians over --runs. Target (docs/dashboard.md, "Performance"): under 25% busy, no frame over 50 ms.
 import { parseArgs } from 'node:util';
 import type { CDPSession, Page } from 'playwright-core';
@@ -23,6 +25,8 @@ const { values } = parseArgs({
     height: { type: 'string', default: '1080' },
     /** Writes a Chromium trace of the first run of each scenario to <prefix>-<n>.json, for a closer look. */
     trace: { type: 'string' },
+    /** Prints the functions with the most main-thread self time (a V8 CPU profile) for each scenario's first run. */
+    profile: { type: 'boolean', default: false },
   },
 });
 const SERVICES = Number(values.services);
@@ -33,6 +37,7 @@ const RUNS = Number(values.runs);
 const VIEWPORT = { width: Number(values.width), height: Number(values.height) };
 const WARMUP_MS = 3000;
 const GROUPS = 20;
+const ANNOTATIONS = 12;
 const STATES = ['ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'degraded', 'down', 'maintenance'] as const;
 const UNITS = ['ms', 'req/s', '%', 'B', 'jobs'] as const;
 
@@ -85,6 +90,29 @@ async function seed(env: BrowserEnvironment): Promise<void> {
     ttl: 600,
   }));
   for (const status of statuses) await env.publisher.publish(status);
+  const day = 720; // a point every 2 minutes for the 24 hours before
+  for (let index = 0; index < METRICS; index += 1) {
+    await env.publisher.publish({
+      type: 'metrics',
+      points: Array.from({ length: day }, (_, point) => ({
+        name: metricName(index),
+        unit: unitOf(index),
+        value: 100 + Math.sin(point / 40 + index) * 40 + Math.random() * 10,
+        ts: now - 15 * 60_000 - (day - point) * 120_000,
+      })),
+    });
+  }
+  // A dozen annotations over the day: every other one on the whole board, the rest on every `metric.*`.
+  for (let mark = 0; mark < ANNOTATIONS; mark += 1) {
+    await env.publisher.publish({
+      type: 'event',
+      level: 'info',
+      title: `deploy ${mark}`,
+      annotate: true,
+      ...(mark % 2 ? { service: 'metric' } : {}),
+      ts: now - (mark + 0.5) * 2 * 3_600_000,
+    });
+  }
   const history = 90; // a point every 10 s for 15 minutes
   for (let index = 0; index < METRICS; index += 1) {
     await env.publisher.publish({
@@ -122,6 +150,8 @@ function liveEvent(sequence: number): SingleEventInput {
     level: sequence % 3 === 0 ? 'warn' : 'info',
     title: `event ${sequence}`,
     service: serviceName(sequence % SERVICES),
+    // One log event in twenty marks the charts (board-wide): about one annotation every 4 s.
+    ...(sequence % 200 === 199 ? { annotate: true, service: undefined } : {}),
   };
 }
 
@@ -259,6 +289,29 @@ async function measure(page: Page, clocks: Clocks, env: BrowserEnvironment): Pro
   };
 }
 
+async function startProfile(cdp: CDPSession): Promise<void> {
+  await cdp.send('Profiler.enable');
+  await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
+  await cdp.send('Profiler.start');
+}
+
+/** Stops the profile; the 15 functions (name, script, line) with the most self time, as text. */
+async function topFunctions(cdp: CDPSession, label: string): Promise<string> {
+  const { profile } = await cdp.send('Profiler.stop');
+  const selfMs = new Map<string, number>();
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const deltas = profile.timeDeltas ?? [];
+  (profile.samples ?? []).forEach((id, index) => {
+    const frame = byId.get(id)?.callFrame;
+    if (!frame) return;
+    const file = frame.url.split('/').at(-1) ?? '';
+    const key = `${frame.functionName || '(anonymous)'} ${file}:${frame.lineNumber + 1}:${frame.columnNumber + 1}`;
+    selfMs.set(key, (selfMs.get(key) ?? 0) + (deltas[index] ?? 0) / 1000);
+  });
+  const top = [...selfMs].sort((a, b) => b[1] - a[1]).slice(0, 15);
+  return `  top self time, ${label}:\n${top.map(([key, ms]) => `    ${ms.toFixed(0).padStart(7)} ms  ${key}`).join('\n')}\n`;
+}
+
 function row(label: string, result: RunResult): string {
   const cells = [
     label.padEnd(16),
@@ -336,6 +389,15 @@ async function main(): Promise<void> {
         label: 'charts in view',
         prepare: () => page.evaluate(() => document.getElementById('metrics')?.scrollIntoView()),
       },
+      {
+        label: 'charts 24h+marks',
+        prepare: async () => {
+          await page.locator('#chart-range').selectOption('24h');
+          await page.evaluate(() => document.getElementById('metrics')?.scrollIntoView());
+          // Every chart in view has its history and markers before measuring.
+          await page.waitForFunction(() => document.querySelectorAll('.chart-marker').length > 0);
+        },
+      },
     ];
     const summary: [string, RunResult, RunResult[]][] = [];
     for (const scenario of scenarios) {
@@ -344,8 +406,11 @@ async function main(): Promise<void> {
       for (let run = 1; run <= RUNS; run += 1) {
         const tracing = values.trace !== undefined && run === 1;
         if (tracing) await browser.startTracing(page, { path: `${values.trace}-${summary.length + 1}.json` });
+        const profiling = values.profile && run === 1;
+        if (profiling) await startProfile(clocks.wall);
         const result = await measure(page, clocks, env);
         if (tracing) await browser.stopTracing();
+        if (profiling) process.stdout.write(await topFunctions(clocks.wall, scenario.label));
         results.push(result);
         process.stdout.write(`${row(`${scenario.label} #${run}`, result)}\n`);
       }

@@ -4,15 +4,20 @@
 // user may not see (403), or that left the stream (access revoked, board removed), is said in words
 // instead of a broken dashboard. `BoardView` holds the page's state: the reducer's, the events waiting
 // to enter it, and the phase of the view (explicit, so each rule below reads against one variable).
+// A hidden tab keeps its state current but draws nothing until shown; a page restored from the
+// back/forward cache subscribes again from the last id it has; `?kiosk=1` is the wall-screen mode
+// (docs/dashboard.md, "Kiosk mode", "Background tabs, phones and the back/forward cache").
 import type { SessionResponse } from '../shared/api.ts';
 import { DEFAULT_BOARD } from '../shared/boards.ts';
-import type { Envelope } from '../shared/events.ts';
+import { compareStreamIds, type Envelope } from '../shared/events.ts';
 import { fetchBoards, fetchSnapshot } from './http/api.ts';
 import { bindLogout, leaver, loadSession, retryDelayMs, sleep, watchBrowser } from './page-shell.ts';
 import { boardFromPath, sortBoards, type BoardSummary } from './state/boards.ts';
-import { initialState, reduce, type Action, type DashboardState } from './state/dashboard.ts';
+import { initialState, isStale, reduce, type Action, type DashboardState } from './state/dashboard.ts';
 import { NO_FILTER, type DashboardFilter } from './state/filter.ts';
+import { kioskFromQuery, type KioskOptions } from './state/kiosk.ts';
 import { connectStream, type StreamClient } from './stream/connect.ts';
+import { watchPageLifecycle } from './stream/page-lifecycle.ts';
 import type { HubMessage } from './stream/protocol.ts';
 import { Announcer } from './view/announcer.ts';
 import { BoardSwitcher } from './view/board-switcher.ts';
@@ -22,7 +27,9 @@ import { EventLog } from './view/event-log.ts';
 import { bindFilterBox, filterFromUrl } from './view/filter-box.ts';
 import { createFrameScheduler, type FrameScheduler } from './view/frame-scheduler.ts';
 import { Header } from './view/header.ts';
+import { startKiosk } from './view/kiosk.ts';
 import { MetricCharts } from './view/metric-charts.ts';
+import { StaleBanner } from './view/stale-banner.ts';
 import { TileGrid } from './view/tile-grid.ts';
 
 const TICK_MS = 1000;
@@ -32,6 +39,7 @@ const MAX_QUEUED_WHILE_LOADING = 20_000;
 
 function pageElements(root: Document) {
   return {
+    brand: required(root, '.brand', HTMLElement),
     connection: required(root, '#connection', HTMLElement),
     connectionLabel: required(root, '#connection-label', HTMLElement),
     lastEvent: required(root, '#last-event', HTMLElement),
@@ -39,6 +47,7 @@ function pageElements(root: Document) {
     userName: required(root, '#user-name', HTMLElement),
     logout: required(root, '#logout', HTMLButtonElement),
     notice: required(root, '#notice', HTMLElement),
+    staleBanner: required(root, '#stale-banner', HTMLElement),
     filterForm: required(root, '#filter-form', HTMLFormElement),
     filterInput: required(root, '#filter', HTMLInputElement),
     filterError: required(root, '#filter-error', HTMLElement),
@@ -86,14 +95,27 @@ class BoardView {
   private readonly tiles: TileGrid;
   private readonly eventLog: EventLog;
   private readonly announcer: Announcer;
+  private readonly staleBanner: StaleBanner;
   private readonly charts: MetricCharts;
   private readonly scheduler: FrameScheduler;
   private readonly stream: StreamClient;
+  /** The newest id of this board the page has (its snapshot's, or a later event's): where a restore resumes. */
+  private lastId: string | undefined;
+  /** The boards the user may see, as last fetched (the kiosk's rotation). */
+  private boards: readonly BoardSummary[] | undefined;
+  private readonly kiosk: KioskOptions | undefined;
 
-  constructor(root: Document, page: PageElements, board: string, filter: DashboardFilter) {
+  constructor(
+    root: Document,
+    page: PageElements,
+    board: string,
+    filter: DashboardFilter,
+    kiosk: KioskOptions | undefined,
+  ) {
     this.root = root;
     this.page = page;
     this.board = board;
+    this.kiosk = kiosk;
     this.state = initialState(Date.now(), filter);
     this.header = new Header({
       connection: page.connection,
@@ -105,6 +127,7 @@ class BoardView {
     this.tiles = new TileGrid(page.tileGroups, page.servicesSummary, page.servicesEmpty);
     this.eventLog = new EventLog(page.eventLog, page.eventsEmpty);
     this.announcer = new Announcer(page.announcer);
+    this.staleBanner = new StaleBanner(page.staleBanner);
     this.scheduler = createFrameScheduler(() => this.render(), MIN_RENDER_INTERVAL_MS);
     this.charts = new MetricCharts(page.charts, page.metricsEmpty, () => this.scheduler.request());
     this.stream = connectStream((message) => this.onStreamMessage(message));
@@ -120,6 +143,14 @@ class BoardView {
     });
     bindLogout(page.logout, page.notice, session, this.stream, (reason) => this.exit.leave(reason));
     watchBrowser((online) => this.dispatch({ type: 'browserOnlineChanged', online, now: Date.now() }));
+    watchPageLifecycle({
+      stream: this.stream,
+      onRestore: () => this.resubscribe(),
+      isStale: () => isStale({ ...this.state, now: Date.now() }),
+    });
+    if (this.kiosk) {
+      startKiosk(root, { options: this.kiosk, current: this.board, boards: () => this.boards });
+    }
     setInterval(() => {
       // Background tabs get no animation frames: keep their state current here (cheaply, no DOM).
       this.flushQueued();
@@ -145,6 +176,7 @@ class BoardView {
     this.charts.render(this.state);
     this.eventLog.render(this.state);
     this.announcer.render(this.state);
+    this.staleBanner.render(this.state);
   }
 
   private apply(action: Action): void {
@@ -166,9 +198,12 @@ class BoardView {
 
   private showBoards(boards: readonly BoardSummary[]): void {
     const sorted = sortBoards(boards);
+    this.boards = sorted;
     this.switcher.render(sorted);
     const title = sorted.find((summary) => summary.name === this.board)?.title;
     if (title && !this.unavailable) this.root.title = `${title} · pulseboard`;
+    // A wall screen has no switcher to say which board it shows: the heading does.
+    if (title && this.kiosk) setText(this.page.brand, title);
   }
 
   private async refreshBoards(): Promise<void> {
@@ -197,8 +232,21 @@ class BoardView {
       case 'state':
         this.dispatch({ type: 'streamStateChanged', state: message.state, now: Date.now() });
         break;
+      case 'alive':
+        this.dispatch({
+          type: 'streamAlive',
+          receivedAt: message.receivedAt,
+          heartbeatMs: message.heartbeatMs,
+          now: Date.now(),
+        });
+        break;
       case 'events':
-        for (const event of message.events) this.queued.push(event);
+        for (const event of message.events) {
+          this.queued.push(event);
+          if (event.board === this.board && (!this.lastId || compareStreamIds(event.id, this.lastId) > 0)) {
+            this.lastId = event.id;
+          }
+        }
         // A snapshot that keeps failing must not let the queue grow without bound: drop it and load
         // one more snapshot afterwards, which covers everything dropped.
         if (this.phase.name === 'loading' && this.queued.length > MAX_QUEUED_WHILE_LOADING) {
@@ -219,6 +267,17 @@ class BoardView {
       case 'loggedOut':
         this.exit.leave('logged-out');
         break;
+    }
+  }
+
+  /**
+   * Back from the back/forward cache (the tab left the stream on `pagehide`): subscribes again from the
+   * newest id it has, so the stream replays exactly what it missed. A load under way subscribes itself.
+   */
+  private resubscribe(): void {
+    if (this.unavailable) this.stream.subscribe([], null);
+    else if (this.phase.name === 'live' && this.lastId !== undefined) {
+      this.stream.subscribe([{ board: this.board, since: this.lastId }], this.state.filter.topics);
     }
   }
 
@@ -246,6 +305,7 @@ class BoardView {
         this.page.notice.hidden = true;
         this.phase = { name: 'live' };
         this.apply({ type: 'snapshotLoaded', snapshot: result.value, now: Date.now() });
+        this.lastId = result.value.lastEventId;
         this.flushQueued();
         this.scheduler.request();
         this.stream.subscribe(
@@ -271,5 +331,6 @@ export async function startDashboard(root: Document): Promise<void> {
   const session = await loadSession(page.notice);
   if (!session) return;
   const fromUrl = filterFromUrl(location.search);
-  await new BoardView(root, page, board, fromUrl.filter ?? NO_FILTER).start(session, fromUrl.text);
+  const kiosk = kioskFromQuery(location.search, false);
+  await new BoardView(root, page, board, fromUrl.filter ?? NO_FILTER, kiosk).start(session, fromUrl.text);
 }

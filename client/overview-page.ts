@@ -2,14 +2,19 @@
 // state and counts, live. The counts come from `GET /api/boards`; the shared stream carries the status
 // topics of those boards, and a status on any of them (or the stream going live again) refetches the
 // list, at most once a second. The list is also refetched now and then, so a board granted meanwhile
-// appears. An old dashboard link (`/?filter=…`) goes to the `main` board with its filter.
+// appears. An old dashboard link (`/?filter=…`) goes to the `main` board with its filter. `?kiosk=1`
+// shows it on a wall screen, as the first stop of a rotation through the boards (docs/dashboard.md,
+// "Kiosk mode").
 import { DEFAULT_BOARD, MAX_BOARDS_PER_STREAM } from '../shared/boards.ts';
 import type { StatusEnvelope } from '../shared/events.ts';
 import { fetchBoards } from './http/api.ts';
 import { bindLogout, leaver, loadSession, watchBrowser } from './page-shell.ts';
 import { boardPath } from './state/boards.ts';
+import { isStale } from './state/dashboard.ts';
+import { kioskFromQuery } from './state/kiosk.ts';
 import { initialOverviewState, reduceOverview, type OverviewAction } from './state/overview.ts';
 import { connectStream } from './stream/connect.ts';
+import { watchPageLifecycle } from './stream/page-lifecycle.ts';
 import type { HubMessage } from './stream/protocol.ts';
 import { Announcer } from './view/announcer.ts';
 import { BoardCards } from './view/board-cards.ts';
@@ -18,6 +23,8 @@ import { required, setText } from './view/dom.ts';
 import { FILTER_PARAM } from './view/filter-box.ts';
 import { createFrameScheduler } from './view/frame-scheduler.ts';
 import { Header } from './view/header.ts';
+import { startKiosk } from './view/kiosk.ts';
+import { StaleBanner } from './view/stale-banner.ts';
 
 /** At most one `GET /api/boards` a second, however many statuses arrive. */
 const REFRESH_MIN_INTERVAL_MS = 1000;
@@ -42,6 +49,7 @@ export async function startOverview(root: Document): Promise<void> {
     userName: required(root, '#user-name', HTMLElement),
     logout: required(root, '#logout', HTMLButtonElement),
     notice: required(root, '#notice', HTMLElement),
+    staleBanner: required(root, '#stale-banner', HTMLElement),
     announcer: required(root, '#announcer', HTMLElement),
     cards: required(root, '#board-cards', HTMLElement),
     summary: required(root, '#boards-summary', HTMLElement),
@@ -64,11 +72,14 @@ export async function startOverview(root: Document): Promise<void> {
   const switcher = new BoardSwitcher(page.switcher, undefined);
   const cards = new BoardCards(page.cards, page.summary, page.empty);
   const announcer = new Announcer(page.announcer);
+  const staleBanner = new StaleBanner(page.staleBanner);
   const scheduler = createFrameScheduler(() => {
     header.render(state);
     switcher.render(state.boards);
     cards.render(state);
     announcer.render(state);
+    // No board, no stream: nothing to be stale about.
+    if (state.boards?.length !== 0) staleBanner.render(state);
   }, 100);
   const dispatch = (action: OverviewAction) => {
     state = reduceOverview(state, action);
@@ -137,6 +148,14 @@ export async function startOverview(root: Document): Promise<void> {
   const onStreamMessage = (message: HubMessage) => {
     if (exit.leaving) return;
     switch (message.type) {
+      case 'alive':
+        dispatch({
+          type: 'streamAlive',
+          receivedAt: message.receivedAt,
+          heartbeatMs: message.heartbeatMs,
+          now: Date.now(),
+        });
+        break;
       case 'state':
         dispatch({ type: 'streamStateChanged', state: message.state, now: Date.now() });
         // (Re)opened: statuses from before (while it was down, or before these boards joined it) are in
@@ -170,6 +189,18 @@ export async function startOverview(root: Document): Promise<void> {
   const stream = connectStream(onStreamMessage);
   bindLogout(page.logout, page.notice, session, stream, leave);
   watchBrowser((online) => dispatch({ type: 'browserOnlineChanged', online, now: Date.now() }));
+  watchPageLifecycle({
+    stream,
+    // Back from the back/forward cache: subscribe again (from now on; the list is refetched when live).
+    onRestore: () => {
+      subscribedTo = undefined;
+      subscribe();
+      refresh();
+    },
+    isStale: () => isStale({ ...state, now: Date.now() }),
+  });
+  const kiosk = kioskFromQuery(location.search, true);
+  if (kiosk) startKiosk(root, { options: kiosk, current: undefined, boards: () => state.boards });
   setInterval(() => dispatch({ type: 'tick', now: Date.now() }), TICK_MS);
   setInterval(refresh, REFRESH_EVERY_MS);
 

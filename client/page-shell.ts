@@ -74,13 +74,12 @@ export function bindLogout(
   });
 }
 
-/** Reports the browser going on- and offline; reloads a page restored from the back/forward cache. */
+/**
+ * Reports the browser going on- and offline. (A page restored from the back/forward cache resumes its
+ * stream: client/stream/page-lifecycle.ts.)
+ */
 export function watchBrowser(onOnlineChanged: (online: boolean) => void): void {
   addEventListener('online', () => onOnlineChanged(true));
   addEventListener('offline', () => onOnlineChanged(false));
   if (!navigator.onLine) onOnlineChanged(false);
-  // Restored from the back/forward cache: the stream worker was told this tab had left.
-  addEventListener('pageshow', (event) => {
-    if (event.persisted) location.reload();
-  });
 }

@@ -25,6 +25,9 @@ addEventListener('connect', (event) => {
       case 'bye':
         hub.unsubscribe(subscriber);
         break;
+      case 'reconnect':
+        hub.reconnect();
+        break;
     }
   });
   // Chromium tells a port when its other end is gone (a tab that crashed never says bye).

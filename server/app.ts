@@ -1,12 +1,15 @@
 // The composition root: builds the Koa app from explicit dependencies. Nothing here opens sockets or reads
 // the environment; `startPulseboard` and the tests pass everything in.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
 import compress from 'koa-compress';
 import type { Counter } from 'prom-client';
 import type { RedisNames } from '../shared/keys.ts';
 import type { Sequencer } from '../shared/publisher.ts';
-import { boardsRoute, boardUserOf, requireBoardAccess } from './api/boards.ts';
+import { boardsRoute, requireBoardAccess } from './api/boards.ts';
+import { historyRoute } from './api/history.ts';
 import { loginRoute, readLoginBody } from './api/login.ts';
 import { publishRoute } from './api/publish.ts';
 import { logoutRoute, sessionRoute } from './api/session.ts';
@@ -15,6 +18,7 @@ import type { BoardRegistry } from './auth/boards.ts';
 import { csrfProtection } from './auth/csrf.ts';
 import { authGuard, getAuth } from './auth/guard.ts';
 import { sessionMiddleware } from './auth/sessions.ts';
+import { rawHeader, streamAuthenticator, type StreamAuthenticator } from './auth/stream-auth.ts';
 import type { StreamQuota } from './auth/stream-quota.ts';
 import { LoginThrottle } from './auth/throttle.ts';
 import { TokenStore } from './auth/tokens.ts';
@@ -25,7 +29,7 @@ import { logRefusedStreams } from './http/connection-limits.ts';
 import { errorMiddleware } from './http/errors.ts';
 import { healthRoutes, type Health } from './http/health.ts';
 import { requestLog } from './http/request-log.ts';
-import { securityHeaders } from './http/security-headers.ts';
+import { securityHeaders, securityHeaderValues } from './http/security-headers.ts';
 import { staticFiles } from './http/static-files.ts';
 import type { Logger } from './log.ts';
 import type { ClusterMetrics } from './metrics/cluster-metrics.ts';
@@ -33,7 +37,7 @@ import { metricsRoute } from './metrics/route.ts';
 import type { Metrics } from './metrics/worker-metrics.ts';
 import { redisOutageAnswer, type RedisClient } from './redis.ts';
 import type { Hub } from './sse/hub.ts';
-import { eventsRoute } from './sse/route.ts';
+import { eventsRoute, type EventsRoute } from './sse/route.ts';
 
 export interface AppDeps {
   config: Config;
@@ -90,15 +94,16 @@ export function createApp(deps: AppDeps): Koa {
     hub: deps.hub,
     eventLog: createEventLogReader(deps.redis, deps.names),
     followBoards: deps.followBoards,
-    visibleBoards: (ctx) => deps.boards.visibleBoards(boardUserOf(ctx)),
-    requireBoard: (ctx, board) => requireBoardAccess(deps.boards, boardUserOf(ctx), board),
+    visibleBoards: (user) => deps.boards.visibleBoards(user),
+    requireBoard: (user, board) => requireBoardAccess(deps.boards, user, board),
     metrics: deps.metrics,
     log,
     retryMs: config.SSE_RETRY_MS,
     maxBufferBytes: config.SSE_MAX_BUFFER_BYTES,
     identify: (ctx) => {
       const auth = getAuth(ctx);
-      return auth ? { sessionId: auth.sessionId, userName: auth.user.name } : {};
+      if (auth === undefined) return undefined;
+      return { sessionHandle: auth.sessionHandle, user: { ...auth.user, boards: auth.boards } };
     },
     ...(deps.streamQuota ? { streamQuota: deps.streamQuota } : {}),
   });
@@ -113,6 +118,7 @@ export function createApp(deps: AppDeps): Koa {
       registry: deps.boards,
     }),
   );
+  router.get('/api/history', historyRoute({ redis: deps.redis, names: deps.names, registry: deps.boards }));
   router.get('/api/boards', boardsRoute({ redis: deps.redis, names: deps.names, registry: deps.boards }));
 
   const throttle = new LoginThrottle({
@@ -199,5 +205,60 @@ export function createApp(deps: AppDeps): Koa {
   app.use(router.routes());
   app.use(router.allowedMethods());
   app.use(staticFiles(deps.publicDir));
+  if (streamQuota) {
+    const authenticate = streamAuthenticator({
+      keys: deps.sessionKeys,
+      names: deps.names,
+      quota: streamQuota,
+      users: deps.users,
+      ttlMs: config.SESSION_TTL_MS,
+    });
+    withStreamFastPath(app, events, authenticate);
+  }
   return app;
+}
+
+/** Whether Koa would see this request as HTTPS (`ctx.secure`), which decides HSTS. */
+function overHttps(req: IncomingMessage, trustProxy: boolean): boolean {
+  if ((req.socket as Partial<TLSSocket>).encrypted === true) return true;
+  if (!trustProxy) return false;
+  const first = rawHeader(req, 'x-forwarded-proto').split(',', 1)[0] ?? '';
+  return first.trim().toLowerCase() === 'https';
+}
+
+/**
+ * The stream fast path (docs/architecture.md, "Stream fast path"): `GET /events` is checked straight from
+ * Node's request (server/auth/stream-auth.ts) and, when that decides it, opened without a Koa context;
+ * every other request, and every stream request it does not decide, goes to Koa as before. Installed by
+ * wrapping `callback()`, the one entry of Node's requests into the app (`listen` uses it too).
+ */
+function withStreamFastPath(app: Koa, events: EventsRoute, authenticate: StreamAuthenticator): void {
+  const headers = { http: securityHeaderValues(false), https: securityHeaderValues(true) };
+  const koaCallback = app.callback.bind(app);
+  app.callback = () => {
+    const handleWithKoa = koaCallback();
+    const tryFastPath = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+      let opened = false;
+      try {
+        const identity = await authenticate(req, res);
+        if (identity !== undefined) {
+          const secure = overHttps(req, app.proxy);
+          opened = await events.openDirect(req, res, identity, secure ? headers.https : headers.http);
+        }
+      } catch {
+        // Redis away or slow: Koa's path asks again and answers (503 + Retry-After).
+      }
+      if (!opened) await handleWithKoa(req, res);
+    };
+    return (req, res) => {
+      const { url } = req;
+      const isStream =
+        req.method === 'GET' &&
+        url !== undefined &&
+        url.startsWith('/events') &&
+        (url.length === 7 || url.charCodeAt(7) === 63); /* '?' */
+      // The servers are node:http ones (server/pulseboard.ts), never HTTP/2.
+      return isStream ? tryFastPath(req as IncomingMessage, res as ServerResponse) : handleWithKoa(req, res);
+    };
+  };
 }

@@ -97,10 +97,16 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
   });
   ingestStarting.catch(() => undefined); // awaited below
   undo.push(() => ingestStarting.then((ingest) => ingest.stop()).catch(() => undefined));
-  // A board's shard channel is followed while the worker has a stream of it (server/bus/event-bus.ts);
-  // boards of public status streams stay followed.
+  // Heartbeats say "events flow" only while the bus is live (docs/events.md, "Heartbeats"). A board's shard
+  // channel is followed while the worker has a stream of it (server/bus/event-bus.ts); boards of public
+  // status streams stay followed.
   let idle: (board: string) => void = () => undefined;
-  const hub = new Hub({ metrics, heartbeatMs: config.HEARTBEAT_MS, onBoardIdle: (board) => idle(board) });
+  const hub: Hub = new Hub({
+    metrics,
+    heartbeatMs: config.HEARTBEAT_MS,
+    sourceLive: (): boolean => bus.live,
+    onBoardIdle: (board) => idle(board),
+  });
   const boards = new BoardRegistry({ redis: requestRedis, names: sequencer.names, log });
   const publicStatus = createPublicStatus({
     redis: requestRedis,

@@ -57,6 +57,8 @@ export const logEventInputSchema = z.strictObject({
   title: z.string().min(1).max(200),
   text: z.string().max(2000).optional(),
   service: nameSchema.optional(),
+  /** Marks a moment on the board's charts (docs/events.md, "Annotations"); only `true` is stored. */
+  annotate: z.boolean().optional(),
   ts: tsSchema.optional(),
 });
 

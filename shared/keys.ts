@@ -54,6 +54,10 @@ export interface BoardKeys {
   recentEvents: string;
   /** Hash of a created board (title, createdAt); its existence is what lets events in. `main` has none. */
   meta: string;
+  /** Prefix of a metric's downsampled history rings: `<historyPrefix>1m:<name>`, `…10m:<name>` (shared/history-script.ts). */
+  historyPrefix: string;
+  /** Sorted set of the board's annotations (`annotate: true` log events) by ts. */
+  annotations: string;
   /**
    * Sharded pub/sub channel of the board's sequenced envelopes (`SPUBLISH` by the script, `SSUBSCRIBE` by
    * the workers with a stream of the board): under the board's hash tag, so it lives on the board's shard.
@@ -83,6 +87,8 @@ export function boardKeys(prefix: string, board: string): BoardKeys {
     metricPrefix: `${tag}:m:`,
     recentEvents: `${tag}:events`,
     meta: `${tag}:board`,
+    historyPrefix: `${tag}:h:`,
+    annotations: `${tag}:annotations`,
     channel: `${tag}:live`,
     ingestPositionPrefix: `${tag}:ingest:part:`,
     durableDonePrefix: `${tag}:ingest:done:`,

@@ -22,6 +22,7 @@
 // Current state is ordered by min(ts, sequencing time) (docs/events.md, "Timestamps"): a publisher's clock
 // can date an event in the past (backfill) but never ahead of Redis' clock, so a future-dated status
 // cannot pin a tile and a future-dated series cannot push real ones out of the snapshot.
+import { HISTORY_LUA } from './history-script.ts';
 import { boardKeys, type RedisNames } from './keys.ts';
 
 /** The capped list of the most recent `event` envelopes of `main`, read by the snapshot. */
@@ -89,6 +90,7 @@ local function badBoard(first, n)
 end
 
 local function orderOf(ts) return math.min(tonumber(ts), now) end
+${HISTORY_LUA}
 
 local function sequenceOne(i)
   local board, kind, key, ts, body = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
@@ -114,10 +116,12 @@ local function sequenceOne(i)
     redis.call('RPUSH', series, envelope)
     redis.call('LTRIM', series, -metricMax, -1)
     redis.call('ZADD', tag .. ':metrics', 'GT', string.format('%.0f', orderOf(ts)), key)
+    recordMetricHistory(tag, key, ts, body)
   elseif kind == 'event' then
     local recent = tag .. ':events'
     redis.call('RPUSH', recent, envelope)
     redis.call('LTRIM', recent, -eventsMax, -1)
+    recordAnnotation(tag, ts, body, envelope, now)
   end
   redis.call('SPUBLISH', ARGV[4], envelope)
   return id

@@ -25,6 +25,14 @@ export const MAX_LOG_ENTRIES = 500;
 export const MAX_ANNOUNCEMENTS = 20;
 /** A stream that has not been live for this long is shown as offline rather than reconnecting. */
 export const OFFLINE_AFTER_MS = 30_000;
+/** The server's heartbeat period until a heartbeat names it (the default `HEARTBEAT_MS`). */
+export const DEFAULT_HEARTBEAT_MS = 15_000;
+/**
+ * The page is stale (banner) once nothing (event, heartbeat, reopen) arrived for this many heartbeat
+ * periods: the server writes one at most 1.25 periods after the last write, so two were missed
+ * (docs/dashboard.md, "Stale banner").
+ */
+export const STALE_AFTER_HEARTBEATS = 2.5;
 
 export type StatusState = StatusEnvelope['state'];
 export type StreamState = 'connecting' | 'live' | 'reconnecting';
@@ -52,6 +60,8 @@ export interface Series {
   readonly unit: string | undefined;
   readonly xs: readonly number[];
   readonly ys: readonly number[];
+  /** Each point's id, in the same order: a chart joining history keeps the points after the history's id. */
+  readonly ids: readonly string[];
   /** Highest id applied; the stream delivers one series in id order, so older ids are duplicates. */
   readonly lastId: string;
 }
@@ -61,7 +71,17 @@ export interface Announcement {
   readonly text: string;
 }
 
-export interface DashboardState {
+/** When the stream last brought anything, for "updated N s ago" and the stale banner. */
+export interface Liveness {
+  /** Client time the page started: the stale clock runs from here until something arrives. */
+  readonly startedAt: number;
+  /** Client time the stream last brought anything (an event, a heartbeat, a reopen). */
+  readonly lastReceivedAt: number | undefined;
+  /** The server's heartbeat period, as its heartbeats say. */
+  readonly heartbeatMs: number;
+}
+
+export interface DashboardState extends Liveness {
   readonly filter: DashboardFilter;
   readonly stream: { readonly state: StreamState; readonly since: number };
   readonly browserOnline: boolean;
@@ -87,6 +107,7 @@ export type Action =
   | { type: 'eventsReceived'; events: readonly Envelope[]; now: number }
   | { type: 'streamStateChanged'; state: StreamState; now: number }
   | { type: 'browserOnlineChanged'; online: boolean; now: number }
+  | { type: 'streamAlive'; receivedAt: number; heartbeatMs: number | undefined; now: number }
   | { type: 'filterChanged'; filter: DashboardFilter; now: number }
   | { type: 'tick'; now: number };
 
@@ -95,6 +116,9 @@ export function initialState(now: number, filter: DashboardFilter = NO_FILTER): 
     filter,
     stream: { state: 'connecting', since: now },
     browserOnline: true,
+    startedAt: now,
+    lastReceivedAt: undefined,
+    heartbeatMs: DEFAULT_HEARTBEAT_MS,
     loaded: false,
     snapshotId: '0-0',
     clockOffsetMs: 0,
@@ -110,8 +134,28 @@ export function initialState(now: number, filter: DashboardFilter = NO_FILTER): 
 /** What the header shows of a page's state (the board view's and the overview's). */
 export type ConnectionView = Pick<
   DashboardState,
-  'stream' | 'browserOnline' | 'now' | 'clockOffsetMs' | 'lastEventTs'
+  'stream' | 'browserOnline' | 'now' | 'clockOffsetMs' | 'lastEventTs' | keyof Liveness
 >;
+
+/** How long the page may hear nothing before it says it is stale. */
+export function staleAfterMs(state: Pick<Liveness, 'heartbeatMs'>): number {
+  return state.heartbeatMs * STALE_AFTER_HEARTBEATS;
+}
+
+/** Whether the stream has brought nothing for too long: what the page shows may be out of date. */
+export function isStale(state: Liveness & { readonly now: number }): boolean {
+  return state.now - (state.lastReceivedAt ?? state.startedAt) > staleAfterMs(state);
+}
+
+/** The stream brought something at `receivedAt`: `streamAlive` in both pages' reducers. */
+export function heardFrom<T extends Liveness>(
+  state: T,
+  receivedAt: number,
+  heartbeatMs: number | undefined,
+): T {
+  const lastReceivedAt = Math.max(state.lastReceivedAt ?? receivedAt, receivedAt);
+  return { ...state, lastReceivedAt, heartbeatMs: heartbeatMs ?? state.heartbeatMs };
+}
 
 /** What the header says: offline when the browser is, or the stream has been down too long. */
 export function connectionLabel(state: ConnectionView): ConnectionLabel {
@@ -171,7 +215,7 @@ function trimSeries(series: Series, fromSeconds: number): Series {
   const first = series.xs[0];
   if (first === undefined || first >= fromSeconds) return series;
   const keep = upperBound(series.xs, fromSeconds - Number.EPSILON);
-  return { ...series, xs: series.xs.slice(keep), ys: series.ys.slice(keep) };
+  return { ...series, xs: series.xs.slice(keep), ys: series.ys.slice(keep), ids: series.ids.slice(keep) };
 }
 
 function seriesFromPoints(name: string, points: readonly MetricEnvelope[], fromSeconds: number): Series {
@@ -189,6 +233,7 @@ function seriesFromPoints(name: string, points: readonly MetricEnvelope[], fromS
       unit,
       xs: sorted.map((point) => point.ts / 1000),
       ys: sorted.map((point) => point.value),
+      ids: sorted.map((point) => point.id),
       lastId: last,
     },
     fromSeconds,
@@ -197,18 +242,30 @@ function seriesFromPoints(name: string, points: readonly MetricEnvelope[], fromS
 
 function addPoint(series: Series | undefined, point: MetricEnvelope): Series {
   const x = point.ts / 1000;
-  if (!series) return { name: point.name, unit: point.unit, xs: [x], ys: [point.value], lastId: point.id };
+  if (!series) {
+    return {
+      name: point.name,
+      unit: point.unit,
+      xs: [x],
+      ys: [point.value],
+      ids: [point.id],
+      lastId: point.id,
+    };
+  }
   const at = upperBound(series.xs, x);
   const xs = [...series.xs];
   const ys = [...series.ys];
+  const ids = [...series.ids];
   xs.splice(at, 0, x);
   ys.splice(at, 0, point.value);
+  ids.splice(at, 0, point.id);
   const over = xs.length - MAX_POINTS_PER_SERIES;
   if (over > 0) {
     xs.splice(0, over);
     ys.splice(0, over);
+    ids.splice(0, over);
   }
-  return { ...series, unit: point.unit ?? series.unit, xs, ys, lastId: point.id };
+  return { ...series, unit: point.unit ?? series.unit, xs, ys, ids, lastId: point.id };
 }
 
 function loadSnapshot(state: DashboardState, snapshot: Snapshot, now: number): DashboardState {
@@ -385,6 +442,8 @@ export function reduce(state: DashboardState, action: Action): DashboardState {
         ? next
         : { ...next, announcements: announce(state.announcements, [`Connection ${after}`]) };
     }
+    case 'streamAlive':
+      return { ...heardFrom(state, action.receivedAt, action.heartbeatMs), now: action.now };
     case 'filterChanged':
       return applyFilter(state, action.filter, action.now);
     case 'tick': {

@@ -7,6 +7,8 @@ import { sortBoards, type BoardSummary } from './boards.ts';
 import {
   announce,
   connectionLabel,
+  DEFAULT_HEARTBEAT_MS,
+  heardFrom,
   type Announcement,
   type ConnectionView,
   type StreamState,
@@ -24,6 +26,7 @@ export type OverviewAction =
   | { type: 'statusesReceived'; statuses: readonly StatusEnvelope[]; now: number }
   | { type: 'streamStateChanged'; state: StreamState; now: number }
   | { type: 'browserOnlineChanged'; online: boolean; now: number }
+  | { type: 'streamAlive'; receivedAt: number; heartbeatMs: number | undefined; now: number }
   | { type: 'tick'; now: number };
 
 export const STATE_WORDS: Record<NonNullable<BoardSummary['state']>, string> = {
@@ -37,6 +40,9 @@ export function initialOverviewState(now: number): OverviewState {
   return {
     stream: { state: 'connecting', since: now },
     browserOnline: true,
+    startedAt: now,
+    lastReceivedAt: undefined,
+    heartbeatMs: DEFAULT_HEARTBEAT_MS,
     now,
     clockOffsetMs: 0,
     lastEventTs: undefined,
@@ -108,6 +114,8 @@ export function reduceOverview(state: OverviewState, action: OverviewAction): Ov
       });
     case 'browserOnlineChanged':
       return withConnection(state, { ...state, now: action.now, browserOnline: action.online });
+    case 'streamAlive':
+      return { ...heardFrom(state, action.receivedAt, action.heartbeatMs), now: action.now };
     case 'tick':
       return withConnection(state, { ...state, now: action.now });
   }

@@ -11,6 +11,13 @@ export interface StreamClient {
   readonly mode: 'shared-worker' | 'tab';
   /** This tab's boards (each from its snapshot's id, or from now) and topics; replaces the last call. */
   subscribe(boards: readonly BoardSubscription[], topics: readonly string[] | null): void;
+  /** Reopens the stream from its positions (a woken phone's connection may be dead without knowing). */
+  reconnect(): void;
+  /**
+   * The page is being hidden for the back/forward cache (or unloaded): this tab leaves the stream, and
+   * holds no connection that would keep the page out of that cache. `subscribe` again to come back.
+   */
+  suspend(): void;
   /** Logged out here: the stream closes and every other tab is told. */
   logout(): void;
   close(): void;
@@ -25,37 +32,58 @@ function connectLocal(onMessage: (message: HubMessage) => void): StreamClient {
   return {
     mode: 'tab',
     subscribe: (boards, topics) => hub.subscribe(subscriber, boards, topics),
+    reconnect: () => hub.reconnect(),
+    suspend: () => hub.unsubscribe(subscriber),
     logout: () => hub.logout(),
     close: () => hub.unsubscribe(subscriber),
   };
 }
 
+/** A port to the browser's stream worker; undefined when it cannot be started. */
+function openWorkerPort(): { worker: SharedWorker; port: MessagePort } | undefined {
+  try {
+    const worker = new SharedWorker(WORKER_URL, { type: 'module', name: 'pulseboard-stream' });
+    return { worker, port: worker.port };
+  } catch {
+    return undefined;
+  }
+}
+
 export function connectStream(onMessage: (message: HubMessage) => void): StreamClient {
   if (typeof SharedWorker !== 'function') return connectLocal(onMessage);
-  let worker: SharedWorker;
-  try {
-    worker = new SharedWorker(WORKER_URL, { type: 'module', name: 'pulseboard-stream' });
-  } catch {
-    return connectLocal(onMessage);
-  }
-  const { port } = worker;
+  let opened = openWorkerPort();
+  if (!opened) return connectLocal(onMessage);
   let fallback: StreamClient | undefined;
   let lastSubscription:
     { boards: readonly BoardSubscription[]; topics: readonly string[] | null } | undefined;
-  const post = (message: TabMessage) => port.postMessage(message);
+  let port: MessagePort | undefined;
+  const post = (message: TabMessage) => port?.postMessage(message);
 
-  port.addEventListener('message', (event) => {
-    const parsed = hubMessageSchema.safeParse(event.data);
-    if (parsed.success) onMessage(parsed.data);
-  });
-  // The worker script failed to load or run: carry on with this tab's own stream.
-  worker.addEventListener('error', () => {
-    if (fallback) return;
-    fallback = connectLocal(onMessage);
-    if (lastSubscription) fallback.subscribe(lastSubscription.boards, lastSubscription.topics);
-  });
-  port.start();
-  addEventListener('pagehide', () => post({ type: 'bye' }));
+  /**
+   * Talks to the worker through `next`. After `suspend` the old port is dropped, not closed: closing it
+   * right after posting `bye` lost the `bye` in Chromium (the worker kept streaming for the page).
+   */
+  const attach = (worker: SharedWorker, next: MessagePort) => {
+    port = next;
+    next.addEventListener('message', (event) => {
+      if (next !== port) return;
+      const parsed = hubMessageSchema.safeParse(event.data);
+      if (parsed.success) onMessage(parsed.data);
+    });
+    // The worker script failed to load or run: carry on with this tab's own stream.
+    worker.addEventListener('error', () => {
+      if (fallback || next !== port) return;
+      fallback = connectLocal(onMessage);
+      if (lastSubscription) fallback.subscribe(lastSubscription.boards, lastSubscription.topics);
+    });
+    next.start();
+  };
+  attach(opened.worker, opened.port);
+  opened = undefined;
+  const leave = () => {
+    post({ type: 'bye' });
+    port = undefined;
+  };
 
   return {
     get mode() {
@@ -63,8 +91,30 @@ export function connectStream(onMessage: (message: HubMessage) => void): StreamC
     },
     subscribe(boards, topics) {
       lastSubscription = { boards, topics };
-      if (fallback) fallback.subscribe(boards, topics);
-      else post({ type: 'subscribe', boards: [...boards], topics: topics ? [...topics] : null });
+      if (fallback) {
+        fallback.subscribe(boards, topics);
+        return;
+      }
+      if (!port) {
+        // Back from the back/forward cache: the worker may have ended meanwhile; a new port finds it or
+        // starts it again.
+        const reopened = openWorkerPort();
+        if (!reopened) {
+          fallback = connectLocal(onMessage);
+          fallback.subscribe(boards, topics);
+          return;
+        }
+        attach(reopened.worker, reopened.port);
+      }
+      post({ type: 'subscribe', boards: [...boards], topics: topics ? [...topics] : null });
+    },
+    reconnect() {
+      if (fallback) fallback.reconnect();
+      else post({ type: 'reconnect' });
+    },
+    suspend() {
+      if (fallback) fallback.suspend();
+      else leave();
     },
     logout() {
       if (fallback) fallback.logout();
@@ -72,7 +122,7 @@ export function connectStream(onMessage: (message: HubMessage) => void): StreamC
     },
     close() {
       fallback?.close();
-      post({ type: 'bye' });
+      leave();
     },
   };
 }

@@ -28,11 +28,26 @@ export const tabMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('logout') }),
   /** The tab is going away. */
   z.object({ type: z.literal('bye') }),
+  /**
+   * The tab woke up (phone resumed, back online, shown after a long while) and the stream looks stale:
+   * reopen it from the positions it has, as a dead connection may not have noticed it is dead.
+   */
+  z.object({ type: z.literal('reconnect') }),
 ]);
 export type TabMessage = z.infer<typeof tabMessageSchema>;
 
 export const hubMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('state'), state: z.enum(STREAM_STATES) }),
+  /**
+   * The stream brought something (an event of any tab, a heartbeat, a (re)open) at `receivedAt` (epoch
+   * ms; the worker and its tabs share a clock). Sent at most about once a second, and to a tab that
+   * joins a live stream; `heartbeatMs` is the server's heartbeat period, once a heartbeat told it.
+   */
+  z.object({
+    type: z.literal('alive'),
+    receivedAt: z.number().nonnegative(),
+    heartbeatMs: z.number().int().positive().max(3_600_000).optional(),
+  }),
   z.object({ type: z.literal('events'), events: z.array(envelopeSchema) }),
   /** The server no longer has this board's history to resume from: refetch its snapshot, subscribe again. */
   z.object({ type: z.literal('reset'), board: boardSchema }),

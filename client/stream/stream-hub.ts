@@ -13,7 +13,7 @@ import { compareStreamIds, envelopeSchema, topicOf, type Envelope } from '../../
 import { EVENT_KINDS } from '../../shared/topics.ts';
 import type { StreamState } from '../state/dashboard.ts';
 import { compileTopics, unionTopics, type TopicMatcher } from '../state/topics.ts';
-import { parseBoardsFrame, parseResetFrame } from './frames.ts';
+import { parseBoardsFrame, parseHeartbeatFrame, parseJsonFrame, parseResetFrame } from './frames.ts';
 import type { BoardSubscription, HubMessage } from './protocol.ts';
 
 /** What the hub needs of an EventSource (the browser's in production). */
@@ -46,6 +46,8 @@ export interface StreamHubOptions {
 }
 
 const CLOSED = 2;
+/** Subscribers hear that the stream is alive at most this often. */
+const ALIVE_EVERY_MS = 1000;
 
 interface Subscription {
   boards: ReadonlySet<string>;
@@ -77,6 +79,11 @@ export class StreamHub {
   private state: StreamState = 'connecting';
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private retryDelayMs: number;
+  /** The server's heartbeat period, once a heartbeat said it. */
+  private heartbeatMs: number | undefined;
+  /** When the stream last brought anything (epoch ms), and when subscribers were last told. */
+  private receivedAt: number | undefined;
+  private aliveSaidAt = -Infinity;
 
   constructor(options: StreamHubOptions) {
     this.options = { path: '/events', bufferSize: 2000, retryMinMs: 1000, retryMaxMs: 15_000, ...options };
@@ -103,6 +110,7 @@ export class StreamHub {
       matcher,
     });
     subscriber.send({ type: 'state', state: this.state });
+    if (this.state === 'live' && this.receivedAt !== undefined) subscriber.send(this.aliveMessage());
     const sinceOf = new Map<string, string>();
     let replay = false;
     const missed: Envelope[] = [];
@@ -140,6 +148,15 @@ export class StreamHub {
     if (!this.subscribers.delete(subscriber)) return;
     if (this.subscribers.size === 0) this.forget();
     else this.ensureStream();
+  }
+
+  /**
+   * Reopens the stream from the positions it has (a phone woke up, the browser came back online): a
+   * connection that died silently would otherwise look open until the operating system gives up on it.
+   */
+  reconnect(): void {
+    if (this.subscribers.size === 0 || this.sourceBoards.length === 0) return;
+    this.ensureStream(new Map(), true);
   }
 
   /** Logged out in one tab: every tab goes to the login page and the stream closes. */
@@ -264,6 +281,14 @@ export class StreamHub {
       // overview) reads the current state again, covering what happened before its boards joined.
       this.state = 'live';
       for (const subscriber of this.subscribers.keys()) subscriber.send({ type: 'state', state: 'live' });
+      this.sayAlive(true);
+    });
+    source.addEventListener('heartbeat', (message) => {
+      if (source !== this.source) return;
+      const every = parseHeartbeatFrame(message.data);
+      const changed = every !== undefined && every !== this.heartbeatMs;
+      if (every !== undefined) this.heartbeatMs = every;
+      this.sayAlive(changed);
     });
     source.addEventListener('error', () => {
       if (source !== this.source) return;
@@ -293,15 +318,26 @@ export class StreamHub {
     }
   }
 
+  /** Tells every subscriber the stream is alive, at most once a second unless `now`. */
+  private sayAlive(now: boolean): void {
+    const at = Date.now();
+    this.receivedAt = at;
+    if (!now && at - this.aliveSaidAt < ALIVE_EVERY_MS) return;
+    this.aliveSaidAt = at;
+    const message = this.aliveMessage();
+    for (const subscriber of this.subscribers.keys()) subscriber.send(message);
+  }
+
+  private aliveMessage(): HubMessage {
+    const receivedAt = this.receivedAt ?? Date.now();
+    return this.heartbeatMs === undefined
+      ? { type: 'alive', receivedAt }
+      : { type: 'alive', receivedAt, heartbeatMs: this.heartbeatMs };
+  }
+
   private receive(message: MessageEvent): void {
-    if (typeof message.data !== 'string') return;
-    let value: unknown;
-    try {
-      value = JSON.parse(message.data);
-    } catch {
-      return;
-    }
-    const parsed = envelopeSchema.safeParse(value);
+    this.sayAlive(false);
+    const parsed = envelopeSchema.safeParse(parseJsonFrame(message.data));
     if (!parsed.success) return;
     const event = parsed.data;
     this.advance(message.lastEventId, event);

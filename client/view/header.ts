@@ -1,7 +1,7 @@
-// The header: connection state in words (live / reconnecting / offline / connecting) with the age of
-// the last event, and the user.
+// The header: connection state in words (live / reconnecting / offline / connecting), how long ago the
+// stream last brought anything ("updated 4s ago": an event or a heartbeat), and the user.
 import type { SessionResponse } from '../../shared/api.ts';
-import { connectionLabel, serverNow, type ConnectionLabel, type ConnectionView } from '../state/dashboard.ts';
+import { connectionLabel, type ConnectionLabel, type ConnectionView } from '../state/dashboard.ts';
 import { formatDuration } from '../state/format.ts';
 import { setAttribute, setText } from './dom.ts';
 
@@ -31,9 +31,9 @@ export class Header {
     setAttribute(this.elements.connection, 'data-state', label);
     setText(this.elements.label, LABELS[label]);
     const age =
-      state.lastEventTs === undefined
-        ? 'no events yet'
-        : `last event ${formatDuration(serverNow(state) - state.lastEventTs)} ago`;
+      state.lastReceivedAt === undefined
+        ? 'not updated yet'
+        : `updated ${formatDuration(state.now - state.lastReceivedAt)} ago`;
     setText(this.elements.lastEvent, age);
   }
 }

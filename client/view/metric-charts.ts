@@ -1,19 +1,70 @@
-// Live metric charts (uPlot), last 15 minutes, y axis in the metric's unit. Each chart also states its
-// latest value and range in text (a canvas says nothing to a screen reader). Charts off screen are not
-// drawn until they scroll into view, and drawing stops for the frame when its time budget is spent, so
-// a hundred charts never make one long frame.
+// Metric charts (uPlot), y axis in the metric's unit, over a range the user picks (docs/dashboard.md,
+// "Ranges and history"): 15 minutes of raw points from the snapshot and the stream, or 1 h to 7 d of
+// buckets from `GET /api/history` extended by the live points after its id. Annotations are markers
+// (buttons, so they take hover and keyboard focus) over the plot. Each chart also states its latest value
+// and range in text (a canvas says nothing to a screen reader). Charts off screen are neither fetched nor
+// drawn until they scroll into view, and drawing stops for the frame when its time budget is spent, so a
+// hundred charts never make one long frame.
 import uPlot from 'uplot';
-import { METRIC_WINDOW_MS, serverNow, type DashboardState, type Series } from '../state/dashboard.ts';
+import type { LogEventEnvelope } from '../../shared/events.ts';
+import { RANGE_MS, type ChartRange, CHART_RANGES } from '../../shared/history.ts';
+import { fetchHistory } from '../http/history.ts';
+import { serverNow, type DashboardState, type Series } from '../state/dashboard.ts';
 import { formatHourMinute, formatValue } from '../state/format.ts';
+import {
+  annotates,
+  chartData,
+  foldSeries,
+  historyFrom,
+  mergeAnnotations,
+  rangeFromSearch,
+  trimHistory,
+  type BucketHistory,
+} from '../state/history.ts';
 import { element, reconcileChildren, setText } from './dom.ts';
+import '../styles/history.css';
 
 /** Time spent drawing charts per frame before the rest waits for the next one. */
 const DRAW_BUDGET_MS = 8;
-/** A chart redraws at most this often (its value text follows every point at once). */
-const REDRAW_MIN_MS = 1000;
-/** How often quiet charts slide their window forward. */
-const SLIDE_MS = 10_000;
+/**
+ * A chart redraws at most this often (its value text follows every point at once): about the time one
+ * pixel of a 400-pixel chart spans, 2 s at least (15 minutes: 2.25 s a pixel). Redrawing a dozen canvases
+ * (axes text included) every second was most of the page's cost with charts in view (docs/dashboard.md,
+ * "Performance").
+ */
+const REDRAW_MIN_MS: Record<ChartRange, number> = {
+  '15m': 2000,
+  '1h': 4000,
+  '6h': 5000,
+  '24h': 10_000,
+  '7d': 10_000,
+};
+/** How often quiet charts slide their window forward: about a pixel's worth of time, 10 s at least. */
+const SLIDE_MS: Record<ChartRange, number> = {
+  '15m': 10_000,
+  '1h': 10_000,
+  '6h': 30_000,
+  '24h': 60_000,
+  '7d': 300_000,
+};
 const PLOT_HEIGHT = 130;
+/** A failed history read is asked again after this long. */
+const HISTORY_RETRY_MS = 5000;
+
+const RANGE_LABELS: Record<ChartRange, string> = {
+  '15m': 'last 15 minutes',
+  '1h': 'last hour',
+  '6h': 'last 6 hours',
+  '24h': 'last 24 hours',
+  '7d': 'last 7 days',
+};
+
+/** A chart's buckets for the current range, while they load, or after a failed read. */
+type HistoryState =
+  | { kind: 'none' }
+  | { kind: 'loading' }
+  | { kind: 'failed'; retryAt: number }
+  | { kind: 'loaded'; history: BucketHistory };
 
 interface ChartCard {
   readonly root: HTMLLIElement;
@@ -27,6 +78,20 @@ interface ChartCard {
   plot: uPlot | undefined;
   visible: boolean;
   drawnAt: number;
+  /** Buckets of the current range (ranges other than 15 minutes). */
+  history: HistoryState;
+  /** Something other than the series changed what the chart shows (its history arrived). */
+  stale: boolean;
+  /** The annotations changed: the markers are placed again, without redrawing the plot. */
+  marksStale: boolean;
+  readonly markers: HTMLDivElement;
+  /** The annotations the markers show, to skip rebuilding identical markers. */
+  markedKey: string;
+  /** The marker of each annotation shown, by id (reused while it stays). */
+  markerButtons: Map<string, HTMLButtonElement>;
+  /** The range and bucket counts of the last draw (for the probe). */
+  drawnRange: ChartRange | undefined;
+  drawnCounts: number[] | undefined;
 }
 
 interface ChartColours {
@@ -47,15 +112,37 @@ function readColours(): ChartColours {
   };
 }
 
-function describeRange(series: Series): string {
-  if (series.ys.length === 0) return '';
+function describeRange(lows: readonly number[], highs: readonly number[], unit: string | undefined): string {
+  if (lows.length === 0) return '';
   let min = Infinity;
   let max = -Infinity;
-  for (const value of series.ys) {
-    if (value < min) min = value;
-    if (value > max) max = value;
-  }
-  return `min ${formatValue(min, series.unit)} · max ${formatValue(max, series.unit)}`;
+  for (const value of lows) if (value < min) min = value;
+  for (const value of highs) if (value > max) max = value;
+  return `min ${formatValue(min, unit)} · max ${formatValue(max, unit)}`;
+}
+
+const twoDigits = (value: number) => String(value).padStart(2, '0');
+
+/** Axis text of the 7-day range: day and month ("2/12"), with the time when not midnight. */
+function formatDayTime(epochMs: number): string {
+  const date = new Date(epochMs);
+  const day = `${date.getDate()}/${date.getMonth() + 1}`;
+  return date.getHours() === 0 && date.getMinutes() === 0
+    ? day
+    : `${day} ${twoDigits(date.getHours())}:${twoDigits(date.getMinutes())}`;
+}
+
+/** What the test hook (and anyone debugging) reads of a chart: exactly the arrays given to uPlot. */
+export interface ChartProbe {
+  range: ChartRange;
+  xs: number[];
+  ys: number[];
+  /** Points per bucket (bucketed ranges), for checking that no point is missing or counted twice. */
+  counts: number[] | undefined;
+  /** Each marker's annotation ts, text and x (CSS px from the chart's left edge). */
+  markers: { ts: number; title: string; x: number }[];
+  /** The plotting area (CSS px from the chart's left edge) and the window it shows (epoch ms). */
+  plot: { left: number; width: number; from: number; to: number };
 }
 
 export class MetricCharts {
@@ -66,6 +153,17 @@ export class MetricCharts {
   private seriesMap: DashboardState['series'] | undefined;
   private colours: ChartColours | undefined;
   private windowEnd = 0;
+  private range: ChartRange;
+  private readonly summary: HTMLElement | undefined;
+  /** The board's annotations for the range, from the history answer. */
+  private fetchedAnnotations: readonly LogEventEnvelope[] = [];
+  private logSeen: DashboardState['events'] | undefined;
+  /** The annotations among the live log's events. */
+  private liveAnnotations: readonly LogEventEnvelope[] = [];
+  /** Fetched and live annotations, by ts. */
+  private annotations: readonly LogEventEnvelope[] = [];
+  /** Bumped on a range change: answers for an older range are dropped. */
+  private generation = 0;
 
   constructor(
     private readonly container: HTMLElement,
@@ -98,28 +196,134 @@ export class MetricCharts {
       for (const card of this.cards.values()) this.destroyPlot(card);
       this.requestFrame();
     });
+    this.range = rangeFromSearch(location.search);
+    this.summary = this.bindRangeSelector();
+    void this.loadAnnotations();
+    // Read by the browser tests (and handy when debugging): the arrays each chart draws.
+    Reflect.set(globalThis, 'pulseboardCharts', { probe: (name: string) => this.probe(name) });
+  }
+
+  /** The range selector, in the metrics panel's head; returns the panel's summary text element. */
+  private bindRangeSelector(): HTMLElement | undefined {
+    const head = this.container.closest('section')?.querySelector('.panel-head');
+    if (!head) return undefined;
+    const label = element('label', 'chart-range-picker');
+    label.append(element('span', 'chart-range-label', 'Range'));
+    const select = element('select');
+    select.id = 'chart-range';
+    for (const range of CHART_RANGES) {
+      const option = element('option', undefined, RANGE_LABELS[range]);
+      option.value = range;
+      option.selected = range === this.range;
+      select.append(option);
+    }
+    select.addEventListener('change', () => {
+      const range = CHART_RANGES.find((candidate) => candidate === select.value);
+      if (range) this.setRange(range);
+    });
+    label.append(select);
+    head.append(label);
+    const summary = head.querySelector<HTMLElement>('.panel-summary') ?? undefined;
+    if (summary) setText(summary, RANGE_LABELS[this.range]);
+    return summary;
+  }
+
+  /** Shows another range: the URL keeps it (a reload shows the same), every chart reads its history again. */
+  private setRange(range: ChartRange): void {
+    if (range === this.range) return;
+    this.range = range;
+    this.generation += 1;
+    const url = new URL(location.href);
+    url.searchParams.set('range', range);
+    history.replaceState(history.state, '', url);
+    if (this.summary) setText(this.summary, RANGE_LABELS[range]);
+    this.windowEnd = 0;
+    for (const card of this.cards.values()) {
+      card.history = { kind: 'none' };
+      card.stale = true;
+      card.drawnAt = -Infinity;
+      card.host.setAttribute('aria-label', `${card.series.name}, ${RANGE_LABELS[range]}`);
+    }
+    this.fetchedAnnotations = [];
+    void this.loadAnnotations();
+    this.requestFrame();
+  }
+
+  private get board(): string {
+    return document.documentElement.dataset.board ?? 'main';
+  }
+
+  private async loadAnnotations(): Promise<void> {
+    const generation = this.generation;
+    const result = await fetchHistory(this.board, this.range);
+    if (generation !== this.generation) return;
+    if (result.kind !== 'ok') {
+      if (result.kind === 'failed')
+        setTimeout(() => void this.retryAnnotations(generation), HISTORY_RETRY_MS);
+      return;
+    }
+    this.fetchedAnnotations = result.value.annotations;
+    this.updateAnnotations(this.logSeen ?? [], true);
+    this.requestFrame();
+  }
+
+  private async retryAnnotations(generation: number): Promise<void> {
+    if (generation === this.generation) await this.loadAnnotations();
+  }
+
+  /** Merges the fetched annotations with the live log's; charts redraw their markers when they change. */
+  private updateAnnotations(log: DashboardState['events'], fetched = false): void {
+    this.logSeen = log;
+    // The log changes with every log event; its annotations seldom: compare those (a short list) first.
+    const live = log.filter((event) => event.annotate === true);
+    const sameLive =
+      live.length === this.liveAnnotations.length &&
+      live.every((event, index) => event.id === this.liveAnnotations[index]?.id);
+    if (sameLive && !fetched) return;
+    this.liveAnnotations = live;
+    const merged = mergeAnnotations(this.fetchedAnnotations, live);
+    const same =
+      merged.length === this.annotations.length &&
+      merged.every((event, index) => event.id === this.annotations[index]?.id);
+    if (same) return;
+    this.annotations = merged;
+    for (const card of this.cards.values()) card.marksStale = true;
+  }
+
+  private get bucketed(): boolean {
+    return this.range !== '15m';
   }
 
   /** Draws what changed, within the frame's budget; asks for another frame when work is left. */
   render(state: DashboardState): void {
     if (state.series !== this.seriesMap) this.renderCards(state);
+    if (state.events !== this.logSeen) this.updateAnnotations(state.events);
     const end = serverNow(state) / 1000;
-    const slide = end - this.windowEnd >= SLIDE_MS / 1000;
+    const slide = end - this.windowEnd >= SLIDE_MS[this.range] / 1000;
     if (slide || this.windowEnd === 0) this.windowEnd = end;
     const deadline = performance.now() + DRAW_BUDGET_MS;
     let waiting = false;
     // Charts with new points first, then those whose window has to slide.
     let nextRedrawAt = Infinity;
     const now = performance.now();
+    const redrawMs = REDRAW_MIN_MS[this.range];
+    for (const card of this.cards.values()) {
+      if (!card.marksStale || !card.visible || !card.plot) continue;
+      card.marksStale = false;
+      this.placeMarkers(card, card.plot);
+    }
     for (const pass of ['data', 'window'] as const) {
       for (const card of this.cards.values()) {
         if (!card.visible) continue;
+        if (this.bucketed && !this.historyReady(card, now)) continue;
         const due =
-          pass === 'data' ? card.drawnSeries !== card.series : card.drawnWindowEnd !== this.windowEnd;
+          pass === 'data'
+            ? card.drawnSeries !== card.series || card.stale
+            : card.drawnWindowEnd !== this.windowEnd;
         if (!due) continue;
         // A chart that has a plot waits its turn; a new one is drawn at once.
-        if (card.plot && now - card.drawnAt < REDRAW_MIN_MS) {
-          nextRedrawAt = Math.min(nextRedrawAt, card.drawnAt + REDRAW_MIN_MS);
+        if (card.plot && now - card.drawnAt < redrawMs) {
+          nextRedrawAt = Math.min(nextRedrawAt, card.drawnAt + redrawMs);
           continue;
         }
         if (performance.now() > deadline) {
@@ -131,6 +335,33 @@ export class MetricCharts {
     }
     if (waiting) this.requestFrame();
     else if (nextRedrawAt < Infinity) this.requestFrameAt(nextRedrawAt);
+  }
+
+  /** Whether a bucketed chart has its history; starts reading it when not (and not already). */
+  private historyReady(card: ChartCard, now: number): boolean {
+    const state = card.history;
+    if (state.kind === 'loaded') return true;
+    if (state.kind === 'loading') return false;
+    if (state.kind === 'failed' && now < state.retryAt) {
+      this.requestFrameAt(state.retryAt);
+      return false;
+    }
+    card.history = { kind: 'loading' };
+    void this.loadHistory(card);
+    return false;
+  }
+
+  private async loadHistory(card: ChartCard): Promise<void> {
+    const generation = this.generation;
+    const result = await fetchHistory(this.board, this.range, card.series.name);
+    if (generation !== this.generation || this.cards.get(card.series.name) !== card) return;
+    if (result.kind === 'ok') {
+      card.history = { kind: 'loaded', history: historyFrom(result.value) };
+      card.stale = true;
+    } else {
+      card.history = { kind: 'failed', retryAt: performance.now() + HISTORY_RETRY_MS };
+    }
+    this.requestFrame();
   }
 
   private setVisible(target: Element, visible: boolean): void {
@@ -174,7 +405,6 @@ export class MetricCharts {
         card.series = series;
         const latest = series.ys.at(-1);
         setText(card.value, latest === undefined ? '–' : formatValue(latest, series.unit));
-        setText(card.range, describeRange(series));
       }
     }
     let removed = false;
@@ -211,8 +441,14 @@ export class MetricCharts {
     caption.append(name, value, range);
     const host = element('div', 'chart-plot');
     host.setAttribute('role', 'img');
-    host.setAttribute('aria-label', `${series.name}, last 15 minutes`);
-    figure.append(caption, host);
+    host.setAttribute('aria-label', `${series.name}, ${RANGE_LABELS[this.range]}`);
+    // Markers sit beside the plot (not inside the role=img box, whose content is presentational).
+    const markers = element('div', 'chart-markers');
+    markers.setAttribute('role', 'group');
+    markers.setAttribute('aria-label', `Annotations on ${series.name}`);
+    const plotArea = element('div', 'chart-area');
+    plotArea.append(host, markers);
+    figure.append(caption, plotArea);
     root.append(figure);
     if (this.visibility) this.visibility.observe(root);
     else {
@@ -232,23 +468,131 @@ export class MetricCharts {
       plot: undefined,
       visible: false,
       drawnAt: -Infinity,
+      history: { kind: 'none' },
+      stale: false,
+      marksStale: false,
+      markers,
+      markedKey: '',
+      markerButtons: new Map(),
+      drawnRange: undefined,
+      drawnCounts: undefined,
     };
   }
 
+  /** The arrays a chart draws now: raw points (15 minutes) or buckets joined with the live points. */
+  private dataOf(card: ChartCard): { data: [number[], number[]]; counts: number[] | undefined } {
+    const state = card.history;
+    if (!this.bucketed || state.kind !== 'loaded') {
+      const { xs, ys, unit } = card.series;
+      setText(card.range, describeRange(ys, ys, unit));
+      return { data: [xs.slice(), ys.slice()], counts: undefined };
+    }
+    const { history } = state;
+    foldSeries(history, card.series);
+    trimHistory(history, this.windowEnd * 1000 - RANGE_MS[this.range]);
+    setText(card.range, describeRange(history.min, history.max, card.series.unit));
+    return { data: chartData(history), counts: history.count.slice() };
+  }
+
   private draw(card: ChartCard): void {
-    const data: uPlot.AlignedData = [card.series.xs.slice(), card.series.ys.slice()];
+    const { data, counts } = this.dataOf(card);
     if (card.plot) {
       card.plot.setData(data);
     } else {
       const width = Math.floor(card.host.clientWidth);
       if (width <= 0) return;
-      card.plot = new uPlot(this.options(card.series, width), data, card.host);
+      card.plot = new uPlot(this.options(card, width), data, card.host);
     }
     card.drawnSeries = card.series;
     card.drawnWindowEnd = this.windowEnd;
     card.drawnAt = performance.now();
+    card.stale = false;
+    card.drawnRange = this.range;
+    card.drawnCounts = counts;
     // How many points the chart shows: for people debugging, and for the browser tests.
-    card.root.dataset.points = String(card.series.xs.length);
+    card.root.dataset.points = String(data[0].length);
+  }
+
+  /**
+   * The annotations of a chart inside its window, and those a little after its end: the window ends at
+   * this tab's estimate of the server's clock, which may be a few ms behind the ts of an event just in.
+   */
+  private annotationsOf(card: ChartCard): LogEventEnvelope[] {
+    const to = this.windowEnd * 1000 + SLIDE_MS[this.range];
+    const from = to - RANGE_MS[this.range];
+    return this.annotations.filter(
+      (event) => event.ts >= from && event.ts <= to && annotates(event, card.series.name),
+    );
+  }
+
+  /**
+   * One button per annotation at its time, over the plot; rebuilt only when they, the window or the size
+   * changed. Called from uPlot's draw hook: its scales are only current once it has drawn.
+   */
+  private placeMarkers(card: ChartCard, plot: uPlot): void {
+    const shown = this.annotationsOf(card);
+    const key = `${plot.scales.x?.max}|${plot.bbox.width}|${shown.map((event) => event.id).join(',')}`;
+    if (key === card.markedKey) return;
+    card.markedKey = key;
+    const ratio = uPlot.pxRatio;
+    const left = plot.bbox.left / ratio;
+    const width = plot.bbox.width / ratio;
+    const top = `${plot.bbox.top / ratio}px`;
+    const height = `${plot.bbox.height / ratio}px`;
+    const kept = new Map<string, HTMLButtonElement>();
+    const buttons = shown.map((event) => {
+      const button = card.markerButtons.get(event.id) ?? this.markerButton(event);
+      kept.set(event.id, button);
+      const x = Math.min(left + width, left + plot.valToPos(event.ts / 1000, 'x'));
+      const style = button.style;
+      if (style.left !== `${x}px`) style.left = `${x}px`;
+      if (style.top !== top) style.top = top;
+      if (style.height !== height) style.height = height;
+      button.firstElementChild?.classList.toggle('chart-marker-label-left', x - left > width / 2);
+      return button;
+    });
+    card.markerButtons = kept;
+    reconcileChildren(card.markers, buttons);
+  }
+
+  /** A marker: a button (hover and keyboard focus) whose label shows the annotation's time and title. */
+  private markerButton(event: LogEventEnvelope): HTMLButtonElement {
+    const time = formatHourMinute(event.ts);
+    const button = element('button', 'chart-marker');
+    button.type = 'button';
+    button.dataset.level = event.level;
+    button.dataset.ts = String(event.ts);
+    button.title = `${event.title} (${time})`;
+    button.setAttribute('aria-label', `${event.title}, ${time}`);
+    const label = element('span', 'chart-marker-label', `${time} ${event.title}`);
+    label.setAttribute('aria-hidden', 'true');
+    button.append(label);
+    return button;
+  }
+
+  private probe(name: string): ChartProbe | undefined {
+    const card = this.cards.get(name);
+    const plot = card?.plot;
+    if (!card || !plot) return undefined;
+    const [xs, ys] = plot.data;
+    if (!card.drawnRange) return undefined;
+    return {
+      range: card.drawnRange,
+      xs: [...xs],
+      ys: [...(ys ?? [])].map((value) => value ?? NaN),
+      counts: card.drawnCounts,
+      markers: Array.from(card.markers.querySelectorAll<HTMLElement>('.chart-marker'), (marker) => ({
+        ts: Number(marker.dataset.ts),
+        title: marker.querySelector('.chart-marker-label')?.textContent ?? '',
+        x: Number.parseFloat(marker.style.left),
+      })),
+      plot: {
+        left: plot.bbox.left / uPlot.pxRatio,
+        width: plot.bbox.width / uPlot.pxRatio,
+        from: card.drawnWindowEnd * 1000 - RANGE_MS[this.range],
+        to: card.drawnWindowEnd * 1000,
+      },
+    };
   }
 
   private destroyPlot(card: ChartCard): void {
@@ -256,9 +600,13 @@ export class MetricCharts {
     card.plot = undefined;
     card.drawnSeries = undefined;
     card.drawnWindowEnd = 0;
+    card.markedKey = '';
+    card.markerButtons = new Map();
+    card.markers.replaceChildren();
   }
 
-  private options(series: Series, width: number): uPlot.Options {
+  private options(card: ChartCard, width: number): uPlot.Options {
+    const { series } = card;
     this.colours ??= readColours();
     const colours = this.colours;
     const { unit } = series;
@@ -272,16 +620,20 @@ export class MetricCharts {
       height: PLOT_HEIGHT,
       legend: { show: false },
       cursor: { show: false },
+      hooks: { draw: [(plot) => this.placeMarkers(card, plot)] },
       scales: {
         // The window always ends now, so quiet charts still show how long they have been quiet.
-        x: { time: true, range: () => [this.windowEnd - METRIC_WINDOW_MS / 1000, this.windowEnd] },
+        x: { time: true, range: () => [this.windowEnd - RANGE_MS[this.range] / 1000, this.windowEnd] },
       },
       series: [{}, { label: series.name, stroke: colours.line, fill: colours.fill, width: 1.5 }],
       axes: [
         {
           ...axis,
           size: 32,
-          values: (_plot, splits) => splits.map((seconds) => formatHourMinute(seconds * 1000)),
+          values: (_plot, splits) =>
+            splits.map((seconds) =>
+              this.range === '7d' ? formatDayTime(seconds * 1000) : formatHourMinute(seconds * 1000),
+            ),
         },
         {
           ...axis,

@@ -29,8 +29,11 @@ export function logoutRoute(options: { redis: RedisClient; names: RedisNames }) 
   return async function logout(ctx: Context): Promise<void> {
     const auth = requireAuth(ctx);
     // Gone from Redis first, so a stream that reconnects after the close below finds no session.
-    await deleteSessionByHandle(options.redis, options.names, auth.sessionId);
-    await publishControl(options.redis, options.names, { type: 'close-session', sessionId: auth.sessionId });
+    await deleteSessionByHandle(options.redis, options.names, auth.sessionHandle);
+    await publishControl(options.redis, options.names, {
+      type: 'close-session',
+      sessionId: auth.sessionHandle,
+    });
     endSession(ctx);
     ctx.status = 204;
   };

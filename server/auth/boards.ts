@@ -67,15 +67,18 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'title', ARGV[1], 'createdAt', ARGV[2])
 return 1`;
 
-// KEYS: 1 meta, 2 log, 3 status, 4 metric index, 5 recent events, 6 public status settings (all in the
-// board's slot). ARGV: 1 series prefix. The meta goes first in the same atomic step, so no event can be
-// sequenced into a half-removed board; the registry entry (installation slot) is removed after it (two
-// steps on Redis Cluster).
+// KEYS: 1 meta, 2 log, 3 status, 4 metric index, 5 recent events, 6 public status settings, 7 annotations
+// (all in the board's slot). ARGV: 1 series prefix, 2 history prefix (a series' rings: `<prefix>1m:<name>`,
+// `…10m:<name>`). The meta goes first in the same atomic step, so no event can be sequenced into a
+// half-removed board; the registry entry (installation slot) is removed after it (two steps on Redis
+// Cluster).
 const REMOVE_SCRIPT = `
 local existed = redis.call('EXISTS', KEYS[1])
 redis.call('DEL', KEYS[1])
-for _, name in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do redis.call('UNLINK', ARGV[1] .. name) end
-redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+for _, name in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
+  redis.call('UNLINK', ARGV[1] .. name, ARGV[2] .. '1m:' .. name, ARGV[2] .. '10m:' .. name)
+end
+redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
 return existed`;
 
 /** The boards of an installation in Redis: create, retitle, remove, list. */
@@ -133,7 +136,8 @@ export class BoardStore {
   }
 
   /**
-   * Removes a board and every key of it (log, status, metric index and series, recent events, meta) and
+   * Removes a board and every key of it (log, status, metric index, series and their history rings, recent
+   * events, annotations, meta) and
    * its registry entry; false when there was no such board. Grants are the caller's (UserStore).
    */
   async remove(rawName: string): Promise<boolean> {
@@ -141,8 +145,16 @@ export class BoardStore {
     if (name === DEFAULT_BOARD) throw new BoardInputError('board main cannot be removed');
     const keys = boardKeys(this.names.prefix, name);
     const existed = await this.redis.eval(REMOVE_SCRIPT, {
-      keys: [keys.meta, keys.log, keys.status, keys.metricIndex, keys.recentEvents, keys.publicStatus],
-      arguments: [keys.metricPrefix],
+      keys: [
+        keys.meta,
+        keys.log,
+        keys.status,
+        keys.metricIndex,
+        keys.recentEvents,
+        keys.publicStatus,
+        keys.annotations,
+      ],
+      arguments: [keys.metricPrefix, keys.historyPrefix],
     });
     const listed = await this.redis.hDel(this.names.boards, name);
     return Number(existed) + Number(listed) > 0;

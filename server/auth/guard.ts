@@ -10,7 +10,7 @@ import type { UserRecord, UserStore } from './users.ts';
 
 export interface Auth {
   /** Public handle of the session (SHA-256 of its id): tags SSE streams, names it in control messages. */
-  sessionId: string;
+  sessionHandle: string;
   user: { name: string; role: Role };
   /** Boards granted in the user record, read with it; absent for a record from before boards (= main). */
   boards: readonly string[] | undefined;
@@ -45,7 +45,7 @@ export function authGuard(options: AuthGuardOptions) {
       const user = await lookupUser(ctx, session);
       if (user && user.stamp === session.fields.stamp) {
         authByContext.set(ctx, {
-          sessionId: session.handle,
+          sessionHandle: session.handle,
           user: { name: user.name, role: user.role },
           boards: user.boards,
           csrfToken: session.fields.csrf,

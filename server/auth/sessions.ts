@@ -37,6 +37,14 @@ function sessionRedisKey(names: RedisNames, handle: string): string {
 }
 
 /**
+ * The Redis key of the session with this handle, for a script that reads it with other keys in one round
+ * trip (the stream fast path, server/auth/stream-quota.ts). Such a script only reads it.
+ */
+export function sessionKeyForScript(names: RedisNames, handle: string): string {
+  return sessionRedisKey(names, handle);
+}
+
+/**
  * A stored session value as an object, or undefined when it is not one. A corrupt value is no session
  * (the request answers 401 and the stream check closes its streams), never an exception (docs/reliability.md).
  */
@@ -97,10 +105,15 @@ const freshIds = new WeakMap<object, string>();
  */
 export const STREAM_RENEWAL_QUIET_MS = 60_000;
 
+/** The expiry (ms) a session with `maxAgeMs` to live has at least when it was renewed within the window. */
+export function renewedAfter(maxAgeMs: number, now = Date.now()): number {
+  const quietMs = Math.min(STREAM_RENEWAL_QUIET_MS, maxAgeMs / 10);
+  return now + maxAgeMs - quietMs;
+}
+
 /** Whether a session that expires at `expire` (ms) with `maxAgeMs` to live was renewed within the window. */
 export function renewedRecently(expire: unknown, maxAgeMs: number, now = Date.now()): boolean {
-  const quietMs = Math.min(STREAM_RENEWAL_QUIET_MS, maxAgeMs / 10);
-  return typeof expire === 'number' && expire >= now + maxAgeMs - quietMs;
+  return typeof expire === 'number' && expire >= renewedAfter(maxAgeMs, now);
 }
 
 /**

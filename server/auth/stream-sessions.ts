@@ -49,13 +49,13 @@ export async function closeStaleStreams(options: StreamSessionWatchOptions): Pro
   const handles = new Set<string>();
   // The hub has no iterator; count() visits every connection, which is what we need here.
   hub.count((connection) => {
-    if (connection.sessionId !== undefined) handles.add(connection.sessionId);
+    if (connection.sessionHandle !== undefined) handles.add(connection.sessionHandle);
     return false;
   });
   if (handles.size === 0) return 0;
   const live = await liveSessions(options, [...handles]);
   const closed = hub.closeWhere(
-    (connection) => connection.sessionId !== undefined && !live.has(connection.sessionId),
+    (connection) => connection.sessionHandle !== undefined && !live.has(connection.sessionHandle),
     'logout',
   );
   const userNames = new Set<string>();

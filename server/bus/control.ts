@@ -78,7 +78,7 @@ export async function applyControl(
 ): Promise<number> {
   switch (message.type) {
     case 'close-session':
-      return hub.closeWhere((connection) => connection.sessionId === message.sessionId, 'logout');
+      return hub.closeWhere((connection) => connection.sessionHandle === message.sessionId, 'logout');
     case 'close-user':
       return hub.closeWhere((connection) => connection.userName === message.userName, 'logout');
     case 'access-changed':

@@ -3,6 +3,8 @@
 // policy, and HSTS on HTTPS requests only (HSTS over plain http is ignored by browsers and would pin a
 // host someone later serves over http). Mounted outermost, before the error middleware, so error
 // answers (401, 404, 500) carry the same headers as a 200.
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import helmetForNode from 'helmet';
 import type { Context, Next } from 'koa';
 import helmet from 'koa-helmet';
 
@@ -24,14 +26,50 @@ const CSP_DIRECTIVES = {
   'frame-ancestors': ["'none'"],
 };
 
-function helmetFor(https: boolean) {
-  return helmet({
+function helmetOptions(https: boolean) {
+  return {
     // useDefaults: false, so no upgrade-insecure-requests (it breaks Safari on http://localhost).
     contentSecurityPolicy: { useDefaults: false, directives: CSP_DIRECTIVES },
     strictTransportSecurity: https ? { maxAge: HSTS_MAX_AGE_SECONDS, includeSubDomains: true } : false,
-    xFrameOptions: { action: 'deny' },
-    referrerPolicy: { policy: 'same-origin' },
-  });
+    xFrameOptions: { action: 'deny' as const },
+    referrerPolicy: { policy: 'same-origin' as const },
+  };
+}
+
+function helmetFor(https: boolean) {
+  return helmet(helmetOptions(https));
+}
+
+/**
+ * The headers `securityHeaders` sets, as a plain object, for answers written without Koa (the stream fast
+ * path, docs/architecture.md): helmet run once on a stand-in response that records them. Its values
+ * depend on nothing in the request but whether it came over HTTPS.
+ */
+export function securityHeaderValues(https: boolean): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = {};
+  const recorder = {
+    setHeader(name: string, value: string | number | readonly string[]) {
+      headers[name] = typeof value === 'object' ? [...value] : value;
+    },
+    removeHeader(name: string) {
+      Reflect.deleteProperty(headers, name);
+    },
+    getHeader(name: string) {
+      return headers[name];
+    },
+  };
+  let done = false;
+  helmetForNode(helmetOptions(https))(
+    {} as IncomingMessage,
+    recorder as unknown as ServerResponse,
+    (error?: unknown) => {
+      if (error !== undefined && error !== null)
+        throw error instanceof Error ? error : new Error(String(error));
+      done = true;
+    },
+  );
+  if (!done) throw new Error('helmet did not set its headers synchronously');
+  return headers;
 }
 
 export function securityHeaders() {

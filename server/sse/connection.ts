@@ -37,11 +37,20 @@ export interface SseConnectionOptions {
   /** The response, headers already sent; frames are written to it and its queue counts as unsent. */
   response: ServerResponse;
   /** Public handle of the session that opened the stream, to close it on logout. */
-  sessionId?: string;
+  sessionHandle?: string;
   /** Name of the user that opened the stream. */
   userName?: string;
   /** How long a replay waits for a client that reads nothing before closing it as slow. Default 30 s. */
   stallTimeoutMs?: number;
+}
+
+/** The connection a response carries, for `closeConnectionOf`. */
+const CONNECTION = Symbol('pulseboard.sseConnection');
+
+/** The close listener of every stream's response (`this` is the response). */
+function closeConnectionOf(this: ServerResponse): void {
+  const connection: unknown = Reflect.get(this, CONNECTION);
+  if (connection instanceof SseConnection) connection.close('client');
 }
 
 /** Between polls while waiting for room, in case the response emits no 'drain'. */
@@ -59,7 +68,7 @@ function cursorTextOf(boards: readonly string[], positions: ReadonlyMap<string, 
 
 export class SseConnection {
   readonly topics: TopicFilter;
-  readonly sessionId: string | undefined;
+  readonly sessionHandle: string | undefined;
   readonly userName: string | undefined;
   /** When anything was last written; the hub's heartbeat timer writes to connections silent for too long. */
   lastWriteAt = Date.now();
@@ -85,9 +94,12 @@ export class SseConnection {
     this.maxBufferBytes = options.maxBufferBytes;
     this.stallTimeoutMs = options.stallTimeoutMs ?? 30_000;
     this.response = options.response;
-    this.sessionId = options.sessionId;
+    this.sessionHandle = options.sessionHandle;
     this.userName = options.userName;
-    this.response.once('close', () => this.close('client'));
+    // One shared listener that finds the connection on the response: no closure per stream, and `on`, not
+    // `once` (a response closes once; `once` adds a wrapper and its state per stream).
+    Reflect.set(this.response, CONNECTION, this);
+    this.response.on('close', closeConnectionOf);
   }
 
   get closed(): boolean {
@@ -97,6 +109,11 @@ export class SseConnection {
   /** The boards this stream carries, sorted. */
   get boards(): readonly string[] {
     return this.carried;
+  }
+
+  /** Takes `boards`, the same names as its own, as its list: the hub's, shared by its board set. */
+  shareBoards(boards: readonly string[]): void {
+    if (boards !== this.carried && boards.join(',') === this.carried.join(',')) this.carried = boards;
   }
 
   /** Whether the client is ahead of its group for some board (or replaying) and gets its own frames. */
@@ -230,6 +247,24 @@ export class SseConnection {
     cursor.set(board, id);
     if (!this.write(Buffer.concat([encodeIdLine(formatCursor(cursor)), body]))) return false;
     return true;
+  }
+
+  /**
+   * Writes replayed events of `board` in one write (the hold does not apply); skips ids the client has.
+   * Returns how many were written.
+   */
+  replayBatch(board: string, events: readonly { id: string; body: Buffer }[]): number {
+    if (this.closeReason !== undefined || !this.carried.includes(board)) return 0;
+    const cursor = (this.cursor ??= new Map());
+    const parts: Buffer[] = [];
+    for (const { id, body } of events) {
+      const have = cursor.get(board);
+      if (have !== undefined && compareStreamIds(id, have) <= 0) continue;
+      cursor.set(board, id);
+      parts.push(encodeIdLine(formatCursor(cursor)), body);
+    }
+    if (parts.length === 0) return 0;
+    return this.write(Buffer.concat(parts)) ? parts.length / 2 : 0;
   }
 
   /** The log `board`'s ids came from is gone (or never issued the client's id): newer ids no longer wait. */

@@ -40,4 +40,14 @@ export function encodeComment(text: string): Buffer {
   return Buffer.from(`: ${text.replace(/[\r\n\0]/g, ' ')}\n\n`);
 }
 
+/** Written to an idle stream when the worker cannot vouch for its events (Redis away): keeps proxies from closing it. */
 export const HEARTBEAT_FRAME = encodeComment('heartbeat');
+
+/**
+ * Written to an idle stream while the worker's events flow: a named event, so a browser's EventSource sees
+ * it (comments never reach scripts) and can say "updated N s ago" and show a stale banner when it stops
+ * (docs/events.md, "Heartbeats"). It names its period; it has no `id:`, so it leaves the cursor alone.
+ */
+export function encodeHeartbeatEvent(everyMs: number): Buffer {
+  return Buffer.from(`event: heartbeat\ndata: {"every":${Math.round(everyMs)}}\n\n`);
+}

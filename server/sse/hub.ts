@@ -7,13 +7,27 @@ import { compareStreamIds, topicOf, type Envelope } from '../../shared/events.ts
 import type { Metrics } from '../metrics/worker-metrics.ts';
 import type { CloseReason, FannedEvent, FrameBatch, SseConnection } from './connection.ts';
 import type { EventDelivery } from './delivery.ts';
-import { encodeBoardsRemoved, encodeEventBody, encodeIdLine, encodeReset, HEARTBEAT_FRAME } from './frame.ts';
+import {
+  encodeBoardsRemoved,
+  encodeEventBody,
+  encodeHeartbeatEvent,
+  encodeIdLine,
+  encodeReset,
+  HEARTBEAT_FRAME,
+} from './frame.ts';
+import { RecentEvents, type RecentEvent } from './recent-events.ts';
 import { ALL_TOPICS, type TopicFilter } from './topics.ts';
 
 export interface HubOptions {
   metrics: Metrics;
-  /** Comment written to a connection that had no other write for this long. */
+  /** Heartbeat written to a connection that had no other write for this long. */
   heartbeatMs: number;
+  /**
+   * Whether the worker's events flow (its Redis subscriber is live): then the heartbeat is an `event:
+   * heartbeat` a browser sees; otherwise a comment, so the browser's stale banner shows (docs/events.md,
+   * "Heartbeats"). Default: always.
+   */
+  sourceLive?: () => boolean;
   /** Called when the last stream of a board left this hub (the bus unsubscribes from its channel). */
   onBoardIdle?: (board: string) => void;
 }
@@ -45,6 +59,8 @@ export class Hub implements EventDelivery {
   private readonly metrics: Metrics;
   private readonly heartbeatMs: number;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly heartbeatEvent: Buffer;
+  private readonly sourceLive: () => boolean;
   /** Board -> id of the newest event taken; older or equal ids are duplicates (replay overlap), dropped. */
   private readonly taken = new Map<string, string>();
   /** Board -> id of the newest event flushed to the connections: the group cursors' ids. */
@@ -58,10 +74,14 @@ export class Hub implements EventDelivery {
   /** Board -> streams carrying it now (for onBoardIdle). */
   private readonly boardStreams = new Map<string, number>();
   private readonly onBoardIdle: ((board: string) => void) | undefined;
+  /** What was fanned out lately, per board: resumes replay from it (docs/architecture.md, "Replays from memory"). */
+  private readonly recent = new RecentEvents();
 
   constructor(options: HubOptions) {
     this.metrics = options.metrics;
     this.heartbeatMs = options.heartbeatMs;
+    this.heartbeatEvent = encodeHeartbeatEvent(options.heartbeatMs);
+    this.sourceLive = options.sourceLive ?? (() => true);
     this.onBoardIdle = options.onBoardIdle;
   }
 
@@ -96,6 +116,14 @@ export class Hub implements EventDelivery {
     return this.fanned;
   }
 
+  /**
+   * The events of `board` fanned out after `afterId`, oldest first, when this worker kept all of them;
+   * undefined when the board's log must answer instead.
+   */
+  recentAfter(board: string, afterId: string): readonly RecentEvent[] | undefined {
+    return this.recent.after(board, afterId);
+  }
+
   /** Whether the hub has a position for `board` (taken an event of it, or been told its log's last id). */
   knowsBoard(board: string): boolean {
     return this.taken.has(board);
@@ -107,6 +135,7 @@ export class Hub implements EventDelivery {
    */
   startBoard(board: string, lastId: string): void {
     if (this.taken.has(board)) return;
+    this.recent.start(board, lastId);
     this.taken.set(board, lastId);
     this.fanned = new Map(this.fanned).set(board, lastId);
   }
@@ -127,6 +156,8 @@ export class Hub implements EventDelivery {
       boardSet = { boards, index: new Map(boards.map((board, i) => [board, i])), filters: new Map() };
       this.boardSets.set(setKey, boardSet);
     }
+    // The same names: every connection of the set shares one array (idle memory, docs/performance.md).
+    connection.shareBoards(boardSet.boards);
     const filterKey = connection.topics.key;
     let group = boardSet.filters.get(filterKey);
     if (!group) {
@@ -177,17 +208,18 @@ export class Hub implements EventDelivery {
     const envelopes = this.pending;
     if (envelopes.length === 0) return 0;
     this.pending = [];
-    const events: FannedEvent[] = envelopes.map((envelope) => ({
+    const now = Date.now();
+    const events: RecentEvent[] = envelopes.map((envelope) => ({
       board: envelope.board,
       id: envelope.id,
       body: encodeEventBody(envelope),
+      topic: topicOf(envelope),
     }));
+    for (const event of events) this.recent.add(event, now);
     const before = this.fanned;
     const after = new Map(before);
     for (const { board, id } of events) after.set(board, id);
     this.fanned = after;
-    let topics: string[] | undefined;
-    const now = Date.now();
     let delivered = 0;
     for (const boardSet of this.boardSets.values()) {
       const framed = frameForBoardSet(boardSet, events, before);
@@ -195,9 +227,8 @@ export class Hub implements EventDelivery {
       for (const group of boardSet.filters.values()) {
         let selected = framed;
         if (group.filter !== ALL_TOPICS) {
-          topics ??= envelopes.map(topicOf);
           const filter = group.filter;
-          selected = framed.filter(({ index }) => filter.matches(topics?.[index] ?? ''));
+          selected = framed.filter(({ index }) => filter.matches(events[index]?.topic ?? ''));
           if (selected.length === 0) continue;
         }
         const batch = joinBatch(selected, after);
@@ -223,6 +254,8 @@ export class Hub implements EventDelivery {
     this.flush();
     const frame = encodeReset(reason, board);
     const { restartAt } = options;
+    // Events of the board were lost to this worker: what it kept no longer covers the gap.
+    this.recent.restart(board, restartAt);
     if (restartAt !== undefined) {
       this.taken.set(board, restartAt);
       this.fanned = new Map(this.fanned).set(board, restartAt);
@@ -281,6 +314,7 @@ export class Hub implements EventDelivery {
       connection.boards.includes(board) ? [board] : undefined,
     );
     this.taken.delete(board);
+    this.recent.drop(board);
     const fanned = new Map(this.fanned);
     fanned.delete(board);
     this.fanned = fanned;
@@ -324,10 +358,11 @@ export class Hub implements EventDelivery {
     this.heartbeatTimer = setInterval(() => {
       const now = Date.now();
       const due = now - this.heartbeatMs;
+      const frame = this.sourceLive() ? this.heartbeatEvent : HEARTBEAT_FRAME;
       for (const boardSet of this.boardSets.values())
         for (const group of boardSet.filters.values())
           for (const connection of group.connections)
-            if (connection.lastWriteAt <= due) connection.write(HEARTBEAT_FRAME, now);
+            if (connection.lastWriteAt <= due) connection.write(frame, now);
     }, tickMs);
     this.heartbeatTimer.unref();
   }

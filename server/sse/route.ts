@@ -5,20 +5,24 @@
 // koa-session has set its rolling cookie (writing them inside it fails with ERR_HTTP_HEADERS_SENT), and
 // hands the raw response to an `SseConnection`. Nothing of Koa, the session or a stream transform stays
 // referenced by a live stream.
-import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { parse as parseQuery, type ParsedUrlQuery } from 'node:querystring';
 import type { Context, Next } from 'koa';
 import { boardSchema, MAX_BOARDS_PER_STREAM } from '../../shared/boards.ts';
 import { parseCursor, type Cursor } from '../../shared/cursor.ts';
 import { topicOf } from '../../shared/events.ts';
+import type { BoardUser } from '../auth/boards.ts';
+import { rawHeader, type StreamIdentity } from '../auth/stream-auth.ts';
 import type { StreamQuota } from '../auth/stream-quota.ts';
-import { AppError, ValidationError } from '../http/errors.ts';
+import { AppError, UnauthorizedError, ValidationError } from '../http/errors.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics/worker-metrics.ts';
 import { SseConnection } from './connection.ts';
+import { ReplayGate } from './replay-gate.ts';
 import type { EventLogReader } from './delivery.ts';
 import { encodeComment, encodeEventBody, encodeReset, encodeRetry } from './frame.ts';
 import type { Hub } from './hub.ts';
-import { parseTopics, type TopicFilter } from './topics.ts';
+import { ALL_TOPICS, parseTopics, type TopicFilter } from './topics.ts';
 
 export interface EventsRouteOptions {
   hub: Hub;
@@ -30,23 +34,34 @@ export interface EventsRouteOptions {
    */
   followBoards: (boards: readonly string[]) => Promise<void>;
   /**
-   * The boards the requester may see, sorted or not (docs/security.md, "Boards and access"): for an
-   * admin every existing board, for others the granted ones that exist.
+   * The boards the user may see, sorted or not (docs/security.md, "Boards and access"): for an admin
+   * every existing board, for others the granted ones that exist.
    */
-  visibleBoards: (ctx: Context) => Promise<Iterable<string>>;
+  visibleBoards: (user: BoardUser) => Promise<Iterable<string>>;
   /**
-   * Whether the requester may read a board asked for that `visibleBoards` did not list (a board created
-   * a moment ago on another worker is looked up again); throws the 403 / 404 answer when not.
+   * Whether the user may read a board asked for that `visibleBoards` did not list (a board created a
+   * moment ago on another worker is looked up again); throws the 403 / 404 answer when not.
    */
-  requireBoard: (ctx: Context, board: string) => Promise<void>;
+  requireBoard: (user: BoardUser, board: string) => Promise<void>;
   metrics: Metrics;
   log: Logger;
   retryMs: number;
   maxBufferBytes: number;
-  /** Who is asking (filled by the auth layer); streams are tagged with it so logout can close them. */
-  identify?: (ctx: Context) => { sessionId?: string; userName?: string };
+  /**
+   * Who is asking (filled by the auth layer; undefined answers 401); streams are tagged with the session
+   * handle so logout can close them.
+   */
+  identify: (ctx: Context) => StreamIdentity | undefined;
   /** Counts streams per session across the installation (server/auth/stream-quota.ts); unlimited if unset. */
   streamQuota?: Pick<StreamQuota, 'admit'>;
+}
+
+/** A `GET /events` as the route checks it, from Koa's context or straight from Node's request. */
+interface StreamRequest {
+  query: ParsedUrlQuery;
+  lastEventId: string;
+  identity: StreamIdentity;
+  response: ServerResponse;
 }
 
 /** What the route accepted, kept until the middleware chain has unwound. */
@@ -55,8 +70,8 @@ interface AcceptedStream {
   /** Sorted. */
   boards: readonly string[];
   since: Cursor | undefined;
-  sessionId?: string;
-  userName?: string;
+  sessionHandle?: string;
+  userName: string;
 }
 
 export interface EventsRoute {
@@ -64,15 +79,27 @@ export interface EventsRoute {
   acceptStream(ctx: Context): Promise<void>;
   /** Middleware outside the session middleware: opens the streams `acceptStream` marked. */
   openAcceptedStreams(ctx: Context, next: Next): Promise<void>;
+  /**
+   * The fast path (docs/architecture.md, "Stream fast path"): checks and opens a `GET /events` whose
+   * requester the caller authenticated from Node's request, without Koa. `headers` are the security
+   * headers. Resolves false, having written nothing, when the request needs the Koa path's answer (an
+   * invalid query, a board refused): the caller hands it to Koa, which checks it again and answers.
+   */
+  openDirect(
+    req: IncomingMessage,
+    res: ServerResponse,
+    identity: StreamIdentity,
+    headers: OutgoingHttpHeaders,
+  ): Promise<boolean>;
 }
 
 /**
  * Picks the resume cursor (docs/events.md, "Resume"): the Last-Event-ID header wins over `?since=` (the
  * browser sets it on reconnect). A bare stream id is `main`'s.
  */
-function resumeCursor(ctx: Context): Cursor | undefined {
-  const header = ctx.get('Last-Event-ID').trim();
-  const query = typeof ctx.query.since === 'string' ? ctx.query.since.trim() : '';
+function resumeCursor(request: StreamRequest): Cursor | undefined {
+  const header = request.lastEventId.trim();
+  const query = typeof request.query.since === 'string' ? request.query.since.trim() : '';
   const value = header || query;
   if (!value) return undefined;
   const parsed = parseCursor(value);
@@ -81,8 +108,8 @@ function resumeCursor(ctx: Context): Cursor | undefined {
 }
 
 /** The `?boards=` list, validated, without repeats and sorted; undefined when the query names none. */
-function askedBoards(ctx: Context): string[] | undefined {
-  const raw = ctx.query.boards;
+function askedBoards(query: ParsedUrlQuery): string[] | undefined {
+  const raw = query.boards;
   if (raw === undefined) return undefined;
   const items = (Array.isArray(raw) ? raw.join(',') : raw)
     .split(',')
@@ -103,6 +130,9 @@ function askedBoards(ctx: Context): string[] | undefined {
   }
   return boards;
 }
+
+/** Events replayed from memory per write, at most. */
+const MEMORY_REPLAY_SLICE = 128;
 
 /** Retry between 1x and 1.5x the base, so a reload's reconnects do not arrive in one burst. */
 function jitteredRetry(baseMs: number): number {
@@ -145,6 +175,18 @@ function takeOutgoingHeaders(res: ServerResponse): OutgoingHttpHeaders {
   return headers;
 }
 
+/**
+ * Node keeps the request's header list (`rawHeaders`, the strings of every header: the cookie, the
+ * resume cursor) and the object `req.headers` built from it for as long as the connection lives, though
+ * nothing reads them once a stream is open (its response carries no request data, and the socket is never
+ * reused: `Connection: close`). Both are emptied; a later `req.headers` would give `{}`.
+ */
+function releaseRequestHeaders(req: IncomingMessage): void {
+  req.rawHeaders = [];
+  const headers = Object.getOwnPropertySymbols(req).find((symbol) => symbol.description === 'kHeaders');
+  if (headers !== undefined) Reflect.set(req, headers, null);
+}
+
 /** What `_header` holds once the header block is on the wire: Node only tests it for truth from then on. */
 const HEADER_SENT = 'sent';
 
@@ -162,12 +204,14 @@ function releaseHeaderBlock(res: ServerResponse): void {
 
 export function eventsRoute(options: EventsRouteOptions): EventsRoute {
   const { hub, eventLog, metrics, log } = options;
-  const accepted = new WeakMap<Context, AcceptedStream>();
+  const replayGate = new ReplayGate();
+  const acceptedByContext = new WeakMap<Context, AcceptedStream>();
 
   /** The boards of the stream: the ones asked for, each visible to the user, or every visible one. */
-  async function streamBoards(ctx: Context): Promise<string[]> {
-    const asked = askedBoards(ctx);
-    const visible = await options.visibleBoards(ctx);
+  async function streamBoards(request: StreamRequest): Promise<string[]> {
+    const { user } = request.identity;
+    const asked = askedBoards(request.query);
+    const visible = await options.visibleBoards(user);
     if (asked === undefined) {
       const all = [...new Set(visible)].sort();
       if (all.length > MAX_BOARDS_PER_STREAM) {
@@ -182,7 +226,7 @@ export function eventsRoute(options: EventsRouteOptions): EventsRoute {
       return all;
     }
     const allowed = new Set(visible);
-    for (const board of asked) if (!allowed.has(board)) await options.requireBoard(ctx, board);
+    for (const board of asked) if (!allowed.has(board)) await options.requireBoard(user, board);
     return asked;
   }
 
@@ -191,10 +235,39 @@ export function eventsRoute(options: EventsRouteOptions): EventsRoute {
    * (docs/architecture.md, "Cursors only while catching up").
    */
   async function replayInto(connection: SseConnection, since: Cursor): Promise<void> {
+    // The client left while its replay waited for a turn.
+    if (connection.closed) return;
     for (const board of connection.boards) {
       const afterId = since.get(board);
       // Not named by the cursor (starts live), or taken out of the stream meanwhile.
       if (afterId === undefined || !connection.boards.includes(board)) continue;
+      const recent = hub.recentAfter(board, afterId);
+      if (recent !== undefined) {
+        // Kept in memory (docs/architecture.md, "Replays from memory"): the bodies the hub encoded, a
+        // write per slice of them, at the client's pace.
+        const { topics } = connection;
+        const matching =
+          topics === ALL_TOPICS ? recent : recent.filter((event) => topics.matches(event.topic));
+        // A slice stays under a quarter of the limit, so it fits next to the half `waitForRoom` leaves.
+        const sliceBytes = options.maxBufferBytes / 4;
+        let from = 0;
+        while (from < matching.length) {
+          if (connection.pendingBytes > options.maxBufferBytes / 2) await connection.waitForRoom();
+          if (connection.closed || !connection.boards.includes(board)) break;
+          let to = from + 1;
+          let bytes = matching[from]?.body.length ?? 0;
+          while (to < matching.length && to - from < MEMORY_REPLAY_SLICE) {
+            bytes += matching[to]?.body.length ?? 0;
+            if (bytes > sliceBytes) break;
+            to += 1;
+          }
+          connection.replayBatch(board, matching.slice(from, to));
+          from = to;
+        }
+        metrics.replays.inc({ kind: 'memory' });
+        if (connection.closed) return;
+        continue;
+      }
       try {
         const outcome = await eventLog.replaySince(board, afterId, async (events) => {
           for (const event of events) {
@@ -225,49 +298,84 @@ export function eventsRoute(options: EventsRouteOptions): EventsRoute {
     connection.endReplay(hub.fanOutPositions());
   }
 
-  function open(ctx: Context, stream: AcceptedStream): void {
-    const { req, res } = ctx;
+  /**
+   * Writes the headers and hands the response to an `SseConnection`. `headers`: the security headers
+   * (and, on the Koa path, koa-session's cookie).
+   */
+  function open(
+    req: IncomingMessage,
+    res: ServerResponse,
+    stream: AcceptedStream,
+    headers: OutgoingHttpHeaders,
+  ): void {
     // The client left while it was being authenticated.
     if (req.socket.destroyed || res.destroyed) return;
     req.socket.setTimeout(0);
     req.socket.setNoDelay(true);
     req.socket.setKeepAlive(true);
-    // Security headers and the session cookie were set on `res` by helmet and koa-session.
     res.writeHead(200, {
-      ...takeOutgoingHeaders(res),
+      ...headers,
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-cache, no-transform',
       'X-Accel-Buffering': 'no',
       // A reconnect during a reload must reach a live worker, not the draining one's kept-alive socket.
       ...(req.httpVersionMajor === 1 ? { Connection: 'close' } : {}),
     });
-    releaseKoaContext(res);
     const connection = new SseConnection({
       topics: stream.topics,
       boards: stream.boards,
       maxBufferBytes: options.maxBufferBytes,
       response: res,
-      ...(stream.sessionId === undefined ? {} : { sessionId: stream.sessionId }),
-      ...(stream.userName === undefined ? {} : { userName: stream.userName }),
+      ...(stream.sessionHandle === undefined ? {} : { sessionHandle: stream.sessionHandle }),
+      userName: stream.userName,
     });
     connection.write(
       Buffer.concat([encodeRetry(jitteredRetry(options.retryMs)), encodeComment('pulseboard stream')]),
     );
     releaseHeaderBlock(res);
+    releaseRequestHeaders(req);
     // Held before the hub can deliver anything, so replayed and live events keep id order. Boards the
     // cursor does not name start live, at the worker's position.
     const { since } = stream;
     if (since !== undefined) connection.beginReplay(since, hub.fanOutPositions());
     hub.add(connection);
-    if (since !== undefined) void replayInto(connection, since);
+    // Live events are held from now on; the replay itself waits for a turn (bounded memory in a storm).
+    if (since !== undefined) void replayGate.run(() => replayInto(connection, since));
+  }
+
+  /** Checks a stream request: its query, resume cursor and boards. */
+  async function check(request: StreamRequest): Promise<Omit<AcceptedStream, 'sessionHandle' | 'userName'>> {
+    const topics = parseTopics(request.query.topics);
+    const since = resumeCursor(request);
+    const boards = await streamBoards(request);
+    return { topics, boards, since };
+  }
+
+  /** Counts the stream under MAX_STREAMS_PER_SESSION across every worker, until its response closes (or 429). */
+  async function admit(request: StreamRequest): Promise<void> {
+    const { sessionHandle } = request.identity;
+    if (sessionHandle !== undefined) await options.streamQuota?.admit(sessionHandle, request.response);
+  }
+
+  function accepted(
+    request: StreamRequest,
+    checked: Omit<AcceptedStream, 'sessionHandle' | 'userName'>,
+  ): AcceptedStream {
+    const { sessionHandle, user } = request.identity;
+    return { ...checked, ...(sessionHandle === undefined ? {} : { sessionHandle }), userName: user.name };
   }
 
   return {
     async acceptStream(ctx) {
-      const topics = parseTopics(ctx.query.topics);
-      const since = resumeCursor(ctx);
-      const identity = options.identify?.(ctx) ?? {};
-      const boards = await streamBoards(ctx);
+      const identity = options.identify(ctx);
+      if (identity === undefined) throw new UnauthorizedError();
+      const request: StreamRequest = {
+        query: ctx.query,
+        lastEventId: ctx.get('Last-Event-ID'),
+        identity,
+        response: ctx.res,
+      };
+      const checked = await check(request);
       if (ctx.method === 'HEAD') {
         // Checked like GET (401/403/400 alike), answered with the stream's headers and no stream: Node
         // sends a HEAD response's headers only when it ends, so a stream would leave the client waiting
@@ -277,21 +385,51 @@ export function eventsRoute(options: EventsRouteOptions): EventsRoute {
         ctx.set('Cache-Control', 'no-cache, no-transform');
         return;
       }
-      const { sessionId } = identity;
-      // MAX_STREAMS_PER_SESSION across every worker; the stream counts until its response closes.
-      if (sessionId !== undefined) await options.streamQuota?.admit(sessionId, ctx.res);
-      await options.followBoards(boards);
+      await admit(request);
+      await options.followBoards(checked.boards);
       ctx.status = 200;
       ctx.respond = false;
-      accepted.set(ctx, { topics, boards, since, ...identity });
+      acceptedByContext.set(ctx, accepted(request, checked));
     },
 
     async openAcceptedStreams(ctx, next) {
       await next();
-      const stream = accepted.get(ctx);
+      const stream = acceptedByContext.get(ctx);
       if (stream === undefined) return;
-      accepted.delete(ctx);
-      open(ctx, stream);
+      acceptedByContext.delete(ctx);
+      const { req, res } = ctx;
+      // Security headers and the session cookie were set on `res` by helmet and koa-session.
+      const headers = takeOutgoingHeaders(res);
+      open(req, res, stream, headers);
+      releaseKoaContext(res);
+    },
+
+    async openDirect(req, res, identity, headers) {
+      const url = req.url ?? '';
+      const mark = url.indexOf('?');
+      const request: StreamRequest = {
+        // As Koa parses `ctx.query`.
+        query: mark === -1 ? {} : parseQuery(url.slice(mark + 1)),
+        lastEventId: rawHeader(req, 'last-event-id'),
+        identity,
+        response: res,
+      };
+      let checked;
+      try {
+        checked = await check(request);
+      } catch {
+        return false;
+      }
+      // Errors from here on are Koa's to answer too (Redis away while following, a refused quota). The
+      // quota's decision is taken last, so Koa's path finds it unused when following failed.
+      try {
+        await options.followBoards(checked.boards);
+        await admit(request);
+      } catch {
+        return false;
+      }
+      open(req, res, accepted(request, checked), headers);
+      return true;
     },
   };
 }

@@ -81,6 +81,16 @@ const EVENTS = [
   { level: 'info', title: 'Certificate rotation started', service: 'cdn', agoMs: 6 * MINUTE },
 ] as const;
 
+/** Chart markers of the 24-hour view (older than 15 minutes: the other pictures show none). */
+const ANNOTATIONS = [
+  { level: 'info', title: 'Deploy api v2.13.0', service: 'api', agoMs: 20 * 60 * MINUTE },
+  { level: 'error', title: 'Redis failover', agoMs: 13 * 60 * MINUTE },
+  { level: 'info', title: 'Deploy api v2.13.1', service: 'api', agoMs: 7 * 60 * MINUTE },
+  { level: 'info', title: 'Traffic shifted to eu-west', agoMs: 3 * 60 * MINUTE },
+] as const;
+/** Points of the day before the last 15 minutes, one every 2 minutes. */
+const HISTORY_POINTS = 712;
+
 /** Boards besides main, for the overview and the switcher: title and the states of their services. */
 const OTHER_BOARDS: { name: string; title: string; services: Omit<StatusInput, 'type' | 'board'>[] }[] = [
   {
@@ -147,10 +157,30 @@ async function seed(env: BrowserEnvironment): Promise<void> {
     ['mailer.sent', 'mails', walk(points, 30, 6, 0)],
   ];
   for (const [name, unit, values] of series) {
+    // The day before, every 2 minutes, for the 24-hour view (docs/screenshots/chart-24h-annotations.png).
+    // The 15-minute walk played back and forth, with a daily swell: the day joins today's level.
+    const day = Array.from({ length: HISTORY_POINTS }, (_, index) => {
+      const cycle = index % (2 * values.length);
+      const at = cycle < values.length ? cycle : 2 * values.length - 1 - cycle;
+      const swell = 1 + 0.25 * Math.sin((index / HISTORY_POINTS) * 2 * Math.PI);
+      return Math.round((values[at] ?? 0) * swell * 10) / 10;
+    });
+    await env.publisher.publish({
+      type: 'metrics',
+      points: day.map((value, index) => ({
+        name,
+        unit,
+        value,
+        ts: now - 15 * MINUTE - (HISTORY_POINTS - index) * 2 * MINUTE,
+      })),
+    });
     await env.publisher.publish({
       type: 'metrics',
       points: values.map((value, index) => ({ name, unit, value, ts: now - (points - 1 - index) * 10_000 })),
     });
+  }
+  for (const { agoMs, ...annotation } of ANNOTATIONS) {
+    await env.publisher.publish({ type: 'event', ...annotation, annotate: true, ts: now - agoMs });
   }
   // In the order they happened, as a real log would have them.
   for (const { agoMs, ...event } of [...EVENTS].sort((a, b) => b.agoMs - a.agoMs)) {
@@ -215,6 +245,39 @@ describe('screenshots of a board, the board overview and the login page', functi
       }
     });
   }
+
+  it('saves chart-24h-annotations.png', async function () {
+    const problems = pageProblems();
+    const context = await browser.newContext({ viewport: { width: 1440, height: 1000 } });
+    try {
+      const page = await watchedPage(context, problems);
+      await logInThroughForm(page, app.url, ADMIN, env.password, '/b/main?range=24h');
+      // Every chart drawn with its history, the api charts with 4 markers, the others with 2.
+      await page.waitForFunction(
+        () => document.querySelectorAll('[data-metric="api.latency"] .chart-marker').length === 4,
+        undefined,
+        { timeout: 15_000 },
+      );
+      await page.waitForFunction(
+        () =>
+          Array.from(document.querySelectorAll<HTMLElement>('.chart-card')).every(
+            (card) => Number(card.dataset.points) > 600,
+          ),
+        undefined,
+        { timeout: 15_000 },
+      );
+      const metrics = page.locator('#metrics');
+      await metrics.scrollIntoViewIfNeeded();
+      // One marker's title shown, as on hover.
+      await page.locator('[data-metric="api.latency"] .chart-marker').nth(2).hover();
+      const file = path.join(SCREENSHOTS, 'chart-24h-annotations.png');
+      await metrics.screenshot({ path: file });
+      expect((await stat(file)).size).to.be.above(10_000);
+      expect(problems.list).to.deep.equal([]);
+    } finally {
+      await context.close();
+    }
+  });
 
   it('saves overview-light.png', async function () {
     const problems = pageProblems();

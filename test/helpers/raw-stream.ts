@@ -10,6 +10,11 @@ export interface RawStreamOptions {
   localAddress?: string;
   /** Sent as Last-Event-ID. */
   lastEventId?: string;
+  /**
+   * What `ids` records: each frame's `id:` (the stream's resume cursor, e.g. `main:<id>`; the default), or
+   * each event's own id, from the envelope in its `data:` (frames without one, such as `reset`, are skipped).
+   */
+  ids?: 'frame' | 'envelope';
 }
 
 export interface RawStream {
@@ -27,6 +32,20 @@ export interface RawStream {
   /** Resolves with performance.now() when the server ends or cuts the stream. */
   ended: Promise<number>;
   close(): void;
+}
+
+function frameIdOf(line: string): string | undefined {
+  return line.startsWith('id:') ? line.slice(3).trim() : undefined;
+}
+
+function envelopeIdOf(line: string): string | undefined {
+  if (!line.startsWith('data:')) return undefined;
+  try {
+    const envelope = JSON.parse(line.slice(5)) as { id?: unknown };
+    return typeof envelope.id === 'string' ? envelope.id : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Opens `url` with a GET and records the body as it arrives; never throws (see `status`). */
@@ -59,8 +78,8 @@ export function openRawStream(url: string, options: RawStreamOptions = {}): RawS
         const lines = (partialLine + chunk).split('\n');
         partialLine = lines.pop() ?? '';
         for (const line of lines) {
-          if (!line.startsWith('id:')) continue;
-          const id = line.slice(3).trim();
+          const id = options.ids === 'envelope' ? envelopeIdOf(line) : frameIdOf(line);
+          if (id === undefined) continue;
           ids.push(id);
           arrivedAt.set(id, now);
         }

@@ -2,37 +2,20 @@
 // shows the totals of the whole cluster (server/metrics/).
 import { expect } from 'chai';
 import { createPublisher } from '../../shared/publisher.ts';
-import { login } from '../helpers/auth.ts';
 import { useTestBed } from '../helpers/test-bed.ts';
 import { until } from '../helpers/sse-client.ts';
-import { startPm2Cluster, type Pm2Cluster } from './pm2-cluster.ts';
+import { usePm2Cluster } from './pm2-fixture.ts';
 import { getOnNewConnection, sampleValue, samples } from './prometheus-text.ts';
-import { dedupe, openClients, type RecordingClient } from './traffic.ts';
+import { dedupe } from './traffic.ts';
 
 describe('PM2 cluster: /metrics', function () {
   this.timeout(120_000);
   const bed = useTestBed();
-  let cluster: Pm2Cluster | undefined;
-  let clients: RecordingClient[] = [];
-
-  afterEach(async function () {
-    for (const recording of clients) recording.close();
-    clients = [];
-    if (this.currentTest?.state === 'failed' && cluster) console.log(await cluster.logs());
-    await cluster?.kill();
-    cluster = undefined;
-  });
+  const pm2 = usePm2Cluster(bed);
 
   it('reports deliveries = events x clients in each of ten scrapes of the shared port, with the per-worker split', async function () {
     const events = 40;
-    cluster = await startPm2Cluster({
-      redisUrl: bed.redis.url,
-      prefix: bed.prefix,
-      instances: 2,
-      env: { MAX_STREAMS_PER_SESSION: '100' },
-    });
-    const { headers } = await login(cluster.url, { redisUrl: bed.redis.url, prefix: bed.prefix });
-    clients = await openClients(6, `${cluster.url}/events`, headers);
+    const { cluster, clients } = await pm2.start({ clients: 6, env: { MAX_STREAMS_PER_SESSION: '100' } });
     const publisher = createPublisher(bed.client, { prefix: bed.prefix });
     for (let value = 0; value < events; value += 1) {
       await publisher.publish({ type: 'metric', name: 'ops.metrics', value });

@@ -12,6 +12,8 @@ export const HAPROXY_CONFIG = path.join(ROOT, 'deploy/haproxy.cfg');
 
 export interface Balancer {
   url: string;
+  /** HAProxy's process id (the flood suite may raise its CPU priority, with the worker's). */
+  pid: number | undefined;
   output(): string;
   stop(): Promise<void>;
 }
@@ -58,6 +60,7 @@ export async function startHaproxy(
   }
   return {
     url,
+    pid: child.pid,
     output: () => output,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {

@@ -1,17 +1,10 @@
 // Zero-downtime operations on a real PM2 cluster (ecosystem.config.cjs, temporary PM2_HOME, real Redis,
 // real EventSource clients on the shared port): `pm2 reload` and a worker killed with SIGKILL lose no event.
 import { expect } from 'chai';
-import { login } from '../helpers/auth.ts';
 import { useTestBed } from '../helpers/test-bed.ts';
-import { startPm2Cluster, waitForRestart, type Pm2Cluster } from './pm2-cluster.ts';
-import {
-  expectEveryClientSawExactly,
-  logIds,
-  longestGapMs,
-  openClients,
-  publishSteadily,
-  type RecordingClient,
-} from './traffic.ts';
+import { waitForRestart } from './pm2-cluster.ts';
+import { usePm2Cluster } from './pm2-fixture.ts';
+import { expectEveryClientSawExactly, logIds, longestGapMs, publishSteadily } from './traffic.ts';
 import { sleep } from '../helpers/sse-client.ts';
 
 // Short reconnect delay so a client whose worker drains is back quickly; many streams on one session.
@@ -20,26 +13,10 @@ const WORKER_ENV = { SSE_RETRY_MS: '250', MAX_STREAMS_PER_SESSION: '100' };
 describe('PM2 cluster: reload and crash', function () {
   this.timeout(180_000);
   const bed = useTestBed();
-  let cluster: Pm2Cluster | undefined;
-  let clients: RecordingClient[] = [];
-
-  afterEach(async function () {
-    for (const recording of clients) recording.close();
-    clients = [];
-    if (this.currentTest?.state === 'failed' && cluster) console.log(await cluster.logs());
-    await cluster?.kill();
-    cluster = undefined;
-  });
+  const pm2 = usePm2Cluster(bed);
 
   it('delivers every event to 20 clients exactly once after de-duplication by id, in order, across three `pm2 reload`s at 50 events/s', async function () {
-    cluster = await startPm2Cluster({
-      redisUrl: bed.redis.url,
-      prefix: bed.prefix,
-      instances: 2,
-      env: WORKER_ENV,
-    });
-    const { headers } = await login(cluster.url, { redisUrl: bed.redis.url, prefix: bed.prefix });
-    clients = await openClients(20, `${cluster.url}/events`, headers);
+    const { cluster, clients } = await pm2.start({ clients: 20, env: WORKER_ENV });
 
     const publishing = publishSteadily(bed.client, bed.prefix, 50);
     const reloadMs: number[] = [];
@@ -73,14 +50,7 @@ describe('PM2 cluster: reload and crash', function () {
   });
 
   it('restarts a worker killed with SIGKILL, and its clients resume with nothing missing', async function () {
-    cluster = await startPm2Cluster({
-      redisUrl: bed.redis.url,
-      prefix: bed.prefix,
-      instances: 2,
-      env: WORKER_ENV,
-    });
-    const { headers } = await login(cluster.url, { redisUrl: bed.redis.url, prefix: bed.prefix });
-    clients = await openClients(10, `${cluster.url}/events`, headers);
+    const { cluster, clients } = await pm2.start({ clients: 10, env: WORKER_ENV });
 
     const publishing = publishSteadily(bed.client, bed.prefix, 50);
     await sleep(1000);

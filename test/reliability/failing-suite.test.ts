@@ -1,9 +1,9 @@
 // A suite whose `before all` hook fails must not leave servers behind (docs/design.md, "Tests"): the run
 // fails, and no redis-server it started outlives it.
 import { spawn } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { expect } from 'chai';
+import { listening } from '../helpers/leftovers.ts';
 import { ROOT } from '../ops/pm2-cluster.ts';
 
 function runMocha(file: string): Promise<{ code: number | null; output: string }> {
@@ -16,18 +16,6 @@ function runMocha(file: string): Promise<{ code: number | null; output: string }
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.once('exit', (code) => resolve({ code, output }));
-  });
-}
-
-/** Whether anything accepts connections on 127.0.0.1:`port`. */
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
   });
 }
 

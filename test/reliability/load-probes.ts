@@ -1,35 +1,19 @@
-// Shared probes of the flood and fault suites (issue 14, "Widen the net"; docs/reliability.md): a
-// bystander stream opened from its own source address with plain http (fetch cannot pick one), a steady
-// publisher that notes when each id was sent, and the delivery-latency percentiles between the two.
+// Shared probes of the flood and fault suites (docs/reliability.md): a bystander stream opened from its own
+// source address with plain http (fetch cannot pick one), a steady publisher that notes when each id was
+// sent, and the delivery-latency percentiles between the two.
 import { spawn } from 'node:child_process';
-import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import type { RedisClient } from '../../server/redis.ts';
 import { createPublisher } from '../../shared/publisher.ts';
+import { openRawStream as openReader, type RawStream } from '../helpers/raw-stream.ts';
 import { until } from '../helpers/sse-client.ts';
 
-export interface RawStream {
-  /** Envelope ids in the order received, and when each arrived (performance.now()). */
-  ids: string[];
-  arrivedAt: Map<string, number>;
-  status: Promise<number>;
-  close(): void;
-}
-
-/** The `id` of an event envelope (`data:` JSON), or undefined for other frames (reset, …). */
-function envelopeId(data: string): string | undefined {
-  try {
-    const envelope = JSON.parse(data) as { id?: unknown };
-    return typeof envelope.id === 'string' ? envelope.id : undefined;
-  } catch {
-    return undefined;
-  }
-}
+export type { RawStream } from '../helpers/raw-stream.ts';
 
 /**
- * An SSE reader on one socket from `localAddress` (127.0.0.2 is another user than the 127.0.0.1 flood).
- * It records the envelope ids of events only; the full EventSource client is test/helpers/sse-client.ts.
+ * A bystander stream (test/helpers/raw-stream.ts) on one socket from `localAddress` (127.0.0.2 is another
+ * user than the 127.0.0.1 flood), recording the envelope ids of events, not the frames' cursors.
  */
 export function openRawStream(
   url: string,
@@ -37,45 +21,12 @@ export function openRawStream(
   localAddress = '127.0.0.2',
   since?: string,
 ): RawStream {
-  const ids: string[] = [];
-  const arrivedAt = new Map<string, number>();
-  let buffer = '';
-  const request = http.get(url, {
-    headers: { ...headers, ...(since ? { 'Last-Event-ID': since } : {}) },
+  return openReader(url, {
+    headers,
     localAddress,
-    agent: false,
+    ids: 'envelope',
+    ...(since ? { lastEventId: since } : {}),
   });
-  const status = new Promise<number>((resolve, reject) => {
-    request.once('error', reject);
-    request.once('response', (response) => {
-      resolve(response.statusCode ?? 0);
-      response.setEncoding('utf8');
-      response.on('error', () => undefined);
-      response.on('data', (chunk: string) => {
-        const now = performance.now();
-        buffer += chunk;
-        const lines = buffer.split('\n');
-        buffer = lines.pop() ?? '';
-        for (const line of lines) {
-          // The envelope's id, not the frame's `id:` (an opaque resume cursor, e.g. `main:<id>` with boards).
-          if (!line.startsWith('data:')) continue;
-          const id = envelopeId(line.slice(5));
-          if (id === undefined) continue;
-          ids.push(id);
-          arrivedAt.set(id, now);
-        }
-      });
-    });
-  });
-  return {
-    ids,
-    arrivedAt,
-    status,
-    close: () => {
-      request.on('error', () => undefined);
-      request.destroy();
-    },
-  };
 }
 
 export interface SentEvent {
@@ -249,6 +200,14 @@ process.stdin.on('data', (line) => {
 });
 `;
 
+/**
+ * The flooder's CPU priority: 19 (the lowest) unless FLOOD_FLOODER_NICE says otherwise. On a machine
+ * crowded by other work, a flooder at 19 gets almost no CPU and cannot flood at all (10,000 sockets not
+ * opened in 120 s at load average ~40); there, raise the system under test instead (FLOOD_SUT_NICE in
+ * floods-connections.test.ts) and leave the flooder at 0.
+ */
+const FLOODER_NICE = Number(process.env.FLOOD_FLOODER_NICE ?? 19);
+
 export interface Flooder {
   /** Resolves once every socket has connected (or failed to). */
   opened: Promise<void>;
@@ -270,7 +229,7 @@ export function startFlooder(port: number, count: number, mode: 'hold' | 'slowlo
   // cost. The lowest priority leaves it idle cycles; the server's own handling of the flood still counts.
   if (child.pid !== undefined) {
     try {
-      os.setPriority(child.pid, 19);
+      os.setPriority(child.pid, FLOODER_NICE);
     } catch {
       // not permitted here: the flooder runs at normal priority
     }

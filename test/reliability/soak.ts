@@ -1,9 +1,9 @@
 // `npm run soak` (docs/reliability.md, "Soak"): a real PM2 cluster (2 workers, temporary PM2_HOME,
 // private redis-server with appendonly) under 2,000 streams and 100 events/s for 10 minutes, with
 // `pm2 reload` every 2 minutes. The load side is built like the bench's: the publisher is the bench's own
-// process (bench/publisher.ts: `value` 1, 2, 3… and a `ts` stamp), the streams are raw-socket clients
-// spread over worker threads that share counters and a latency histogram (soak-client.ts,
-// soak-thread.ts), so 2,000 streams at 100 events/s fit on a small machine. Every stream resumes across
+// process (bench/publisher.ts: `value` 1, 2, 3… and a `ts` stamp), the streams are the bench's raw-socket
+// clients (bench/sse-client.ts) spread over worker threads that share counters and a latency histogram
+// (soak-thread.ts), so 2,000 streams at 100 events/s fit on a small machine. Every stream resumes across
 // reloads with the frame id it was sent (opaque) as Last-Event-ID, and must end with every value exactly
 // once, in order. Every 10 s it prints progress and samples each worker's RSS and event-loop lag p99 from
 // /metrics?scope=workers; at the end it writes a JSON result and exits 1 on any loss, duplicate, reset or
@@ -20,6 +20,14 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { createClient } from 'redis';
+import {
+  DELIVERIES,
+  ERRORS,
+  LATENCY_OFFSET,
+  OPEN,
+  RECONNECTS,
+  SLOT_COUNT,
+} from '../../bench/driver-layout.ts';
 import { HISTOGRAM_SLOTS, summarize, type HistogramSummary } from '../../bench/histogram.ts';
 import { installCleanup, stopChild, trackChild } from '../../bench/processes.ts';
 import type { PublisherOptions, PublisherReport } from '../../bench/publisher.ts';
@@ -28,8 +36,8 @@ import { login } from '../helpers/auth.ts';
 import { startTestRedis } from '../helpers/redis-server.ts';
 import { sleep } from '../helpers/sse-client.ts';
 import { ROOT, startPm2Cluster, type Pm2Cluster } from '../ops/pm2-cluster.ts';
-import { LATENCY_OFFSET, SLOT } from './soak-client.ts';
-import type { SoakThreadCommand, SoakThreadReply, SoakTotals } from './soak-thread.ts';
+import { sampleWorkers, SOAK_METRICS_TOKEN, type WorkerSample } from './soak-probes.ts';
+import type { SoakThreadCommand, SoakThreadData, SoakThreadReply, SoakTotals } from './soak-thread.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -68,24 +76,26 @@ const NO_RELOAD_BEFORE_END_MS = 20_000;
 const STEADY_AFTER_RELOAD_MS = 30_000;
 /** Loopback source addresses the streams are spread over (as browsers behind a few NATs). */
 const SOURCE_ADDRESSES = 4;
-const METRICS_TOKEN = 'soak-metrics-token-0123456789';
 const PUBLISHER_ENTRY = fileURLToPath(new URL('../../bench/publisher.ts', import.meta.url));
 const THREAD_ENTRY = new URL('./soak-thread.ts', import.meta.url).href;
 
 /**
- * "Flat": the last third of the steady samples (see Sample.steady) against the first third, by their
- * medians, so one slow moment does not decide it. RSS may grow by 20 % + 10 MB, event-loop lag p99 to
- * twice + 20 ms. With fewer than 3 steady samples (a short run) there is no verdict.
+ * What the memory and lag checks verify, on steady samples only (see Sample.steady), by medians so one
+ * slow moment decides nothing:
+ * - **No growth across reloads** (a leak would climb from one generation of workers to the next): the
+ *   workers' RSS after the last reload against after the first, at most 20 % + 10 MB more. Each reload
+ *   starts new workers, which take the streams' reconnect storm; comparing storm-takers with storm-takers
+ *   is what tells a leak from the one-off cost of a storm.
+ * - **The storm's step is bounded**: workers that took a storm against the first workers (which got their
+ *   streams gradually and no storm), at most `stormStepMb` more RSS per worker. This is memory V8 and
+ *   malloc keep after the storm's peak (docs/reliability.md, "Reconnect storms and memory").
+ * - Event-loop lag p99: the last third of the steady samples against the first third, at most twice
+ *   + 20 ms.
+ * With fewer than 3 steady samples, or no steady sample before or after a reload, there is no verdict.
  */
-const FLAT = { rssFactor: 1.2, rssSlackMb: 10, lagFactor: 2, lagSlackMs: 20 };
+const FLAT = { rssFactor: 1.2, rssSlackMb: 10, stormStepMb: 100, lagFactor: 2, lagSlackMs: 20 };
 
 const log = (text: string) => process.stdout.write(`soak: ${text}\n`);
-
-interface WorkerSample {
-  worker: string;
-  rssMb: number;
-  lagP99Ms: number;
-}
 
 interface Sample {
   atS: number;
@@ -96,6 +106,8 @@ interface Sample {
   errors: number;
   deliveryP99Ms: number;
   driverCpuPercent: number;
+  /** Reloads finished before this sample: 0 for the first workers, n for the workers the n-th started. */
+  generation: number;
   /** Publishing, no reload running, the last one ended over STEADY_AFTER_RELOAD_MS ago: the samples
    * the flatness verdict compares (a reload replaces the workers and moves every stream). */
   steady: boolean;
@@ -103,9 +115,9 @@ interface Sample {
 }
 
 /** Worker threads do not inherit tsx's loader from `--import`, so each registers it first (as bench/driver.ts). */
-function startThread(buffer: SharedArrayBuffer, port: number): Worker {
+function startThread(data: SoakThreadData): Worker {
   const source = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(THREAD_ENTRY)}); });`;
-  return new Worker(source, { eval: true, workerData: { buffer, host: '127.0.0.1', port } });
+  return new Worker(source, { eval: true, workerData: data });
 }
 
 function ask(thread: Worker, command: SoakThreadCommand): Promise<SoakThreadReply> {
@@ -131,7 +143,7 @@ function addTotals(parts: SoakTotals[]): SoakTotals {
     idRegressions: sum.idRegressions + part.idRegressions,
     resets: sum.resets + part.resets,
     behind: sum.behind + part.behind,
-    minLastValue: Math.min(sum.minLastValue, part.minLastValue),
+    minReceived: Math.min(sum.minReceived, part.minReceived),
     connectErrors: mergeCounts(sum.connectErrors, part.connectErrors),
   }));
 }
@@ -140,29 +152,6 @@ function mergeCounts(a: Record<string, number>, b: Record<string, number>): Reco
   const merged = { ...a };
   for (const [key, count] of Object.entries(b)) merged[key] = (merged[key] ?? 0) + count;
   return merged;
-}
-
-/** Per worker (label `worker`, retired ones left out): RSS and event-loop lag p99 since the last scrape. */
-async function sampleWorkers(url: string): Promise<WorkerSample[]> {
-  const response = await fetch(`${url}/metrics?scope=workers`, {
-    headers: { Authorization: `Bearer ${METRICS_TOKEN}` },
-    signal: AbortSignal.timeout(5000),
-  });
-  const text = await response.text();
-  const byWorker = new Map<string, WorkerSample>();
-  for (const line of text.split('\n')) {
-    const match =
-      /^(process_resident_memory_bytes|nodejs_eventloop_lag_p99_seconds)\{(?:[^}]*,)?worker="([^"]+)"[^}]*\} (\S+)$/.exec(
-        line,
-      );
-    if (!match || match[2] === 'retired') continue;
-    const worker = match[2]!;
-    const entry = byWorker.get(worker) ?? { worker, rssMb: NaN, lagP99Ms: NaN };
-    if (match[1] === 'process_resident_memory_bytes') entry.rssMb = Math.round(Number(match[3]) / 1e6);
-    else entry.lagP99Ms = Math.round(Number(match[3]) * 1000);
-    byWorker.set(worker, entry);
-  }
-  return [...byWorker.values()];
 }
 
 function median(values: number[]): number {
@@ -212,7 +201,7 @@ async function main(): Promise<number> {
       prefix,
       instances: WORKERS,
       env: {
-        METRICS_TOKEN,
+        METRICS_TOKEN: SOAK_METRICS_TOKEN,
         MAX_STREAMS_PER_SESSION: String(STREAMS + 100),
         // The streams come from a few loopback addresses, as many users behind NAT or a proxy: the
         // per-address cap (256 by default, docs/security.md) would refuse most of them.
@@ -231,9 +220,19 @@ async function main(): Promise<number> {
     );
 
     // The clients' shared counters and histogram.
-    const buffer = new SharedArrayBuffer((LATENCY_OFFSET + HISTOGRAM_SLOTS) * Int32Array.BYTES_PER_ELEMENT);
+    const buffer = new SharedArrayBuffer(SLOT_COUNT * Int32Array.BYTES_PER_ELEMENT);
     const counters = new Int32Array(buffer);
-    for (let index = 0; index < THREADS; index += 1) threads.push(startThread(buffer, cluster.port));
+    for (let index = 0; index < THREADS; index += 1)
+      threads.push(
+        startThread({
+          buffer,
+          host: '127.0.0.1',
+          port: cluster.port,
+          // Room for a publisher that runs late (it sends rate x seconds values, numbered from 1).
+          maxSeq: Math.ceil(RATE * SECONDS) + 1000,
+          epochMs: Date.now(),
+        }),
+      );
     await Promise.all(
       threads.map(
         (thread) => new Promise((resolve, reject) => thread.once('message', resolve).once('error', reject)),
@@ -251,7 +250,7 @@ async function main(): Promise<number> {
     );
     const openFailures = openReplies.reduce((sum, reply) => sum + reply.failures, 0);
     log(
-      `${Atomics.load(counters, SLOT.opened)}/${STREAMS} streams open in ` +
+      `${Atomics.load(counters, OPEN)}/${STREAMS} streams open in ` +
         `${Math.round(performance.now() - openStarted)} ms`,
     );
     // A stream that never opened would count as losing every event: stop with the reason instead.
@@ -320,12 +319,13 @@ async function main(): Promise<number> {
       const sample: Sample = {
         atS: elapsedS(),
         published,
-        deliveries: Atomics.load(counters, SLOT.deliveries),
-        open: Atomics.load(counters, SLOT.open),
-        reconnects: Atomics.load(counters, SLOT.reconnects),
-        errors: Atomics.load(counters, SLOT.errors),
+        deliveries: Atomics.load(counters, DELIVERIES),
+        open: Atomics.load(counters, OPEN),
+        reconnects: Atomics.load(counters, RECONNECTS),
+        errors: Atomics.load(counters, ERRORS),
         deliveryP99Ms: summarize([window]).p99Ms,
         driverCpuPercent,
+        generation: reloads.length,
         steady: publishing && !reloadRunning && now - lastReloadEndedAt > STEADY_AFTER_RELOAD_MS,
         workers,
       };
@@ -337,7 +337,9 @@ async function main(): Promise<number> {
       log(
         `t=${sample.atS}s published ${sample.published}, delivered ${rate}/s, open ${sample.open}, ` +
           `reconnects ${sample.reconnects}, errors ${sample.errors}, delivery p99 ${sample.deliveryP99Ms} ms, ` +
-          `worker RSS MB ${workers.map((w) => w.rssMb).join('/') || '?'}, lag p99 ms ` +
+          `worker RSS MB ${workers.map((w) => w.rssMb).join('/') || '?'} (heap ` +
+          `${workers.map((w) => `${w.heapUsedMb}/${w.heapTotalMb}`).join(', ')}, external ` +
+          `${workers.map((w) => w.externalMb).join('/')}), lag p99 ms ` +
           `${workers.map((w) => w.lagP99Ms).join('/') || '?'}, client CPU ${driverCpuPercent} %`,
       );
     };
@@ -378,10 +380,29 @@ async function main(): Promise<number> {
     /** The worst worker of each sample (a sample without workers counts as none). */
     const lagOf = (part: Sample[]) =>
       median(part.map((s) => (s.workers.length ? Math.max(...s.workers.map((w) => w.lagP99Ms)) : NaN)));
-    const rss = { startMb: rssOf(steady.slice(0, third)), endMb: rssOf(steady.slice(-third)) };
+    // RSS by generation of workers (the first ones, then those each reload started).
+    const generations = [...new Set(steady.map((sample) => sample.generation))].sort((a, b) => a - b);
+    const rssByGeneration = generations.map((generation) => ({
+      generation,
+      rssMb: rssOf(steady.filter((sample) => sample.generation === generation)),
+    }));
+    const firstWorkers = rssByGeneration.find((entry) => entry.generation === 0);
+    const afterStorms = rssByGeneration.filter((entry) => entry.generation > 0);
+    const rss = {
+      /** The first workers (no storm). */
+      beforeStormsMb: firstWorkers?.rssMb ?? NaN,
+      /** The workers started by the first reload whose steady samples exist, and by the last. */
+      afterFirstStormMb: afterStorms.at(0)?.rssMb ?? NaN,
+      afterLastStormMb: afterStorms.at(-1)?.rssMb ?? NaN,
+      byGeneration: rssByGeneration,
+    };
     const lag = { startMs: lagOf(steady.slice(0, third)), endMs: lagOf(steady.slice(-third)) };
     const judged = steady.length >= 3;
-    const rssFlat = !judged || !(rss.endMb > rss.startMb * FLAT.rssFactor + FLAT.rssSlackMb);
+    const rssJudged = afterStorms.length >= 2;
+    const stepJudged = firstWorkers !== undefined && afterStorms.length >= 1;
+    const rssFlat =
+      !rssJudged || !(rss.afterLastStormMb > rss.afterFirstStormMb * FLAT.rssFactor + FLAT.rssSlackMb);
+    const stepBounded = !stepJudged || !(rss.afterFirstStormMb - rss.beforeStormsMb > FLAT.stormStepMb);
     const lagFlat = !judged || !(lag.endMs > lag.startMs * FLAT.lagFactor + FLAT.lagSlackMs);
     const latency: HistogramSummary = summarize([
       Array.from(counters.subarray(LATENCY_OFFSET, LATENCY_OFFSET + HISTOGRAM_SLOTS)),
@@ -392,7 +413,12 @@ async function main(): Promise<number> {
       totals.resets > 0 && `${totals.resets} reset events`,
       totals.idRegressions > 0 && `${totals.idRegressions} envelope ids out of order`,
       publisherReport.failed > 0 && `${publisherReport.failed} publishes failed`,
-      !rssFlat && `worker RSS grew from ${rss.startMb} to ${rss.endMb} MB`,
+      !rssFlat &&
+        `worker RSS grew across reloads: ${rss.afterFirstStormMb} MB after the first, ` +
+          `${rss.afterLastStormMb} MB after the last`,
+      !stepBounded &&
+        `a reconnect storm left ${Math.round(rss.afterFirstStormMb - rss.beforeStormsMb)} MB more RSS per ` +
+          `worker (${rss.beforeStormsMb} → ${rss.afterFirstStormMb} MB; allowed ${FLAT.stormStepMb})`,
       !lagFlat && `event-loop lag p99 grew from ${lag.startMs} to ${lag.endMs} ms`,
     ].filter((entry): entry is string => typeof entry === 'string');
     const result = {
@@ -416,12 +442,12 @@ async function main(): Promise<number> {
       achievedRate:
         Math.round((total / ((publisherReport.endedAt - publisherReport.startedAt) / 1000)) * 10) / 10,
       totals,
-      reconnects: Atomics.load(counters, SLOT.reconnects),
-      connectErrors: Atomics.load(counters, SLOT.errors),
+      reconnects: Atomics.load(counters, RECONNECTS),
+      connectErrors: Atomics.load(counters, ERRORS),
       reloads,
       deliveryLatency: latency,
       steadySamples: steady.length,
-      flatJudged: judged,
+      flatJudged: { lag: judged, rssAcrossReloads: rssJudged, stormStep: stepJudged },
       rss,
       lag,
       samples,
@@ -439,9 +465,12 @@ async function main(): Promise<number> {
         `  delivery latency p50 ${latency.p50Ms} ms, p99 ${latency.p99Ms} ms, max ${latency.maxMs} ms`,
         `  publisher at most ${publisherReport.maxBehindMs} ms behind its schedule; client CPU ` +
           `${median(samples.map((sample) => sample.driverCpuPercent))} % (median of the samples)`,
-        `  ${steady.length} steady samples${judged ? '' : ' (too few to judge flatness)'}; worker RSS MB ` +
-          `(median, first/last third): ${rss.startMb} → ${rss.endMb}; ` +
-          `event-loop lag p99 ms: ${lag.startMs} → ${lag.endMs}`,
+        `  ${steady.length} steady samples${judged ? '' : ' (too few to judge lag)'}; event-loop lag p99 ms ` +
+          `(median, first/last third): ${lag.startMs} → ${lag.endMs}`,
+        `  worker RSS MB (median of steady samples) by generation: ` +
+          `${rss.byGeneration.map((entry) => `${entry.generation === 0 ? 'first workers' : `after reload ${entry.generation}`} ${entry.rssMb}`).join(', ')}` +
+          `${rssJudged ? '' : ' (fewer than 2 reloads with steady samples: growth across reloads not judged)'}` +
+          `${stepJudged ? '' : ' (storm step not judged)'}`,
         `  written to ${OUT}`,
       ].join('\n'),
     );

@@ -3,7 +3,9 @@ import type { Snapshot } from '../../../shared/api.ts';
 import type { LogEventEnvelope, MetricEnvelope, StatusEnvelope } from '../../../shared/events.ts';
 import {
   connectionLabel,
+  DEFAULT_HEARTBEAT_MS,
   initialState,
+  isStale,
   MAX_LOG_ENTRIES,
   METRIC_WINDOW_MS,
   OFFLINE_AFTER_MS,
@@ -315,5 +317,41 @@ describe('dashboard reducer', function () {
       ]);
       expect([...state.tiles.keys()]).to.deep.equal(['db']);
     });
+  });
+});
+
+describe('dashboard state: liveness ("updated N s ago", the stale banner)', function () {
+  it('is stale once nothing arrived for 2.5 heartbeat periods, counted from the start until something does', function () {
+    let state = initialState(T0);
+    expect(state.heartbeatMs).to.equal(DEFAULT_HEARTBEAT_MS);
+    expect(isStale({ ...state, now: T0 + 2.5 * DEFAULT_HEARTBEAT_MS })).to.equal(false);
+    expect(isStale({ ...state, now: T0 + 2.5 * DEFAULT_HEARTBEAT_MS + 1 })).to.equal(true);
+    state = reduce(state, {
+      type: 'streamAlive',
+      receivedAt: T0 + 60_000,
+      heartbeatMs: 1000,
+      now: T0 + 60_000,
+    });
+    expect(state.lastReceivedAt).to.equal(T0 + 60_000);
+    expect(isStale(state)).to.equal(false);
+    expect(isStale({ ...state, now: T0 + 62_500 })).to.equal(false);
+    expect(isStale({ ...state, now: T0 + 62_501 })).to.equal(true);
+    // A heartbeat without a period keeps the one known.
+    state = reduce(state, {
+      type: 'streamAlive',
+      receivedAt: T0 + 70_000,
+      heartbeatMs: undefined,
+      now: T0 + 70_000,
+    });
+    expect(state.heartbeatMs).to.equal(1000);
+    expect(isStale({ ...state, now: T0 + 71_000 })).to.equal(false);
+    // A tab that joins a quiet stream learns when it last brought something, not "now".
+    state = reduce(state, {
+      type: 'streamAlive',
+      receivedAt: T0 + 65_000,
+      heartbeatMs: 1000,
+      now: T0 + 72_000,
+    });
+    expect(state.lastReceivedAt).to.equal(T0 + 70_000);
   });
 });

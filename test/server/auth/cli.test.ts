@@ -5,16 +5,11 @@ import { EventSource } from 'eventsource';
 import { errorResponseSchema, publishResponseSchema, sessionResponseSchema } from '../../../shared/api.ts';
 import type { TestApp } from '../../helpers/app.ts';
 import { until } from '../../helpers/sse-client.ts';
+import { runCli, type CliResult } from '../../helpers/cli.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
 import { loginRequest } from './requests.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 describe('pulseboard user and token commands', function () {
   this.timeout(60_000);
@@ -26,16 +21,7 @@ describe('pulseboard user and token commands', function () {
 
   /** Runs the real `pulseboard` binary with `input` piped to stdin. */
   function cli(args: string[], input = ''): Promise<CliResult> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['bin/pulseboard.js', ...args], { cwd: ROOT, env: env() });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-      child.stdin.end(input);
-    });
+    return runCli(args, env(), input);
   }
 
   async function openSessionStream(app: TestApp, username: string) {

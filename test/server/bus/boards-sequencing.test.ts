@@ -64,6 +64,8 @@ describe('sequencing per board', function () {
         keys.status,
         keys.metricIndex,
         `${keys.metricPrefix}rps`,
+        `${keys.historyPrefix}1m:rps`,
+        `${keys.historyPrefix}10m:rps`,
         keys.recentEvents,
       ].sort(),
     );

@@ -7,15 +7,10 @@ import { TokenStore } from '../../../server/auth/tokens.ts';
 import { UserStore } from '../../../server/auth/users.ts';
 import { controlMessageSchema, type ControlMessage } from '../../../server/bus/control.ts';
 import { ensureTestUser } from '../../helpers/auth.ts';
+import { runCli, type CliResult } from '../../helpers/cli.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 describe('pulseboard board commands (the real CLI)', function () {
   this.timeout(60_000);
@@ -40,19 +35,13 @@ describe('pulseboard board commands (the real CLI)', function () {
   }
 
   function cliWithInput(input: string, ...args: string[]): Promise<CliResult> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['bin/pulseboard.js', ...args], {
-        cwd: ROOT,
-        env: { ...process.env, REDIS_URL: bed.redis.url, PULSEBOARD_PREFIX: bed.prefix, LOG_LEVEL: 'silent' },
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-      child.stdin.end(input);
-    });
+    const env = {
+      ...process.env,
+      REDIS_URL: bed.redis.url,
+      PULSEBOARD_PREFIX: bed.prefix,
+      LOG_LEVEL: 'silent',
+    };
+    return runCli(args, env, input);
   }
 
   const names = () => redisNames(bed.prefix);
@@ -87,8 +76,15 @@ describe('pulseboard board commands (the real CLI)', function () {
     const publisher = createPublisher(bed.client, { prefix: bed.prefix });
     await publisher.publish({ type: 'status', board: 'payments', service: 'ledger', state: 'ok' });
     await publisher.publish({ type: 'metric', board: 'payments', name: 'tps', value: 4 });
-    await publisher.publish({ type: 'event', board: 'payments', level: 'info', title: 'deployed' });
-    expect(await bed.client.keys(`${boardKeys(bed.prefix, 'payments').tag}:*`)).to.have.length(6);
+    await publisher.publish({
+      type: 'event',
+      board: 'payments',
+      level: 'info',
+      title: 'deployed',
+      annotate: true,
+    });
+    // meta, log, status, metric index, the series, its two history rings, recent events, annotations.
+    expect(await bed.client.keys(`${boardKeys(bed.prefix, 'payments').tag}:*`)).to.have.length(9);
     const revoked = await cli('board', 'revoke', 'payments', 'alice');
     expect(revoked, revoked.stderr).to.include({ code: 0, stdout: 'revoked board payments from alice\n' });
     await cli('board', 'grant', 'payments', 'alice');

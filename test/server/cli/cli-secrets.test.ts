@@ -1,36 +1,10 @@
 // The CLI keeps secrets out of what it prints and off the command line, and never lets text from the
 // other end of the wire reach the terminal unescaped (docs/security.md, "Hardening"). The real CLI, real processes.
-import { spawn } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
+import { runCli } from '../../helpers/cli.ts';
 import { freePort } from '../../helpers/redis-server.ts';
-
-const BIN = fileURLToPath(new URL('../../../bin/pulseboard.js', import.meta.url));
-
-function runCli(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const backstop = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(backstop);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end('');
-  });
-}
 
 // ESC ] (OSC: set the window title), a CSI sequence that clears the screen, BEL, a C1 CSI, a bidi override.
 const HOSTILE = 'pwned\u001b]0;owned\u0007\u001b[2J\u009b31m\u202eevil';

@@ -7,33 +7,11 @@ import { formatEvent } from '../../../server/cli/tail.ts';
 import { ensureTestUser, TEST_PASSWORD } from '../../helpers/auth.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
 import { until } from '../../helpers/sse-client.ts';
+import { runCli } from '../../helpers/cli.ts';
 import { logIds } from '../sse/stream-helpers.ts';
 import { redisNames } from '../../../shared/keys.ts';
 
 const BIN = fileURLToPath(new URL('../../../bin/pulseboard.js', import.meta.url));
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the real CLI (`node bin/pulseboard.js …`) with only the environment given. */
-function runCli(args: string[], env: Record<string, string>, stdin?: string): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin ?? '');
-  });
-}
 
 interface TailProcess {
   child: ChildProcess;

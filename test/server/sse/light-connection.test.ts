@@ -3,6 +3,9 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { expect } from 'chai';
 import type { Context } from 'koa';
+import { sessionHandle } from '../../../server/auth/sessions.ts';
+import type { RedisClient } from '../../../server/redis.ts';
+import { sessionNames } from '../../../shared/keys.ts';
 import { createPublisher } from '../../../shared/publisher.ts';
 import { until } from '../../helpers/sse-client.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
@@ -29,11 +32,52 @@ function inspectContexts(contexts: WeakRef<Context>[], sessions: WeakRef<object>
   }
 }
 
+/**
+ * Makes the session look renewed two minutes ago, so its next stream is due for the rolling renewal and
+ * takes the Koa path (the fast path decides only sessions renewed within the last minute).
+ */
+async function ageSession(client: RedisClient, prefix: string, cookie: string): Promise<void> {
+  const id = /pulseboard\.sid=([^;]+)/.exec(cookie)?.[1];
+  if (id === undefined) throw new Error(`no session id in ${cookie}`);
+  const key = sessionNames(prefix).session(sessionHandle(id));
+  const stored = JSON.parse((await client.get(key)) ?? '{}') as { _expire: number };
+  await client.set(key, JSON.stringify({ ...stored, _expire: stored._expire - 120_000 }), {
+    XX: true,
+    KEEPTTL: true,
+  });
+}
+
 describe('light connections', function () {
   this.timeout(30_000);
   const bed = useTestBed();
 
-  it('a live stream keeps no Koa context, session or response body once its headers are out', async function () {
+  it('a stream on the fast path creates no Koa context at all', async function () {
+    const app = await bed.startApp();
+    let contexts = 0;
+    const createContext = app.koa.createContext.bind(app.koa);
+    app.koa.createContext = (req, res) => {
+      if (req.url?.startsWith('/events')) contexts += 1;
+      return createContext(req, res);
+    };
+    const session = await bed.login(app.url);
+    const streams = await Promise.all(
+      [1, 2, 3].map(() => openRawStream(`${app.url}/events`, { headers: session.headers }).opened),
+    );
+    for (const stream of streams) await stream.waitForText(/: pulseboard stream/);
+    await until(() => app.hub.size === 3, 5000, 'three streams registered');
+    expect(contexts, 'Koa contexts made for /events').to.equal(0);
+    await createPublisher(bed.client, { prefix: bed.prefix }).publish({
+      type: 'metric',
+      name: 'm',
+      value: 1,
+    });
+    const [id] = await logIds(bed.client, bed.prefix);
+    for (const stream of streams) await stream.waitForText(new RegExp(`id: main:${id}\\n`));
+    for (const stream of streams) stream.close();
+    await until(() => app.hub.size === 0, 5000, 'the streams to leave the hub');
+  });
+
+  it('a stream on the Koa path keeps no Koa context, session or response body once its headers are out', async function () {
     const app = await bed.startApp();
     // Every request context the app creates for /events, held weakly.
     const contexts: WeakRef<Context>[] = [];
@@ -45,10 +89,13 @@ describe('light connections', function () {
       return ctx;
     };
     const session = await bed.login(app.url);
-    const streams = await Promise.all(
-      [1, 2, 3].map(() => openRawStream(`${app.url}/events`, { headers: session.headers }).opened),
-    );
-    for (const stream of streams) await stream.waitForText(/: pulseboard stream/);
+    const streams = [];
+    for (let index = 0; index < 3; index += 1) {
+      await ageSession(bed.client, bed.prefix, session.headers.Cookie ?? '');
+      const stream = await openRawStream(`${app.url}/events`, { headers: session.headers }).opened;
+      await stream.waitForText(/: pulseboard stream/);
+      streams.push(stream);
+    }
     await until(() => app.hub.size === 3, 5000, 'three streams registered');
     expect(contexts).to.have.length(3);
     inspectContexts(contexts, sessions);
@@ -81,12 +128,12 @@ describe('light connections', function () {
   it("a live stream's response keeps neither on-finished's listeners nor its header block", async function () {
     const app = await bed.startApp();
     const responses: WeakRef<ServerResponse>[] = [];
-    const createContext = app.koa.createContext.bind(app.koa);
-    app.koa.createContext = (req, res) => {
+    app.server.prependListener('request', (req: { url?: string }, res: ServerResponse) => {
       if (req.url?.startsWith('/events')) responses.push(new WeakRef(res));
-      return createContext(req, res);
-    };
+    });
     const session = await bed.login(app.url);
+    // The Koa path: on-finished's listeners are Koa's.
+    await ageSession(bed.client, bed.prefix, session.headers.Cookie ?? '');
     const stream = await openRawStream(`${app.url}/events`, { headers: session.headers }).opened;
     await stream.waitForText(/: pulseboard stream/);
     await until(() => app.hub.size === 1, 5000, 'the stream registered');
@@ -114,5 +161,16 @@ describe('light connections', function () {
     await stream.waitForText(new RegExp(`id: main:${id}\\n`));
     stream.close();
     await until(() => app.hub.size === 0, 5000, 'the stream to leave the hub');
+
+    // The fast path (the session was renewed by the Koa path's stream a moment ago): no header block kept.
+    const fast = await openRawStream(`${app.url}/events`, { headers: session.headers }).opened;
+    await fast.waitForText(/: pulseboard stream/);
+    await until(() => app.hub.size === 1, 5000, 'the fast stream registered');
+    const fastRes = responses[1]?.deref();
+    expect(fastRes?.headersSent).to.equal(true);
+    expect(String(Reflect.get(fastRes ?? {}, '_header')).length, 'the header block, once sent').to.be.below(
+      16,
+    );
+    fast.close();
   });
 });

@@ -45,48 +45,60 @@ describe('resuming the event stream', function () {
     return ids;
   }
 
-  it('delivers exactly the 100 events missed while disconnected, in order, then live ones, with no duplicate while events keep coming', async function () {
-    // A log long enough for every event of this test: with the suite's historyMax of 100, a busy machine
-    // publishes enough live events before the stream catches up that XADD MAXLEN ~ trims the first missed
-    // ones, and the log is no longer the list of what was published.
-    publisher = createPublisher(bed.client, { prefix: bed.prefix, historyMax: 10_000 });
-    const { app, session } = await start();
-    const first = open(`${app.url}/events`, session);
-    await first.waitForOpen();
-    await publishSamples(5);
-    await first.waitFor((events) => events.length === 5);
-    const lastSeen = first.events.at(-1)!.id;
-    first.close();
+  for (const { source, kind } of [
+    { source: 'from the log (a worker that did not see them)', kind: 'client' },
+    { source: "from the worker's memory", kind: 'memory' },
+  ]) {
+    it(`delivers exactly the 100 events missed while disconnected, ${source}, in order, then live ones, with no duplicate while events keep coming`, async function () {
+      // A log long enough for every event of this test: with the suite's historyMax of 100, a busy machine
+      // publishes enough live events before the stream catches up that XADD MAXLEN ~ trims the first missed
+      // ones, and the log is no longer the list of what was published.
+      publisher = createPublisher(bed.client, { prefix: bed.prefix, historyMax: 10_000 });
+      const { app: firstApp, session } = await start();
+      const first = open(`${firstApp.url}/events`, session);
+      await first.waitForOpen();
+      await publishSamples(5);
+      await first.waitFor((events) => events.length === 5);
+      const lastSeen = first.events.at(-1)!.id;
+      first.close();
 
-    const missed = await publishSamples(100, 5);
-    // Live events keep arriving while the replay runs: they are held and de-duplicated by id.
-    let publishing = true;
-    const live: string[] = [];
-    const background = (async () => {
-      let index = 105;
-      while (publishing) {
-        live.push(...(await publisher.publish(sample(index))));
-        index += 1;
-        await sleep(2);
+      const missed = await publishSamples(100, 5);
+      // From the log: a worker started after the events the client missed.
+      const later = kind === 'client' ? await bed.startApp() : undefined;
+      const app = later ?? firstApp;
+      if (later === undefined) {
+        await until(
+          () => app.hub.recentAfter('main', lastSeen)?.length === 100,
+          5000,
+          'the worker to fan out all 100',
+        );
       }
-    })();
-    const second = open(`${app.url}/events`, session, { 'Last-Event-ID': lastSeen });
-    await second.waitFor((events) => events.length >= 130, 10_000, '100 replayed + live events');
-    publishing = false;
-    await background;
-    const expected = [...missed, ...live];
-    expect(await logIds(bed.client, bed.prefix, lastSeen)).to.deep.equal(expected);
-    await second.waitFor((events) => events.length >= expected.length, 5000, 'every event published');
-    await sleep(200);
+      // Live events keep arriving while the replay runs: they are held and de-duplicated by id.
+      let publishing = true;
+      const live: string[] = [];
+      const background = (async () => {
+        let index = 105;
+        while (publishing) {
+          live.push(...(await publisher.publish(sample(index))));
+          index += 1;
+          await sleep(2);
+        }
+      })();
+      const second = open(`${app.url}/events`, session, { 'Last-Event-ID': lastSeen });
+      await second.waitFor((events) => events.length >= 130, 10_000, '100 replayed + live events');
+      publishing = false;
+      await background;
+      const expected = [...missed, ...live];
+      expect(await logIds(bed.client, bed.prefix, lastSeen)).to.deep.equal(expected);
+      await second.waitFor((events) => events.length >= expected.length, 5000, 'every event published');
+      await sleep(200);
 
-    const received = second.events.map((event) => event.id);
-    expect(received).to.deep.equal(expected);
-    expect(second.resets).to.equal(0);
-    expect((await app.metrics.replays.get()).values).to.deep.include({
-      labels: { kind: 'client' },
-      value: 1,
+      const received = second.events.map((event) => event.id);
+      expect(received).to.deep.equal(expected);
+      expect(second.resets).to.equal(0);
+      expect((await app.metrics.replays.get()).values).to.deep.include({ labels: { kind }, value: 1 });
     });
-  });
+  }
 
   it('resumes from ?since= like Last-Event-ID, and the header wins when a reconnect sends both', async function () {
     const { app, session } = await start();
@@ -119,11 +131,13 @@ describe('resuming the event stream', function () {
   });
 
   it('sends reset for an id older than the retained log, then live events', async function () {
-    const { app, session } = await start();
+    const { session } = await start();
     const [oldest] = await publishSamples(1);
     // historyMax 100: XADD MAXLEN ~ trims whole stream nodes (100 entries each), so 400 more trim the start.
     await publishSamples(400, 1);
     expect(await bed.client.xLen(redisNames(bed.prefix).log)).to.be.below(400);
+    // A worker that did not see them: the first one would replay them from its memory.
+    const app = await bed.startApp();
 
     const stream = open(`${app.url}/events`, session, { 'Last-Event-ID': oldest! });
     await until(() => stream.resets === 1, 5000, 'reset');

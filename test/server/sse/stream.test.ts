@@ -54,21 +54,22 @@ describe('GET /events on the wire', function () {
     expect(retries.size, 'different clients get different delays').to.be.greaterThan(1);
   });
 
-  it('writes a heartbeat comment when idle for HEARTBEAT_MS, and none while events flow', async function () {
+  it('writes a heartbeat event when idle for HEARTBEAT_MS, and none while events flow', async function () {
     const raw = await open();
     await raw.waitForText(/^retry: \d+\n\n: [^\n]*\n\n/);
     const opened = Date.now();
-    await raw.waitForText(/: heartbeat\n\n/, 3000);
+    // A named event (scripts see it, comments they do not), naming its period, with no id.
+    await raw.waitForText(/\n\nevent: heartbeat\ndata: \{"every":1000\}\n\n/, 3000);
     expect(Date.now() - opened).to.be.within(700, 1600);
 
     const publisher = createPublisher(bed.client, { prefix: bed.prefix });
-    const before = raw.text().split(': heartbeat').length;
+    const before = raw.text().split('event: heartbeat').length;
     const until = Date.now() + 2500;
     while (Date.now() < until) {
       await publisher.publish({ type: 'metric', name: 'busy', value: 1 });
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
-    expect(raw.text().split(': heartbeat').length).to.equal(before);
+    expect(raw.text().split('event: heartbeat').length).to.equal(before);
   });
 
   it('frames each event as id, event and one data line of the envelope', async function () {

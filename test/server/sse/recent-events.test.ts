@@ -1,0 +1,106 @@
+// Replays from memory (docs/architecture.md, "Replays from memory"): the worker keeps what it fanned out
+// lately per board, and a resume whose id that covers is replayed from it, with no read of the board's
+// log; an id it does not cover (older, newer, after a hole) still goes to the log.
+import { expect } from 'chai';
+import { connect } from 'node:net';
+import { RecentEvents, type RecentEvent } from '../../../server/sse/recent-events.ts';
+import { redisNames } from '../../../shared/keys.ts';
+import { createPublisher } from '../../../shared/publisher.ts';
+import { until } from '../../helpers/sse-client.ts';
+import { useTestBed } from '../../helpers/test-bed.ts';
+
+function event(board: string, id: string): RecentEvent {
+  return { board, id, body: Buffer.from(`data: ${id}\n\n`), topic: 'metric:m' };
+}
+
+const ids = (events: readonly RecentEvent[] | undefined) => events?.map((each) => each.id);
+
+describe('recent events', function () {
+  describe('the per-board ring', function () {
+    it('covers ids from its start position up to the newest event, and nothing outside', function () {
+      const recent = new RecentEvents({ perBoard: 3 });
+      recent.start('main', '1-0');
+      for (const id of ['2-0', '3-0', '4-0']) recent.add(event('main', id), 0);
+      expect(ids(recent.after('main', '1-0'))).to.deep.equal(['2-0', '3-0', '4-0']);
+      expect(ids(recent.after('main', '3-0'))).to.deep.equal(['4-0']);
+      expect(ids(recent.after('main', '4-0'))).to.deep.equal([]);
+      // An id between two kept ones (a cursor of another worker's clock) gets what follows it.
+      expect(ids(recent.after('main', '2-5'))).to.deep.equal(['3-0', '4-0']);
+      expect(recent.after('main', '0-9'), 'older than kept').to.equal(undefined);
+      expect(recent.after('main', '5-0'), 'newer than fanned out').to.equal(undefined);
+      expect(recent.after('other', '1-0'), 'a board not followed').to.equal(undefined);
+      // The oldest goes past the count: 2-0 is no longer covered from 1-0.
+      recent.add(event('main', '5-0'), 0);
+      expect(recent.after('main', '1-0')).to.equal(undefined);
+      expect(ids(recent.after('main', '2-0'))).to.deep.equal(['3-0', '4-0', '5-0']);
+    });
+
+    it('lets events go past their age, and starts over after a hole', function () {
+      const recent = new RecentEvents({ maxAgeMs: 1000 });
+      recent.start('main', '1-0');
+      recent.add(event('main', '2-0'), 0);
+      recent.add(event('main', '3-0'), 5000);
+      expect(recent.after('main', '1-0'), '2-0 is too old').to.equal(undefined);
+      expect(ids(recent.after('main', '2-0'))).to.deep.equal(['3-0']);
+      // A reset (events lost to this worker) with no known position: covered again after the next event.
+      recent.restart('main');
+      expect(recent.after('main', '3-0')).to.equal(undefined);
+      recent.add(event('main', '9-0'), 5000);
+      expect(recent.after('main', '3-0')).to.equal(undefined);
+      recent.add(event('main', '10-0'), 5000);
+      expect(ids(recent.after('main', '9-0'))).to.deep.equal(['10-0']);
+      recent.restart('main', '20-0');
+      expect(ids(recent.after('main', '20-0'))).to.deep.equal([]);
+      recent.drop('main');
+      expect(recent.after('main', '20-0')).to.equal(undefined);
+    });
+  });
+
+  describe('resuming', function () {
+    this.timeout(30_000);
+    const bed = useTestBed();
+
+    it('replays a resume the worker kept from memory: no XRANGE, every missed event once', async function () {
+      const app = await bed.startApp();
+      const session = await bed.login(app.url);
+      const publisher = createPublisher(bed.client, { prefix: bed.prefix });
+      const first = bed.openStream(`${app.url}/events`, { headers: session.headers });
+      await first.waitForOpen();
+      await publisher.publish({ type: 'metric', name: 'm', value: 0 });
+      await first.waitFor((events) => events.length === 1);
+      const lastSeen = first.events.at(-1)!.id;
+      first.close();
+      for (let index = 1; index <= 20; index += 1)
+        await publisher.publish({ type: 'metric', name: 'm', value: index });
+      const log = redisNames(bed.prefix).log;
+      await until(
+        () => app.hub.fanOutPositions().get('main') !== lastSeen.replace('main:', ''),
+        5000,
+        'fan-out',
+      );
+
+      // MONITOR on a raw socket: any read of the log while the stream resumes would show here.
+      const { hostname, port } = new URL(bed.redis.url);
+      const monitor = connect({ host: hostname, port: Number(port) });
+      let seen = '';
+      monitor.setEncoding('utf8');
+      monitor.on('data', (chunk: string) => (seen += chunk));
+      try {
+        monitor.write('MONITOR\r\n');
+        await until(() => seen.startsWith('+OK'), 5000, 'MONITOR');
+        const resumed = bed.openStream(`${app.url}/events`, {
+          headers: { ...session.headers, 'Last-Event-ID': lastSeen },
+        });
+        await resumed.waitFor((events) => events.length === 20);
+        expect(resumed.events.map((each) => (each.type === 'metric' ? each.value : undefined))).to.deep.equal(
+          Array.from({ length: 20 }, (_, index) => index + 1),
+        );
+        await bed.client.sendCommand(['ECHO', 'done-monitoring']);
+        await until(() => seen.includes('done-monitoring'), 5000, 'the end mark');
+      } finally {
+        monitor.destroy();
+      }
+      expect(seen, 'no read of the log').to.not.include(`"${log}"`);
+    });
+  });
+});
