@@ -15,7 +15,7 @@ import type { Sequencer } from '../../shared/publisher.ts';
 import { createRateLimitedWarn, type Logger } from '../log.ts';
 import type { Metrics } from '../metrics/worker-metrics.ts';
 import type { RedisClient } from '../redis.ts';
-import { topologyOfClient } from '../redis/topology.ts';
+import { clusterOf, topologyOfClient } from '../redis/topology.ts';
 import type { EventDelivery } from '../sse/delivery.ts';
 import { lastLogId, replayLog } from './event-log.ts';
 
@@ -65,6 +65,23 @@ export class EventBus {
   private readonly onLost = () => this.markGap();
   private readonly onError = () => this.markGap();
   private readonly lostEvents: string[];
+  /** The shard pub/sub connections (Cluster) whose moved-channel notices this bus listens to. */
+  private readonly watchedShardClients = new WeakSet<object>();
+  /**
+   * A slot moved (docs/architecture.md, "Gap fill holds live events"): Redis told a shard connection that
+   * `channel` is served elsewhere now. node-redis re-subscribes on the new owner without an event of its
+   * own, and what was published meanwhile (on the new owner, before the re-subscription) never reached
+   * this worker: the board is held and probed like after a reconnect, and its gap filled from the log.
+   */
+  private readonly onChannelMoved = (channel: unknown) => {
+    if (this.stopped) return;
+    const name = String(channel);
+    for (const followed of this.followed.values()) {
+      if (followed.channel !== name) continue;
+      followed.held ??= [];
+      this.sendProbe(followed);
+    }
+  };
 
   constructor(options: EventBusOptions) {
     this.options = options;
@@ -99,6 +116,22 @@ export class EventBus {
     const { subscriber } = this.options;
     for (const event of this.lostEvents) subscriber.on(event, this.onLost);
     subscriber.on('error', this.onError);
+  }
+
+  /**
+   * Listens for moved channels on every shard pub/sub connection node-redis has now (it opens one per
+   * primary on the first SSUBSCRIBE there, and new ones after a rediscovery): called after each
+   * subscription and gap fill, so the connection a moved board went to is watched too.
+   */
+  private watchShardMoves(): void {
+    const cluster = clusterOf(this.options.subscriber);
+    if (cluster === undefined) return;
+    for (const master of cluster.masters) {
+      const client = master.pubSub?.client;
+      if (client === undefined || this.watchedShardClients.has(client)) continue;
+      this.watchedShardClients.add(client);
+      client.on('sharded-channel-moved', this.onChannelMoved);
+    }
   }
 
   async stop(): Promise<void> {
@@ -160,6 +193,7 @@ export class EventBus {
     this.followed.set(board, followed);
     followed.ready = (async () => {
       await subscriber.sSubscribe(followed.channel, followed.listener);
+      this.watchShardMoves();
       if (!delivery.knowsBoard(board))
         delivery.startBoard(board, await lastLogId(redis, sequencer.names, board));
     })();
@@ -260,6 +294,8 @@ export class EventBus {
       return;
     }
     followed.filling = false;
+    // The probe came back on the board's shard connection now, perhaps a new one after a slot move.
+    this.watchShardMoves();
     // Lost again meanwhile: stay held until the next probe comes back.
     if (followed.probe !== undefined || this.stopped) return;
     const held = followed.held ?? [];

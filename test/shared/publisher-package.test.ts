@@ -100,9 +100,16 @@ describe('pulseboard/publisher package (npm pack, install, plain node)', functio
   it('packs built JavaScript with declarations for the publisher and nothing of the server in it', async function () {
     const built = packed.filter((file) => file.startsWith('build/')).sort();
     expect(built).to.deep.equal(
-      ['boards', 'events', 'keys', 'publisher', 'replica-wait', 'script-runner', 'sequence-script'].flatMap(
-        (name) => [`build/publisher/${name}.d.ts`, `build/publisher/${name}.js`],
-      ),
+      [
+        'boards',
+        'events',
+        'history-script',
+        'keys',
+        'publisher',
+        'replica-wait',
+        'script-runner',
+        'sequence-script',
+      ].flatMap((name) => [`build/publisher/${name}.d.ts`, `build/publisher/${name}.js`]),
     );
     const installed = path.join(scratch, 'node_modules/pulseboard/build/publisher');
     for (const file of await readdir(installed)) {

@@ -239,4 +239,45 @@ describe('on a Redis Cluster (3 primaries + 3 replicas)', function () {
     expect(await lengths()).to.deep.equal(expected);
     expect(await client.xLen(names.ingestStream)).to.equal(0);
   });
+
+  it('fills the gap of a board whose slot moved: the event published on the new primary before the re-subscription is delivered', async function () {
+    const app = await startApp();
+    const headers = await adminCookie(app);
+    const board = boards[1]!;
+    const [source, target] = [primaries[1]!, primaries[2]!];
+    const slot = keySlot(`{${prefix}:${board}}`);
+    const watched = stream(app, headers, board);
+    await watched.waitForOpen();
+    const sequencer = createSequencer(client, { prefix });
+    const publish = async (value: number) =>
+      sequencer.sequence([{ type: 'metric', board, name: 'm', value }]);
+    await publish(0);
+    await watched.waitFor((events) => events.length === 1, 5000, 'the first event');
+    // The steps of `redis-cli --cluster reshard`, with a publish between the new owner taking the slot and
+    // the old one learning it: that event goes out on the new primary, where this worker has no subscription
+    // yet, and the old primary tells the subscriber (SUNSUBSCRIBE) only afterwards.
+    await redisCli(target.port, ['CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', source.id]);
+    await redisCli(source.port, ['CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', target.id]);
+    const keys = (await redisCli(source.port, ['CLUSTER', 'GETKEYSINSLOT', String(slot), '1000']))
+      .split('\n')
+      .filter((key) => key !== '');
+    const [host, port] = target.address.split(':') as [string, string];
+    await redisCli(source.port, ['MIGRATE', host, port, '', '0', '5000', 'KEYS', ...keys]);
+    await redisCli(target.port, ['CLUSTER', 'SETSLOT', String(slot), 'NODE', target.id]);
+    await publish(1);
+    for (const node of primaries)
+      await redisCli(node.port, ['CLUSTER', 'SETSLOT', String(slot), 'NODE', target.id]);
+    expect((await cluster.primaryOf(slot)).port, 'the board moved').to.equal(target.port);
+    for (let value = 2; value < 6; value += 1) {
+      await publish(value);
+      await sleep(100);
+    }
+    await watched.waitFor((events) => events.length >= 6, 10_000, '6 events');
+    await sleep(300);
+    expect(watched.events.map((event) => (event.type === 'metric' ? event.value : -1))).to.deep.equal([
+      0, 1, 2, 3, 4, 5,
+    ]);
+    const log = await client.xRange(boardKeys(prefix, board).log, '-', '+');
+    expect(watched.events.map((event) => event.id)).to.deep.equal((log ?? []).map((entry) => entry.id));
+  });
 });
