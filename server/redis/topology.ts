@@ -4,6 +4,7 @@
 // worker sees one type, RedisClient, with the ordinary command methods (get, hGetAll, xRange, eval,
 // multi…); on Sentinel and Cluster it is a thin view over node-redis' client that keeps `sendCommand(args)`
 // (routed by the command's first key on Cluster) and adds `sendCommandFor(key, args)`.
+import calculateSlotImport from '@redis/client/dist/lib/utils/calculate-slot.js';
 import { createClient, createCluster, createSentinel } from 'redis';
 import { firstKeyOf, sendToNodeOf } from '../../shared/script-runner.ts';
 import type { Config } from '../config.ts';
@@ -184,10 +185,26 @@ export function clusterOf(client: RedisClient): ReturnType<typeof createCluster>
   return (client as unknown as { raw: ReturnType<typeof createCluster> }).raw;
 }
 
+/**
+ * On Cluster, the `host:port` of the primary serving `key`'s slot in the client's current slot map (as
+ * node-redis' node events name a node); undefined elsewhere or while the map has no such slot.
+ */
+export function primaryAddressOf(client: RedisClient, key: string): string | undefined {
+  const cluster = clusterOf(client);
+  if (cluster === undefined) return undefined;
+  return cluster.slots[calculateSlot(key)]?.master.address;
+}
+
 function hostPortOf(address: string): { host: string; port: number } {
   const colon = address.lastIndexOf(':');
   return { host: address.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(address.slice(colon + 1)) };
 }
+
+type SlotOf = (key: string) => number;
+const slotImport: unknown = calculateSlotImport;
+/** node-redis' slot function: Node's ESM loader gives its module object, a CommonJS transform the function. */
+const calculateSlot: SlotOf =
+  typeof slotImport === 'function' ? (slotImport as SlotOf) : (slotImport as { default: SlotOf }).default;
 
 /** How long a Cluster node may be reconnecting before the slot map is asked for again. */
 const TOPOLOGY_REFRESH_AFTER_MS = 1000;
