@@ -13,6 +13,7 @@ import { createMetrics, type Metrics } from './metrics/worker-metrics.ts';
 import { withRequestDeadline } from './redis.ts';
 import { createWorkerConnections, type WorkerConnections } from './redis/connections.ts';
 import { topologyHealth } from './redis/topology-health.ts';
+import { topologyOfClient } from './redis/topology.ts';
 import { Hub } from './sse/hub.ts';
 import { startAccess } from './worker-access.ts';
 import { listen } from './worker-server.ts';
@@ -132,7 +133,10 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
   undo.push(() => bus.stop());
   const health = new Health({
     redis,
-    subscriberLive: () => bus.live,
+    // On Cluster a board held for a gap fill is not ready for that board only (docs/scaling.md).
+    ...(topologyOfClient(redis) === 'cluster'
+      ? { subscriberLive: () => subscriber.isReady, heldBoards: () => bus.heldBoards() }
+      : { subscriberLive: () => bus.live }),
     metrics,
     ...topologyHealth(redis, config.PULSEBOARD_PREFIX, () => bus.followedBoards()),
   });

@@ -83,8 +83,16 @@ function isConnectionCut(error: unknown): boolean {
   return code === 'ECONNRESET' || code === 'EPIPE';
 }
 
+/**
+ * Whether a failed write may still have run: it timed out (node-redis' deadline also fires on a command
+ * already written, whose reply was late) or the connection dropped under it.
+ */
+export function mayHaveBeenApplied(error: unknown): boolean {
+  return error instanceof TimeoutError || isConnectionCut(error);
+}
+
 /** Whether `error` means Redis could not be reached in time (not a bad command or a bug). */
-function isRedisUnavailable(error: unknown): boolean {
+export function isRedisUnavailable(error: unknown): boolean {
   return (
     error instanceof TimeoutError ||
     error instanceof ClientOfflineError ||
@@ -94,7 +102,7 @@ function isRedisUnavailable(error: unknown): boolean {
 }
 
 /** Seconds a client is told to wait (Retry-After) when Redis is unavailable. */
-const REDIS_RETRY_AFTER_S = 2;
+export const REDIS_RETRY_AFTER_S = 2;
 
 /**
  * Answers a request that Redis could not serve in time with 503 + Retry-After, not a 500 with a stack in

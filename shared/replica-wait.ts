@@ -68,8 +68,18 @@ export function createReplicaWait(
       [...new Set(keys)].map(async (key) => {
         const needed = await required(key);
         if (needed === 0) return;
-        const acked = Number(await sendFor(client, key, ['WAIT', String(needed), String(timeoutMs)]));
-        if (acked < needed) throw new ReplicationTimeout(needed, acked, timeoutMs);
+        let acked: number;
+        try {
+          acked = Number(await sendFor(client, key, ['WAIT', String(needed), String(timeoutMs)]));
+        } catch (error) {
+          counts.delete(key);
+          throw error;
+        }
+        if (acked < needed) {
+          // A failover may have left the key's new primary without a replica: `auto` asks again next time.
+          counts.delete(key);
+          throw new ReplicationTimeout(needed, acked, timeoutMs);
+        }
       }),
     );
   };

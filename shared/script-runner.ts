@@ -17,7 +17,33 @@ interface ClusterClient {
     firstKey: string | undefined,
     isReadonly: boolean | undefined,
     args: string[],
+    options?: unknown,
   ): Promise<unknown>;
+  /** node-redis' connection to the primary serving `key`'s slot. */
+  getNodeClientForKey?(
+    key: string,
+    isReadonly?: boolean,
+  ): Promise<{ sendCommand(args: string[], options?: unknown): Promise<unknown> }>;
+}
+
+/**
+ * Sends `args` to the primary serving `key`'s slot on a node-redis cluster client. A keyless command named
+ * for a key (WAIT after a write there, INFO replication, SCRIPT LOAD) goes straight to that primary's
+ * connection: through the cluster client's command policies WAIT would go to every primary and answer
+ * their minimum, so one failed primary would stall every shard's acknowledgements (docs/scaling.md, "What
+ * a failover costs"). Keyed commands keep the cluster client's routing (MOVED/ASK).
+ */
+export async function sendToNodeOf(
+  cluster: ClusterClient,
+  key: string,
+  args: string[],
+  options?: unknown,
+): Promise<unknown> {
+  if (firstKeyOf(args) !== undefined || !cluster.getNodeClientForKey) {
+    return cluster.sendCommand(key, false, args, options);
+  }
+  const node = await cluster.getNodeClientForKey(key, false);
+  return node.sendCommand(args, options);
 }
 
 /**
@@ -27,7 +53,7 @@ interface ClusterClient {
 export function clusterSender(cluster: ClusterClient): Required<RedisCommandSender> {
   return {
     sendCommand: (args) => cluster.sendCommand(firstKeyOf(args), false, args),
-    sendCommandFor: (key, args) => cluster.sendCommand(key, false, args),
+    sendCommandFor: (key, args) => sendToNodeOf(cluster, key, args),
   };
 }
 

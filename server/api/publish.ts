@@ -11,6 +11,7 @@ import { boardOf, MAX_RAW_BYTES, parseRawEventInput, toSingleEvents } from '../.
 import { ReplicationTimeout, TsRejected, UnknownBoard, type Sequencer } from '../../shared/publisher.ts';
 import { tokenAllowsBoard, type TokenStore } from '../auth/tokens.ts';
 import { AppError, PayloadTooLargeError, ValidationError } from '../http/errors.ts';
+import { isRedisUnavailable, mayHaveBeenApplied, REDIS_RETRY_AFTER_S } from '../redis.ts';
 import type { Metrics } from '../metrics/worker-metrics.ts';
 
 const readRawBody = bodyParser({
@@ -88,6 +89,16 @@ export function publishRoute(options: PublishRouteOptions) {
           expose: true,
           headers: { 'Retry-After': String(REPLICATION_RETRY_AFTER_S) },
         });
+      }
+      if (isRedisUnavailable(error) && mayHaveBeenApplied(error)) {
+        // The script may have run (its reply was late, or the connection dropped under it): like
+        // replication_timeout, not acknowledged, and a retry may sequence the event twice (docs/events.md).
+        throw new AppError(
+          503,
+          'redis_unavailable',
+          'the data store did not answer in time; the event may have been applied, so a retry may sequence it twice',
+          { expose: true, headers: { 'Retry-After': String(REDIS_RETRY_AFTER_S) } },
+        );
       }
       if (!(error instanceof TsRejected)) throw error;
       // `ts` is bounded against Redis' clock, which only the script reads (docs/events.md, "Timestamps").

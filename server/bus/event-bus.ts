@@ -15,7 +15,7 @@ import type { Sequencer } from '../../shared/publisher.ts';
 import { createRateLimitedWarn, type Logger } from '../log.ts';
 import type { Metrics } from '../metrics/worker-metrics.ts';
 import type { RedisClient } from '../redis.ts';
-import { clusterOf, topologyOfClient } from '../redis/topology.ts';
+import { clusterOf, primaryAddressOf, topologyOfClient } from '../redis/topology.ts';
 import type { EventDelivery } from '../sse/delivery.ts';
 import { lastLogId, replayLog } from './event-log.ts';
 
@@ -62,7 +62,8 @@ export class EventBus {
   private readonly warn: (key: string, fields: Record<string, unknown>, message: string) => void;
   private readonly followed = new Map<string, FollowedBoard>();
   private stopped = false;
-  private readonly onLost = () => this.markGap();
+  // node-redis' cluster node events name the node ({host, port}): only the boards it serves lost messages.
+  private readonly onLost = (...args: unknown[]) => this.markGap(nodeAddressIn(args));
   private readonly onError = () => this.markGap();
   private readonly lostEvents: string[];
   /** The shard pub/sub connections (Cluster) whose moved-channel notices this bus listens to. */
@@ -216,10 +217,19 @@ export class EventBus {
     });
   }
 
-  /** Every followed board may have lost messages: hold and probe each. */
-  private markGap(): void {
+  /**
+   * Every followed board may have lost messages: hold and probe each. With `node` (Redis Cluster: the
+   * `host:port` of a node that dropped or is reconnecting), only the boards whose slot that node serves:
+   * one shard's failover must not hold the other shards' boards (docs/scaling.md, "What a failover
+   * costs"), and a reconnecting node emits an event per attempt.
+   */
+  private markGap(node?: string): void {
     if (this.stopped) return;
     for (const followed of this.followed.values()) {
+      if (node !== undefined) {
+        const owner = primaryAddressOf(this.options.subscriber, followed.channel);
+        if (owner !== undefined && owner !== node) continue;
+      }
       followed.held ??= [];
       this.sendProbe(followed);
     }
@@ -302,4 +312,13 @@ export class EventBus {
     followed.held = null;
     for (const raw of held) this.forwardEnvelope(raw);
   }
+}
+
+/** The `host:port` in a node-redis cluster node event's arguments (its clientInfo), if any. */
+function nodeAddressIn(args: readonly unknown[]): string | undefined {
+  for (const arg of args) {
+    const info = arg as { host?: unknown; port?: unknown } | null;
+    if (typeof info?.host === 'string' && typeof info.port === 'number') return `${info.host}:${info.port}`;
+  }
+  return undefined;
 }

@@ -22,6 +22,13 @@ export interface HealthOptions {
   topology?: () => Promise<TopologyReport>;
   /** `standalone`, `sentinel` or `cluster`, shown in the body. */
   topologyKind?: string;
+  /**
+   * Boards whose stream is held for a gap fill (Redis Cluster: their shard's connection dropped, e.g. a
+   * failover). Given, a held board makes the worker not ready for that board only (`/readyz?board=`), and
+   * `subscriberLive` says only whether the subscriber is connected: one shard's failover must not take
+   * every host out of the balancer (docs/scaling.md, "What a failover costs").
+   */
+  heldBoards?: () => readonly string[];
 }
 
 export interface HealthReport {
@@ -125,7 +132,12 @@ export class Health {
     const subscriber = this.options.subscriberLive();
     // The last PING and the connection's own state: a dropped connection fails at once, not a second later.
     const redisOk = this.redisOk && this.options.redis.isReady;
-    const { reason, failedBoards } = this.topologyReport;
+    const { reason } = this.topologyReport;
+    const held = this.options.heldBoards?.() ?? [];
+    const failedBoards =
+      held.length === 0
+        ? this.topologyReport.failedBoards
+        : [...new Set([...this.topologyReport.failedBoards, ...held])];
     const topologyOk = this.topologyReport.ok && (board === undefined || !failedBoards.includes(board));
     const ready = redisOk && subscriber && topologyOk && !this.draining;
     const topologyStatus = !this.topologyReport.ok ? 'fail' : failedBoards.length > 0 ? 'degraded' : 'ok';

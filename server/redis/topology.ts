@@ -4,8 +4,9 @@
 // worker sees one type, RedisClient, with the ordinary command methods (get, hGetAll, xRange, eval,
 // multi…); on Sentinel and Cluster it is a thin view over node-redis' client that keeps `sendCommand(args)`
 // (routed by the command's first key on Cluster) and adds `sendCommandFor(key, args)`.
+import calculateSlotImport from '@redis/client/dist/lib/utils/calculate-slot.js';
 import { createClient, createCluster, createSentinel } from 'redis';
-import { firstKeyOf } from '../../shared/script-runner.ts';
+import { firstKeyOf, sendToNodeOf } from '../../shared/script-runner.ts';
 import type { Config } from '../config.ts';
 
 export { firstKeyOf };
@@ -78,7 +79,30 @@ interface ClusterLike {
     args: string[],
     options?: unknown,
   ): Promise<unknown>;
+  getNodeClientForKey(
+    key: string,
+    isReadonly?: boolean,
+  ): Promise<{ sendCommand(args: string[], options?: unknown): Promise<unknown> }>;
+  masters: ReadonlyArray<{ client?: { isReady: boolean } }>;
+  nodeClient(node: object): Promise<{ sendCommand(args: string[], options?: unknown): Promise<unknown> }>;
 }
+
+/**
+ * Sends a command any one node answers alike (PING, CLUSTER SHARDS/KEYSLOT) to a primary whose connection
+ * is ready. node-redis would send PING to every primary and fail it when one is down, and CLUSTER to a
+ * random primary, the failed one too: then one shard's failover would fail every worker's health check
+ * and the balancer would take every host out (docs/scaling.md, "What a failover costs").
+ */
+function sendToAnyReadyNode(cluster: ClusterLike, args: string[], options?: unknown): Promise<unknown> {
+  const ready = cluster.masters.filter((node) => node.client?.isReady);
+  const nodes = ready.length > 0 ? ready : cluster.masters;
+  const node = nodes[Math.floor(Math.random() * nodes.length)];
+  if (node === undefined) return cluster.sendCommand(undefined, false, args, options);
+  return cluster.nodeClient(node).then((client) => client.sendCommand(args, options));
+}
+
+/** Keyless commands whose answer does not depend on the node (on Cluster: any ready primary). */
+const ANY_NODE_COMMANDS = new Set(['PING', 'CLUSTER']);
 interface SentinelLike {
   sendCommand(readonly: boolean, args: string[], options?: unknown): Promise<unknown>;
 }
@@ -89,10 +113,17 @@ interface SentinelLike {
  * keep the view, `quit` closes.
  */
 function asClient(target: object, kind: 'cluster' | 'sentinel'): RedisClient {
-  const send = (key: string | undefined, args: string[], options?: unknown): Promise<unknown> =>
-    kind === 'cluster'
-      ? (target as ClusterLike).sendCommand(key, false, args, options)
-      : (target as SentinelLike).sendCommand(false, args, options);
+  const send = (key: string | undefined, args: string[], options?: unknown): Promise<unknown> => {
+    if (kind !== 'cluster') return (target as SentinelLike).sendCommand(false, args, options);
+    const cluster = target as ClusterLike;
+    if (key === undefined && ANY_NODE_COMMANDS.has((args[0] ?? '').toUpperCase())) {
+      return sendToAnyReadyNode(cluster, args, {
+        ...(Reflect.get(target, '_commandOptions', target) as object | undefined),
+        ...(options as object | undefined),
+      });
+    }
+    return cluster.sendCommand(key, false, args, options);
+  };
   const view: RedisClient = new Proxy(target, {
     get(object, property) {
       switch (property) {
@@ -102,8 +133,16 @@ function asClient(target: object, kind: 'cluster' | 'sentinel'): RedisClient {
           return object;
         case 'sendCommand':
           return (args: string[], options?: unknown) => send(firstKeyOf(args), args, options);
+        case 'ping':
+          if (kind !== 'cluster') break;
+          return async () => String(await send(undefined, ['PING']));
         case 'sendCommandFor':
-          return (key: string, args: string[]) => send(key, args);
+          // A keyless command for a key's node (WAIT, INFO, SCRIPT LOAD) on that primary's own connection,
+          // with this view's command options (the request deadline): shared/script-runner.ts sendToNodeOf.
+          return (key: string, args: string[]) =>
+            kind === 'cluster'
+              ? sendToNodeOf(object as ClusterLike, key, args, Reflect.get(object, '_commandOptions', object))
+              : send(key, args);
         case 'duplicate':
         case 'withCommandOptions':
           return (...args: unknown[]) =>
@@ -125,11 +164,11 @@ function asClient(target: object, kind: 'cluster' | 'sentinel'): RedisClient {
             const destroyed = (Reflect.get(object, 'destroy', object) as AnyFunction).call(object);
             if (destroyed instanceof Promise) destroyed.catch(() => undefined);
           };
-        default: {
-          const value: unknown = Reflect.get(object, property, object);
-          return typeof value === 'function' ? (value as AnyFunction).bind(object) : value;
-        }
+        default:
+          break;
       }
+      const value: unknown = Reflect.get(object, property, object);
+      return typeof value === 'function' ? (value as AnyFunction).bind(object) : value;
     },
   }) as RedisClient;
   return view;
@@ -146,10 +185,29 @@ export function clusterOf(client: RedisClient): ReturnType<typeof createCluster>
   return (client as unknown as { raw: ReturnType<typeof createCluster> }).raw;
 }
 
+/**
+ * On Cluster, the `host:port` of the primary serving `key`'s slot in the client's current slot map (as
+ * node-redis' node events name a node); undefined elsewhere or while the map has no such slot.
+ */
+export function primaryAddressOf(client: RedisClient, key: string): string | undefined {
+  const cluster = clusterOf(client);
+  if (cluster === undefined) return undefined;
+  return cluster.slots[calculateSlot(key)]?.master.address;
+}
+
 function hostPortOf(address: string): { host: string; port: number } {
   const colon = address.lastIndexOf(':');
   return { host: address.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(address.slice(colon + 1)) };
 }
+
+type SlotOf = (key: string) => number;
+const slotImport: unknown = calculateSlotImport;
+/** node-redis' slot function: Node's ESM loader gives its module object, a CommonJS transform the function. */
+const calculateSlot: SlotOf =
+  typeof slotImport === 'function' ? (slotImport as SlotOf) : (slotImport as { default: SlotOf }).default;
+
+/** How long a Cluster node may be reconnecting before the slot map is asked for again. */
+const TOPOLOGY_REFRESH_AFTER_MS = 1000;
 
 /** One Redis connection of the configured topology (not connected yet). */
 export function createConnection(config: RedisTopologyConfig, options: ConnectionOptions): RedisClient {
@@ -170,6 +228,11 @@ export function createConnection(config: RedisTopologyConfig, options: Connectio
         defaults: { ...auth, ...name, socket },
         // Reads go to primaries: a replica may not have an event its primary acknowledged yet.
         useReplicas: false,
+        // Ask the other nodes for the slot map after a node has been reconnecting for 1 s (node-redis'
+        // default: 5 s): a failed primary's slots are served again soon after its replica takes over
+        // (docs/scaling.md, "What a failover costs"). Refreshes while the failover runs cost one CLUSTER
+        // SLOTS per second and connection.
+        topologyRefreshOnReconnectionAttemptStrategy: TOPOLOGY_REFRESH_AFTER_MS,
       });
       return asClient(cluster, 'cluster');
     }
