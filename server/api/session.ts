@@ -32,7 +32,7 @@ export function logoutRoute(options: { redis: RedisClient; names: RedisNames }) 
     await deleteSessionByHandle(options.redis, options.names, auth.sessionHandle);
     await publishControl(options.redis, options.names, {
       type: 'close-session',
-      sessionId: auth.sessionHandle,
+      sessionHandle: auth.sessionHandle,
     });
     endSession(ctx);
     ctx.status = 204;

@@ -12,7 +12,7 @@ import type { RedisClient } from '../redis.ts';
 import type { Hub } from '../sse/hub.ts';
 
 export const controlMessageSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('close-session'), sessionId: z.string().min(1).max(128) }),
+  z.strictObject({ type: z.literal('close-session'), sessionHandle: z.string().min(1).max(128) }),
   z.strictObject({ type: z.literal('close-user'), userName: z.string().min(1).max(64) }),
   // A user's board grants changed (docs/events.md, "Boards"): their streams lose the boards no longer granted.
   z.strictObject({ type: z.literal('access-changed'), userName: z.string().min(1).max(64) }),
@@ -70,6 +70,17 @@ export async function narrowUserStreams(
   );
 }
 
+/**
+ * A worker of the previous release (still running during a rolling `pm2 reload`) names the session handle
+ * `sessionId` in `close-session`; read it as `sessionHandle` so its logouts still close streams here.
+ */
+function fromEarlierRelease(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  const { type, sessionId, ...rest } = value as Record<string, unknown>;
+  if (type !== 'close-session' || sessionId === undefined || 'sessionHandle' in rest) return value;
+  return { type, sessionHandle: sessionId, ...rest };
+}
+
 /** Closes or narrows this worker's streams that a control message names; returns how many. */
 export async function applyControl(
   hub: Hub,
@@ -78,7 +89,7 @@ export async function applyControl(
 ): Promise<number> {
   switch (message.type) {
     case 'close-session':
-      return hub.closeWhere((connection) => connection.sessionHandle === message.sessionId, 'logout');
+      return hub.closeWhere((connection) => connection.sessionHandle === message.sessionHandle, 'logout');
     case 'close-user':
       return hub.closeWhere((connection) => connection.userName === message.userName, 'logout');
     case 'access-changed':
@@ -115,7 +126,7 @@ export async function subscribeControl(options: {
     } catch {
       value = undefined;
     }
-    const parsed = controlMessageSchema.safeParse(value);
+    const parsed = controlMessageSchema.safeParse(fromEarlierRelease(value));
     if (!parsed.success) {
       log.warn({ channel: names.controlChannel }, 'ignored an invalid control message');
       return;

@@ -1,4 +1,4 @@
-// Widen the net (issue 14), floods of sockets (docs/reliability.md, "Floods of sockets"): many
+// Floods of sockets (docs/reliability.md, "Floods of sockets"): many
 // connections from one address, straight at a worker and through the shipped HAProxy config, and
 // slowloris sockets dribbling headers. Each is refused or closed clearly (429, closed at accept, 408),
 // another user on another source address (127.0.0.2) keeps getting every event, and the flooding address

@@ -196,6 +196,21 @@ describe('sessions', function () {
       expect((await fetch(`${second!.url}/api/session`, { headers: session.headers })).status).to.equal(401);
     });
 
+    it('a logout published by a worker of the previous release (close-session naming the handle `sessionId`) still closes the stream', async function () {
+      const app = await bed.startApp();
+      const session = await bed.login(app.url, { username: 'alice' });
+      const opened = bed.openStream(`${app.url}/events`, { headers: session.headers });
+      await opened.waitForOpen();
+      expect(app.hub.size).to.equal(1);
+      const id = cookieValue(session.headers.Cookie ?? '', 'pulseboard.sid');
+      if (id === undefined) throw new Error('no session cookie');
+      await bed.client.publish(
+        redisNames(bed.prefix).controlChannel,
+        JSON.stringify({ type: 'close-session', sessionId: sessionHandle(id) }),
+      );
+      await until(() => app.hub.size === 0, 2000, 'the stream to close');
+    });
+
     it('logout on one worker is final: a request still running on another cannot renew the session', async function () {
       const [first, second] = [await bed.startApp(), await bed.startApp()];
       const session = await bed.login(first!.url, { username: 'alice' });
