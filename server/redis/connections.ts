@@ -5,6 +5,7 @@
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { createRedisClient, type RedisClient } from '../redis.ts';
+import { pinClassicPubSub } from './topology.ts';
 
 export interface WorkerConnections {
   redis: RedisClient;
@@ -23,6 +24,9 @@ export interface WorkerConnections {
 export function createWorkerConnections(config: Config, log: Logger): WorkerConnections {
   const redis = createRedisClient(config, 'commands', log);
   const subscriber = redis.duplicate();
+  // On Cluster: classic pub/sub on the installation slot's primary, the one node every worker listens on
+  // (docs/events.md, "Raw PUBLISH: exactly once").
+  pinClassicPubSub(subscriber, `{${config.PULSEBOARD_PREFIX}}`);
   const shardSubscriber = redis.duplicate();
   const acked = redis.duplicate();
   // Logged through the command connection's listener.

@@ -195,6 +195,105 @@ export function primaryAddressOf(client: RedisClient, key: string): string | und
   return cluster.slots[calculateSlot(key)]?.master.address;
 }
 
+interface PubSubNodeLike {
+  address: string;
+  client: {
+    getPubSubListeners(type: string): unknown;
+    on(event: string, listener: () => void): unknown;
+    extendPubSubListeners(type: string, listeners: unknown): Promise<unknown>;
+    destroy(): void;
+  };
+  connectPromise?: Promise<unknown>;
+}
+
+interface ClusterSlotsLike {
+  masters: unknown[];
+  replicas: unknown[];
+  slots: Array<{ master: { address: string } } | undefined>;
+  pubSubNode: PubSubNodeLike | undefined;
+  getPubSubClient(): Promise<PubSubNodeLike['client']>;
+  rediscover(...args: unknown[]): Promise<unknown>;
+}
+
+/**
+ * On Cluster, makes the connection's classic SUBSCRIBE go to the primary serving `key`'s slot, and follow
+ * it after a failover or slot move (docs/events.md, "Raw PUBLISH: exactly once"): every node delivers a
+ * classic channel in its own order, so workers agree on positions only when they all listen on the same
+ * node. node-redis picks a random node (primaries and replicas) for classic pub/sub; here its choice is
+ * narrowed to that primary, and after each slot-map refresh a subscription left on another node is moved
+ * (listeners kept), then 'reconnecting' and 'ready' are emitted so raw ingest re-establishes its position.
+ * A no-op on other topologies.
+ */
+export function pinClassicPubSub(client: RedisClient, key: string): void {
+  const cluster = clusterOf(client);
+  if (cluster === undefined) return;
+  const slots = Reflect.get(cluster, '_slots', cluster) as ClusterSlotsLike;
+  const slot = calculateSlot(key);
+  const pick = slots.getPubSubClient.bind(slots);
+  // The cluster client emits no 'reconnecting'/'ready' of its own: those of the pub/sub connection are
+  // passed on, so raw ingest restarts its count after messages may have been missed.
+  const watched = new WeakSet<object>();
+  const watch = (client: PubSubNodeLike['client']) => {
+    if (watched.has(client)) return client;
+    watched.add(client);
+    client.on('reconnecting', () => cluster.emit('reconnecting'));
+    client.on('ready', () => cluster.emit('ready'));
+    return client;
+  };
+  slots.getPubSubClient = () => {
+    const master = slots.slots[slot]?.master;
+    if (slots.pubSubNode !== undefined || master === undefined) return pick();
+    // node-redis draws the node from masters + replicas when it opens the connection (synchronously).
+    const { masters, replicas } = slots;
+    slots.masters = [master];
+    slots.replicas = [];
+    try {
+      return pick().then(watch);
+    } finally {
+      slots.masters = masters;
+      slots.replicas = replicas;
+    }
+  };
+  const rediscover = slots.rediscover.bind(slots);
+  let moving: Promise<void> | undefined;
+  const follow = async (): Promise<void> => {
+    const current = slots.pubSubNode;
+    const master = slots.slots[slot]?.master;
+    if (current === undefined || master === undefined || current.address === master.address) return;
+    // A connection node-redis just opened gets its listeners once connected (to a live node: soon).
+    if (current.connectPromise !== undefined) {
+      let timer: NodeJS.Timeout | undefined;
+      const connected = await Promise.race([
+        current.connectPromise.then(() => true),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 5000))),
+      ]).catch(() => false);
+      clearTimeout(timer);
+      if (!connected) return;
+    }
+    if (slots.pubSubNode !== current) return;
+    const channels = current.client.getPubSubListeners('CHANNELS');
+    const patterns = current.client.getPubSubListeners('PATTERNS');
+    slots.pubSubNode = undefined;
+    current.client.destroy();
+    cluster.emit('reconnecting');
+    const moved = await slots.getPubSubClient();
+    await Promise.all([
+      moved.extendPubSubListeners('CHANNELS', channels),
+      moved.extendPubSubListeners('PATTERNS', patterns),
+    ]);
+    cluster.emit('ready');
+  };
+  slots.rediscover = async (...args: unknown[]) => {
+    try {
+      return await rediscover(...args);
+    } finally {
+      moving ??= follow()
+        .catch(() => undefined)
+        .finally(() => (moving = undefined));
+    }
+  };
+}
+
 function hostPortOf(address: string): { host: string; port: number } {
   const colon = address.lastIndexOf(':');
   return { host: address.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(address.slice(colon + 1)) };
