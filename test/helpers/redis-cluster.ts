@@ -8,23 +8,10 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from './redis-server.ts';
+import { freePort, track } from './redis-server.ts';
 
 const run = promisify(execFile);
 const HOST = '127.0.0.1';
-
-/** Every redis-server of every cluster this process started and that still runs: killed at exit. */
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function track(child: ChildProcess): void {
-  running.add(child);
-  child.once('exit', () => running.delete(child));
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const server of running) server.kill('SIGKILL');
-  });
-}
 
 /** CRC16/XMODEM, the checksum of Redis Cluster's key -> slot mapping. */
 function crc16(data: Buffer): number {
@@ -158,7 +145,8 @@ function parseNodes(text: string): NodeView[] {
     });
 }
 
-async function until<T>(
+/** Polls `check` every 100 ms until it returns a value; fails after `timeoutMs` with `describe()`'s detail. */
+export async function until<T>(
   check: () => Promise<T | undefined>,
   timeoutMs: number,
   what: string,

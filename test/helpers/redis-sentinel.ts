@@ -6,21 +6,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { distinctPort, info, redisCli } from './redis-cluster.ts';
+import { distinctPort, info, redisCli, until } from './redis-cluster.ts';
+import { track } from './redis-server.ts';
 
 const HOST = '127.0.0.1';
-
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function track(child: ChildProcess): void {
-  running.add(child);
-  child.once('exit', () => running.delete(child));
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const server of running) server.kill('SIGKILL');
-  });
-}
 
 export interface SentinelNode {
   port: number;
@@ -68,31 +57,6 @@ interface NodeState extends SentinelNode {
   dir: string;
   child: ChildProcess | undefined;
   args: () => string[];
-}
-
-async function until<T>(
-  check: () => Promise<T | undefined>,
-  timeoutMs: number,
-  what: string,
-  describe: () => Promise<string> = async () => '',
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) {
-      const detail = await describe().catch(() => '');
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what} ${String(lastError ?? '')}\n${detail}`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 export async function startTestSentinels(options: TestSentinelOptions = {}): Promise<TestSentinels> {

@@ -11,13 +11,14 @@ import { freePort } from '../../server/demo/private-redis.ts';
 export { freePort };
 
 /**
- * Every redis-server this process started and that still runs. A suite whose `before all` fails after
- * starting one may never reach the code that stops it; none outlives the test process.
+ * Every redis-server this process started and that still runs (standalone, cluster and sentinel nodes: `track`
+ * each one). A suite whose `before all` fails after starting one may never reach the code that stops it;
+ * none outlives the test process.
  */
 const running = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
-function track(child: ChildProcess): void {
+export function track(child: ChildProcess): void {
   running.add(child);
   child.once('exit', () => running.delete(child));
   if (exitHookInstalled) return;
