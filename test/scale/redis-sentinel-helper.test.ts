@@ -3,7 +3,7 @@
 // confirmed), and the old primary, restarted, rejoins as a replica.
 import { expect } from 'chai';
 import { childPids, listening } from '../helpers/leftovers.ts';
-import { info, redisCli } from '../helpers/redis-cluster.ts';
+import { info, redisCli, until } from '../helpers/redis-cluster.ts';
 import { startTestSentinels, type TestSentinels } from '../helpers/redis-sentinel.ts';
 
 describe('test helper: Redis Sentinel (1 primary, 1 replica, 3 sentinels)', function () {
@@ -28,7 +28,16 @@ describe('test helper: Redis Sentinel (1 primary, 1 replica, 3 sentinels)', func
 
     await sentinels.restart(first!);
     await sentinels.waitForHealthy();
-    expect((await info(first!.port, 'replication')).get('role')).to.equal('slave');
+    // The restarted node comes up as a primary and is turned into a replica by the sentinels a moment later.
+    const role = await until(
+      async () => {
+        const current = (await info(first!.port, 'replication')).get('role');
+        return current === 'slave' ? current : undefined;
+      },
+      30_000,
+      'the old primary to rejoin as a replica',
+    );
+    expect(role).to.equal('slave');
     // close() leaves nothing behind: no process, no listener.
     const nodes = [...sentinels.data, ...sentinels.sentinels];
     const pids = nodes.map((node) => node.pid);
