@@ -15,7 +15,7 @@ import { cpuMicros, memoryAfterGc, rssKiB } from './proc-stats.ts';
 import { trackChild, stopChild } from './processes.ts';
 import type { PublisherOptions, PublisherReport } from './publisher.ts';
 import type { Scenario } from './scenarios.ts';
-import { startSystem, type SystemName } from './systems.ts';
+import { startSystem, type CeilingSession, type SystemName } from './systems.ts';
 import { medianOf, mergeTimelines, type EventSpread } from './timeline.ts';
 
 export interface RunSettings {
@@ -32,6 +32,8 @@ export interface RunSettings {
   boards: number;
   /** Folder for V8 CPU profiles of pulseboard's workers (`--cpu-prof`), written when they stop. */
   cpuProfileDir?: string;
+  /** Where the ceilings run: a session of their own (as pulseboard under PM2) or the bench's. */
+  ceilingSession: CeilingSession;
 }
 
 /** The bench's board names: b01, b02… */
@@ -175,6 +177,7 @@ export async function runScenario(
     workers,
     streams,
     boards,
+    ceilingSession: settings.ceilingSession,
     ...(settings.cpuProfileDir === undefined ? {} : { cpuProfileDir: settings.cpuProfileDir }),
   });
   let pool: DriverPool | undefined;
