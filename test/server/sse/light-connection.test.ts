@@ -198,6 +198,22 @@ describe('light connections', function () {
       );
     });
 
+    // Their sockets' close listeners too (the worker's connection count's): shared, none per socket. Node's
+    // http server binds its own per socket (`bound socketOnClose`): Node's, not ours.
+    const ours = (ref: WeakRef<ServerResponse> | undefined) =>
+      (ref?.deref()?.socket?.rawListeners('close') ?? []).filter(
+        (listener) => listener.name !== 'bound socketOnClose',
+      );
+    const [firstSocket, secondSocket] = [ours(responses[0]), ours(responses[1])];
+    expect(firstSocket, 'our close listeners of the first socket').to.have.length.of.at.least(1);
+    expect(secondSocket).to.have.length(firstSocket.length);
+    firstSocket.forEach((listener, index) => {
+      expect(
+        listener === secondSocket[index],
+        `socket close listener ${index} (${listener.name}) is shared`,
+      ).to.equal(true);
+    });
+
     // The requests' header and trailer lists: one empty list for every stream.
     const [firstRequest, secondRequest] = responses.map((ref) => ref.deref()?.req);
     expect(firstRequest?.rawHeaders).to.deep.equal([]);
