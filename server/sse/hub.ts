@@ -8,7 +8,9 @@ import type { Metrics } from '../metrics/worker-metrics.ts';
 import type { CloseReason, FannedEvent, FrameBatch, SseConnection } from './connection.ts';
 import type { EventDelivery } from './delivery.ts';
 import {
+  CHUNK_END,
   encodeBoardsRemoved,
+  encodeChunkHead,
   encodeEventBody,
   encodeHeartbeatEvent,
   encodeIdLine,
@@ -406,9 +408,18 @@ function frameForBoardSet(
   return framed;
 }
 
-/** The frames one group takes from a flush, joined once for all its connections. */
+/**
+ * The frames one group takes from a flush, joined once for all its connections, and framed once as one
+ * HTTP/1.1 chunk (`bytes` is a view into `chunk`: no second copy).
+ */
 function joinBatch(framed: readonly FramedEvent[], positions: ReadonlyMap<string, string>): FrameBatch {
-  const parts: Buffer[] = [];
+  let length = 0;
+  for (const { idLine, event } of framed) length += idLine.length + event.body.length;
+  const head = encodeChunkHead(length);
+  const parts: Buffer[] = [head];
   for (const { idLine, event } of framed) parts.push(idLine, event.body);
-  return { events: framed.map(({ event }) => event), bytes: Buffer.concat(parts), positions };
+  parts.push(CHUNK_END);
+  const chunk = Buffer.concat(parts, head.length + length + CHUNK_END.length);
+  const bytes = chunk.subarray(head.length, head.length + length);
+  return { events: framed.map(({ event }) => event), bytes, chunk, positions };
 }
