@@ -2,7 +2,8 @@
 // on its own shard channel (`SSUBSCRIBE <tag>:live`), which on Redis Cluster lives on the board's shard.
 // A worker subscribes to a board's channel while it has a stream of the board (on the first stream; after
 // the last one left and a short linger, it unsubscribes), re-validates the envelopes and hands them to its
-// `EventDelivery` (the SSE hub). Pub/sub is at-most-once: when the subscription may have lost messages (a
+// `EventDelivery` (the SSE hub). On subscribing it reads the newest events of the board's log for the
+// delivery's memory, holding the board's messages meanwhile (docs/architecture.md, "Replays from memory"). Pub/sub is at-most-once: when the subscription may have lost messages (a
 // connection dropped, a failover, a slot moved) every followed board is held and probed — the worker
 // SPUBLISHes a probe on the board's channel and waits for it to come back — then its log is replayed from
 // the last id delivered and its held live events released (docs/architecture.md, "Gap fill holds live
