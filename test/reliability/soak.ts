@@ -36,7 +36,7 @@ import { login } from '../helpers/auth.ts';
 import { startTestRedis } from '../helpers/redis-server.ts';
 import { sleep } from '../helpers/sse-client.ts';
 import { ROOT, startPm2Cluster, type Pm2Cluster } from '../ops/pm2-cluster.ts';
-import { sampleWorkers, SOAK_METRICS_TOKEN, type WorkerSample } from './soak-probes.ts';
+import { replaysByKind, sampleWorkers, SOAK_METRICS_TOKEN, type WorkerSample } from './soak-probes.ts';
 import type { SoakThreadCommand, SoakThreadData, SoakThreadReply, SoakTotals } from './soak-thread.ts';
 
 const { values: args } = parseArgs({
@@ -400,6 +400,7 @@ async function main(): Promise<number> {
       totals = await totalsNow();
     }
     await takeSample();
+    const replays = await replaysByKind(url).catch(() => ({}));
 
     const steady = samples.filter((sample) => sample.steady && sample.workers.length > 0);
     const third = Math.max(1, Math.floor(steady.length / 3));
@@ -474,6 +475,7 @@ async function main(): Promise<number> {
       connectErrors: Atomics.load(counters, ERRORS),
       reloads,
       deliveryLatency: latency,
+      replays,
       steadySamples: steady.length,
       flatJudged: { lag: judged, rssAcrossReloads: rssJudged, stormStep: stepJudged },
       rss,
@@ -490,6 +492,7 @@ async function main(): Promise<number> {
         `  reconnects ${result.reconnects}, connect errors ${result.connectErrors} ` +
           `(${JSON.stringify(totals.connectErrors)}), reloads ` +
           `${reloads.map((r) => `${r.ms} ms (caught up ${r.catchUpMs === undefined ? `> ${CATCH_UP_LIMIT_MS}` : r.catchUpMs} ms after)`).join(', ') || 'none'}`,
+        `  resumes replayed by kind: ${JSON.stringify(replays)}`,
         `  delivery latency p50 ${latency.p50Ms} ms, p99 ${latency.p99Ms} ms, max ${latency.maxMs} ms`,
         `  publisher at most ${publisherReport.maxBehindMs} ms behind its schedule; client CPU ` +
           `${median(samples.map((sample) => sample.driverCpuPercent))} % (median of the samples)`,
