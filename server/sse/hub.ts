@@ -6,7 +6,7 @@
 import { compareStreamIds, topicOf, type Envelope } from '../../shared/events.ts';
 import type { Metrics } from '../metrics/worker-metrics.ts';
 import type { CloseReason, FannedEvent, FrameBatch, SseConnection } from './connection.ts';
-import type { EventDelivery } from './delivery.ts';
+import { startPosition, type BoardStart, type EventDelivery } from './delivery.ts';
 import {
   CHUNK_END,
   encodeBoardsRemoved,
@@ -132,14 +132,25 @@ export class Hub implements EventDelivery {
   }
 
   /**
-   * The starting position of a board this worker has not seen yet: its log's last id, read before any
-   * stream of the board is added. Ignored once the hub has a position of its own for the board.
+   * Where a board this worker has not seen yet starts: the newest events of its log, read once its channel
+   * is subscribed and before any stream of the board is added. They are kept as if fanned out here (bodies
+   * encoded once), so a storm of resumes after a reload is replayed from memory (docs/architecture.md,
+   * "Replays from memory"). Ignored once the hub has a position of its own for the board.
    */
-  startBoard(board: string, lastId: string): void {
+  startBoard(board: string, start: BoardStart): void {
     if (this.taken.has(board)) return;
-    this.recent.start(board, lastId);
-    this.taken.set(board, lastId);
-    this.fanned = new Map(this.fanned).set(board, lastId);
+    const now = Date.now();
+    const events: RecentEvent[] = [];
+    const addedAt: number[] = [];
+    for (const envelope of start.events) {
+      events.push({ board, id: envelope.id, body: encodeEventBody(envelope), topic: topicOf(envelope) });
+      // Aged by Redis' clock at sequencing (the id), as if fanned out then.
+      addedAt.push(Math.min(now, Number(envelope.id.slice(0, envelope.id.indexOf('-')))));
+    }
+    this.recent.start(board, start.floor, events, addedAt, now);
+    const position = startPosition(start);
+    this.taken.set(board, position);
+    this.fanned = new Map(this.fanned).set(board, position);
   }
 
   add(connection: SseConnection): void {
