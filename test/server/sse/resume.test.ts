@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { errorResponseSchema } from '../../../shared/api.ts';
 import { redisNames } from '../../../shared/keys.ts';
 import { createPublisher, type Publisher } from '../../../shared/publisher.ts';
+import { RECENT_EVENTS_PER_BOARD } from '../../../server/sse/recent-events.ts';
 import type { TestApp } from '../../helpers/app.ts';
 import type { TestSession } from '../../helpers/auth.ts';
 import { sleep, until, type RecordedStream } from '../../helpers/sse-client.ts';
@@ -49,7 +50,7 @@ describe('resuming the event stream', function () {
     { source: 'from the log (a worker that did not see them)', kind: 'client' },
     { source: "from the worker's memory", kind: 'memory' },
   ]) {
-    it(`delivers exactly the 100 events missed while disconnected, ${source}, in order, then live ones, with no duplicate while events keep coming`, async function () {
+    it(`delivers exactly the events missed while disconnected, ${source}, in order, then live ones, with no duplicate while events keep coming`, async function () {
       // A log long enough for every event of this test: with the suite's historyMax of 100, a busy machine
       // publishes enough live events before the stream catches up that XADD MAXLEN ~ trims the first missed
       // ones, and the log is no longer the list of what was published.
@@ -62,13 +63,14 @@ describe('resuming the event stream', function () {
       const lastSeen = first.events.at(-1)!.id;
       first.close();
 
-      const missed = await publishSamples(100, 5);
+      // From the log: more than a starting worker reads into its memory (RECENT_EVENTS_PER_BOARD).
+      const missed = await publishSamples(kind === 'client' ? RECENT_EVENTS_PER_BOARD + 100 : 100, 5);
       // From the log: a worker started after the events the client missed.
       const later = kind === 'client' ? await bed.startApp() : undefined;
       const app = later ?? firstApp;
       if (later === undefined) {
         await until(
-          () => app.hub.recentAfter('main', lastSeen)?.length === 100,
+          () => app.hub.recentAfter('main', lastSeen)?.length === missed.length,
           5000,
           'the worker to fan out all 100',
         );
@@ -77,7 +79,7 @@ describe('resuming the event stream', function () {
       let publishing = true;
       const live: string[] = [];
       const background = (async () => {
-        let index = 105;
+        let index = 5 + missed.length;
         while (publishing) {
           live.push(...(await publisher.publish(sample(index))));
           index += 1;
@@ -85,7 +87,11 @@ describe('resuming the event stream', function () {
         }
       })();
       const second = open(`${app.url}/events`, session, { 'Last-Event-ID': lastSeen });
-      await second.waitFor((events) => events.length >= 130, 10_000, '100 replayed + live events');
+      await second.waitFor(
+        (events) => events.length >= missed.length + 30,
+        20_000,
+        'the missed + live events',
+      );
       publishing = false;
       await background;
       const expected = [...missed, ...live];
