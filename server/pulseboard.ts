@@ -209,7 +209,10 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     health.stop();
     streamSessions.stop();
     streamQuota.stop();
+    // Their clients are already reconnecting elsewhere: their streams must not count there any more.
+    const leasesReleased = streamQuota.releaseAll();
     await drainInFlight(IN_FLIGHT_DRAIN_MS);
+    await leasesReleased;
     server.closeAllConnections();
     if (!connections.ready()) connections.drop();
     const redisDeadline = setTimeout(() => connections.drop(), REDIS_GOODBYE_MS);

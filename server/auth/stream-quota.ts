@@ -286,6 +286,21 @@ export class StreamQuota {
     this.timer = undefined;
   }
 
+  /**
+   * Stops counting every stream of this worker, at once (shutdown, after the hub closed them): their
+   * clients reconnect to other workers within a second, and a lease still counted there would refuse
+   * them with 429 until it lapsed, or until each response's close came round to releasing it.
+   */
+  async releaseAll(): Promise<void> {
+    const held = [...this.held];
+    this.held.clear();
+    await Promise.all(
+      held.map(([sessionHandle, members]) =>
+        this.options.redis.zRem(this.keyOf(sessionHandle), [...members]).catch(() => undefined),
+      ),
+    );
+  }
+
   /** One renewal pass (also called by tests). A failed pass is retried at the next tick. */
   async renew(): Promise<void> {
     if (this.renewing) return;

@@ -99,4 +99,25 @@ describe('stream quota across workers', function () {
     await new Promise((resolve) => setTimeout(resolve, 50));
     await quota.admit('session-a', response());
   });
+
+  it('a worker that stops releases every lease at once, even before its responses report their close', async function () {
+    const options = {
+      redis: bed.client,
+      names: redisNames(bed.prefix),
+      limit: 2,
+      log: createLogger('silent'),
+    };
+    const stopping = new StreamQuota(options);
+    const elsewhere = new StreamQuota(options);
+    // Two open streams whose 'close' has not come round yet (a reload's worker ending its streams).
+    await stopping.admit('session-a', response());
+    await stopping.admit('session-a', response());
+    const refused = await elsewhere.admit('session-a', response()).catch((error: unknown) => error);
+    expect(isTooMany(refused)).to.equal(true);
+    await stopping.releaseAll();
+    expect(stopping.size).to.equal(0);
+    // Their clients reconnect to another worker at once, and are let in.
+    await elsewhere.admit('session-a', response());
+    await elsewhere.admit('session-a', response());
+  });
 });
