@@ -344,7 +344,7 @@ describe('floods of connections', function () {
       rounds.push({ baseline, during });
       console.log(
         `      round ${round + 1}: ${SLOWLORIS_SOCKETS} slowloris sockets (HEADERS_TIMEOUT_MS 2000): ` +
-          `${report.timedOut408} × 408 and closed, longest held ${report.maxHeldMs} ms; ` +
+          `${report.timedOut408} × 408 and closed, longest held ${report.maxHeldMs} ms (flooder loop delay up to ${report.loopDelayMaxMs} ms); ` +
           `bystander p99 ${baseline.toFixed(1)} ms before, ${during.toFixed(1)} ms during (allowed ` +
           `${allowedP99(baseline).toFixed(1)} ms); worker process RSS ${mb(rssBefore)} → ${mb(rssAfter)}`,
       );
@@ -359,8 +359,11 @@ describe('floods of connections', function () {
       expect(otherAnswers).to.deep.equal([]);
       expect(report.timedOut408, JSON.stringify(report.answers)).to.be.at.least(SLOWLORIS_SOCKETS * 0.99);
       // Closed by the headers deadline, checked every second: within HEADERS_TIMEOUT_MS + 1 s (+ 2 s for
-      // a loaded machine), never held for the 66–96 s the issue measured.
-      expect(report.maxHeldMs).to.be.below(2000 + 1000 + 2000);
+      // a loaded machine, + however late the low-priority flooder itself saw the close), never held for
+      // the 66–96 s the issue measured.
+      expect(report.maxHeldMs, `flooder loop delay up to ${report.loopDelayMaxMs} ms`).to.be.below(
+        2000 + 1000 + 2000 + report.loopDelayMaxMs,
+      );
       // Bounded: nothing of the sockets stays behind in the worker.
       expect(rssAfter - rssBefore).to.be.below(64 * 1024 * 1024);
       await flooder.stop();
