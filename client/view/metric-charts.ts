@@ -339,11 +339,16 @@ export class MetricCharts {
     due.sort((a, b) => a.drawnAt - b.drawnAt);
     const deadline = now + DRAW_BUDGET_MS;
     let drawn = 0;
+    let left = false;
     for (const card of due) {
-      if (drawn >= DRAWS_PER_FRAME || performance.now() > deadline) break;
+      if (drawn >= DRAWS_PER_FRAME || performance.now() > deadline) {
+        left = true;
+        break;
+      }
+      // A chart without a width yet is not counted, and waits for a later render.
       if (this.draw(card, end)) drawn += 1;
     }
-    if (drawn < due.length) this.requestFrame();
+    if (left) this.requestFrame();
     else if (nextRedrawAt < Infinity) this.requestFrameAt(nextRedrawAt);
   }
 
