@@ -102,8 +102,9 @@ interface ChartCard {
   markedKey: string;
   /** The marker of each annotation shown, by id (reused while it stays). */
   markerButtons: Map<string, HTMLButtonElement>;
-  /** The range and bucket counts of the last draw (for the probe). */
+  /** The range, bucket counts and render of the last draw (for the probe). */
   drawnRange: ChartRange | undefined;
+  drawnInRender: number;
   drawnCounts: number[] | undefined;
 }
 
@@ -156,6 +157,8 @@ export interface ChartProbe {
   markers: { ts: number; title: string; x: number }[];
   /** The plotting area (CSS px from the chart's left edge) and the window it shows (epoch ms). */
   plot: { left: number; width: number; from: number; to: number };
+  /** Which of the page's renders drew the chart last (1, 2, …): how the draws spread over frames. */
+  drawnInRender: number;
 }
 
 export class MetricCharts {
@@ -176,6 +179,8 @@ export class MetricCharts {
   private annotations: readonly LogEventEnvelope[] = [];
   /** Bumped on a range change: answers for an older range are dropped. */
   private generation = 0;
+  /** Renders so far (for the probe). */
+  private renders = 0;
 
   constructor(
     private readonly container: HTMLElement,
@@ -310,6 +315,7 @@ export class MetricCharts {
    * first; asks for another frame when work is left.
    */
   render(state: DashboardState): void {
+    this.renders += 1;
     if (state.series !== this.seriesMap) this.renderCards(state);
     if (state.events !== this.logSeen) this.updateAnnotations(state.events);
     const end = serverNow(state) / 1000;
@@ -492,6 +498,7 @@ export class MetricCharts {
       markerButtons: new Map(),
       drawnRange: undefined,
       drawnCounts: undefined,
+      drawnInRender: 0,
     };
   }
 
@@ -534,6 +541,7 @@ export class MetricCharts {
     card.stale = false;
     card.drawnRange = this.range;
     card.drawnCounts = counts;
+    card.drawnInRender = this.renders;
     // How many points the chart shows: for people debugging, and for the browser tests.
     card.root.dataset.points = String(data[0].length);
     return true;
@@ -618,6 +626,7 @@ export class MetricCharts {
         from: card.drawnWindowEnd * 1000 - RANGE_MS[this.range],
         to: card.drawnWindowEnd * 1000,
       },
+      drawnInRender: card.drawnInRender,
     };
   }
 
