@@ -352,7 +352,10 @@ export class MetricCharts {
         break;
       }
       // A chart without a width yet is not counted, and waits for a later render.
-      if (this.draw(card, end)) drawn += 1;
+      // The window moves only when its slide is due: a draw for new points keeps it, and with it every
+      // marker's place (moving the markers at each draw cost more than the draw).
+      const slid = end - card.drawnWindowEnd >= slideSeconds;
+      if (this.draw(card, slid ? end : card.drawnWindowEnd)) drawn += 1;
     }
     if (left) this.requestFrame();
     else if (nextRedrawAt < Infinity) this.requestFrameAt(nextRedrawAt);
