@@ -25,13 +25,7 @@ import { element, reconcileChildren, setText } from './dom.ts';
 import '../styles/history.css';
 
 /** Time spent drawing charts per frame before the rest waits for the next one. */
-const DRAW_BUDGET_MS = 6;
-/**
- * Charts drawn per frame at most, whatever the time budget says: a canvas's cost does not end with its
- * script (the browser rasterizes, layerizes and commits it in the same frame), so thirty slides in one
- * frame made frames of 100 ms (docs/dashboard.md, "Performance").
- */
-const DRAWS_PER_FRAME = 3;
+const DRAW_BUDGET_MS = 8;
 /**
  * A chart redraws at most this often (its value text follows every point at once): about the time one
  * pixel of a 400-pixel chart spans, 2 s at least (15 minutes: 2.25 s a pixel). Redrawing a dozen canvases
@@ -45,11 +39,7 @@ const REDRAW_MIN_MS: Record<ChartRange, number> = {
   '24h': 10_000,
   '7d': 10_000,
 };
-/**
- * How often a quiet chart slides its window forward: about a pixel's worth of time, 10 s at least. Each
- * chart slides on its own clock (the window ends where its last draw put it), so they do not all redraw
- * in the same frame.
- */
+/** How often quiet charts slide their window forward: about a pixel's worth of time, 10 s at least. */
 const SLIDE_MS: Record<ChartRange, number> = {
   '15m': 10_000,
   '1h': 10_000,
@@ -84,10 +74,7 @@ interface ChartCard {
   series: Series;
   /** What the plot currently shows. */
   drawnSeries: Series | undefined;
-  /** The end of the window the plot shows (epoch seconds); 0 before its first draw. */
   drawnWindowEnd: number;
-  /** The end of the window being drawn (epoch seconds), read by the x scale while uPlot draws. */
-  windowEnd: number;
   plot: uPlot | undefined;
   visible: boolean;
   drawnAt: number;
@@ -102,9 +89,8 @@ interface ChartCard {
   markedKey: string;
   /** The marker of each annotation shown, by id (reused while it stays). */
   markerButtons: Map<string, HTMLButtonElement>;
-  /** The range, bucket counts and render of the last draw (for the probe). */
+  /** The range and bucket counts of the last draw (for the probe). */
   drawnRange: ChartRange | undefined;
-  drawnInRender: number;
   drawnCounts: number[] | undefined;
 }
 
@@ -157,8 +143,6 @@ export interface ChartProbe {
   markers: { ts: number; title: string; x: number }[];
   /** The plotting area (CSS px from the chart's left edge) and the window it shows (epoch ms). */
   plot: { left: number; width: number; from: number; to: number };
-  /** Which of the page's renders drew the chart last (1, 2, …): how the draws spread over frames. */
-  drawnInRender: number;
 }
 
 export class MetricCharts {
@@ -168,6 +152,7 @@ export class MetricCharts {
   private readonly resizing: ResizeObserver;
   private seriesMap: DashboardState['series'] | undefined;
   private colours: ChartColours | undefined;
+  private windowEnd = 0;
   private range: ChartRange;
   private readonly summary: HTMLElement | undefined;
   /** The board's annotations for the range, from the history answer. */
@@ -179,8 +164,6 @@ export class MetricCharts {
   private annotations: readonly LogEventEnvelope[] = [];
   /** Bumped on a range change: answers for an older range are dropped. */
   private generation = 0;
-  /** Renders so far (for the probe). */
-  private renders = 0;
 
   constructor(
     private readonly container: HTMLElement,
@@ -254,6 +237,7 @@ export class MetricCharts {
     url.searchParams.set('range', range);
     history.replaceState(history.state, '', url);
     if (this.summary) setText(this.summary, RANGE_LABELS[range]);
+    this.windowEnd = 0;
     for (const card of this.cards.values()) {
       card.history = { kind: 'none' };
       card.stale = true;
@@ -310,54 +294,46 @@ export class MetricCharts {
     return this.range !== '15m';
   }
 
-  /**
-   * Draws what changed, within the frame's budget (time and number of charts): the charts waiting longest
-   * first; asks for another frame when work is left.
-   */
+  /** Draws what changed, within the frame's budget; asks for another frame when work is left. */
   render(state: DashboardState): void {
-    this.renders += 1;
     if (state.series !== this.seriesMap) this.renderCards(state);
     if (state.events !== this.logSeen) this.updateAnnotations(state.events);
     const end = serverNow(state) / 1000;
-    const slideSeconds = SLIDE_MS[this.range] / 1000;
-    const redrawMs = REDRAW_MIN_MS[this.range];
+    const slide = end - this.windowEnd >= SLIDE_MS[this.range] / 1000;
+    if (slide || this.windowEnd === 0) this.windowEnd = end;
+    const deadline = performance.now() + DRAW_BUDGET_MS;
+    let waiting = false;
+    // Charts with new points first, then those whose window has to slide.
+    let nextRedrawAt = Infinity;
     const now = performance.now();
+    const redrawMs = REDRAW_MIN_MS[this.range];
     for (const card of this.cards.values()) {
       if (!card.marksStale || !card.visible || !card.plot) continue;
       card.marksStale = false;
       this.placeMarkers(card, card.plot);
     }
-    // Charts with new points, or whose window has to slide; new charts have never been drawn (-Infinity).
-    const due: ChartCard[] = [];
-    let nextRedrawAt = Infinity;
-    for (const card of this.cards.values()) {
-      if (!card.visible) continue;
-      if (this.bucketed && !this.historyReady(card, now)) continue;
-      const changed = card.drawnSeries !== card.series || card.stale;
-      if (!changed && end - card.drawnWindowEnd < slideSeconds) continue;
-      // A chart that has a plot waits its turn; a new one is drawn at once.
-      if (card.plot && now - card.drawnAt < redrawMs) {
-        nextRedrawAt = Math.min(nextRedrawAt, card.drawnAt + redrawMs);
-        continue;
+    for (const pass of ['data', 'window'] as const) {
+      for (const card of this.cards.values()) {
+        if (!card.visible) continue;
+        if (this.bucketed && !this.historyReady(card, now)) continue;
+        const due =
+          pass === 'data'
+            ? card.drawnSeries !== card.series || card.stale
+            : card.drawnWindowEnd !== this.windowEnd;
+        if (!due) continue;
+        // A chart that has a plot waits its turn; a new one is drawn at once.
+        if (card.plot && now - card.drawnAt < redrawMs) {
+          nextRedrawAt = Math.min(nextRedrawAt, card.drawnAt + redrawMs);
+          continue;
+        }
+        if (performance.now() > deadline) {
+          waiting = true;
+          break;
+        }
+        this.draw(card);
       }
-      due.push(card);
     }
-    due.sort((a, b) => a.drawnAt - b.drawnAt);
-    const deadline = now + DRAW_BUDGET_MS;
-    let drawn = 0;
-    let left = false;
-    for (const card of due) {
-      if (drawn >= DRAWS_PER_FRAME || performance.now() > deadline) {
-        left = true;
-        break;
-      }
-      // A chart without a width yet is not counted, and waits for a later render.
-      // The window moves only when its slide is due: a draw for new points keeps it, and with it every
-      // marker's place (moving the markers at each draw cost more than the draw).
-      const slid = end - card.drawnWindowEnd >= slideSeconds;
-      if (this.draw(card, slid ? end : card.drawnWindowEnd)) drawn += 1;
-    }
-    if (left) this.requestFrame();
+    if (waiting) this.requestFrame();
     else if (nextRedrawAt < Infinity) this.requestFrameAt(nextRedrawAt);
   }
 
@@ -489,7 +465,6 @@ export class MetricCharts {
       series,
       drawnSeries: undefined,
       drawnWindowEnd: 0,
-      windowEnd: 0,
       plot: undefined,
       visible: false,
       drawnAt: -Infinity,
@@ -501,7 +476,6 @@ export class MetricCharts {
       markerButtons: new Map(),
       drawnRange: undefined,
       drawnCounts: undefined,
-      drawnInRender: 0,
     };
   }
 
@@ -515,39 +489,28 @@ export class MetricCharts {
     }
     const { history } = state;
     foldSeries(history, card.series);
-    trimHistory(history, card.windowEnd * 1000 - RANGE_MS[this.range]);
+    trimHistory(history, this.windowEnd * 1000 - RANGE_MS[this.range]);
     setText(card.range, describeRange(history.min, history.max, card.series.unit));
     return { data: chartData(history), counts: history.count.slice() };
   }
 
-  /**
-   * Draws a chart now, its window ending at `end` (epoch seconds); false when it has no width yet. uPlot
-   * would draw in a microtask after the frame's budget check; `batch` makes it draw before returning.
-   */
-  private draw(card: ChartCard, end: number): boolean {
-    const width = Math.floor(card.host.clientWidth);
-    if (!card.plot && width <= 0) return false;
-    card.windowEnd = end;
+  private draw(card: ChartCard): void {
     const { data, counts } = this.dataOf(card);
     if (card.plot) {
-      const plot = card.plot;
-      plot.batch(() => plot.setData(data));
+      card.plot.setData(data);
     } else {
-      card.plot = new uPlot(this.options(card, width), data, (plot, init) => {
-        card.host.append(plot.root);
-        plot.batch(() => init());
-      });
+      const width = Math.floor(card.host.clientWidth);
+      if (width <= 0) return;
+      card.plot = new uPlot(this.options(card, width), data, card.host);
     }
     card.drawnSeries = card.series;
-    card.drawnWindowEnd = end;
+    card.drawnWindowEnd = this.windowEnd;
     card.drawnAt = performance.now();
     card.stale = false;
     card.drawnRange = this.range;
     card.drawnCounts = counts;
-    card.drawnInRender = this.renders;
     // How many points the chart shows: for people debugging, and for the browser tests.
     card.root.dataset.points = String(data[0].length);
-    return true;
   }
 
   /**
@@ -555,7 +518,7 @@ export class MetricCharts {
    * this tab's estimate of the server's clock, which may be a few ms behind the ts of an event just in.
    */
   private annotationsOf(card: ChartCard): LogEventEnvelope[] {
-    const to = card.windowEnd * 1000 + SLIDE_MS[this.range];
+    const to = this.windowEnd * 1000 + SLIDE_MS[this.range];
     const from = to - RANGE_MS[this.range];
     return this.annotations.filter(
       (event) => event.ts >= from && event.ts <= to && annotates(event, card.series.name),
@@ -629,7 +592,6 @@ export class MetricCharts {
         from: card.drawnWindowEnd * 1000 - RANGE_MS[this.range],
         to: card.drawnWindowEnd * 1000,
       },
-      drawnInRender: card.drawnInRender,
     };
   }
 
@@ -661,7 +623,7 @@ export class MetricCharts {
       hooks: { draw: [(plot) => this.placeMarkers(card, plot)] },
       scales: {
         // The window always ends now, so quiet charts still show how long they have been quiet.
-        x: { time: true, range: () => [card.windowEnd - RANGE_MS[this.range] / 1000, card.windowEnd] },
+        x: { time: true, range: () => [this.windowEnd - RANGE_MS[this.range] / 1000, this.windowEnd] },
       },
       series: [{}, { label: series.name, stroke: colours.line, fill: colours.fill, width: 1.5 }],
       axes: [

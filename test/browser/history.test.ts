@@ -300,48 +300,4 @@ describe('long history and annotations in Chromium', function () {
     const recent = await waitForChart(page, 'db.connections', (c) => c.range === '15m', '15 min');
     expect(titles(recent)).to.deep.equal(['Failover db']);
   });
-
-  it('draws at most three charts per frame, until every chart in view is drawn', async function () {
-    const now = Date.now();
-    const names = Array.from({ length: 12 }, (_, index) => `spread.${String(index).padStart(2, '0')}`);
-    await env.publisher.publish({
-      type: 'metrics',
-      points: names.flatMap((name) => [
-        { name, value: 1, ts: now - 2 * MINUTE },
-        { name, value: 2, ts: now - MINUTE },
-      ]),
-    });
-    await logInThroughForm(page, app.url, env.username, env.password, '/b/main?filter=spread.*');
-    await page.waitForFunction(
-      (count) => document.querySelectorAll('.chart-card').length === count,
-      names.length,
-    );
-    // Every chart on screen gets drawn; none waits behind the budget for good.
-    const onScreen = await page.evaluate(() =>
-      Array.from(document.querySelectorAll<HTMLElement>('.chart-card'))
-        .filter((card) => card.getBoundingClientRect().top < innerHeight)
-        .map((card) => card.dataset.metric ?? ''),
-    );
-    expect(onScreen.length).to.be.above(3);
-    for (const name of onScreen) {
-      await waitForChart(page, name, (chart) => chart.xs.length === 2, `${name} drawn`);
-    }
-    // A point for every chart at once, once each may redraw (2 s apart at 15 minutes): all of them are due
-    // in the same render, and the budget spreads them over renders.
-    await page.waitForTimeout(2500);
-    await env.publisher.publish({
-      type: 'metrics',
-      points: names.map((name) => ({ name, value: 3 })),
-    });
-    const drawn: ChartProbe[] = [];
-    for (const name of onScreen) {
-      drawn.push(await waitForChart(page, name, (chart) => chart.xs.length === 3, `${name} redrawn`));
-    }
-    const perRender = new Map<number, number>();
-    for (const chart of drawn) {
-      perRender.set(chart.drawnInRender, (perRender.get(chart.drawnInRender) ?? 0) + 1);
-    }
-    expect(Math.max(...perRender.values())).to.be.at.most(3);
-    expect(perRender.size).to.be.at.least(Math.ceil(onScreen.length / 3));
-  });
 });
