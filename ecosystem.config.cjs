@@ -40,6 +40,10 @@ module.exports = {
       // A crash loop backs off instead of spinning (100 ms doubling, capped by PM2 at 15 s).
       exp_backoff_restart_delay: 100,
       merge_logs: true,
+      // No PM2 monitoring agent in the workers: it wraps every request (a closure kept for a stream's whole
+      // life) and scans the sockets every second, for the HTTP panel of `pm2 monit` only. pulseboard has
+      // its own metrics (`/metrics`, docs/operations.md).
+      pmx: false,
       env: { NODE_ENV: 'production' },
     },
   ],

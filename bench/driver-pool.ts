@@ -150,6 +150,11 @@ export class DriverPool {
     };
   }
 
+  /** Every driver process's per-event timeline slots (bench/timeline.ts: mergeTimelines). */
+  async timelines(): Promise<number[][]> {
+    return (await this.all(() => ({ type: 'timeline' }))).map((result) => result.timeline ?? []);
+  }
+
   /** Per-client loss over [firstSeq, lastSeq] and duplicates, summed over every client. */
   async totals(firstSeq: number, lastSeq: number): Promise<ClientTotals> {
     const parts = (await this.all(() => ({ type: 'report', firstSeq, lastSeq }))).map(

@@ -5,6 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { LAG_OFFSET, LATENCY_OFFSET, RECONNECTS } from './driver-layout.ts';
 import { SharedHistogram } from './histogram.ts';
 import { SseClient, type ClientContext } from './sse-client.ts';
+import { EventTimeline } from './timeline.ts';
 
 export interface ThreadData {
   buffer: SharedArrayBuffer;
@@ -12,6 +13,8 @@ export interface ThreadData {
   port: number;
   epochMs: number;
   maxSeq: number;
+  /** The process's per-event timeline (bench/timeline.ts). */
+  timelineBuffer?: SharedArrayBuffer;
 }
 
 export interface ClientSpec {
@@ -56,6 +59,9 @@ const context: ClientContext = {
   ingestLag: new SharedHistogram(counters, LAG_OFFSET),
   epochMs: data.epochMs,
   maxSeq: data.maxSeq,
+  ...(data.timelineBuffer === undefined
+    ? {}
+    : { timeline: new EventTimeline(new Int32Array(data.timelineBuffer)) }),
 };
 const clients: SseClient[] = [];
 

@@ -4,6 +4,7 @@
 import { Worker } from 'node:worker_threads';
 import { LAG_OFFSET, LATENCY_OFFSET, SLOT_COUNT } from './driver-layout.ts';
 import { SharedHistogram } from './histogram.ts';
+import { EventTimeline } from './timeline.ts';
 import type { ClientSpec, ClientTotals, ThreadCommand, ThreadData, ThreadReply } from './driver-thread.ts';
 
 export type DriverCommand =
@@ -12,6 +13,7 @@ export type DriverCommand =
   | { type: 'storm'; concurrency: number }
   | { type: 'report'; firstSeq: number; lastSeq: number }
   | { type: 'stats' }
+  | { type: 'timeline' }
   | { type: 'close' };
 
 export interface DriverStats {
@@ -25,11 +27,14 @@ export interface DriverResult {
   firstError?: string;
   totals?: ClientTotals;
   stats?: DriverStats;
+  /** The process's per-event timeline slots (bench/timeline.ts). */
+  timeline?: number[];
 }
 
 const THREAD_ENTRY = new URL('./driver-thread.ts', import.meta.url).href;
 let threads: Worker[] = [];
 let counters: Int32Array = new Int32Array(0);
+let timeline: EventTimeline | undefined;
 
 /** Worker threads do not inherit tsx's loader from `--import`, so each one registers it first. */
 function startThread(data: ThreadData): Worker {
@@ -73,7 +78,12 @@ async function handle(command: DriverCommand): Promise<DriverResult> {
     case 'start': {
       const buffer = new SharedArrayBuffer(SLOT_COUNT * Int32Array.BYTES_PER_ELEMENT);
       counters = new Int32Array(buffer);
-      const data: ThreadData = { buffer, ...command };
+      timeline = EventTimeline.create(command.maxSeq);
+      const data: ThreadData = {
+        buffer,
+        ...command,
+        timelineBuffer: timeline.slots.buffer as SharedArrayBuffer,
+      };
       threads = Array.from({ length: command.threads }, () => startThread(data));
       // Setup time must not include loading the client code: wait until every thread is listening.
       await Promise.all(
@@ -108,6 +118,8 @@ async function handle(command: DriverCommand): Promise<DriverResult> {
           ingestLag: new SharedHistogram(counters, LAG_OFFSET).snapshot(),
         },
       };
+    case 'timeline':
+      return { failures: 0, timeline: timeline?.snapshot() ?? [] };
     case 'close': {
       if (threads.length > 0) await onEveryThread(threads.map(() => command));
       await Promise.all(threads.map((thread) => thread.terminate()));

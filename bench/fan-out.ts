@@ -14,7 +14,7 @@ import { SYSTEM_NAMES, type SystemName } from './systems.ts';
 
 const USAGE = `usage: npm run bench -- [--scenario ${DEFAULT_SCENARIOS}] [--system ${SYSTEM_NAMES.join(',')}]
   [--seconds N (>= ${MIN_SECONDS})] [--workers 2] [--ingest publisher|raw] [--threads 2] [--boards N]
-  [--cpu-prof dir] [--out file.json]`;
+  [--ceiling-session own|bench] [--cpu-prof dir] [--out file.json]`;
 
 function fail(message: string): never {
   process.stderr.write(`bench: ${message}\n${USAGE}\n`);
@@ -34,6 +34,7 @@ const { values } = (() => {
         concurrency: { type: 'string', default: '256' },
         boards: { type: 'string', default: '0' },
         out: { type: 'string' },
+        'ceiling-session': { type: 'string', default: 'own' },
         'cpu-prof': { type: 'string' },
         help: { type: 'boolean', default: false },
       },
@@ -57,6 +58,8 @@ const positive = (name: string, raw: string) => {
 const systems = values.system.split(',').map((name) => name.trim()) as SystemName[];
 for (const name of systems) if (!SYSTEM_NAMES.includes(name)) fail(`unknown system "${name}"`);
 if (values.ingest !== 'publisher' && values.ingest !== 'raw') fail('--ingest must be publisher or raw');
+const ceilingSession = values['ceiling-session'];
+if (ceilingSession !== 'own' && ceilingSession !== 'bench') fail('--ceiling-session must be own or bench');
 const scenarios = (() => {
   try {
     return parseScenarios(values.scenario, seconds);
@@ -77,6 +80,7 @@ const settings: RunSettings = {
   ingest: values.ingest,
   openConcurrency: positive('concurrency', values.concurrency),
   boards: values.boards === '0' ? 0 : positive('boards', values.boards),
+  ceilingSession,
   ...(values['cpu-prof'] === undefined ? {} : { cpuProfileDir: resolve(values['cpu-prof']) }),
 };
 if (settings.cpuProfileDir !== undefined) await mkdir(settings.cpuProfileDir, { recursive: true });

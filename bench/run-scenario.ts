@@ -15,7 +15,8 @@ import { cpuMicros, memoryAfterGc, rssKiB } from './proc-stats.ts';
 import { trackChild, stopChild } from './processes.ts';
 import type { PublisherOptions, PublisherReport } from './publisher.ts';
 import type { Scenario } from './scenarios.ts';
-import { startSystem, type SystemName } from './systems.ts';
+import { startSystem, type CeilingSession, type SystemName } from './systems.ts';
+import { medianOf, mergeTimelines, type EventSpread } from './timeline.ts';
 
 export interface RunSettings {
   redisUrl: string;
@@ -31,6 +32,8 @@ export interface RunSettings {
   boards: number;
   /** Folder for V8 CPU profiles of pulseboard's workers (`--cpu-prof`), written when they stop. */
   cpuProfileDir?: string;
+  /** Where the ceilings run: a session of their own (as pulseboard under PM2) or the bench's. */
+  ceilingSession: CeilingSession;
 }
 
 /** The bench's board names: b01, b02… */
@@ -80,6 +83,11 @@ export interface Measurement {
   /** The end of the server's logs, when events were lost or streams reconnected. */
   serverLogTail?: string;
   storm?: { dropped: number; reconnectedMs: number; resumedMs: number | null; resumed: number };
+  /**
+   * Per measured event (1..published), kept when at most PER_EVENT_MAX were published: clients that got
+   * it and the first, mean and last latency (bench/timeline.ts).
+   */
+  perEvent?: EventSpread;
 }
 
 const PUBLISHER_ENTRY = fileURLToPath(new URL('./publisher.ts', import.meta.url));
@@ -90,6 +98,8 @@ const DRAIN_IDLE_MS = 20_000;
 const DRAIN_MAX_MS = 90_000;
 /** After every stream of a storm has reconnected, how long to wait for all of them to resume. */
 const STORM_RESUME_WAIT_MS = 30_000;
+/** Runs that published at most this many measured events keep the per-event spread in their JSON. */
+const PER_EVENT_MAX = 300;
 /** Unmeasured events sent first (publisher.ts). */
 const WARMUP_SECONDS = 1;
 
@@ -167,6 +177,7 @@ export async function runScenario(
     workers,
     streams,
     boards,
+    ceilingSession: settings.ceilingSession,
     ...(settings.cpuProfileDir === undefined ? {} : { cpuProfileDir: settings.cpuProfileDir }),
   });
   let pool: DriverPool | undefined;
@@ -254,6 +265,8 @@ export async function runScenario(
       const driverCpuUsed = (await cpuMicros(pool.pids)) - driverCpuBefore;
       const windowMs = performance.now() - windowStarted;
       const totals = await pool.totals(1, publisherReport.published);
+      const spread = mergeTimelines(await pool.timelines(), 1, publisherReport.published);
+      reportSpread(system, spread);
       const deliverySpanMs = Math.max(1, stats.lastReceiveMs - (publisherReport.startedAt - epochMs));
       const serverLogTail =
         totals.lost > 0 || stats.reconnects > 0 ? (await running.logs()).slice(-4000) : undefined;
@@ -288,6 +301,7 @@ export async function runScenario(
           : { idleKiBPerStream: perStream(idleRss, connectedRss), memoryAfterGc: false }),
         setupMs,
         ...(storm ? { storm } : {}),
+        ...(publisherReport.published <= PER_EVENT_MAX ? { perEvent: spread } : {}),
         ...(serverLogTail ? { serverLogTail } : {}),
       };
     } finally {
@@ -337,6 +351,18 @@ async function runStorm(
     `storm: reconnected in ${reconnectedMs} ms, ${resumed}/${streams} resumed${resumedMs === null ? ' (not all)' : ` in ${resumedMs} ms`}`,
   );
   return { dropped: streams, reconnectedMs: reconnectedMs ?? 0, resumedMs, resumed };
+}
+
+/**
+ * The per-event spread in one line: medians over the events of the first, mean and last latency, and the
+ * mean latency of the first and the last tenth of the events (a backlog shows as a growing mean).
+ */
+function reportSpread(system: SystemName, spread: EventSpread): void {
+  const tenth = Math.max(1, Math.floor(spread.meanMs.length / 10));
+  const ms = (value: number | null) => (value === null ? '–' : `${value} ms`);
+  progress(
+    `${system}: per event (median over ${spread.meanMs.length}): first ${ms(medianOf(spread.firstMs))}, mean ${ms(medianOf(spread.meanMs))}, last ${ms(medianOf(spread.lastMs))}; mean of the first tenth ${ms(medianOf(spread.meanMs.slice(0, tenth)))}, of the last tenth ${ms(medianOf(spread.meanMs.slice(-tenth)))}`,
+  );
 }
 
 function report(system: SystemName, stats: PoolStats, published: number, streams: number): void {

@@ -5,6 +5,7 @@
 import net from 'node:net';
 import { DELIVERIES, ERRORS, FRAMES, LAST_RECEIVE_MS, OPEN, RESUMED } from './driver-layout.ts';
 import type { SharedHistogram } from './histogram.ts';
+import type { EventTimeline } from './timeline.ts';
 
 export interface ClientContext {
   host: string;
@@ -17,6 +18,8 @@ export interface ClientContext {
   epochMs: number;
   /** Highest sequence number the publisher will send (size of the per-client bitmap). */
   maxSeq: number;
+  /** Per-event first, mean and last latency (bench/timeline.ts); absent: not recorded. */
+  timeline?: EventTimeline;
 }
 
 const HEADER_END = '\r\n\r\n';
@@ -245,6 +248,7 @@ export class SseClient {
     this.frames += 1;
     latency.record((this.now - ts) * 1000);
     ingestLag.record((idMs - ts) * 1000);
+    this.context.timeline?.record(seq, this.now - ts);
     if (seq > 0 && seq < this.seen.length) {
       if (this.seen[seq] === 1) this.duplicates += 1;
       else {

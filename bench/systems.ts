@@ -40,7 +40,15 @@ export interface SystemOptions {
   boards: readonly string[];
   /** pulseboard only: its workers write V8 CPU profiles here when they stop (`--cpu-prof`). */
   cpuProfileDir?: string;
+  /**
+   * Ceilings only: `own` starts them in a session of their own (setsid), as PM2's daemon starts
+   * pulseboard's workers, so every system's server is one scheduling group apart from the load driver
+   * (docs/performance.md, "Scheduling: one group per server"); `bench`: in the bench's own session.
+   */
+  ceilingSession: CeilingSession;
 }
+
+export type CeilingSession = 'own' | 'bench';
 
 /**
  * Streams per login session. Each browser would have its own session; logins are rate- and
@@ -130,6 +138,9 @@ async function startCeiling(name: 'naive' | 'coalescing', options: SystemOptions
       BENCH_MEMORY_DIR: memoryDir,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
+    // With the kernel's autogroup scheduling (on by default), CPU is shared fairly between sessions first,
+    // then between the threads of one session: PM2's daemon is always a session of its own.
+    detached: options.ceilingSession === 'own',
   });
   const lines = createInterface({ input: child.stdout! });
   const ready = new Promise<number[]>((resolve, reject) => {

@@ -172,6 +172,19 @@ export function limitConnections(server: http.Server, options: ConnectionLimitOp
     setTimeout(() => socket.destroy(), 1000).unref();
   };
 
+  /**
+   * Every counted socket's close listener (`this` is the socket): one function, not a `once` wrapper and a
+   * closure kept for each stream's whole life (docs/performance.md, idle memory). Node keeps the peer
+   * address it read on accept, so `remoteAddress` still answers after the close.
+   */
+  function releaseCount(this: Socket): void {
+    const address = this.remoteAddress ?? 'unknown';
+    open -= 1;
+    const left = (byAddress.get(address) ?? 1) - 1;
+    if (left > 0) byAddress.set(address, left);
+    else byAddress.delete(address);
+  }
+
   server.on('connection', (socket: Socket) => {
     const address = socket.remoteAddress ?? 'unknown';
     const fromAddress = byAddress.get(address) ?? 0;
@@ -201,12 +214,7 @@ export function limitConnections(server: http.Server, options: ConnectionLimitOp
     }
     open += 1;
     byAddress.set(address, fromAddress + 1);
-    socket.once('close', () => {
-      open -= 1;
-      const left = (byAddress.get(address) ?? 1) - 1;
-      if (left > 0) byAddress.set(address, left);
-      else byAddress.delete(address);
-    });
+    socket.on('close', releaseCount);
     for (const listener of httpListeners) listener.call(server, socket);
   });
 

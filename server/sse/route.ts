@@ -176,15 +176,51 @@ function takeOutgoingHeaders(res: ServerResponse): OutgoingHttpHeaders {
 }
 
 /**
+ * One empty list for every open stream's `rawHeaders` and `rawTrailers` (an empty array each is 32 bytes
+ * per idle stream). Node only ever replaces these lists, never appends to them; frozen, so a release that
+ * did would throw rather than share one stream's headers with another.
+ */
+const NO_HEADER_LINES: readonly string[] = Object.freeze([]);
+
+/** The symbol of a Node-internal field, found by its description on the first object that has it. */
+function internalSymbol(description: string): (target: object) => symbol | undefined {
+  let found: symbol | undefined;
+  return (target) =>
+    (found ??= Object.getOwnPropertySymbols(target).find((symbol) => symbol.description === description));
+}
+
+const kHeadersOf = internalSymbol('kHeaders');
+
+/**
  * Node keeps the request's header list (`rawHeaders`, the strings of every header: the cookie, the
  * resume cursor) and the object `req.headers` built from it for as long as the connection lives, though
  * nothing reads them once a stream is open (its response carries no request data, and the socket is never
- * reused: `Connection: close`). Both are emptied; a later `req.headers` would give `{}`.
+ * reused: `Connection: close`). Both are emptied, and the (empty) trailer list shares the same empty list;
+ * a later `req.headers` would give `{}`.
  */
 function releaseRequestHeaders(req: IncomingMessage): void {
-  req.rawHeaders = [];
-  const headers = Object.getOwnPropertySymbols(req).find((symbol) => symbol.description === 'kHeaders');
+  Reflect.set(req, 'rawHeaders', NO_HEADER_LINES);
+  if (req.rawTrailers.length === 0) Reflect.set(req, 'rawTrailers', NO_HEADER_LINES);
+  const headers = kHeadersOf(req);
   if (headers !== undefined) Reflect.set(req, headers, null);
+}
+
+/** The preamble's comment, after the jittered `retry:`; the same bytes for every stream. */
+const STREAM_COMMENT = encodeComment('pulseboard stream');
+
+/**
+ * A stream's response headers: `headers` (the security headers, and on the Koa path the session cookie)
+ * and the SSE ones.
+ */
+function streamResponseHeaders(headers: OutgoingHttpHeaders, req: IncomingMessage): OutgoingHttpHeaders {
+  return {
+    ...headers,
+    'Content-Type': 'text/event-stream; charset=utf-8',
+    'Cache-Control': 'no-cache, no-transform',
+    'X-Accel-Buffering': 'no',
+    // A reconnect during a reload must reach a live worker, not the draining one's kept-alive socket.
+    ...(req.httpVersionMajor === 1 ? { Connection: 'close' } : {}),
+  };
 }
 
 /** What `_header` holds once the header block is on the wire: Node only tests it for truth from then on. */
@@ -299,28 +335,33 @@ export function eventsRoute(options: EventsRouteOptions): EventsRoute {
   }
 
   /**
-   * Writes the headers and hands the response to an `SseConnection`. `headers`: the security headers
-   * (and, on the Koa path, koa-session's cookie).
+   * The fast path's response headers, built once per security-header set it passes (one for HTTP, one for
+   * HTTPS) instead of once per stream (docs/performance.md, "Connection setup").
+   */
+  const fastPathHeaders = new WeakMap<OutgoingHttpHeaders, OutgoingHttpHeaders>();
+  function fastPathHeadersOf(req: IncomingMessage, headers: OutgoingHttpHeaders): OutgoingHttpHeaders {
+    if (req.httpVersionMajor !== 1) return streamResponseHeaders(headers, req);
+    let built = fastPathHeaders.get(headers);
+    if (built === undefined) fastPathHeaders.set(headers, (built = streamResponseHeaders(headers, req)));
+    return built;
+  }
+
+  /**
+   * Writes the headers (`streamResponseHeaders`) and hands the response to an `SseConnection`. No TCP
+   * keep-alive probes: heartbeats write to every idle stream every HEARTBEAT_MS, far inside the kernel's
+   * first probe (2 h by default), so the probes never ran; the option cost a system call per stream.
    */
   function open(
     req: IncomingMessage,
     res: ServerResponse,
     stream: AcceptedStream,
-    headers: OutgoingHttpHeaders,
+    responseHeaders: OutgoingHttpHeaders,
   ): void {
     // The client left while it was being authenticated.
     if (req.socket.destroyed || res.destroyed) return;
     req.socket.setTimeout(0);
     req.socket.setNoDelay(true);
-    req.socket.setKeepAlive(true);
-    res.writeHead(200, {
-      ...headers,
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-cache, no-transform',
-      'X-Accel-Buffering': 'no',
-      // A reconnect during a reload must reach a live worker, not the draining one's kept-alive socket.
-      ...(req.httpVersionMajor === 1 ? { Connection: 'close' } : {}),
-    });
+    res.writeHead(200, responseHeaders);
     const connection = new SseConnection({
       topics: stream.topics,
       boards: stream.boards,
@@ -329,9 +370,7 @@ export function eventsRoute(options: EventsRouteOptions): EventsRoute {
       ...(stream.sessionHandle === undefined ? {} : { sessionHandle: stream.sessionHandle }),
       userName: stream.userName,
     });
-    connection.write(
-      Buffer.concat([encodeRetry(jitteredRetry(options.retryMs)), encodeComment('pulseboard stream')]),
-    );
+    connection.write(Buffer.concat([encodeRetry(jitteredRetry(options.retryMs)), STREAM_COMMENT]));
     releaseHeaderBlock(res);
     releaseRequestHeaders(req);
     // Held before the hub can deliver anything, so replayed and live events keep id order. Boards the
@@ -400,7 +439,7 @@ export function eventsRoute(options: EventsRouteOptions): EventsRoute {
       const { req, res } = ctx;
       // Security headers and the session cookie were set on `res` by helmet and koa-session.
       const headers = takeOutgoingHeaders(res);
-      open(req, res, stream, headers);
+      open(req, res, stream, streamResponseHeaders(headers, req));
       releaseKoaContext(res);
     },
 
@@ -428,7 +467,7 @@ export function eventsRoute(options: EventsRouteOptions): EventsRoute {
       } catch {
         return false;
       }
-      open(req, res, accepted(request, checked), headers);
+      open(req, res, accepted(request, checked), fastPathHeadersOf(req, headers));
       return true;
     },
   };

@@ -173,4 +173,55 @@ describe('light connections', function () {
     );
     fast.close();
   });
+
+  it('idle streams share their close listeners and their emptied header lists: none of them per stream', async function () {
+    const app = await bed.startApp();
+    const responses: WeakRef<ServerResponse>[] = [];
+    app.server.prependListener('request', (req: { url?: string }, res: ServerResponse) => {
+      if (req.url?.startsWith('/events')) responses.push(new WeakRef(res));
+    });
+    const session = await bed.login(app.url);
+    const streams = await Promise.all(
+      [1, 2].map(() => openRawStream(`${app.url}/events`, { headers: session.headers }).opened),
+    );
+    for (const stream of streams) await stream.waitForText(/: pulseboard stream/);
+    await until(() => app.hub.size === 2, 5000, 'two streams registered');
+    const [first, second] = responses.map((ref) => ref.deref()?.rawListeners('close') ?? []);
+    // The stream's, the quota lease's and the worker's in-flight set's, at least.
+    expect(first, 'close listeners of the first response').to.have.length.of.at.least(3);
+    expect(second, 'close listeners of the second response').to.have.length(first?.length ?? 0);
+    // The same function objects on both responses: `rawListeners` shows a `once` wrapper (one per
+    // response) instead of the function it wraps, and a closure would be a new function per response.
+    first?.forEach((listener, index) => {
+      expect(listener === second?.[index], `close listener ${index} (${listener.name}) is shared`).to.equal(
+        true,
+      );
+    });
+
+    // Their sockets' close listeners too (the worker's connection count's): shared, none per socket. Node's
+    // http server binds its own per socket (`bound socketOnClose`): Node's, not ours.
+    const ours = (ref: WeakRef<ServerResponse> | undefined) =>
+      (ref?.deref()?.socket?.rawListeners('close') ?? []).filter(
+        (listener) => listener.name !== 'bound socketOnClose',
+      );
+    const [firstSocket, secondSocket] = [ours(responses[0]), ours(responses[1])];
+    expect(firstSocket, 'our close listeners of the first socket').to.have.length.of.at.least(1);
+    expect(secondSocket).to.have.length(firstSocket.length);
+    firstSocket.forEach((listener, index) => {
+      expect(
+        listener === secondSocket[index],
+        `socket close listener ${index} (${listener.name}) is shared`,
+      ).to.equal(true);
+    });
+
+    // The requests' header and trailer lists: one empty list for every stream.
+    const [firstRequest, secondRequest] = responses.map((ref) => ref.deref()?.req);
+    expect(firstRequest?.rawHeaders).to.deep.equal([]);
+    expect(firstRequest?.rawHeaders === secondRequest?.rawHeaders, 'one shared header list').to.equal(true);
+    expect(firstRequest?.rawTrailers === firstRequest?.rawHeaders, 'the trailers share it').to.equal(true);
+
+    // The shared listener still finds its stream: both leave the hub when their clients go.
+    for (const stream of streams) stream.close();
+    await until(() => app.hub.size === 0, 5000, 'the streams to leave the hub');
+  });
 });
