@@ -2,7 +2,8 @@
 // on its own shard channel (`SSUBSCRIBE <tag>:live`), which on Redis Cluster lives on the board's shard.
 // A worker subscribes to a board's channel while it has a stream of the board (on the first stream; after
 // the last one left and a short linger, it unsubscribes), re-validates the envelopes and hands them to its
-// `EventDelivery` (the SSE hub). Pub/sub is at-most-once: when the subscription may have lost messages (a
+// `EventDelivery` (the SSE hub). On subscribing it reads the newest events of the board's log for the
+// delivery's memory, holding the board's messages meanwhile (docs/architecture.md, "Replays from memory"). Pub/sub is at-most-once: when the subscription may have lost messages (a
 // connection dropped, a failover, a slot moved) every followed board is held and probed — the worker
 // SPUBLISHes a probe on the board's channel and waits for it to come back — then its log is replayed from
 // the last id delivered and its held live events released (docs/architecture.md, "Gap fill holds live
@@ -17,7 +18,8 @@ import type { Metrics } from '../metrics/worker-metrics.ts';
 import type { RedisClient } from '../redis.ts';
 import { clusterOf, primaryAddressOf, topologyOfClient } from '../redis/topology.ts';
 import type { EventDelivery } from '../sse/delivery.ts';
-import { lastLogId, replayLog } from './event-log.ts';
+import { RECENT_EVENTS_MAX_AGE_MS, RECENT_EVENTS_PER_BOARD } from '../sse/recent-events.ts';
+import { readRecentEvents, replayLog } from './event-log.ts';
 
 export interface EventBusOptions {
   /** Command connection (replays, probes). */
@@ -50,6 +52,11 @@ interface FollowedBoard {
   ready: Promise<void>;
   /** Envelopes held while the board's gap is probed and filled; null: live. */
   held: string[] | null;
+  /**
+   * Envelopes held while the board's newest events are read on subscribing (its start); null: started.
+   * They are handed on after the read, so the delivery gets the board's events in order from its start.
+   */
+  starting: string[] | null;
   /** The probe this board waits for; undefined: none outstanding. */
   probe: string | undefined;
   probeTimer: NodeJS.Timeout | undefined;
@@ -186,6 +193,8 @@ export class EventBus {
       listener: (message) => this.onMessage(followed, message),
       ready: Promise.resolve(),
       held: null,
+      // Messages may come as soon as the subscription is in place, before the read that starts the board.
+      starting: delivery.knowsBoard(board) ? null : [],
       probe: undefined,
       probeTimer: undefined,
       filling: false,
@@ -195,8 +204,16 @@ export class EventBus {
     followed.ready = (async () => {
       await subscriber.sSubscribe(followed.channel, followed.listener);
       this.watchShardMoves();
-      if (!delivery.knowsBoard(board))
-        delivery.startBoard(board, await lastLogId(redis, sequencer.names, board));
+      if (followed.starting === null) return;
+      // Read after subscribing: an event sequenced after the read comes on the channel. One sequenced
+      // before it may come too (it is held meanwhile): the delivery drops ids it already has.
+      const start = await readRecentEvents(redis, sequencer.names, board, {
+        count: RECENT_EVENTS_PER_BOARD,
+        maxAgeMs: RECENT_EVENTS_MAX_AGE_MS,
+        now: Date.now(),
+      });
+      delivery.startBoard(board, start);
+      this.endStart(followed);
     })();
     followed.ready.catch(() => {
       // A later stream of the board tries again.
@@ -204,6 +221,20 @@ export class EventBus {
       void subscriber.sUnsubscribe(followed.channel, followed.listener).catch(() => undefined);
     });
     return followed;
+  }
+
+  /** The board has its start: hands on what came meanwhile, or holds it for a gap marked meanwhile. */
+  private endStart(followed: FollowedBoard): void {
+    const waiting = followed.starting ?? [];
+    followed.starting = null;
+    if (followed.held !== null) {
+      // Everything during the start was held here, so these are older than anything held for the gap.
+      followed.held = [...waiting, ...followed.held];
+      // Its probe came back during the start: the gap fill it started waited for the start.
+      if (followed.probe === undefined) void this.fillGap(followed);
+      return;
+    }
+    for (const raw of waiting) this.forwardEnvelope(raw);
   }
 
   private unfollow(followed: FollowedBoard): void {
@@ -256,8 +287,9 @@ export class EventBus {
       void this.fillGap(followed);
       return;
     }
-    if (followed.held) {
-      followed.held.push(raw);
+    const holding = followed.starting ?? followed.held;
+    if (holding) {
+      holding.push(raw);
       return;
     }
     this.forwardEnvelope(raw);
@@ -276,7 +308,8 @@ export class EventBus {
 
   /** Replays what the board's log has after the last id delivered, then releases its held live events. */
   private async fillGap(followed: FollowedBoard): Promise<void> {
-    if (followed.filling || followed.held === null || this.stopped) return;
+    // While the board starts, the gap fill waits: it replays from the position the start gives.
+    if (followed.filling || followed.held === null || followed.starting !== null || this.stopped) return;
     followed.filling = true;
     const { redis, sequencer, delivery, metrics, log } = this.options;
     const board = followed.board;

@@ -24,6 +24,8 @@ export interface FannedEvent {
 export interface FrameBatch {
   readonly events: readonly FannedEvent[];
   readonly bytes: Buffer;
+  /** `bytes` framed once as an HTTP/1.1 chunk (size line, bytes, CRLF) for every chunked response of the group. */
+  readonly chunk: Buffer;
   /** The worker's fan-out position of every board after this flush: the group cursor's ids. */
   readonly positions: ReadonlyMap<string, string>;
 }
@@ -162,8 +164,38 @@ export class SseConnection {
       return 0;
     }
     if (this.cursor !== undefined) return this.deliverOwn(batch, now);
-    if (!this.write(batch.bytes, now)) return 0;
+    if (!this.writeChunk(batch, now)) return 0;
     return batch.events.length;
+  }
+
+  /**
+   * The live path's one write: the group's pre-framed chunk straight to the socket, one system call and
+   * none of ServerResponse's per-write work (size line, data and CRLF as four writes, a cork, a four-part
+   * writev on the next tick: 2.8 of 15 µs per write, docs/performance.md "50,000 streams"). Only while the
+   * response frames chunks, its headers are out and it holds nothing of its own that the chunk would pass;
+   * otherwise through the response.
+   */
+  private writeChunk(batch: FrameBatch, now: number): boolean {
+    const response = this.response;
+    const socket = response.socket;
+    if (
+      socket === null ||
+      !response.chunkedEncoding ||
+      Reflect.get(response, '_headerSent') !== true ||
+      response.writableEnded ||
+      !socket.writable ||
+      response.writableLength !== socket.writableLength
+    ) {
+      return this.write(batch.bytes, now);
+    }
+    if (this.closeReason !== undefined) return false;
+    if (this.wouldOverflow(batch.bytes.length)) {
+      this.close('slow');
+      return false;
+    }
+    socket.write(batch.chunk);
+    this.lastWriteAt = now;
+    return true;
   }
 
   /**

@@ -16,6 +16,22 @@ export type ReplayOutcome =
   | { kind: 'ahead'; lastId: string }
   | { kind: 'stopped'; count: number };
 
+/**
+ * The newest events of a board's log when a worker starts following the board: every event of the log
+ * after `floor` is in `events`, oldest first, and the board's position is the last one's id (`floor` when
+ * there is none).
+ */
+export interface BoardStart {
+  /** An id the log holds (the oldest entry read and left out), or `0-0` for an empty log. */
+  readonly floor: string;
+  readonly events: readonly Envelope[];
+}
+
+/** The position a board starts at: the newest id of its log. */
+export function startPosition(start: BoardStart): string {
+  return start.events.at(-1)?.id ?? start.floor;
+}
+
 /** Where sequenced events go once the worker has them, in id order per board. */
 export interface EventDelivery {
   /** Takes one event; ids not newer than the last one taken of its board are duplicates and ignored. */
@@ -24,8 +40,11 @@ export interface EventDelivery {
   positions(): ReadonlyMap<string, string>;
   /** Whether the delivery has a position for `board`. */
   knowsBoard(board: string): boolean;
-  /** The starting position of a board not seen yet: its log's last id. */
-  startBoard(board: string, lastId: string): void;
+  /**
+   * Where a board not seen yet starts: the newest events of its log, read once its channel is subscribed
+   * (docs/architecture.md, "Replays from memory"). Ignored for a board the delivery has a position for.
+   */
+  startBoard(board: string, start: BoardStart): void;
   /**
    * Tells the clients of `board` to refetch its snapshot (the worker lost events it cannot replay). With
    * `restartAt`, ids of the board seen so far no longer hold back newer events: the log they came from is
@@ -38,11 +57,11 @@ export interface EventDelivery {
 export interface EventLogReader {
   /**
    * Hands every event of `board` after `afterId` to `onBatch`, oldest first; `onBatch` may be async and
-   * returns false to stop.
+   * returns false to stop. The events may be shared with other replays: read only.
    */
   replaySince(
     board: string,
     afterId: string,
-    onBatch: (events: Envelope[]) => unknown,
+    onBatch: (events: readonly Envelope[]) => unknown,
   ): Promise<ReplayOutcome>;
 }

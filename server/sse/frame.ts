@@ -51,3 +51,15 @@ export const HEARTBEAT_FRAME = encodeComment('heartbeat');
 export function encodeHeartbeatEvent(everyMs: number): Buffer {
   return Buffer.from(`event: heartbeat\ndata: {"every":${Math.round(everyMs)}}\n\n`);
 }
+
+/**
+ * The size line of an HTTP/1.1 chunk of `length` bytes (RFC 9112, 7.1): what Node's ServerResponse writes
+ * before every body write of a chunked response. The hub frames a flush's bytes once as a chunk for every
+ * connection of a group (server/sse/connection.ts writes it straight to the socket).
+ */
+export function encodeChunkHead(length: number): Buffer {
+  return Buffer.from(`${length.toString(16)}\r\n`, 'latin1');
+}
+
+/** The CRLF that ends an HTTP/1.1 chunk's data. */
+export const CHUNK_END = Buffer.from('\r\n', 'latin1');

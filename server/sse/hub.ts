@@ -6,9 +6,11 @@
 import { compareStreamIds, topicOf, type Envelope } from '../../shared/events.ts';
 import type { Metrics } from '../metrics/worker-metrics.ts';
 import type { CloseReason, FannedEvent, FrameBatch, SseConnection } from './connection.ts';
-import type { EventDelivery } from './delivery.ts';
+import { startPosition, type BoardStart, type EventDelivery } from './delivery.ts';
 import {
+  CHUNK_END,
   encodeBoardsRemoved,
+  encodeChunkHead,
   encodeEventBody,
   encodeHeartbeatEvent,
   encodeIdLine,
@@ -130,14 +132,25 @@ export class Hub implements EventDelivery {
   }
 
   /**
-   * The starting position of a board this worker has not seen yet: its log's last id, read before any
-   * stream of the board is added. Ignored once the hub has a position of its own for the board.
+   * Where a board this worker has not seen yet starts: the newest events of its log, read once its channel
+   * is subscribed and before any stream of the board is added. They are kept as if fanned out here (bodies
+   * encoded once), so a storm of resumes after a reload is replayed from memory (docs/architecture.md,
+   * "Replays from memory"). Ignored once the hub has a position of its own for the board.
    */
-  startBoard(board: string, lastId: string): void {
+  startBoard(board: string, start: BoardStart): void {
     if (this.taken.has(board)) return;
-    this.recent.start(board, lastId);
-    this.taken.set(board, lastId);
-    this.fanned = new Map(this.fanned).set(board, lastId);
+    const now = Date.now();
+    const events: RecentEvent[] = [];
+    const addedAt: number[] = [];
+    for (const envelope of start.events) {
+      events.push({ board, id: envelope.id, body: encodeEventBody(envelope), topic: topicOf(envelope) });
+      // Aged by Redis' clock at sequencing (the id), as if fanned out then.
+      addedAt.push(Math.min(now, Number(envelope.id.slice(0, envelope.id.indexOf('-')))));
+    }
+    this.recent.start(board, start.floor, events, addedAt, now);
+    const position = startPosition(start);
+    this.taken.set(board, position);
+    this.fanned = new Map(this.fanned).set(board, position);
   }
 
   add(connection: SseConnection): void {
@@ -406,9 +419,18 @@ function frameForBoardSet(
   return framed;
 }
 
-/** The frames one group takes from a flush, joined once for all its connections. */
+/**
+ * The frames one group takes from a flush, joined once for all its connections, and framed once as one
+ * HTTP/1.1 chunk (`bytes` is a view into `chunk`: no second copy).
+ */
 function joinBatch(framed: readonly FramedEvent[], positions: ReadonlyMap<string, string>): FrameBatch {
-  const parts: Buffer[] = [];
+  let length = 0;
+  for (const { idLine, event } of framed) length += idLine.length + event.body.length;
+  const head = encodeChunkHead(length);
+  const parts: Buffer[] = [head];
   for (const { idLine, event } of framed) parts.push(idLine, event.body);
-  return { events: framed.map(({ event }) => event), bytes: Buffer.concat(parts), positions };
+  parts.push(CHUNK_END);
+  const chunk = Buffer.concat(parts, head.length + length + CHUNK_END.length);
+  const bytes = chunk.subarray(head.length, head.length + length);
+  return { events: framed.map(({ event }) => event), bytes, chunk, positions };
 }

@@ -37,10 +37,23 @@ export class RecentEvents {
     this.maxAgeMs = options.maxAgeMs ?? RECENT_EVENTS_MAX_AGE_MS;
   }
 
-  /** The board's position when the worker starts following it: every later event will be added. */
-  start(board: string, position: string): void {
-    if (!this.boards.has(board))
-      this.boards.set(board, { floor: position, events: [], addedAt: [], start: 0 });
+  /**
+   * The board's position when the worker starts following it: every later event will be added. With
+   * `events` (the newest of its log, oldest first, read once subscribed; `addedAt` parallel to them), every
+   * event after `floor` is among them, so resumes from ids since `floor` are covered at once (a worker
+   * started by a reload). Ignored when the board is kept already.
+   */
+  start(
+    board: string,
+    floor: string,
+    events: readonly RecentEvent[] = [],
+    addedAt: readonly number[] = [],
+    now = 0,
+  ): void {
+    if (this.boards.has(board)) return;
+    const ring: BoardRing = { floor, events: [...events], addedAt: [...addedAt], start: 0 };
+    this.boards.set(board, ring);
+    this.evict(ring, now);
   }
 
   /**
@@ -70,6 +83,11 @@ export class RecentEvents {
     }
     ring.events.push(event);
     ring.addedAt.push(now);
+    this.evict(ring, now);
+  }
+
+  /** Lets the oldest go past the count or the age, moving the floor along. */
+  private evict(ring: BoardRing, now: number): void {
     const tooOld = now - this.maxAgeMs;
     while (
       ring.events.length - ring.start > this.perBoard ||

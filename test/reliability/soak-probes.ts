@@ -48,3 +48,21 @@ export async function sampleWorkers(url: string): Promise<WorkerSample[]> {
   }
   return [...byWorker.values()];
 }
+
+/**
+ * Resumes replayed, by kind, over the installation's life (retired workers included):
+ * `pulseboard_replays_total` (`memory`: from a worker's memory, `client`: from the log, `gap`: a worker's
+ * own gap fill).
+ */
+export async function replaysByKind(url: string): Promise<Record<string, number>> {
+  const response = await fetch(`${url}/metrics`, {
+    headers: { Authorization: `Bearer ${SOAK_METRICS_TOKEN}` },
+    signal: AbortSignal.timeout(5000),
+  });
+  const byKind: Record<string, number> = {};
+  for (const line of (await response.text()).split('\n')) {
+    const match = /^pulseboard_replays_total\{(?:[^}]*,)?kind="([^"]+)"[^}]*\} (\S+)$/.exec(line);
+    if (match) byKind[match[1]!] = (byKind[match[1]!] ?? 0) + Number(match[2]);
+  }
+  return byKind;
+}

@@ -21,6 +21,8 @@ export interface SoakThreadData {
 export type SoakThreadCommand =
   | { type: 'open'; cookie: string; localAddresses: string[]; concurrency: number }
   | { type: 'report'; published: number }
+  /** How many clients miss a value in (from, published]: still catching up after a reload. */
+  | { type: 'behind'; from: number; published: number }
   | { type: 'close' };
 
 /** What the thread's clients saw, summed; `lost` counts values 1..published a client never received. */
@@ -43,6 +45,7 @@ export interface SoakTotals {
 
 export interface SoakThreadReply {
   failures: number;
+  behind?: number;
   firstError?: string;
   totals?: SoakTotals;
 }
@@ -120,6 +123,21 @@ function received(client: SseClient, published: number): number {
   return count;
 }
 
+/** Clients missing a value in (from, published]: cheaper than the totals, for polling during a run. */
+function behindSince(from: number, published: number): number {
+  let behind = 0;
+  for (const client of clients) {
+    const last = Math.min(published, client.seen.length - 1);
+    for (let value = Math.max(1, from + 1); value <= last; value += 1) {
+      if (!client.seen[value]) {
+        behind += 1;
+        break;
+      }
+    }
+  }
+  return behind;
+}
+
 function totals(published: number): SoakTotals {
   const result: SoakTotals = {
     clients: clients.length,
@@ -166,6 +184,8 @@ async function handle(command: SoakThreadCommand): Promise<SoakThreadReply> {
     }
     case 'report':
       return { failures: 0, totals: totals(command.published) };
+    case 'behind':
+      return { failures: 0, behind: behindSince(command.from, command.published) };
     case 'close':
       closing = true;
       for (const client of clients) client.drop();

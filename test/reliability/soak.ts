@@ -36,7 +36,7 @@ import { login } from '../helpers/auth.ts';
 import { startTestRedis } from '../helpers/redis-server.ts';
 import { sleep } from '../helpers/sse-client.ts';
 import { ROOT, startPm2Cluster, type Pm2Cluster } from '../ops/pm2-cluster.ts';
-import { sampleWorkers, SOAK_METRICS_TOKEN, type WorkerSample } from './soak-probes.ts';
+import { replaysByKind, sampleWorkers, SOAK_METRICS_TOKEN, type WorkerSample } from './soak-probes.ts';
 import type { SoakThreadCommand, SoakThreadData, SoakThreadReply, SoakTotals } from './soak-thread.ts';
 
 const { values: args } = parseArgs({
@@ -74,6 +74,8 @@ const DRAIN_MS = 60_000;
 const NO_RELOAD_BEFORE_END_MS = 20_000;
 /** After a reload, how long the new workers take to settle (replays for the streams that moved). */
 const STEADY_AFTER_RELOAD_MS = 30_000;
+/** After a reload, how long the soak waits at most for every stream to have what was published by its end. */
+const CATCH_UP_LIMIT_MS = 90_000;
 /** Loopback source addresses the streams are spread over (as browsers behind a few NATs). */
 const SOURCE_ADDRESSES = 4;
 const PUBLISHER_ENTRY = fileURLToPath(new URL('../../bench/publisher.ts', import.meta.url));
@@ -280,7 +282,32 @@ async function main(): Promise<number> {
 
     // Reloads, on their own schedule, while sampling goes on.
     // Reloads start every RELOAD_EVERY_S; one that ran long pushes the next to half an interval after it.
-    const reloads: { atS: number; ms: number }[] = [];
+    /**
+     * `catchUpMs`: from the reload's end until every stream had every event published up to then (the
+     * resumes of the streams that moved, replayed); absent when that took over CATCH_UP_LIMIT_MS.
+     */
+    const reloads: { atS: number; ms: number; catchUpMs?: number }[] = [];
+    // One command at a time to the threads: each answers its commands in order, one reply each.
+    let asking: Promise<unknown> = Promise.resolve();
+    const askThreads = (command: SoakThreadCommand): Promise<SoakThreadReply[]> => {
+      const run = asking.then(() => Promise.all(threads.map((thread) => ask(thread, command))));
+      asking = run.catch(() => undefined);
+      return run;
+    };
+    const catchUps: Promise<void>[] = [];
+    const measureCatchUp = async (reload: (typeof reloads)[number], from: number) => {
+      const endedAt = performance.now();
+      const target = published;
+      while (performance.now() - endedAt < CATCH_UP_LIMIT_MS) {
+        const replies = await askThreads({ type: 'behind', from, published: target });
+        if (replies.every((reply) => reply.behind === 0)) {
+          reload.catchUpMs = Math.round(performance.now() - endedAt);
+          log(`t=${elapsedS()}s every stream caught up ${reload.catchUpMs} ms after the reload`);
+          return;
+        }
+        await sleep(1000);
+      }
+    };
     let publishing = true;
     let reloadRunning = false;
     let lastReloadEndedAt = Number.NEGATIVE_INFINITY;
@@ -291,12 +318,16 @@ async function main(): Promise<number> {
         if (!publishing || next > SECONDS * 1000 - NO_RELOAD_BEFORE_END_MS) return;
         const atS = elapsedS();
         log(`t=${atS}s pm2 reload …`);
+        // Events from a little before the reload on: what the streams that move resume from.
+        const from = Math.max(0, published - RATE * 2);
         reloadRunning = true;
         const ms = Math.round(await cluster!.reload());
         reloadRunning = false;
         lastReloadEndedAt = performance.now();
-        reloads.push({ atS, ms });
+        const reload = { atS, ms };
+        reloads.push(reload);
         log(`t=${elapsedS()}s pm2 reload took ${ms} ms`);
+        catchUps.push(measureCatchUp(reload, from));
       }
     })();
 
@@ -355,16 +386,13 @@ async function main(): Promise<number> {
     const publisherReport = await report;
     publishing = false;
     await reloading;
+    await Promise.all(catchUps);
     const total = publisherReport.published;
     log(`publisher done: ${total} events (${publisherReport.failed} failed), waiting for every stream`);
 
     // Every stream must reach the last value (or the drain ends).
     const totalsNow = async () =>
-      addTotals(
-        (await Promise.all(threads.map((thread) => ask(thread, { type: 'report', published: total })))).map(
-          (reply) => reply.totals!,
-        ),
-      );
+      addTotals((await askThreads({ type: 'report', published: total })).map((reply) => reply.totals!));
     let totals = await totalsNow();
     const drainEnd = performance.now() + DRAIN_MS;
     while (totals.behind > 0 && performance.now() < drainEnd) {
@@ -372,6 +400,7 @@ async function main(): Promise<number> {
       totals = await totalsNow();
     }
     await takeSample();
+    const replays = await replaysByKind(url).catch(() => ({}));
 
     const steady = samples.filter((sample) => sample.steady && sample.workers.length > 0);
     const third = Math.max(1, Math.floor(steady.length / 3));
@@ -446,6 +475,7 @@ async function main(): Promise<number> {
       connectErrors: Atomics.load(counters, ERRORS),
       reloads,
       deliveryLatency: latency,
+      replays,
       steadySamples: steady.length,
       flatJudged: { lag: judged, rssAcrossReloads: rssJudged, stormStep: stepJudged },
       rss,
@@ -461,7 +491,8 @@ async function main(): Promise<number> {
           `duplicates ${totals.duplicates}, resets ${totals.resets}, id regressions ${totals.idRegressions}`,
         `  reconnects ${result.reconnects}, connect errors ${result.connectErrors} ` +
           `(${JSON.stringify(totals.connectErrors)}), reloads ` +
-          `${reloads.map((r) => `${r.ms} ms`).join(', ') || 'none'}`,
+          `${reloads.map((r) => `${r.ms} ms (caught up ${r.catchUpMs === undefined ? `> ${CATCH_UP_LIMIT_MS}` : r.catchUpMs} ms after)`).join(', ') || 'none'}`,
+        `  resumes replayed by kind: ${JSON.stringify(replays)}`,
         `  delivery latency p50 ${latency.p50Ms} ms, p99 ${latency.p99Ms} ms, max ${latency.maxMs} ms`,
         `  publisher at most ${publisherReport.maxBehindMs} ms behind its schedule; client CPU ` +
           `${median(samples.map((sample) => sample.driverCpuPercent))} % (median of the samples)`,

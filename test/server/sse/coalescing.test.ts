@@ -1,4 +1,4 @@
-import http from 'node:http';
+import net from 'node:net';
 import { expect } from 'chai';
 import { parseEnvelope, type Envelope } from '../../../shared/events.ts';
 import { redisNames } from '../../../shared/keys.ts';
@@ -15,19 +15,28 @@ function metric(id: string, name: string, value: number): Envelope & { name: str
   return parsed.value;
 }
 
-/** Records every ServerResponse.write while installed: which response, and the bytes. */
+/**
+ * Records every socket write of a whole HTTP/1.1 chunk of SSE frames while installed: which socket, the
+ * written Buffer and the frames inside the chunk. A response's own write puts the size line, the data and
+ * the CRLF in separate socket writes, so only the hub's pre-framed chunks are recorded.
+ */
 function recordWrites(): {
-  writes: { response: http.ServerResponse; text: string; chunk: unknown }[];
+  writes: { socket: net.Socket; text: string; chunk: unknown }[];
   restore(): void;
 } {
-  const original = http.ServerResponse.prototype.write;
-  const writes: { response: http.ServerResponse; text: string; chunk: unknown }[] = [];
-  http.ServerResponse.prototype.write = function (this: http.ServerResponse, ...args: unknown[]) {
+  const original = net.Socket.prototype.write;
+  const writes: { socket: net.Socket; text: string; chunk: unknown }[] = [];
+  net.Socket.prototype.write = function (this: net.Socket, ...args: unknown[]) {
     const [chunk] = args;
-    writes.push({ response: this, chunk, text: Buffer.isBuffer(chunk) ? chunk.toString() : String(chunk) });
+    if (Buffer.isBuffer(chunk)) {
+      const framed = /^([0-9a-f]+)\r\n(id: [\s\S]*)\r\n$/.exec(chunk.toString('latin1'));
+      if (framed && Number.parseInt(framed[1] ?? '', 16) === Buffer.byteLength(framed[2] ?? '', 'latin1')) {
+        writes.push({ socket: this, chunk, text: Buffer.from(framed[2] ?? '', 'latin1').toString() });
+      }
+    }
     return Reflect.apply(original, this, args) as boolean;
   } as typeof original;
-  return { writes, restore: () => (http.ServerResponse.prototype.write = original) };
+  return { writes, restore: () => (net.Socket.prototype.write = original) };
 }
 
 function idsIn(text: string): string[] {
@@ -63,7 +72,7 @@ describe('coalesced fan-out', function () {
     await sleep(100);
     recorder.restore();
     const expected = events.map((event) => event.id);
-    // One write per connection, each holding all 50 frames.
+    // One socket write per connection, each one chunk holding all 50 frames.
     expect(recorder.writes).to.have.length(2);
     for (const write of recorder.writes) expect(idsIn(write.text)).to.deep.equal(expected);
     for (const stream of [first!, second!]) {
@@ -94,6 +103,30 @@ describe('coalesced fan-out', function () {
     await db!.waitForText(new RegExp(`id: main:${idsOf('db.').at(-1)}\\n`));
     expect(idsIn(api!.text())).to.deep.equal(idsOf('api.'));
     expect(idsIn(db!.text())).to.deep.equal(idsOf('db.'));
+  });
+
+  it('writes through the response to an HTTP/1.0 client, whose body is not chunked', async function () {
+    const app = await bed.startApp();
+    const session = await bed.login(app.url);
+    const socket = net.connect(Number(new URL(app.url).port), '127.0.0.1');
+    let text = '';
+    socket.on('data', (data: Buffer) => (text += data.toString('latin1')));
+    socket.write(`GET /events HTTP/1.0\r\nHost: 127.0.0.1\r\nCookie: ${session.headers.Cookie}\r\n\r\n`);
+    try {
+      await until(() => text.includes(': pulseboard stream'), 5000, 'the stream');
+      await until(() => app.hub.size === 1, 5000, 'stream registered');
+      const base = Date.now() + 60_000;
+      const events = [0, 1].map((index) => metric(`${base}-${index}`, 'api.rps', index));
+      recorder = recordWrites();
+      for (const event of events) app.hub.deliver(event);
+      await until(() => text.includes(`id: main:${events[1]!.id}\n`), 5000, 'the events');
+      recorder.restore();
+      expect(recorder.writes).to.have.length(0);
+      expect(text).to.not.match(/transfer-encoding: chunked/i);
+      expect(idsIn(text)).to.deep.equal(events.map((event) => event.id));
+    } finally {
+      socket.destroy();
+    }
   });
 
   it('drops an id taken twice or out of order before it reaches any connection', async function () {

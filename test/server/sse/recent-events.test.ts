@@ -35,6 +35,25 @@ describe('recent events', function () {
       expect(ids(recent.after('main', '2-0'))).to.deep.equal(['3-0', '4-0', '5-0']);
     });
 
+    it('starts with the newest events of the log (a warm start) and covers every id from its floor', function () {
+      const recent = new RecentEvents({ perBoard: 3, maxAgeMs: 1000 });
+      const read = ['2-0', '3-0', '4-0', '5-0'].map((id) => event('main', id));
+      // Four read for three kept: the oldest goes past the count, and the floor moves onto it.
+      recent.start('main', '1-0', read, [100, 100, 100, 100], 100);
+      expect(recent.after('main', '1-0')).to.equal(undefined);
+      expect(ids(recent.after('main', '2-0'))).to.deep.equal(['3-0', '4-0', '5-0']);
+      recent.add(event('main', '6-0'), 200);
+      expect(ids(recent.after('main', '4-0'))).to.deep.equal(['5-0', '6-0']);
+      // Aged by when they were sequenced: 3-0 and 4-0 are too old at 1150, 5-0 (sequenced at 900) is not.
+      const aged = new RecentEvents({ maxAgeMs: 1000 });
+      aged.start('main', '1-0', read.slice(1), [100, 100, 900], 1150);
+      expect(aged.after('main', '3-0')).to.equal(undefined);
+      expect(ids(aged.after('main', '4-0'))).to.deep.equal(['5-0']);
+      // A board kept already is not started again.
+      aged.start('main', '0-0', read, [1150, 1150, 1150, 1150], 1150);
+      expect(aged.after('main', '2-0')).to.equal(undefined);
+    });
+
     it('lets events go past their age, and starts over after a hole', function () {
       const recent = new RecentEvents({ maxAgeMs: 1000 });
       recent.start('main', '1-0');
