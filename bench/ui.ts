@@ -25,8 +25,15 @@ const { values } = parseArgs({
     height: { type: 'string', default: '1080' },
     /** Writes a Chromium trace of the first run of each scenario to <prefix>-<n>.json, for a closer look. */
     trace: { type: 'string' },
+    /**
+     * The trace's categories, comma-separated; playwright's default (with the V8 sampling profiler, which
+     * slows the page down a lot) when not given. E.g. `devtools.timeline,toplevel,v8,cc,blink`.
+     */
+    'trace-categories': { type: 'string' },
     /** Prints the functions with the most main-thread self time (a V8 CPU profile) for each scenario's first run. */
     profile: { type: 'boolean', default: false },
+    /** The scenarios to run, by key (tiles, charts, 24h), comma-separated; all three by default. */
+    scenarios: { type: 'string', default: 'tiles,charts,24h' },
   },
 });
 const SERVICES = Number(values.services);
@@ -384,12 +391,14 @@ async function main(): Promise<void> {
     await page.evaluate(PROBES);
 
     const scenarios = [
-      { label: 'tiles in view', prepare: () => page.evaluate(() => scrollTo(0, 0)) },
+      { key: 'tiles', label: 'tiles in view', prepare: () => page.evaluate(() => scrollTo(0, 0)) },
       {
+        key: 'charts',
         label: 'charts in view',
         prepare: () => page.evaluate(() => document.getElementById('metrics')?.scrollIntoView()),
       },
       {
+        key: '24h',
         label: 'charts 24h+marks',
         prepare: async () => {
           await page.locator('#chart-range').selectOption('24h');
@@ -398,14 +407,19 @@ async function main(): Promise<void> {
           await page.waitForFunction(() => document.querySelectorAll('.chart-marker').length > 0);
         },
       },
-    ];
+    ].filter((scenario) => values.scenarios.split(',').includes(scenario.key));
     const summary: [string, RunResult, RunResult[]][] = [];
     for (const scenario of scenarios) {
       await scenario.prepare();
       const results: RunResult[] = [];
       for (let run = 1; run <= RUNS; run += 1) {
         const tracing = values.trace !== undefined && run === 1;
-        if (tracing) await browser.startTracing(page, { path: `${values.trace}-${summary.length + 1}.json` });
+        if (tracing) {
+          await browser.startTracing(page, {
+            path: `${values.trace}-${summary.length + 1}.json`,
+            ...(values['trace-categories'] ? { categories: values['trace-categories'].split(',') } : {}),
+          });
+        }
         const profiling = values.profile && run === 1;
         if (profiling) await startProfile(clocks.wall);
         const result = await measure(page, clocks, env);
