@@ -3,7 +3,6 @@
 // from there, with bodies encoded once, instead of one log read per client. The seam between that read
 // and the board's live messages loses and doubles nothing.
 import { expect } from 'chai';
-import { connect } from 'node:net';
 import { EventBus, PROBE_PREFIX } from '../../../server/bus/event-bus.ts';
 import { readRecentEvents } from '../../../server/bus/event-log.ts';
 import { createLogger } from '../../../server/log.ts';
@@ -15,6 +14,7 @@ import { createPublisher, createSequencer, type Publisher } from '../../../share
 import { sleep, until } from '../../helpers/sse-client.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
 import { logIds } from '../sse/stream-helpers.ts';
+import { monitorCommands } from '../../helpers/redis-monitor.ts';
 
 const metric = (value: number) => ({ type: 'metric', name: 'm', value });
 
@@ -71,14 +71,9 @@ describe('warm start: a worker reads the newest events of a board when it starts
       const log = redisNames(bed.prefix).log;
 
       // MONITOR on a raw socket: a replay read of the log (XRANGE) would show here.
-      const { hostname, port } = new URL(bed.redis.url);
-      const monitor = connect({ host: hostname, port: Number(port) });
-      let seen = '';
-      monitor.setEncoding('utf8');
-      monitor.on('data', (chunk: string) => (seen += chunk));
+      const monitor = await monitorCommands(bed.redis.url);
+      let seen: string;
       try {
-        monitor.write('MONITOR\r\n');
-        await until(() => seen.startsWith('+OK'), 5000, 'MONITOR');
         const resumed = bed.openStream(`${app.url}/events`, {
           headers: { ...session.headers, 'Last-Event-ID': lastSeen },
         });
@@ -88,10 +83,9 @@ describe('warm start: a worker reads the newest events of a board when it starts
         await sleep(200);
         expect(resumed.events.map((event) => event.id)).to.deep.equal([...published.slice(10), live]);
         expect(resumed.resets).to.equal(0);
-        await bed.client.sendCommand(['ECHO', 'done-monitoring']);
-        await until(() => seen.includes('done-monitoring'), 5000, 'the end mark');
+        seen = await monitor.stop(bed.client);
       } finally {
-        monitor.destroy();
+        monitor.close();
       }
       expect(seen, 'no replay read of the log').to.not.match(new RegExp(`"XRANGE" "${log}"`, 'i'));
       const replays = (await app.metrics.replays.get()).values;

@@ -2,12 +2,12 @@
 // lately per board, and a resume whose id that covers is replayed from it, with no read of the board's
 // log; an id it does not cover (older, newer, after a hole) still goes to the log.
 import { expect } from 'chai';
-import { connect } from 'node:net';
 import { RecentEvents, type RecentEvent } from '../../../server/sse/recent-events.ts';
 import { redisNames } from '../../../shared/keys.ts';
 import { createPublisher } from '../../../shared/publisher.ts';
 import { until } from '../../helpers/sse-client.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
+import { monitorCommands } from '../../helpers/redis-monitor.ts';
 
 function event(board: string, id: string): RecentEvent {
   return { board, id, body: Buffer.from(`data: ${id}\n\n`), topic: 'metric:m' };
@@ -99,14 +99,9 @@ describe('recent events', function () {
       );
 
       // MONITOR on a raw socket: any read of the log while the stream resumes would show here.
-      const { hostname, port } = new URL(bed.redis.url);
-      const monitor = connect({ host: hostname, port: Number(port) });
-      let seen = '';
-      monitor.setEncoding('utf8');
-      monitor.on('data', (chunk: string) => (seen += chunk));
+      const monitor = await monitorCommands(bed.redis.url);
+      let seen: string;
       try {
-        monitor.write('MONITOR\r\n');
-        await until(() => seen.startsWith('+OK'), 5000, 'MONITOR');
         const resumed = bed.openStream(`${app.url}/events`, {
           headers: { ...session.headers, 'Last-Event-ID': lastSeen },
         });
@@ -114,10 +109,9 @@ describe('recent events', function () {
         expect(resumed.events.map((each) => (each.type === 'metric' ? each.value : undefined))).to.deep.equal(
           Array.from({ length: 20 }, (_, index) => index + 1),
         );
-        await bed.client.sendCommand(['ECHO', 'done-monitoring']);
-        await until(() => seen.includes('done-monitoring'), 5000, 'the end mark');
+        seen = await monitor.stop(bed.client);
       } finally {
-        monitor.destroy();
+        monitor.close();
       }
       expect(seen, 'no read of the log').to.not.include(`"${log}"`);
     });
