@@ -139,19 +139,31 @@ export class RawIngest {
     return this.options.sequencer.names.ingestPositionPrefix + marker;
   }
 
-  /** Stops counting; queued batches keep their (valid) positions and are still sequenced. */
+  /**
+   * Stops counting; queued batches keep their (valid) positions and are still sequenced. A new marker is
+   * published on 'ready', and in any case once `markerTimeoutMs` has passed without one: a lost connection
+   * is not always followed by a 'ready' (a Cluster pub/sub connection re-opened by node-redis itself), and
+   * a worker that never counts again would silently leave every position to the others.
+   */
   private unsync(): void {
     this.marker = undefined;
+    this.armResync();
+  }
+
+  /** Publishes a fresh marker after `markerTimeoutMs` unless one has been seen by then. */
+  private armResync(): void {
+    if (this.stopped) return;
+    clearTimeout(this.markerTimer);
+    this.markerTimer = setTimeout(() => {
+      if (this.marker === undefined) void this.sync();
+    }, this.options.markerTimeoutMs ?? 1000);
   }
 
   /** Registers a fresh marker, then publishes it; re-publishes if it does not come back in time. */
   private async sync(): Promise<void> {
     if (this.stopped) return;
-    const { redis, sequencer, markerTimeoutMs = 1000 } = this.options;
-    clearTimeout(this.markerTimer);
-    this.markerTimer = setTimeout(() => {
-      if (this.marker === undefined) void this.sync();
-    }, markerTimeoutMs);
+    const { redis, sequencer } = this.options;
+    this.armResync();
     const marker = randomBytes(16).toString('hex');
     try {
       await redis.set(this.positionKey(marker), '-1', { PX: this.positionTtlMs });

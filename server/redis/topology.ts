@@ -259,7 +259,7 @@ export function pinClassicPubSub(client: RedisClient, key: string): void {
   const follow = async (): Promise<void> => {
     const current = slots.pubSubNode;
     const master = slots.slots[slot]?.master;
-    if (current === undefined || master === undefined || current.address === master.address) return;
+    if (current === undefined || master === undefined) return;
     // A connection node-redis just opened gets its listeners once connected (to a live node: soon).
     if (current.connectPromise !== undefined) {
       let timer: NodeJS.Timeout | undefined;
@@ -271,6 +271,16 @@ export function pinClassicPubSub(client: RedisClient, key: string): void {
       if (!connected) return;
     }
     if (slots.pubSubNode !== current) return;
+    if (current.address === master.address) {
+      // node-redis re-opens the pub/sub connection itself when its node left the slot map (a killed
+      // primary), on a node of its choosing; when that is the right one, nothing is moved, but the new
+      // connection's 'ready' was never passed on: raw ingest must still learn it can count again.
+      if (!watched.has(current.client)) {
+        watch(current.client);
+        cluster.emit('ready');
+      }
+      return;
+    }
     const channels = current.client.getPubSubListeners('CHANNELS');
     const patterns = current.client.getPubSubListeners('PATTERNS');
     slots.pubSubNode = undefined;
