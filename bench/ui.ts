@@ -6,7 +6,9 @@
 // (requestAnimationFrame intervals; long animation frames and long tasks >= 50 ms). Three scenarios: the
 // top of the page (tiles in view, charts below the fold), scrolled to the charts (15-minute range), and
 // the charts in the 24-hour range with their annotation markers (docs/dashboard.md, "Ranges and history").
-// Prints medians over --runs. Target (docs/dashboard.md, "Performance"): under 25% busy, no frame over 50 ms.
+// Prints medians over --runs, then each scenario's long animation frames: their phases (before rendering,
+// rendering callbacks, style and layout onwards) and script attribution, each frame with its start time
+// (a cadence shows what sets them off). Target (docs/dashboard.md, "Performance"): under 25% busy, no frame over 50 ms.
 import { parseArgs } from 'node:util';
 import type { CDPSession, Page } from 'playwright-core';
 import type { SingleEventInput } from '../shared/events.ts';
@@ -61,12 +63,38 @@ interface RunResult {
   longFrameMax: number;
   longTasks: number;
   published: number;
+  /** Every long animation frame of the run (for the attribution summary; not part of the medians). */
+  frames: LongFrame[];
 }
 
 interface PageSample {
   intervals: number[];
-  longFrames: number[];
+  longFrames: LongFrame[];
   longTasks: number[];
+}
+
+/** One script of a long animation frame, as its `scripts` attribution names it. */
+interface LongFrameScript {
+  sourceURL: string;
+  invoker: string;
+  invokerType: string;
+  duration: number;
+  forcedStyleAndLayoutDuration: number;
+}
+
+/**
+ * A long animation frame, its phases in ms: work before rendering began (tasks, callbacks), the
+ * rendering steps before style and layout (rAF callbacks, observers), style and layout with what
+ * follows it on the main thread (paint, commit).
+ */
+interface LongFrame {
+  startTime: number;
+  duration: number;
+  blockingDuration: number;
+  beforeRender: number;
+  renderCallbacks: number;
+  styleLayoutAndAfter: number;
+  scripts: LongFrameScript[];
 }
 
 function median(list: number[]): number {
@@ -207,8 +235,26 @@ const PROBES = `(() => {
     if (on && !was) requestAnimationFrame(frame);
   };
   new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) sample.longFrames.push(entry.duration);
-  }).observe({ type: 'long-animation-frame' });
+    for (const entry of list.getEntries()) {
+      const renderStart = entry.renderStart || entry.startTime + entry.duration;
+      const layoutStart = entry.styleAndLayoutStart || renderStart;
+      sample.longFrames.push({
+        startTime: entry.startTime,
+        duration: entry.duration,
+        blockingDuration: entry.blockingDuration,
+        beforeRender: renderStart - entry.startTime,
+        renderCallbacks: layoutStart - renderStart,
+        styleLayoutAndAfter: entry.startTime + entry.duration - layoutStart,
+        scripts: entry.scripts.map((script) => ({
+          sourceURL: script.sourceURL,
+          invoker: script.invoker,
+          invokerType: script.invokerType,
+          duration: script.duration,
+          forcedStyleAndLayoutDuration: script.forcedStyleAndLayoutDuration,
+        })),
+      });
+    }
+  }).observe({ type: 'long-animation-frame', buffered: true });
   new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) sample.longTasks.push(entry.duration);
   }).observe({ type: 'longtask' });
@@ -232,12 +278,43 @@ function numbers(value: unknown): number[] {
   return Array.isArray(value) ? value.filter((item): item is number => typeof item === 'number') : [];
 }
 
+const numberIn = (value: object, key: string): number => {
+  const field: unknown = Reflect.get(value, key);
+  return typeof field === 'number' ? field : 0;
+};
+const stringIn = (value: object, key: string): string => {
+  const field: unknown = Reflect.get(value, key);
+  return typeof field === 'string' ? field : '';
+};
+const objects = (value: unknown): object[] =>
+  Array.isArray(value)
+    ? value.filter((item): item is object => typeof item === 'object' && item !== null)
+    : [];
+
+function longFrames(value: unknown): LongFrame[] {
+  return objects(value).map((frame) => ({
+    startTime: numberIn(frame, 'startTime'),
+    duration: numberIn(frame, 'duration'),
+    blockingDuration: numberIn(frame, 'blockingDuration'),
+    beforeRender: numberIn(frame, 'beforeRender'),
+    renderCallbacks: numberIn(frame, 'renderCallbacks'),
+    styleLayoutAndAfter: numberIn(frame, 'styleLayoutAndAfter'),
+    scripts: objects(Reflect.get(frame, 'scripts')).map((script) => ({
+      sourceURL: stringIn(script, 'sourceURL'),
+      invoker: stringIn(script, 'invoker'),
+      invokerType: stringIn(script, 'invokerType'),
+      duration: numberIn(script, 'duration'),
+      forcedStyleAndLayoutDuration: numberIn(script, 'forcedStyleAndLayoutDuration'),
+    })),
+  }));
+}
+
 async function takeSample(page: Page): Promise<PageSample> {
   const taken: unknown = await page.evaluate(TAKE_SAMPLE);
   if (typeof taken !== 'object' || taken === null) throw new Error('the page probes are missing');
   return {
     intervals: numbers(Reflect.get(taken, 'intervals')),
-    longFrames: numbers(Reflect.get(taken, 'longFrames')),
+    longFrames: longFrames(Reflect.get(taken, 'longFrames')),
     longTasks: numbers(Reflect.get(taken, 'longTasks')),
   };
 }
@@ -290,9 +367,10 @@ async function measure(page: Page, clocks: Clocks, env: BrowserEnvironment): Pro
     frameP95: percentile(sample.intervals, 95),
     frameMax: Math.max(0, ...sample.intervals),
     longFrames: sample.longFrames.length,
-    longFrameMax: Math.max(0, ...sample.longFrames),
+    longFrameMax: Math.max(0, ...sample.longFrames.map((frame) => frame.duration)),
     longTasks: sample.longTasks.length,
     published,
+    frames: sample.longFrames,
   };
 }
 
@@ -352,8 +430,50 @@ const HEADER = [
   'tasks'.padStart(6),
 ].join(' ');
 
+const ms = (value: number) => `${value.toFixed(0)} ms`;
+
+/**
+ * Where the long animation frames' time went, over all runs of a scenario: the phases (before rendering,
+ * rendering callbacks, style and layout onwards), the scripts by invoker, and each frame on one line.
+ */
+function longFrameSummary(label: string, frames: LongFrame[]): string {
+  if (frames.length === 0) return `  long animation frames, ${label}: none\n`;
+  const sum = (pick: (frame: LongFrame) => number) => frames.reduce((total, frame) => total + pick(frame), 0);
+  const scripts = frames.flatMap((frame) => frame.scripts);
+  const scriptMs = scripts.reduce((total, script) => total + script.duration, 0);
+  const forcedMs = scripts.reduce((total, script) => total + script.forcedStyleAndLayoutDuration, 0);
+  const byInvoker = new Map<string, { count: number; ms: number }>();
+  for (const script of scripts) {
+    const file = script.sourceURL.split('/').at(-1) ?? '';
+    const key = `${script.invokerType} ${script.invoker} ${file}`;
+    const entry = byInvoker.get(key) ?? { count: 0, ms: 0 };
+    entry.count += 1;
+    entry.ms += script.duration;
+    byInvoker.set(key, entry);
+  }
+  const lines = [
+    `  long animation frames, ${label}: ${frames.length}, ${ms(sum((frame) => frame.duration))} in all ` +
+      `(blocking ${ms(sum((frame) => frame.blockingDuration))}): before rendering ` +
+      `${ms(sum((frame) => frame.beforeRender))}, rendering callbacks ${ms(sum((frame) => frame.renderCallbacks))}, ` +
+      `style+layout and after ${ms(sum((frame) => frame.styleLayoutAndAfter))}; ` +
+      `scripts ${ms(scriptMs)} (forced style+layout ${ms(forcedMs)})`,
+    ...[...byInvoker]
+      .sort((a, b) => b[1].ms - a[1].ms)
+      .slice(0, 8)
+      .map(([key, entry]) => `    ${ms(entry.ms).padStart(8)} in ${String(entry.count).padStart(3)}  ${key}`),
+    ...frames.map(
+      (frame) =>
+        `    at ${(frame.startTime / 1000).toFixed(1).padStart(7)} s: ${ms(frame.duration).padStart(7)} = ` +
+        `${ms(frame.beforeRender)} before + ${ms(frame.renderCallbacks)} callbacks + ` +
+        `${ms(frame.styleLayoutAndAfter)} style+layout on; scripts ` +
+        (frame.scripts.map((script) => `${script.invoker} ${ms(script.duration)}`).join(', ') || 'none'),
+    ),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
 function medianResult(results: RunResult[]): RunResult {
-  const pick = (key: keyof RunResult) => median(results.map((result) => result[key]));
+  const pick = (key: Exclude<keyof RunResult, 'frames'>) => median(results.map((result) => result[key]));
   return {
     busyPercent: pick('busyPercent'),
     cpuPercent: pick('cpuPercent'),
@@ -367,6 +487,7 @@ function medianResult(results: RunResult[]): RunResult {
     longFrameMax: pick('longFrameMax'),
     longTasks: pick('longTasks'),
     published: pick('published'),
+    frames: results.flatMap((result) => result.frames),
   };
 }
 
@@ -440,6 +561,8 @@ async function main(): Promise<void> {
     );
     process.stdout.write(`${HEADER}\n`);
     for (const [label, result] of summary) process.stdout.write(`${row(label, result)}\n`);
+    process.stdout.write('\n');
+    for (const [label, result] of summary) process.stdout.write(longFrameSummary(label, result.frames));
     const worst = summary.map(([, result]) => result);
     const busyOk = worst.every((result) => result.busyPercent < 25);
     const framesOk = worst.every((result) => result.frameMax <= 50);
