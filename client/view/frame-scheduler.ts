@@ -1,7 +1,7 @@
 // Batches DOM work per animation frame: any number of `request()` calls before the next frame cost one
 // render, so a burst of events is drawn once. Renders are also spaced by `minIntervalMs`: every frame
 // that changes the page pays style, layout, paint and commit for the whole document, so at 50 events/s
-// drawing ten batches a second instead of fifty is most of the saving (docs/dashboard.md, "Performance").
+// drawing a few batches a second instead of fifty is most of the saving (docs/dashboard.md, "Performance").
 //
 // A hidden page renders nothing (docs/dashboard.md, "Background tabs"): the state keeps up, the DOM
 // waits; when the page is shown again, the current state is drawn in the next frame, without waiting

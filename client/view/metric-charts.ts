@@ -47,6 +47,12 @@ const SLIDE_MS: Record<ChartRange, number> = {
   '24h': 60_000,
   '7d': 300_000,
 };
+/**
+ * Charts whose markers are placed (or moved) in one frame. A new annotation adds a marker to every chart
+ * in view (and near it): fifty-odd elements inserted in one frame, whose style, layout and paint made a
+ * long frame; spread over frames, each pays a few milliseconds.
+ */
+const MARKED_CHARTS_PER_FRAME = 8;
 const PLOT_HEIGHT = 130;
 /** A failed history read is asked again after this long. */
 const HISTORY_RETRY_MS = 5000;
@@ -307,8 +313,14 @@ export class MetricCharts {
     let nextRedrawAt = Infinity;
     const now = performance.now();
     const redrawMs = REDRAW_MIN_MS[this.range];
+    let markedCharts = 0;
     for (const card of this.cards.values()) {
       if (!card.marksStale || !card.visible || !card.plot) continue;
+      if (markedCharts === MARKED_CHARTS_PER_FRAME) {
+        waiting = true;
+        break;
+      }
+      markedCharts += 1;
       card.marksStale = false;
       this.placeMarkers(card, card.plot);
     }
@@ -496,8 +508,10 @@ export class MetricCharts {
 
   private draw(card: ChartCard): void {
     const { data, counts } = this.dataOf(card);
-    if (card.plot) {
-      card.plot.setData(data);
+    const plot = card.plot;
+    if (plot) {
+      // Drawn now, not in a microtask: the frame's budget then counts the draw.
+      plot.batch(() => plot.setData(data));
     } else {
       const width = Math.floor(card.host.clientWidth);
       if (width <= 0) return;
