@@ -458,6 +458,11 @@ export class MetricCharts {
     const markers = element('div', 'chart-markers');
     markers.setAttribute('role', 'group');
     markers.setAttribute('aria-label', `Annotations on ${series.name}`);
+    const raise = (raised: boolean) => () => markers.classList.toggle('chart-markers-raised', raised);
+    markers.addEventListener('pointerover', raise(true));
+    markers.addEventListener('pointerout', raise(false));
+    markers.addEventListener('focusin', raise(true));
+    markers.addEventListener('focusout', raise(false));
     const plotArea = element('div', 'chart-area');
     plotArea.append(host, markers);
     figure.append(caption, plotArea);
