@@ -313,17 +313,7 @@ export class MetricCharts {
     let nextRedrawAt = Infinity;
     const now = performance.now();
     const redrawMs = REDRAW_MIN_MS[this.range];
-    let markedCharts = 0;
-    for (const card of this.cards.values()) {
-      if (!card.marksStale || !card.visible || !card.plot) continue;
-      if (markedCharts === MARKED_CHARTS_PER_FRAME) {
-        waiting = true;
-        break;
-      }
-      markedCharts += 1;
-      card.marksStale = false;
-      this.placeMarkers(card, card.plot);
-    }
+    this.rendering = true;
     for (const pass of ['data', 'window'] as const) {
       for (const card of this.cards.values()) {
         if (!card.visible) continue;
@@ -344,6 +334,22 @@ export class MetricCharts {
         }
         this.draw(card);
       }
+    }
+    this.rendering = false;
+    // Markers are placed after every canvas of the frame is drawn: a canvas setting its font recomputes
+    // style first, so marker writes between draws made one style recalculation per chart. Charts drawn
+    // just now move theirs in step; new annotations reach a few charts a frame.
+    let markedCharts = 0;
+    for (const card of this.cards.values()) {
+      if (!card.marksStale || !card.visible || !card.plot) continue;
+      const drawnNow = card.drawnAt >= now;
+      if (!drawnNow && markedCharts === MARKED_CHARTS_PER_FRAME) {
+        waiting = true;
+        continue;
+      }
+      if (!drawnNow) markedCharts += 1;
+      card.marksStale = false;
+      this.placeMarkers(card, card.plot);
     }
     if (waiting) this.requestFrame();
     else if (nextRedrawAt < Infinity) this.requestFrameAt(nextRedrawAt);
@@ -381,6 +387,15 @@ export class MetricCharts {
     if (!card || card.visible === visible) return;
     card.visible = visible;
     if (visible) this.requestFrame();
+  }
+
+  /** A render is drawing charts: their markers are placed at its end. */
+  private rendering = false;
+
+  /** A chart was drawn: its markers follow its scales, in this render or (drawn outside one) the next. */
+  private markersDue(card: ChartCard): void {
+    card.marksStale = true;
+    if (!this.rendering) this.requestFrame();
   }
 
   private redrawTimer: ReturnType<typeof setTimeout> | undefined;
@@ -545,8 +560,8 @@ export class MetricCharts {
   }
 
   /**
-   * One button per annotation at its time, over the plot; rebuilt only when they, the window or the size
-   * changed. Called from uPlot's draw hook: its scales are only current once it has drawn.
+   * One button per annotation at its time, by the plot; rebuilt only when they, the window or the size
+   * changed. Called once the chart has drawn: uPlot's scales are only current then.
    */
   private placeMarkers(card: ChartCard, plot: uPlot): void {
     const shown = this.annotationsOf(card);
@@ -639,7 +654,7 @@ export class MetricCharts {
       height: PLOT_HEIGHT,
       legend: { show: false },
       cursor: { show: false },
-      hooks: { draw: [(plot) => this.placeMarkers(card, plot)] },
+      hooks: { draw: [() => this.markersDue(card)] },
       scales: {
         // The window always ends now, so quiet charts still show how long they have been quiet.
         x: { time: true, range: () => [this.windowEnd - RANGE_MS[this.range] / 1000, this.windowEnd] },
