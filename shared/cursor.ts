@@ -17,48 +17,65 @@ export const MAX_CURSOR_LENGTH = MAX_BOARDS_PER_STREAM * (64 + 1 + 41 + 1);
 /** The cursor as frame id text: the same boards and ids always give the same text. */
 export function formatCursor(cursor: Cursor): string {
   const boards = [...cursor.keys()].sort();
-  return formatPositions(
-    boards,
-    boards.map((board) => cursor.get(board)),
-  );
+  const ids: (string | undefined)[] = [];
+  for (const board of boards) ids.push(cursor.get(board));
+  return formatPositions(boards, ids);
 }
 
-/** Millisecond parts above this are written in the plain form: ages are computed in doubles. */
+/** Millisecond parts with more digits are written in the plain form: ages are computed in doubles. */
 const MAX_COMPACT_MS_DIGITS = 15;
+
+/** The ms part of a stream id (`dash`: where its `-` is), digit by digit: no substring on the hot path. */
+function msOf(id: string, dash: number): number {
+  let ms = 0;
+  for (let at = 0; at < dash; at += 1) ms = ms * 10 + id.charCodeAt(at) - 48;
+  return ms;
+}
 
 /**
  * `ids[i]` is the position of `boards[i]` (boards in name order; undefined: no position, left out), as
- * frame id text. The fan-out's own entry point: one call per event and group of boards, not per stream.
+ * frame id text. Called for every frame: once per event and group of streams on the live path, once per
+ * event and stream on a replay.
  */
 export function formatPositions(boards: readonly string[], ids: readonly (string | undefined)[]): string {
+  const ms = msScratch;
   let count = 0;
   let newest = -1;
-  let plain = false;
-  for (const id of ids) {
+  for (let index = 0; index < ids.length; index += 1) {
+    const id = ids[index];
     if (id === undefined) continue;
-    count += 1;
     const dash = id.indexOf('-');
-    if (dash > MAX_COMPACT_MS_DIGITS) plain = true;
-    else newest = Math.max(newest, Number(id.slice(0, dash)));
+    if (dash > MAX_COMPACT_MS_DIGITS) return plainPositions(boards, ids);
+    count += 1;
+    const value = msOf(id, dash);
+    ms[index] = value;
+    if (value > newest) newest = value;
   }
-  if (count <= 1 || plain) {
-    const pairs: string[] = [];
-    boards.forEach((board, index) => {
-      const id = ids[index];
-      if (id !== undefined) pairs.push(`${board}:${id}`);
-    });
-    return pairs.join(',');
-  }
+  if (count <= 1) return plainPositions(boards, ids);
   let text = `${newest}~`;
   let first = true;
-  boards.forEach((board, index) => {
+  for (let index = 0; index < boards.length; index += 1) {
     const id = ids[index];
-    if (id === undefined) return;
-    const dash = id.indexOf('-');
-    const seq = id.slice(dash + 1);
-    text += `${first ? '' : ','}${board}:${newest - Number(id.slice(0, dash))}${seq === '0' ? '' : `-${seq}`}`;
+    if (id === undefined) continue;
+    text += `${first ? '' : ','}${boards[index]}:${newest - (ms[index] ?? 0)}`;
     first = false;
-  });
+    // A sequence of 0, by far the most common, is left out.
+    const dash = id.length - 2;
+    if (id.charCodeAt(dash) !== 45 || id.charCodeAt(dash + 1) !== 48) text += id.slice(id.indexOf('-'));
+  }
+  return text;
+}
+
+/** formatPositions' ms parts, reused: it runs to completion, and boards per stream are bounded. */
+const msScratch: number[] = [];
+
+function plainPositions(boards: readonly string[], ids: readonly (string | undefined)[]): string {
+  let text = '';
+  for (let index = 0; index < boards.length; index += 1) {
+    const id = ids[index];
+    if (id === undefined) continue;
+    text += `${text === '' ? '' : ','}${boards[index]}:${id}`;
+  }
   return text;
 }
 
