@@ -15,7 +15,7 @@ import { cpuMicros, memoryAfterGc, rssKiB } from './proc-stats.ts';
 import { trackChild, stopChild } from './processes.ts';
 import type { PublisherOptions, PublisherReport } from './publisher.ts';
 import type { Scenario } from './scenarios.ts';
-import { startSystem, type CeilingSession, type SystemName } from './systems.ts';
+import { startSystem, type CeilingSession, type RunningSystem, type SystemName } from './systems.ts';
 import { medianOf, mergeTimelines, type EventSpread } from './timeline.ts';
 
 export interface RunSettings {
@@ -93,6 +93,12 @@ export interface Measurement {
 const PUBLISHER_ENTRY = fileURLToPath(new URL('./publisher.ts', import.meta.url));
 /** Wait after start and after connecting before reading memory (then a forced GC, see proc-stats.ts). */
 const SETTLE_MS = 2000;
+/**
+ * Streams opened and closed on every system before its idle memory reading and the timed setup: a fresh
+ * worker's one-time growth (compiled code, buffer pools, caches) and its first connections handled by
+ * unoptimized code are not what one more stream costs a running server.
+ */
+const WARMUP_STREAMS = 200;
 /** The drain ends when nothing has arrived for this long (or everything has). */
 const DRAIN_IDLE_MS = 20_000;
 const DRAIN_MAX_MS = 90_000;
@@ -112,6 +118,24 @@ async function createBoards(redisUrl: string, prefix: string, boards: readonly s
     for (const board of boards) await store.add(board);
   } finally {
     await redis.quit();
+  }
+}
+
+/** Opens WARMUP_STREAMS streams, then closes them (see WARMUP_STREAMS). */
+async function warmUp(running: RunningSystem, concurrency: number): Promise<void> {
+  const pool = await DriverPool.start({
+    host: running.host,
+    port: running.port,
+    streams: WARMUP_STREAMS,
+    threadsPerDriver: 1,
+    epochMs: Date.now(),
+    maxSeq: 1,
+  });
+  try {
+    const opened = await pool.open(running.cookies, concurrency);
+    if (opened.failures > 0) progress(`warm-up: ${opened.failures}/${WARMUP_STREAMS} streams failed to open`);
+  } finally {
+    await pool.close();
   }
 }
 
@@ -183,6 +207,7 @@ export async function runScenario(
   let pool: DriverPool | undefined;
   try {
     const pids = await running.workerPids();
+    await warmUp(running, settings.openConcurrency);
     await delay(SETTLE_MS);
     const idleRss = await rssKiB(pids);
     const idleGc = await memoryAfterGc(running.memoryDir, pids);

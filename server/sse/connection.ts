@@ -2,7 +2,7 @@
 // or a stream transform (docs/architecture.md, "Light connections"). The hub hands it whole batches of
 // frames (`deliverBatch`); the route writes the preamble and replays through it.
 import type { ServerResponse } from 'node:http';
-import { formatCursor } from '../../shared/cursor.ts';
+import { formatPositions } from '../../shared/cursor.ts';
 import { compareStreamIds } from '../../shared/events.ts';
 import { encodeBoardsRemoved, encodeIdLine } from './frame.ts';
 import type { TopicFilter } from './topics.ts';
@@ -60,12 +60,9 @@ const ROOM_POLL_MS = 100;
 
 /** `cursor` as frame id text, over `boards` only (a board with no position yet is left out). */
 function cursorTextOf(boards: readonly string[], positions: ReadonlyMap<string, string>): string {
-  const own = new Map<string, string>();
-  for (const board of boards) {
-    const id = positions.get(board);
-    if (id !== undefined) own.set(board, id);
-  }
-  return formatCursor(own);
+  const ids: (string | undefined)[] = [];
+  for (const board of boards) ids.push(positions.get(board));
+  return formatPositions(boards, ids);
 }
 
 export class SseConnection {
@@ -217,7 +214,7 @@ export class SseConnection {
       const have = cursor.get(event.board);
       if (have !== undefined && compareStreamIds(event.id, have) <= 0) continue;
       cursor.set(event.board, event.id);
-      parts.push(encodeIdLine(formatCursor(cursor)), event.body);
+      parts.push(encodeIdLine(cursorTextOf(this.carried, cursor)), event.body);
     }
     return { bytes: parts.length === 0 ? Buffer.alloc(0) : Buffer.concat(parts), length: parts.length / 2 };
   }
@@ -277,7 +274,7 @@ export class SseConnection {
     const have = cursor.get(board);
     if (have !== undefined && compareStreamIds(id, have) <= 0) return false;
     cursor.set(board, id);
-    if (!this.write(Buffer.concat([encodeIdLine(formatCursor(cursor)), body]))) return false;
+    if (!this.write(Buffer.concat([encodeIdLine(cursorTextOf(this.carried, cursor)), body]))) return false;
     return true;
   }
 
@@ -293,7 +290,7 @@ export class SseConnection {
       const have = cursor.get(board);
       if (have !== undefined && compareStreamIds(id, have) <= 0) continue;
       cursor.set(board, id);
-      parts.push(encodeIdLine(formatCursor(cursor)), body);
+      parts.push(encodeIdLine(cursorTextOf(this.carried, cursor)), body);
     }
     if (parts.length === 0) return 0;
     return this.write(Buffer.concat(parts)) ? parts.length / 2 : 0;

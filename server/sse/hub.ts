@@ -3,6 +3,7 @@
 // group (board set and topic filter), and written once per connection when the turn ends. Positions are
 // per board (docs/events.md, "Boards"): each board's ids come from its own log. The hub is the bus's
 // `EventDelivery`.
+import { formatPositions } from '../../shared/cursor.ts';
 import { compareStreamIds, topicOf, type Envelope } from '../../shared/events.ts';
 import type { Metrics } from '../metrics/worker-metrics.ts';
 import type { CloseReason, FannedEvent, FrameBatch, SseConnection } from './connection.ts';
@@ -404,17 +405,13 @@ function frameForBoardSet(
   before: ReadonlyMap<string, string>,
 ): FramedEvent[] {
   const framed: FramedEvent[] = [];
-  let pairs: (string | undefined)[] | undefined;
+  let ids: (string | undefined)[] | undefined;
   events.forEach((event, index) => {
     const at = boardSet.index.get(event.board);
     if (at === undefined) return;
-    pairs ??= boardSet.boards.map((board) => {
-      const id = before.get(board);
-      return id === undefined ? undefined : `${board}:${id}`;
-    });
-    pairs[at] = `${event.board}:${event.id}`;
-    const text = pairs.length === 1 ? (pairs[0] ?? '') : pairs.filter((pair) => pair !== undefined).join(',');
-    framed.push({ index, event, idLine: encodeIdLine(text) });
+    ids ??= boardSet.boards.map((board) => before.get(board));
+    ids[at] = event.id;
+    framed.push({ index, event, idLine: encodeIdLine(formatPositions(boardSet.boards, ids)) });
   });
   return framed;
 }

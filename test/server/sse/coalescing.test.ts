@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { expect } from 'chai';
+import { formatCursor } from '../../../shared/cursor.ts';
 import { parseEnvelope, type Envelope } from '../../../shared/events.ts';
 import { redisNames } from '../../../shared/keys.ts';
 import { BoardStore } from '../../../server/auth/boards.ts';
@@ -184,7 +185,12 @@ describe('coalesced fan-out', function () {
     const expectedBoth = events.map((event) => {
       if (event.board === 'main') mainAt = event.id;
       else paymentsAt = event.id;
-      return `main:${mainAt},payments:${paymentsAt}`;
+      return formatCursor(
+        new Map([
+          ['main', mainAt],
+          ['payments', paymentsAt],
+        ]),
+      );
     });
     expect(frameIds(both!.text)).to.deep.equal(expectedBoth);
     expect(frameIds(mainOnly!.text)).to.deep.equal(

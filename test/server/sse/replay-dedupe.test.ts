@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { formatCursor } from '../../../shared/cursor.ts';
 import { parseEnvelope, type Envelope } from '../../../shared/events.ts';
 import { boardKeys, redisNames } from '../../../shared/keys.ts';
 import { BoardStore } from '../../../server/auth/boards.ts';
@@ -115,8 +116,20 @@ describe('replay de-duplication', function () {
     await sleep(100);
     const ids = [...stream.text().matchAll(/^id: (\S+)$/gm)].map((match) => match[1]);
     expect(ids).to.deep.equal([
-      ...payments.slice(2).map((event) => `main:0-0,payments:${event.id}`),
-      `main:${mainEvent.id},payments:${payments[5]!.id}`,
+      ...payments.slice(2).map((event) =>
+        formatCursor(
+          new Map([
+            ['main', '0-0'],
+            ['payments', event.id],
+          ]),
+        ),
+      ),
+      formatCursor(
+        new Map([
+          ['main', mainEvent.id],
+          ['payments', payments[5]!.id],
+        ]),
+      ),
     ]);
   });
 });
