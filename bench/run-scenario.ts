@@ -65,6 +65,8 @@ export interface Measurement {
   idRegressions?: number;
   reconnects?: number;
   openFailures?: number;
+  /** Stream opens that failed during setup and were tried again (each after a back-off). */
+  openRetries?: number;
   latency?: HistogramSummary;
   ingestLag?: HistogramSummary;
   cpuMicrosPerDelivery?: number;
@@ -232,8 +234,10 @@ export async function runScenario(
       .open(running.cookies, settings.openConcurrency)
       .finally(() => clearInterval(opening));
     const setupMs = Math.round(performance.now() - setupStarted);
+    // Attempts that failed and were retried after a back-off (200 ms, 400 ms, …) lengthen the setup.
+    const openRetries = (await pool.stats()).errors;
     progress(
-      `${system}: ${streams - opened.failures}/${streams} streams open in ${(setupMs / 1000).toFixed(1)} s${opened.firstError ? ` (first error: ${opened.firstError})` : ''}`,
+      `${system}: ${streams - opened.failures}/${streams} streams open in ${(setupMs / 1000).toFixed(1)} s${openRetries > 0 ? `, ${openRetries} attempts failed and retried` : ''}${opened.firstError ? ` (first error: ${opened.firstError})` : ''}`,
     );
     if (opened.failures === streams) throw new Error(`no stream opened: ${opened.firstError}`);
     await delay(SETTLE_MS + streams / 10);
@@ -311,6 +315,7 @@ export async function runScenario(
         ...(boards.length > 0 ? {} : { idRegressions: totals.idRegressions }),
         reconnects: stats.reconnects,
         openFailures: opened.failures,
+        openRetries,
         latency: summarize(stats.latency),
         ingestLag: summarize(stats.ingestLag),
         cpuMicrosPerDelivery: stats.deliveries > 0 ? Math.round((cpuUsed / stats.deliveries) * 100) / 100 : 0,
