@@ -16,9 +16,13 @@ export const MAX_CURSOR_LENGTH = MAX_BOARDS_PER_STREAM * (64 + 1 + 41 + 1);
 
 /** The cursor as frame id text: the same boards and ids always give the same text. */
 export function formatCursor(cursor: Cursor): string {
-  const boards = [...cursor.keys()].sort();
+  return formatCursorOver([...cursor.keys()].sort(), cursor);
+}
+
+/** `positions` as frame id text over `boards` (in name order) only; a board with no position is left out. */
+export function formatCursorOver(boards: readonly string[], positions: Cursor): string {
   const ids: (string | undefined)[] = [];
-  for (const board of boards) ids.push(cursor.get(board));
+  for (const board of boards) ids.push(positions.get(board));
   return formatPositions(boards, ids);
 }
 
@@ -38,18 +42,14 @@ function msOf(id: string, dash: number): number {
  * event and stream on a replay.
  */
 export function formatPositions(boards: readonly string[], ids: readonly (string | undefined)[]): string {
-  const ms = msScratch;
   let count = 0;
   let newest = -1;
-  for (let index = 0; index < ids.length; index += 1) {
-    const id = ids[index];
+  for (const id of ids) {
     if (id === undefined) continue;
     const dash = id.indexOf('-');
     if (dash > MAX_COMPACT_MS_DIGITS) return plainPositions(boards, ids);
     count += 1;
-    const value = msOf(id, dash);
-    ms[index] = value;
-    if (value > newest) newest = value;
+    newest = Math.max(newest, msOf(id, dash));
   }
   if (count <= 1) return plainPositions(boards, ids);
   let text = `${newest}~`;
@@ -57,17 +57,14 @@ export function formatPositions(boards: readonly string[], ids: readonly (string
   for (let index = 0; index < boards.length; index += 1) {
     const id = ids[index];
     if (id === undefined) continue;
-    text += `${first ? '' : ','}${boards[index]}:${newest - (ms[index] ?? 0)}`;
+    const dash = id.indexOf('-');
+    text += `${first ? '' : ','}${boards[index]}:${newest - msOf(id, dash)}`;
     first = false;
     // A sequence of 0, by far the most common, is left out.
-    const dash = id.length - 2;
-    if (id.charCodeAt(dash) !== 45 || id.charCodeAt(dash + 1) !== 48) text += id.slice(id.indexOf('-'));
+    if (!id.endsWith('-0')) text += id.slice(dash);
   }
   return text;
 }
-
-/** formatPositions' ms parts, reused: it runs to completion, and boards per stream are bounded. */
-const msScratch: number[] = [];
 
 function plainPositions(boards: readonly string[], ids: readonly (string | undefined)[]): string {
   let text = '';

@@ -2,7 +2,7 @@
 // or a stream transform (docs/architecture.md, "Light connections"). The hub hands it whole batches of
 // frames (`deliverBatch`); the route writes the preamble and replays through it.
 import type { ServerResponse } from 'node:http';
-import { formatPositions } from '../../shared/cursor.ts';
+import { formatCursorOver } from '../../shared/cursor.ts';
 import { compareStreamIds } from '../../shared/events.ts';
 import { encodeBoardsRemoved, encodeIdLine } from './frame.ts';
 import type { TopicFilter } from './topics.ts';
@@ -57,13 +57,6 @@ function closeConnectionOf(this: ServerResponse): void {
 
 /** Between polls while waiting for room, in case the response emits no 'drain'. */
 const ROOM_POLL_MS = 100;
-
-/** `cursor` as frame id text, over `boards` only (a board with no position yet is left out). */
-function cursorTextOf(boards: readonly string[], positions: ReadonlyMap<string, string>): string {
-  const ids: (string | undefined)[] = [];
-  for (const board of boards) ids.push(positions.get(board));
-  return formatPositions(boards, ids);
-}
 
 export class SseConnection {
   readonly topics: TopicFilter;
@@ -127,7 +120,7 @@ export class SseConnection {
 
   /** The client's cursor as frame id text; `positions` (the worker's fan-out) when it is at its group's. */
   cursorText(positions: ReadonlyMap<string, string>): string {
-    return cursorTextOf(this.carried, this.cursor ?? positions);
+    return formatCursorOver(this.carried, this.cursor ?? positions);
   }
 
   /** One listener, the hub's: it owns the connection and drops it on close. */
@@ -214,7 +207,7 @@ export class SseConnection {
       const have = cursor.get(event.board);
       if (have !== undefined && compareStreamIds(event.id, have) <= 0) continue;
       cursor.set(event.board, event.id);
-      parts.push(encodeIdLine(cursorTextOf(this.carried, cursor)), event.body);
+      parts.push(encodeIdLine(formatCursorOver(this.carried, cursor)), event.body);
     }
     return { bytes: parts.length === 0 ? Buffer.alloc(0) : Buffer.concat(parts), length: parts.length / 2 };
   }
@@ -274,7 +267,8 @@ export class SseConnection {
     const have = cursor.get(board);
     if (have !== undefined && compareStreamIds(id, have) <= 0) return false;
     cursor.set(board, id);
-    if (!this.write(Buffer.concat([encodeIdLine(cursorTextOf(this.carried, cursor)), body]))) return false;
+    if (!this.write(Buffer.concat([encodeIdLine(formatCursorOver(this.carried, cursor)), body])))
+      return false;
     return true;
   }
 
@@ -290,7 +284,7 @@ export class SseConnection {
       const have = cursor.get(board);
       if (have !== undefined && compareStreamIds(id, have) <= 0) continue;
       cursor.set(board, id);
-      parts.push(encodeIdLine(cursorTextOf(this.carried, cursor)), body);
+      parts.push(encodeIdLine(formatCursorOver(this.carried, cursor)), body);
     }
     if (parts.length === 0) return 0;
     return this.write(Buffer.concat(parts)) ? parts.length / 2 : 0;
