@@ -525,7 +525,17 @@ async function main(): Promise<void> {
           await page.locator('#chart-range').selectOption('24h');
           await page.evaluate(() => document.getElementById('metrics')?.scrollIntoView());
           // Every chart in view has its history and markers before measuring.
-          await page.waitForFunction(() => document.querySelectorAll('.chart-marker').length > 0);
+          await page.waitForFunction(
+            (name) =>
+              Number(
+                (
+                  globalThis as unknown as {
+                    pulseboardCharts?: { probe(name: string): { markers: unknown[] } | undefined };
+                  }
+                ).pulseboardCharts?.probe(name)?.markers.length,
+              ) > 0,
+            metricName(0),
+          );
         },
       },
     ].filter((scenario) => values.scenarios.split(',').includes(scenario.key));
