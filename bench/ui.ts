@@ -8,7 +8,8 @@
 // the charts in the 24-hour range with their annotation markers (docs/dashboard.md, "Ranges and history").
 // Prints medians over --runs, then each scenario's long animation frames: their phases (before rendering,
 // rendering callbacks, style and layout onwards) and script attribution, each frame with its start time
-// (a cadence shows what sets them off). Target (docs/dashboard.md, "Performance"): under 25% busy, no frame over 50 ms.
+// (a cadence shows what sets them off). Target (docs/dashboard.md, "Performance"): under 25% busy, no frame
+// over 50 ms (no long animation frame in any run).
 import { parseArgs } from 'node:util';
 import type { CDPSession, Page } from 'playwright-core';
 import type { SingleEventInput } from '../shared/events.ts';
@@ -573,11 +574,19 @@ async function main(): Promise<void> {
     for (const [label, result] of summary) process.stdout.write(`${row(label, result)}\n`);
     process.stdout.write('\n');
     for (const [label, result] of summary) process.stdout.write(longFrameSummary(label, result.frames));
-    const worst = summary.map(([, result]) => result);
-    const busyOk = worst.every((result) => result.busyPercent < 25);
-    const framesOk = worst.every((result) => result.frameMax <= 50);
+    // Busy: each scenario's median run. Frames: every run of every scenario. A frame over 50 ms is a long
+    // animation frame (the browser's own measure of one frame's work, from its first task to its paint);
+    // a rAF interval is not: a 50.1-ms interval is three vsyncs (two frames skipped), and in this
+    // headless, software-composited setup it also holds the compositor's and the other processes' time.
+    const busyOk = summary.every(([, result]) => result.busyPercent < 25);
+    const runs = summary.flatMap(([, , results]) => results);
+    const longest = Math.max(0, ...runs.map((result) => result.longFrameMax));
+    const framesOk = runs.every((result) => result.longFrames === 0);
+    const intervalMax = Math.max(0, ...runs.map((result) => result.frameMax));
     process.stdout.write(
-      `\ntarget: busy < 25% ${busyOk ? 'met' : 'MISSED'}; no frame over 50 ms ${framesOk ? 'met' : 'MISSED'}\n`,
+      `\ntarget: busy < 25% ${busyOk ? 'met' : 'MISSED'}; no frame over 50 ms ${framesOk ? 'met' : 'MISSED'} ` +
+        `(long animation frames in all runs: ${runs.reduce((total, result) => total + result.longFrames, 0)}, ` +
+        `longest ${ms(longest)}; longest rAF interval ${ms(intervalMax)})\n`,
     );
   } finally {
     await browser.close();
