@@ -122,16 +122,11 @@ export class ChartMarks {
    * its `draw` hook, so the lines move with every draw. Writes no DOM (see `sync`).
    */
   draw(plot: uPlot, events: readonly LogEventEnvelope[], colours: MarkColours, pxRatio: number): void {
-    const left = plot.bbox.left / pxRatio;
-    const width = plot.bbox.width / pxRatio;
-    // An event a few ms after the window's end (the tab's clock estimate lags) stands at its right edge.
-    const marks = groupMarks(events, (event) =>
-      Math.min(left + width, left + plot.valToPos(event.ts / 1000, 'x')),
-    );
+    const marks = this.marksOf(plot, events, pxRatio);
     if (marks.length !== this.marks.length || this.shown) this.dirty = true;
     this.marks = marks;
-    this.plotLeft = left;
-    this.plotWidth = width;
+    this.plotLeft = plot.bbox.left / pxRatio;
+    this.plotWidth = plot.bbox.width / pxRatio;
     this.plotTop = plot.bbox.top / pxRatio;
     this.plotHeight = plot.bbox.height / pxRatio;
     if (marks.length === 0) return;
@@ -157,6 +152,34 @@ export class ChartMarks {
       ctx.stroke();
     }
     ctx.restore();
+  }
+
+  /** The lines of `events` at the plot's current scale. */
+  private marksOf(plot: uPlot, events: readonly LogEventEnvelope[], pxRatio: number): Mark[] {
+    const left = plot.bbox.left / pxRatio;
+    const width = plot.bbox.width / pxRatio;
+    // An event a few ms after the window's end (the tab's clock estimate lags) stands at its right edge.
+    return groupMarks(events, (event) => Math.min(left + width, left + plot.valToPos(event.ts / 1000, 'x')));
+  }
+
+  /**
+   * Takes new annotations without repainting when they draw the very lines already on the canvas (each
+   * new one joins a line drawn, as at 24 hours, where a line spans minutes): only the titles change.
+   * Returns false when the lines differ, and the plot must be repainted.
+   */
+  retitle(plot: uPlot, events: readonly LogEventEnvelope[], pxRatio: number): boolean {
+    const marks = this.marksOf(plot, events, pxRatio);
+    const isError = (mark: Mark) => mark.events.some((event) => event.level === 'error');
+    const same =
+      marks.length === this.marks.length &&
+      marks.every((mark, index) => {
+        const drawn = this.marks[index];
+        return drawn !== undefined && drawn.x === mark.x && isError(drawn) === isError(mark);
+      });
+    if (!same) return false;
+    this.marks = marks;
+    if (this.shown) this.dirty = true;
+    return true;
   }
 
   /** Forgets the lines (the plot is gone). */

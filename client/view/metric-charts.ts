@@ -339,12 +339,17 @@ export class MetricCharts {
         this.draw(card);
       }
     }
-    // Charts whose annotations changed, and not drawn just now (a draw draws the lines too): repainted
-    // from their kept paths, a few a frame.
+    // Charts whose annotations changed, and not drawn just now (a draw draws the lines too): those whose
+    // lines stay as drawn only take the new titles; the others are repainted from their kept paths, a
+    // few a frame.
     let markedCharts = 0;
     for (const card of this.cards.values()) {
       const plot = card.plot;
       if (!card.marksStale || !card.visible || !plot) continue;
+      if (card.marks.retitle(plot, this.annotationsOf(card, plot), uPlot.pxRatio)) {
+        card.marksStale = false;
+        continue;
+      }
       if (markedCharts === MARKED_CHARTS_PER_FRAME || performance.now() > deadline) {
         waiting = true;
         break;

@@ -281,6 +281,28 @@ describe('long history and annotations in Chromium', function () {
       'Maintenance window',
       'Deploy api v2',
     ]);
+    // Another a moment later: at 6 hours (54 s a pixel) it joins the line just drawn, titled with it.
+    await env.publisher.publish({
+      type: 'event',
+      level: 'info',
+      title: 'Failover done',
+      service: 'db',
+      annotate: true,
+    });
+    const joined = await waitForChart(
+      page,
+      'db.connections',
+      (c) => c.markers.length === 3,
+      'joined db marker',
+      5000,
+    );
+    expect(titles(joined)).to.deep.equal(['Maintenance window', 'Failover db', 'Failover done']);
+    expect(joined.markers[2]!.x).to.equal(joined.markers[1]!.x);
+    const dbChart = page.locator('[data-metric="db.connections"]');
+    await dbChart.locator('.chart-area').hover({ position: { x: joined.markers[2]!.x - 1, y: 40 } });
+    expect(await dbChart.locator('.chart-marker-label').textContent()).to.match(
+      /^\d\d:\d\d Failover db · \d\d:\d\d Failover done$/,
+    );
 
     // The title on hover: the pointer near a line (where the probe says it is drawn) shows its title.
     const apiChart = page.locator('[data-metric="api.latency"]');
@@ -320,6 +342,6 @@ describe('long history and annotations in Chromium', function () {
     // In the 15-minute view only annotations of the last 15 minutes show.
     await page.locator('#chart-range').selectOption('15m');
     const recent = await waitForChart(page, 'db.connections', (c) => c.range === '15m', '15 min');
-    expect(titles(recent)).to.deep.equal(['Failover db']);
+    expect(titles(recent)).to.deep.equal(['Failover db', 'Failover done']);
   });
 });
