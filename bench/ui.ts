@@ -8,7 +8,8 @@
 // the charts in the 24-hour range with their annotation markers (docs/dashboard.md, "Ranges and history").
 // Prints medians over --runs, then each scenario's long animation frames: their phases (before rendering,
 // rendering callbacks, style and layout onwards) and script attribution, each frame with its start time
-// (a cadence shows what sets them off). Target (docs/dashboard.md, "Performance"): under 25% busy, no frame over 50 ms.
+// (a cadence shows what sets them off). Target (docs/dashboard.md, "Performance"): under 25% busy, no frame
+// over 50 ms (no long animation frame in any run).
 import { parseArgs } from 'node:util';
 import type { CDPSession, Page } from 'playwright-core';
 import type { SingleEventInput } from '../shared/events.ts';
@@ -62,6 +63,8 @@ interface RunResult {
   longFrames: number;
   longFrameMax: number;
   longTasks: number;
+  /** Long tasks that no long animation frame covers (their time in the frame summary). */
+  longTasksOutside: LongTask[];
   published: number;
   /** Every long animation frame of the run (for the attribution summary; not part of the medians). */
   frames: LongFrame[];
@@ -70,7 +73,14 @@ interface RunResult {
 interface PageSample {
   intervals: number[];
   longFrames: LongFrame[];
-  longTasks: number[];
+  longTasks: LongTask[];
+}
+
+/** A long task (>= 50 ms): when, how long, and the longtask API's attribution name ('self', 'unknown'…). */
+interface LongTask {
+  startTime: number;
+  duration: number;
+  name: string;
 }
 
 /** One script of a long animation frame, as its `scripts` attribution names it. */
@@ -256,7 +266,9 @@ const PROBES = `(() => {
     }
   }).observe({ type: 'long-animation-frame', buffered: true });
   new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) sample.longTasks.push(entry.duration);
+    for (const entry of list.getEntries()) {
+      sample.longTasks.push({ startTime: entry.startTime, duration: entry.duration, name: entry.name });
+    }
   }).observe({ type: 'longtask' });
   globalThis.__pulseboardBench = sample;
 })()`;
@@ -315,7 +327,11 @@ async function takeSample(page: Page): Promise<PageSample> {
   return {
     intervals: numbers(Reflect.get(taken, 'intervals')),
     longFrames: longFrames(Reflect.get(taken, 'longFrames')),
-    longTasks: numbers(Reflect.get(taken, 'longTasks')),
+    longTasks: objects(Reflect.get(taken, 'longTasks')).map((task) => ({
+      startTime: numberIn(task, 'startTime'),
+      duration: numberIn(task, 'duration'),
+      name: stringIn(task, 'name'),
+    })),
   };
 }
 
@@ -369,6 +385,14 @@ async function measure(page: Page, clocks: Clocks, env: BrowserEnvironment): Pro
     longFrames: sample.longFrames.length,
     longFrameMax: Math.max(0, ...sample.longFrames.map((frame) => frame.duration)),
     longTasks: sample.longTasks.length,
+    longTasksOutside: sample.longTasks.filter(
+      (task) =>
+        !sample.longFrames.some(
+          (frame) =>
+            task.startTime >= frame.startTime - 1 &&
+            task.startTime + task.duration <= frame.startTime + frame.duration + 1,
+        ),
+    ),
     published,
     frames: sample.longFrames,
   };
@@ -472,8 +496,18 @@ function longFrameSummary(label: string, frames: LongFrame[]): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** The long tasks no long animation frame covers, over all runs of a scenario: each one's time and name. */
+function longTaskSummary(label: string, tasks: LongTask[]): string {
+  if (tasks.length === 0) return `  long tasks outside long animation frames, ${label}: none\n`;
+  const listed = tasks
+    .map((task) => `${(task.startTime / 1000).toFixed(1)} s ${ms(task.duration)} ${task.name}`)
+    .join(', ');
+  return `  long tasks outside long animation frames, ${label}: ${tasks.length}: ${listed}\n`;
+}
+
 function medianResult(results: RunResult[]): RunResult {
-  const pick = (key: Exclude<keyof RunResult, 'frames'>) => median(results.map((result) => result[key]));
+  const pick = (key: Exclude<keyof RunResult, 'frames' | 'longTasksOutside'>) =>
+    median(results.map((result) => result[key]));
   return {
     busyPercent: pick('busyPercent'),
     cpuPercent: pick('cpuPercent'),
@@ -486,6 +520,7 @@ function medianResult(results: RunResult[]): RunResult {
     longFrames: pick('longFrames'),
     longFrameMax: pick('longFrameMax'),
     longTasks: pick('longTasks'),
+    longTasksOutside: results.flatMap((result) => result.longTasksOutside),
     published: pick('published'),
     frames: results.flatMap((result) => result.frames),
   };
@@ -525,7 +560,17 @@ async function main(): Promise<void> {
           await page.locator('#chart-range').selectOption('24h');
           await page.evaluate(() => document.getElementById('metrics')?.scrollIntoView());
           // Every chart in view has its history and markers before measuring.
-          await page.waitForFunction(() => document.querySelectorAll('.chart-marker').length > 0);
+          await page.waitForFunction(
+            (name) =>
+              Number(
+                (
+                  globalThis as unknown as {
+                    pulseboardCharts?: { probe(name: string): { markers: unknown[] } | undefined };
+                  }
+                ).pulseboardCharts?.probe(name)?.markers.length,
+              ) > 0,
+            metricName(0),
+          );
         },
       },
     ].filter((scenario) => values.scenarios.split(',').includes(scenario.key));
@@ -562,12 +607,23 @@ async function main(): Promise<void> {
     process.stdout.write(`${HEADER}\n`);
     for (const [label, result] of summary) process.stdout.write(`${row(label, result)}\n`);
     process.stdout.write('\n');
-    for (const [label, result] of summary) process.stdout.write(longFrameSummary(label, result.frames));
-    const worst = summary.map(([, result]) => result);
-    const busyOk = worst.every((result) => result.busyPercent < 25);
-    const framesOk = worst.every((result) => result.frameMax <= 50);
+    for (const [label, result] of summary) {
+      process.stdout.write(longFrameSummary(label, result.frames));
+      process.stdout.write(longTaskSummary(label, result.longTasksOutside));
+    }
+    // Busy: each scenario's median run. Frames: every run of every scenario. A frame over 50 ms is a long
+    // animation frame (the browser's own measure of one frame's work, from its first task to its paint);
+    // a rAF interval is not: a 50.1-ms interval is three vsyncs (two frames skipped), and in this
+    // headless, software-composited setup it also holds the compositor's and the other processes' time.
+    const busyOk = summary.every(([, result]) => result.busyPercent < 25);
+    const runs = summary.flatMap(([, , results]) => results);
+    const longest = Math.max(0, ...runs.map((result) => result.longFrameMax));
+    const framesOk = runs.every((result) => result.longFrames === 0);
+    const intervalMax = Math.max(0, ...runs.map((result) => result.frameMax));
     process.stdout.write(
-      `\ntarget: busy < 25% ${busyOk ? 'met' : 'MISSED'}; no frame over 50 ms ${framesOk ? 'met' : 'MISSED'}\n`,
+      `\ntarget: busy < 25% ${busyOk ? 'met' : 'MISSED'}; no frame over 50 ms ${framesOk ? 'met' : 'MISSED'} ` +
+        `(long animation frames in all runs: ${runs.reduce((total, result) => total + result.longFrames, 0)}, ` +
+        `longest ${ms(longest)}; longest rAF interval ${ms(intervalMax)})\n`,
     );
   } finally {
     await browser.close();

@@ -1,7 +1,8 @@
 // Metric charts (uPlot), y axis in the metric's unit, over a range the user picks (docs/dashboard.md,
 // "Ranges and history"): 15 minutes of raw points from the snapshot and the stream, or 1 h to 7 d of
-// buckets from `GET /api/history` extended by the live points after its id. Annotations are markers
-// (buttons, so they take hover and keyboard focus) over the plot. Each chart also states its latest value
+// buckets from `GET /api/history` extended by the live points after its id. Annotations are dashed lines
+// on the plot's canvas, with one button per chart for hover and keyboard focus (./chart-marks.ts). Each
+// chart also states its latest value
 // and range in text (a canvas says nothing to a screen reader). Charts off screen are neither fetched nor
 // drawn until they scroll into view, and drawing stops for the frame when its time budget is spent, so a
 // hundred charts never make one long frame.
@@ -21,6 +22,7 @@ import {
   trimHistory,
   type BucketHistory,
 } from '../state/history.ts';
+import { ChartMarks, markText } from './chart-marks.ts';
 import { element, reconcileChildren, setText } from './dom.ts';
 import '../styles/history.css';
 
@@ -48,9 +50,8 @@ const SLIDE_MS: Record<ChartRange, number> = {
   '7d': 300_000,
 };
 /**
- * Charts whose markers are placed (or moved) in one frame. A new annotation adds a marker to every chart
- * in view (and near it): fifty-odd elements inserted in one frame, whose style, layout and paint made a
- * long frame; spread over frames, each pays a few milliseconds.
+ * Charts redrawn in one frame only because the annotations changed (a new one reaches every chart in view
+ * and near it, fifty-odd): their canvases are repainted a few a frame, inside the draw budget.
  */
 const MARKED_CHARTS_PER_FRAME = 8;
 const PLOT_HEIGHT = 130;
@@ -88,13 +89,9 @@ interface ChartCard {
   history: HistoryState;
   /** Something other than the series changed what the chart shows (its history arrived). */
   stale: boolean;
-  /** The annotations changed: the markers are placed again, without redrawing the plot. */
+  /** The annotations changed: the plot is repainted (its paths kept) to draw their lines. */
   marksStale: boolean;
-  readonly markers: HTMLDivElement;
-  /** The annotations the markers show, to skip rebuilding identical markers. */
-  markedKey: string;
-  /** The marker of each annotation shown, by id (reused while it stays). */
-  markerButtons: Map<string, HTMLButtonElement>;
+  readonly marks: ChartMarks;
   /** The range and bucket counts of the last draw (for the probe). */
   drawnRange: ChartRange | undefined;
   drawnCounts: number[] | undefined;
@@ -105,6 +102,8 @@ interface ChartColours {
   fill: string;
   grid: string;
   text: string;
+  marker: string;
+  markerError: string;
 }
 
 function readColours(): ChartColours {
@@ -115,6 +114,8 @@ function readColours(): ChartColours {
     fill: read('--chart-fill', 'rgba(37, 99, 235, 0.12)'),
     grid: read('--chart-grid', '#d5d9e0'),
     text: read('--text-muted', '#5b6270'),
+    marker: read('--chart-marker', '#c2410c'),
+    markerError: read('--chart-marker-error', '#b91c1c'),
   };
 }
 
@@ -145,7 +146,10 @@ export interface ChartProbe {
   ys: number[];
   /** Points per bucket (bucketed ranges), for checking that no point is missing or counted twice. */
   counts: number[] | undefined;
-  /** Each marker's annotation ts, text and x (CSS px from the chart's left edge). */
+  /**
+   * Each annotation drawn: its ts, its label text ("14:05 Deploy api v2") and the x of the line that
+   * shows it (CSS px from the chart's left edge; annotations closer than a few px share one line).
+   */
   markers: { ts: number; title: string; x: number }[];
   /** The plotting area (CSS px from the chart's left edge) and the window it shows (epoch ms). */
   plot: { left: number; width: number; from: number; to: number };
@@ -335,22 +339,28 @@ export class MetricCharts {
         this.draw(card);
       }
     }
-    this.rendering = false;
-    // Markers are placed after every canvas of the frame is drawn: a canvas setting its font recomputes
-    // style first, so marker writes between draws made one style recalculation per chart. Charts drawn
-    // just now move theirs in step; new annotations reach a few charts a frame.
+    // Charts whose annotations changed, and not drawn just now (a draw draws the lines too): those whose
+    // lines stay as drawn only take the new titles; the others are repainted from their kept paths, a
+    // few a frame.
     let markedCharts = 0;
     for (const card of this.cards.values()) {
-      if (!card.marksStale || !card.visible || !card.plot) continue;
-      const drawnNow = card.drawnAt >= now;
-      if (!drawnNow && markedCharts === MARKED_CHARTS_PER_FRAME) {
-        waiting = true;
+      const plot = card.plot;
+      if (!card.marksStale || !card.visible || !plot) continue;
+      if (card.marks.retitle(plot, this.annotationsOf(card, plot), uPlot.pxRatio)) {
+        card.marksStale = false;
         continue;
       }
-      if (!drawnNow) markedCharts += 1;
-      card.marksStale = false;
-      this.placeMarkers(card, card.plot);
+      if (markedCharts === MARKED_CHARTS_PER_FRAME || performance.now() > deadline) {
+        waiting = true;
+        break;
+      }
+      markedCharts += 1;
+      plot.batch(() => plot.redraw(false, false));
     }
+    this.rendering = false;
+    // The buttons follow their lines after every canvas of the frame is drawn: a canvas setting its font
+    // recomputes style first, so DOM writes between draws made one style recalculation per chart.
+    for (const card of this.cards.values()) if (card.marks.dirty) card.marks.sync();
     if (waiting) this.requestFrame();
     else if (nextRedrawAt < Infinity) this.requestFrameAt(nextRedrawAt);
   }
@@ -389,13 +399,15 @@ export class MetricCharts {
     if (visible) this.requestFrame();
   }
 
-  /** A render is drawing charts: their markers are placed at its end. */
+  /** A render is drawing charts: the buttons of their marks follow at its end. */
   private rendering = false;
 
-  /** A chart was drawn: its markers follow its scales, in this render or (drawn outside one) the next. */
-  private markersDue(card: ChartCard): void {
-    card.marksStale = true;
-    if (!this.rendering) this.requestFrame();
+  /** A chart is drawn: its annotations' lines go on its canvas, its button follows them after the draws. */
+  private drawMarks(card: ChartCard, plot: uPlot): void {
+    card.marksStale = false;
+    this.colours ??= readColours();
+    card.marks.draw(plot, this.annotationsOf(card, plot), this.colours, uPlot.pxRatio);
+    if (card.marks.dirty && !this.rendering) this.requestFrame();
   }
 
   private redrawTimer: ReturnType<typeof setTimeout> | undefined;
@@ -469,17 +481,10 @@ export class MetricCharts {
     const host = element('div', 'chart-plot');
     host.setAttribute('role', 'img');
     host.setAttribute('aria-label', `${series.name}, ${RANGE_LABELS[this.range]}`);
-    // Markers sit beside the plot (not inside the role=img box, whose content is presentational).
-    const markers = element('div', 'chart-markers');
-    markers.setAttribute('role', 'group');
-    markers.setAttribute('aria-label', `Annotations on ${series.name}`);
-    const raise = (raised: boolean) => () => markers.classList.toggle('chart-markers-raised', raised);
-    markers.addEventListener('pointerover', raise(true));
-    markers.addEventListener('pointerout', raise(false));
-    markers.addEventListener('focusin', raise(true));
-    markers.addEventListener('focusout', raise(false));
     const plotArea = element('div', 'chart-area');
-    plotArea.append(host, markers);
+    plotArea.append(host);
+    // The marks' button sits beside the plot (not inside the role=img box, whose content is presentational).
+    const marks = new ChartMarks(plotArea, series.name);
     figure.append(caption, plotArea);
     root.append(figure);
     if (this.visibility) this.visibility.observe(root);
@@ -503,9 +508,7 @@ export class MetricCharts {
       history: { kind: 'none' },
       stale: false,
       marksStale: false,
-      markers,
-      markedKey: '',
-      markerButtons: new Map(),
+      marks,
       drawnRange: undefined,
       drawnCounts: undefined,
     };
@@ -548,60 +551,18 @@ export class MetricCharts {
   }
 
   /**
-   * The annotations of a chart inside its window, and those a little after its end: the window ends at
-   * this tab's estimate of the server's clock, which may be a few ms behind the ts of an event just in.
+   * The annotations of a chart inside the window it draws, and those a little after its end: the window
+   * ends at this tab's estimate of the server's clock, which may be a few ms behind the ts of an event
+   * just in.
    */
-  private annotationsOf(card: ChartCard): LogEventEnvelope[] {
-    const to = this.windowEnd * 1000 + SLIDE_MS[this.range];
-    const from = to - RANGE_MS[this.range];
+  private annotationsOf(card: ChartCard, plot: uPlot): LogEventEnvelope[] {
+    const { min, max } = plot.scales.x ?? {};
+    if (min === undefined || max === undefined) return [];
+    const from = min * 1000;
+    const to = max * 1000 + SLIDE_MS[this.range];
     return this.annotations.filter(
       (event) => event.ts >= from && event.ts <= to && annotates(event, card.series.name),
     );
-  }
-
-  /**
-   * One button per annotation at its time, by the plot; rebuilt only when they, the window or the size
-   * changed. Called once the chart has drawn: uPlot's scales are only current then.
-   */
-  private placeMarkers(card: ChartCard, plot: uPlot): void {
-    const shown = this.annotationsOf(card);
-    const key = `${plot.scales.x?.max}|${plot.bbox.width}|${shown.map((event) => event.id).join(',')}`;
-    if (key === card.markedKey) return;
-    card.markedKey = key;
-    const ratio = uPlot.pxRatio;
-    const left = plot.bbox.left / ratio;
-    const width = plot.bbox.width / ratio;
-    const top = `${plot.bbox.top / ratio}px`;
-    const height = `${plot.bbox.height / ratio}px`;
-    const kept = new Map<string, HTMLButtonElement>();
-    const buttons = shown.map((event) => {
-      const button = card.markerButtons.get(event.id) ?? this.markerButton(event);
-      kept.set(event.id, button);
-      const x = Math.min(left + width, left + plot.valToPos(event.ts / 1000, 'x'));
-      const style = button.style;
-      if (style.left !== `${x}px`) style.left = `${x}px`;
-      if (style.top !== top) style.top = top;
-      if (style.height !== height) style.height = height;
-      button.firstElementChild?.classList.toggle('chart-marker-label-left', x - left > width / 2);
-      return button;
-    });
-    card.markerButtons = kept;
-    reconcileChildren(card.markers, buttons);
-  }
-
-  /** A marker: a button (hover and keyboard focus) whose label shows the annotation's time and title. */
-  private markerButton(event: LogEventEnvelope): HTMLButtonElement {
-    const time = formatHourMinute(event.ts);
-    const button = element('button', 'chart-marker');
-    button.type = 'button';
-    button.dataset.level = event.level;
-    button.dataset.ts = String(event.ts);
-    button.title = `${event.title} (${time})`;
-    button.setAttribute('aria-label', `${event.title}, ${time}`);
-    const label = element('span', 'chart-marker-label', `${time} ${event.title}`);
-    label.setAttribute('aria-hidden', 'true');
-    button.append(label);
-    return button;
   }
 
   private probe(name: string): ChartProbe | undefined {
@@ -615,11 +576,9 @@ export class MetricCharts {
       xs: [...xs],
       ys: [...(ys ?? [])].map((value) => value ?? NaN),
       counts: card.drawnCounts,
-      markers: Array.from(card.markers.querySelectorAll<HTMLElement>('.chart-marker'), (marker) => ({
-        ts: Number(marker.dataset.ts),
-        title: marker.querySelector('.chart-marker-label')?.textContent ?? '',
-        x: Number.parseFloat(marker.style.left),
-      })),
+      markers: card.marks.marks.flatMap((mark) =>
+        mark.events.map((event) => ({ ts: event.ts, title: markText(event), x: mark.x })),
+      ),
       plot: {
         left: plot.bbox.left / uPlot.pxRatio,
         width: plot.bbox.width / uPlot.pxRatio,
@@ -634,9 +593,7 @@ export class MetricCharts {
     card.plot = undefined;
     card.drawnSeries = undefined;
     card.drawnWindowEnd = 0;
-    card.markedKey = '';
-    card.markerButtons = new Map();
-    card.markers.replaceChildren();
+    card.marks.clear();
   }
 
   private options(card: ChartCard, width: number): uPlot.Options {
@@ -654,7 +611,7 @@ export class MetricCharts {
       height: PLOT_HEIGHT,
       legend: { show: false },
       cursor: { show: false },
-      hooks: { draw: [() => this.markersDue(card)] },
+      hooks: { draw: [(plot) => this.drawMarks(card, plot)] },
       scales: {
         // The window always ends now, so quiet charts still show how long they have been quiet.
         x: { time: true, range: () => [this.windowEnd - RANGE_MS[this.range] / 1000, this.windowEnd] },

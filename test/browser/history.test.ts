@@ -281,23 +281,67 @@ describe('long history and annotations in Chromium', function () {
       'Maintenance window',
       'Deploy api v2',
     ]);
+    // Another a moment later: at 6 hours (54 s a pixel) it joins the line just drawn, titled with it.
+    await env.publisher.publish({
+      type: 'event',
+      level: 'info',
+      title: 'Failover done',
+      service: 'db',
+      annotate: true,
+    });
+    const joined = await waitForChart(
+      page,
+      'db.connections',
+      (c) => c.markers.length === 3,
+      'joined db marker',
+      5000,
+    );
+    expect(titles(joined)).to.deep.equal(['Maintenance window', 'Failover db', 'Failover done']);
+    expect(joined.markers[2]!.x).to.equal(joined.markers[1]!.x);
+    const dbChart = page.locator('[data-metric="db.connections"]');
+    await dbChart.locator('.chart-area').hover({ position: { x: joined.markers[2]!.x - 1, y: 40 } });
+    expect(await dbChart.locator('.chart-marker-label').textContent()).to.match(
+      /^\d\d:\d\d Failover db · \d\d:\d\d Failover done$/,
+    );
 
-    // The title on hover, and on keyboard focus.
-    const apiMarkers = page.locator('[data-metric="api.latency"] .chart-marker');
-    await apiMarkers.nth(1).hover();
-    expect(await apiMarkers.nth(1).locator('.chart-marker-label').isVisible()).to.equal(true);
-    expect(await apiMarkers.nth(1).getAttribute('aria-label')).to.match(/^Deploy api v2, \d\d:\d\d$/);
+    // The title on hover: the pointer near a line (where the probe says it is drawn) shows its title.
+    const apiChart = page.locator('[data-metric="api.latency"]');
+    const apiArea = apiChart.locator('.chart-area');
+    const apiButton = apiChart.locator('.chart-marker');
+    const apiLabel = apiChart.locator('.chart-marker-label');
+    const [maintenance, deploy] = api.markers;
+    await apiArea.hover({ position: { x: deploy!.x + 2, y: 40 } });
+    expect(await apiLabel.isVisible()).to.equal(true);
+    expect(await apiLabel.textContent()).to.match(/^\d\d:\d\d Deploy api v2$/);
+    expect(await apiButton.getAttribute('aria-label')).to.match(
+      /^Deploy api v2, \d\d:\d\d \(annotation 2 of 2; /,
+    );
+    // Between the lines, no title.
+    await apiArea.hover({ position: { x: (maintenance!.x + deploy!.x) / 2, y: 40 } });
+    expect(await apiLabel.isVisible()).to.equal(false);
     await page.mouse.move(0, 0);
+    // And on keyboard focus: one stop per chart, on its first line; the arrow keys move to the next.
     await page.locator('#chart-range').focus();
     await page.keyboard.press('Tab');
-    const focused = page.locator('.chart-marker:focus');
+    const focused = apiChart.locator('.chart-marker:focus');
     expect(await focused.count()).to.equal(1);
-    expect(await focused.locator('.chart-marker-label').isVisible()).to.equal(true);
-    expect(await focused.locator('.chart-marker-label').textContent()).to.match(/Maintenance window$/);
+    expect(await apiLabel.isVisible()).to.equal(true);
+    expect(await apiLabel.textContent()).to.match(/^\d\d:\d\d Maintenance window$/);
+    const centre = async () => {
+      const [button, area] = await Promise.all([focused.boundingBox(), apiArea.boundingBox()]);
+      return button && area ? button.x + button.width / 2 - area.x : NaN;
+    };
+    expect(await centre()).to.be.closeTo(maintenance!.x, 1);
+    await page.keyboard.press('ArrowRight');
+    expect(await apiLabel.textContent()).to.match(/^\d\d:\d\d Deploy api v2$/);
+    expect(await focused.getAttribute('aria-label')).to.match(
+      /^Deploy api v2, \d\d:\d\d \(annotation 2 of 2; /,
+    );
+    expect(await centre()).to.be.closeTo(deploy!.x, 1);
 
     // In the 15-minute view only annotations of the last 15 minutes show.
     await page.locator('#chart-range').selectOption('15m');
     const recent = await waitForChart(page, 'db.connections', (c) => c.range === '15m', '15 min');
-    expect(titles(recent)).to.deep.equal(['Failover db']);
+    expect(titles(recent)).to.deep.equal(['Failover db', 'Failover done']);
   });
 });

@@ -253,8 +253,23 @@ describe('screenshots of a board, the board overview and the login page', functi
       const page = await watchedPage(context, problems);
       await logInThroughForm(page, app.url, ADMIN, env.password, '/b/main?range=24h');
       // Every chart drawn with its history, the api charts with 4 markers, the others with 2.
+      // (The lines are drawn on the canvas; the page's chart probe lists them.)
+      const apiMarks = () =>
+        page.evaluate(
+          () =>
+            (
+              globalThis as unknown as {
+                pulseboardCharts?: { probe(name: string): { markers: { x: number }[] } | undefined };
+              }
+            ).pulseboardCharts?.probe('api.latency')?.markers ?? [],
+        );
       await page.waitForFunction(
-        () => document.querySelectorAll('[data-metric="api.latency"] .chart-marker').length === 4,
+        () =>
+          (
+            globalThis as unknown as {
+              pulseboardCharts?: { probe(name: string): { markers: unknown[] } | undefined };
+            }
+          ).pulseboardCharts?.probe('api.latency')?.markers.length === 4,
         undefined,
         { timeout: 15_000 },
       );
@@ -268,8 +283,13 @@ describe('screenshots of a board, the board overview and the login page', functi
       );
       const metrics = page.locator('#metrics');
       await metrics.scrollIntoViewIfNeeded();
-      // One marker's title shown, as on hover.
-      await page.locator('[data-metric="api.latency"] .chart-marker').nth(2).hover();
+      // One marker's title shown, as on hover (the pointer near its line).
+      const third = (await apiMarks())[2];
+      expect(third).to.not.equal(undefined);
+      await page
+        .locator('[data-metric="api.latency"] .chart-area')
+        .hover({ position: { x: (third?.x ?? 0) + 1, y: 40 } });
+      await page.locator('[data-metric="api.latency"] .chart-marker-label').waitFor();
       const file = path.join(SCREENSHOTS, 'chart-24h-annotations.png');
       await metrics.screenshot({ path: file });
       expect((await stat(file)).size).to.be.above(10_000);
