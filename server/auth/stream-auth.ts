@@ -58,6 +58,13 @@ function sign(data: string, key: string): string {
     .replace(/[/+=]/g, (char) => (char === '/' ? '_' : char === '+' ? '-' : ''));
 }
 
+/**
+ * Session ids whose signature was computed lately, with it: the streams of one session (a browser's tabs, a
+ * reconnect storm) present the same cookie again and again, and an HMAC per stream was ~4 % of a worker's
+ * CPU per open (docs/performance.md, "Setup time is CPU"). Bounded; emptied when full.
+ */
+const SIGNATURE_CACHE_SIZE = 1024;
+
 function sameText(a: string, b: string): boolean {
   const left = Buffer.from(a);
   const right = Buffer.from(b);
@@ -85,13 +92,24 @@ export function streamAuthenticator(options: StreamAuthOptions): StreamAuthentic
   const idPattern = cookiePattern(SESSION_COOKIE);
   const signaturePattern = cookiePattern(`${SESSION_COOKIE}.sig`);
   const [key] = options.keys;
+  // Signatures by the one key this authenticator verifies with (`key`), by session id.
+  const signatures = new Map<string, string>();
+  const expectedSignature = (id: string, signingKey: string): string => {
+    let signature = signatures.get(id);
+    if (signature === undefined) {
+      if (signatures.size >= SIGNATURE_CACHE_SIZE) signatures.clear();
+      signature = sign(`${SESSION_COOKIE}=${id}`, signingKey);
+      signatures.set(id, signature);
+    }
+    return signature;
+  };
   return async function authenticate(req, res) {
     const header = rawHeader(req, 'cookie', '; ');
     if (key === undefined || header === '') return undefined;
     const id = cookieValue(header, idPattern);
     const signature = cookieValue(header, signaturePattern);
     if (id === '' || signature === '') return undefined;
-    if (!sameText(signature, sign(`${SESSION_COOKIE}=${id}`, key))) return undefined;
+    if (!sameText(signature, expectedSignature(id, key))) return undefined;
     const handle = sessionHandle(id);
     const now = Date.now();
     const record = await options.quota.admitSession(

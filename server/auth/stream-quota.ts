@@ -83,6 +83,13 @@ redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]))
 return 1
 `;
 
+/**
+ * User records parsed lately, by their raw JSON: every stream of a session reads the same record, and
+ * parsing it (JSON and the schema) was ~3 % of a worker's CPU per open (docs/performance.md, "Setup time
+ * is CPU"). A changed record is another string, so it is parsed afresh. Bounded; emptied when full.
+ */
+const PARSED_RECORDS_SIZE = 256;
+
 /** A stream counted in its session's set, kept on its response until it closes. */
 interface Lease {
   readonly quota: StreamQuota;
@@ -121,6 +128,7 @@ export class StreamQuota {
   private readonly decided = new WeakMap<ServerResponse, { sessionHandle: string; admitted: boolean }>();
   /** This worker's open streams: session handle -> stream members. */
   private readonly held = new Map<string, Set<string>>();
+  private readonly parsedRecords = new Map<string, UserRecord>();
   private readonly workerTag = randomBytes(6).toString('hex');
   private sequence = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -236,7 +244,20 @@ export class StreamQuota {
     if (outcome !== 1 && outcome !== 0) return undefined;
     if (outcome === 1) this.hold(session.handle, member, response);
     this.decided.set(response, { sessionHandle: session.handle, admitted: outcome === 1 });
-    return typeof raw === 'string' ? parseUserRecord(raw) : undefined;
+    return typeof raw === 'string' ? this.parseRecord(raw) : undefined;
+  }
+
+  /** `parseUserRecord`, once per distinct record (PARSED_RECORDS_SIZE); the record is shared, frozen. */
+  private parseRecord(raw: string): UserRecord {
+    let record = this.parsedRecords.get(raw);
+    if (record === undefined) {
+      record = parseUserRecord(raw);
+      Object.freeze(record.boards);
+      Object.freeze(record);
+      if (this.parsedRecords.size >= PARSED_RECORDS_SIZE) this.parsedRecords.clear();
+      this.parsedRecords.set(raw, record);
+    }
+    return record;
   }
 
   private keyOf(sessionHandle: string): string {
