@@ -60,6 +60,9 @@ const IDEMPOTENT_COMMANDS = new Set([
  */
 const DEADLINE_WINDOW_MS = 100;
 
+/** Methods that make another client from this one, with its command options. */
+const DERIVING_METHODS = new Set(['duplicate', 'withCommandOptions', 'withTypeMapping']);
+
 /**
  * The command connection as the request path uses it (docs/reliability.md, "Redis outages"): a command
  * still waiting to be written after its deadline (Redis is away and node-redis holds it in its offline
@@ -88,10 +91,18 @@ export function withRequestDeadline(redis: RedisClient, deadlineMs: number): Red
     }
     return current.client;
   };
+  // A client made from this one (`duplicate`) lives on: it keeps node-redis' own per-command timer, as
+  // before, never a window's signal that aborts once the window is over.
+  const perCommandTimed = redis.withCommandOptions({ timeout: deadlineMs });
   return new Proxy(redis, {
     get(target, property) {
       const value: unknown = Reflect.get(target, property, target);
       if (typeof value !== 'function') return value;
+      if (typeof property === 'string' && DERIVING_METHODS.has(property)) {
+        const method: unknown = Reflect.get(perCommandTimed, property, perCommandTimed);
+        return (...args: unknown[]): unknown =>
+          Reflect.apply(method as (...a: unknown[]) => unknown, perCommandTimed, args);
+      }
       const timedCall = (...args: unknown[]): Promise<unknown> | unknown => {
         const client = currentClient();
         const method: unknown = Reflect.get(client, property, client);

@@ -46,6 +46,21 @@ describe('the request deadline on Redis commands', function () {
     expect(timers).to.equal(0);
   });
 
+  it('gives a duplicate that still answers once the window it was made in is over', async function () {
+    const timed = withRequestDeadline(client, 200);
+    await timed.set('deadline-test:key', 'value');
+    const copy = timed.duplicate();
+    copy.on('error', () => undefined);
+    await copy.connect();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(await copy.get('deadline-test:key')).to.equal('value');
+      expect(await timed.get('deadline-test:key')).to.equal('value');
+    } finally {
+      copy.destroy();
+    }
+  });
+
   it('fails a command still waiting to be written after the deadline with a TimeoutError', async function () {
     const timed = withRequestDeadline(client, 500);
     await timed.set('deadline-test:key', 'value');
