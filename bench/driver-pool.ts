@@ -20,6 +20,8 @@ export interface PoolOptions {
   threadsPerDriver: number;
   epochMs: number;
   maxSeq: number;
+  /** The last byte of the first source address, 127.0.0.<firstAddress>; default 1. */
+  firstAddress?: number;
 }
 
 export interface PoolStats {
@@ -116,10 +118,11 @@ export class DriverPool {
     concurrency: number,
   ): Promise<{ failures: number; firstError?: string }> {
     const addresses = Math.max(1, Math.ceil(this.options.streams / STREAMS_PER_ADDRESS));
+    const first = this.options.firstAddress ?? 1;
     const specs: ClientSpec[][] = this.drivers.map(() => []);
     for (let index = 0; index < this.options.streams; index += 1) {
       const cookie = cookies.length > 0 ? cookies[index % cookies.length] : undefined;
-      const spec: ClientSpec = { localAddress: `127.0.0.${1 + (index % addresses)}` };
+      const spec: ClientSpec = { localAddress: `127.0.0.${first + (index % addresses)}` };
       if (cookie !== undefined) spec.cookie = cookie;
       specs[index % this.drivers.length]!.push(spec);
     }

@@ -82,6 +82,10 @@ export interface Measurement {
   /** Whether the memory figures were read after a forced GC (false: RSS after SETTLE_MS only). */
   memoryAfterGc?: boolean;
   setupMs?: number;
+  /** The workers' CPU (utime + stime) per stream opened during the timed setup, in µs. */
+  setupCpuMicrosPerOpen?: number;
+  /** The workers' CPU per open in each warm-up round, in µs (see WARMUP_ROUND_MAX_STREAMS). */
+  warmUpCpuMicrosPerOpen?: number[];
   /** The end of the server's logs, when events were lost or streams reconnected. */
   serverLogTail?: string;
   storm?: { dropped: number; reconnectedMs: number; resumedMs: number | null; resumed: number };
@@ -96,11 +100,26 @@ const PUBLISHER_ENTRY = fileURLToPath(new URL('./publisher.ts', import.meta.url)
 /** Wait after start and after connecting before reading memory (then a forced GC, see proc-stats.ts). */
 const SETTLE_MS = 2000;
 /**
- * Streams opened and closed on every system before its idle memory reading and the timed setup: a fresh
- * worker's one-time growth (compiled code, buffer pools, caches) and its first connections handled by
- * unoptimized code are not what one more stream costs a running server.
+ * The warm-up (docs/performance.md, "How it measures"): before its idle memory reading and the timed setup,
+ * every system opens and closes rounds of the scenario's streams (at most WARMUP_ROUND_MAX_STREAMS a
+ * round) until its workers' CPU per open stops falling: a round that costs at least WARMUP_STEADY_RATIO
+ * of the round before, after at least WARMUP_MIN_ROUNDS and at most WARMUP_MAX_ROUNDS. A fresh worker's
+ * one-time growth (compiled code, buffer pools, caches) and its connections handled by code not yet
+ * optimized are not what one more stream costs a running server. The same rule for every system.
  */
-const WARMUP_STREAMS = 200;
+const WARMUP_ROUND_MAX_STREAMS = 2000;
+const WARMUP_MIN_ROUNDS = 2;
+const WARMUP_MAX_ROUNDS = 5;
+const WARMUP_STEADY_RATIO = 0.9;
+/** Between warm-up rounds: the closed streams' ends (quota leases, hub entries) are handled first. */
+const WARMUP_PAUSE_MS = 500;
+/**
+ * Warm-up round n opens its streams from 127.0.0.<WARMUP_FIRST_ADDRESS + n - 1>, never from the measured
+ * streams' addresses (127.0.0.1…): every closed warm-up connection leaves a TIME_WAIT socket on its source
+ * address for 60 s, and the kernel's search for a free port to bind slows as they fill an address's range
+ * (10,000 of them on 127.0.0.1 doubled the measured setup of both systems, 2026-12-03).
+ */
+const WARMUP_FIRST_ADDRESS = 201;
 /** The drain ends when nothing has arrived for this long (or everything has). */
 const DRAIN_IDLE_MS = 20_000;
 const DRAIN_MAX_MS = 90_000;
@@ -123,22 +142,54 @@ async function createBoards(redisUrl: string, prefix: string, boards: readonly s
   }
 }
 
-/** Opens WARMUP_STREAMS streams, then closes them (see WARMUP_STREAMS). */
-async function warmUp(running: RunningSystem, concurrency: number): Promise<void> {
+/** One warm-up round: opens `streams` streams, closes them; the workers' CPU µs per open. */
+async function warmUpRound(
+  running: RunningSystem,
+  pids: readonly number[],
+  streams: number,
+  concurrency: number,
+  round: number,
+): Promise<number> {
   const pool = await DriverPool.start({
     host: running.host,
     port: running.port,
-    streams: WARMUP_STREAMS,
+    streams,
     threadsPerDriver: 1,
     epochMs: Date.now(),
     maxSeq: 1,
+    firstAddress: WARMUP_FIRST_ADDRESS + round - 1,
   });
   try {
+    const cpuBefore = await cpuMicros(pids);
     const opened = await pool.open(running.cookies, concurrency);
-    if (opened.failures > 0) progress(`warm-up: ${opened.failures}/${WARMUP_STREAMS} streams failed to open`);
+    const cpuUsed = (await cpuMicros(pids)) - cpuBefore;
+    if (opened.failures > 0) progress(`warm-up: ${opened.failures}/${streams} streams failed to open`);
+    return cpuUsed / Math.max(1, streams - opened.failures);
   } finally {
     await pool.close();
   }
+}
+
+/** Warms the system up until its CPU per open is steady (see WARMUP_ROUND_MAX_STREAMS); the rounds' costs. */
+async function warmUp(
+  system: SystemName,
+  running: RunningSystem,
+  pids: readonly number[],
+  streams: number,
+  concurrency: number,
+): Promise<number[]> {
+  const roundStreams = Math.min(streams, WARMUP_ROUND_MAX_STREAMS);
+  const costs: number[] = [];
+  for (let round = 1; round <= WARMUP_MAX_ROUNDS; round += 1) {
+    if (round > 1) await delay(WARMUP_PAUSE_MS);
+    costs.push(Math.round(await warmUpRound(running, pids, roundStreams, concurrency, round)));
+    const [previous, last] = costs.slice(-2);
+    if (round >= WARMUP_MIN_ROUNDS && last! >= WARMUP_STEADY_RATIO * previous!) break;
+  }
+  progress(
+    `${system}: warm-up ${costs.length} × ${roundStreams} streams, workers' CPU per open ${costs.join(' → ')} µs`,
+  );
+  return costs;
 }
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -209,7 +260,7 @@ export async function runScenario(
   let pool: DriverPool | undefined;
   try {
     const pids = await running.workerPids();
-    await warmUp(running, settings.openConcurrency);
+    const warmUpCosts = await warmUp(system, running, pids, streams, settings.openConcurrency);
     await delay(SETTLE_MS);
     const idleRss = await rssKiB(pids);
     const idleGc = await memoryAfterGc(running.memoryDir, pids);
@@ -223,6 +274,7 @@ export async function runScenario(
       epochMs,
       maxSeq,
     });
+    const setupCpuBefore = await cpuMicros(pids);
     const setupStarted = performance.now();
     const opening = setInterval(() => {
       void pool!.stats().then(
@@ -234,10 +286,13 @@ export async function runScenario(
       .open(running.cookies, settings.openConcurrency)
       .finally(() => clearInterval(opening));
     const setupMs = Math.round(performance.now() - setupStarted);
+    const setupCpuPerOpen = Math.round(
+      ((await cpuMicros(pids)) - setupCpuBefore) / Math.max(1, streams - opened.failures),
+    );
     // Attempts that failed and were retried after a back-off (200 ms, 400 ms, …) lengthen the setup.
     const openRetries = (await pool.stats()).errors;
     progress(
-      `${system}: ${streams - opened.failures}/${streams} streams open in ${(setupMs / 1000).toFixed(1)} s${openRetries > 0 ? `, ${openRetries} attempts failed and retried` : ''}${opened.firstError ? ` (first error: ${opened.firstError})` : ''}`,
+      `${system}: ${streams - opened.failures}/${streams} streams open in ${(setupMs / 1000).toFixed(1)} s (workers ${setupCpuPerOpen} µs CPU per open)${openRetries > 0 ? `, ${openRetries} attempts failed and retried` : ''}${opened.firstError ? ` (first error: ${opened.firstError})` : ''}`,
     );
     if (opened.failures === streams) throw new Error(`no stream opened: ${opened.firstError}`);
     await delay(SETTLE_MS + streams / 10);
@@ -330,6 +385,8 @@ export async function runScenario(
             }
           : { idleKiBPerStream: perStream(idleRss, connectedRss), memoryAfterGc: false }),
         setupMs,
+        setupCpuMicrosPerOpen: setupCpuPerOpen,
+        warmUpCpuMicrosPerOpen: warmUpCosts,
         ...(storm ? { storm } : {}),
         ...(publisherReport.published <= PER_EVENT_MAX ? { perEvent: spread } : {}),
         ...(serverLogTail ? { serverLogTail } : {}),

@@ -59,11 +59,19 @@ function sign(data: string, key: string): string {
 }
 
 /**
- * Session ids whose signature was computed lately, with it: the streams of one session (a browser's tabs, a
- * reconnect storm) present the same cookie again and again, and an HMAC per stream was ~4 % of a worker's
- * CPU per open (docs/performance.md, "Setup time is CPU"). Bounded; emptied when full.
+ * Session ids whose signature, handle and Redis key were computed lately: the streams of one session (a
+ * browser's tabs, a reconnect storm) present the same cookie again and again, and an HMAC per stream was
+ * ~4 % of a worker's CPU per open, the handle's SHA-256 and the key ~3 % (docs/performance.md, "Setup time
+ * is CPU", "Setup at 2,000 streams"). Bounded; emptied when full.
  */
 const SIGNATURE_CACHE_SIZE = 1024;
+
+/** What a session id's cookie must carry and what the script needs, derived from the id alone. */
+interface SessionIdFacts {
+  signature: string;
+  handle: string;
+  key: string;
+}
 
 function sameText(a: string, b: string): boolean {
   const left = Buffer.from(a);
@@ -92,16 +100,21 @@ export function streamAuthenticator(options: StreamAuthOptions): StreamAuthentic
   const idPattern = cookiePattern(SESSION_COOKIE);
   const signaturePattern = cookiePattern(`${SESSION_COOKIE}.sig`);
   const [key] = options.keys;
-  // Signatures by the one key this authenticator verifies with (`key`), by session id.
-  const signatures = new Map<string, string>();
-  const expectedSignature = (id: string, signingKey: string): string => {
-    let signature = signatures.get(id);
-    if (signature === undefined) {
-      if (signatures.size >= SIGNATURE_CACHE_SIZE) signatures.clear();
-      signature = sign(`${SESSION_COOKIE}=${id}`, signingKey);
-      signatures.set(id, signature);
+  // By session id, for the one key this authenticator verifies with (`key`).
+  const known = new Map<string, SessionIdFacts>();
+  const factsOf = (id: string, signingKey: string): SessionIdFacts => {
+    let facts = known.get(id);
+    if (facts === undefined) {
+      if (known.size >= SIGNATURE_CACHE_SIZE) known.clear();
+      const handle = sessionHandle(id);
+      facts = {
+        signature: sign(`${SESSION_COOKIE}=${id}`, signingKey),
+        handle,
+        key: sessionKeyForScript(options.names, handle),
+      };
+      known.set(id, facts);
     }
-    return signature;
+    return facts;
   };
   return async function authenticate(req, res) {
     const header = rawHeader(req, 'cookie', '; ');
@@ -109,15 +122,14 @@ export function streamAuthenticator(options: StreamAuthOptions): StreamAuthentic
     const id = cookieValue(header, idPattern);
     const signature = cookieValue(header, signaturePattern);
     if (id === '' || signature === '') return undefined;
-    if (!sameText(signature, expectedSignature(id, key))) return undefined;
-    const handle = sessionHandle(id);
+    const facts = factsOf(id, key);
+    if (!sameText(signature, facts.signature)) return undefined;
+    const { handle } = facts;
     const now = Date.now();
-    const record = await options.quota.admitSession(
-      { handle, key: sessionKeyForScript(options.names, handle) },
-      res,
-      options.users,
-      { now, renewedAfter: renewedAfter(options.ttlMs, now) },
-    );
+    const record = await options.quota.admitSession({ handle, key: facts.key }, res, options.users, {
+      now,
+      renewedAfter: renewedAfter(options.ttlMs, now),
+    });
     if (record === undefined) return undefined;
     return { sessionHandle: handle, user: { name: record.name, role: record.role, boards: record.boards } };
   };

@@ -133,9 +133,12 @@ export class StreamQuota {
   private sequence = 0;
   private timer: NodeJS.Timeout | undefined;
   private renewing = false;
+  /** The key of a session's stream set (built once: `authNames` makes its functions on every call). */
+  private readonly streamsKeyOf: (sessionHandle: string) => string;
 
   constructor(options: StreamQuotaOptions) {
     this.options = options;
+    this.streamsKeyOf = authNames(options.names.prefix).streams;
     this.leaseMs = options.leaseMs ?? STREAM_LEASE_MS;
     this.admitScript = createScriptRunner(options.redis, ADMIT_SCRIPT);
     this.renewScript = createScriptRunner(options.redis, RENEW_SCRIPT);
@@ -261,7 +264,7 @@ export class StreamQuota {
   }
 
   private keyOf(sessionHandle: string): string {
-    return authNames(this.options.names.prefix).streams(sessionHandle);
+    return this.streamsKeyOf(sessionHandle);
   }
 
   /**

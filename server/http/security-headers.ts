@@ -72,6 +72,40 @@ export function securityHeaderValues(https: boolean): OutgoingHttpHeaders {
   return headers;
 }
 
+/**
+ * Headers that act only on a document, a worker or a redirect (docs/security.md, "Security headers"): the
+ * event stream's 200 is none of these (a `text/event-stream`, never sniffed: nosniff), so they are left off
+ * it. Its errors, and every other answer, keep the full set. Lower case; compared case-insensitively.
+ */
+const DOCUMENT_ONLY_HEADERS: ReadonlySet<string> = new Set([
+  'content-security-policy',
+  'cross-origin-opener-policy',
+  'origin-agent-cluster',
+  'referrer-policy',
+  'x-dns-prefetch-control',
+  'x-download-options',
+  'x-frame-options',
+  'x-permitted-cross-domain-policies',
+  'x-xss-protection',
+]);
+
+/**
+ * `headers` (the security headers, on the Koa path with the session cookie) without the ones that act only
+ * on documents: what the event stream's 200 carries of them (nosniff, CORP, HSTS over HTTPS, Set-Cookie).
+ */
+export function streamHeadersOf(headers: OutgoingHttpHeaders): OutgoingHttpHeaders {
+  const kept: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (!DOCUMENT_ONLY_HEADERS.has(name.toLowerCase())) kept[name] = value;
+  }
+  return kept;
+}
+
+/** The document-only headers' names (see `streamHeadersOf`), for a HEAD answered by Koa. */
+export function documentOnlyHeaderNames(): Iterable<string> {
+  return DOCUMENT_ONLY_HEADERS;
+}
+
 export function securityHeaders() {
   const overHttps = helmetFor(true);
   const overHttp = helmetFor(false);

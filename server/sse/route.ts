@@ -15,6 +15,7 @@ import type { BoardUser } from '../auth/boards.ts';
 import { rawHeader, type StreamIdentity } from '../auth/stream-auth.ts';
 import type { StreamQuota } from '../auth/stream-quota.ts';
 import { AppError, UnauthorizedError, ValidationError } from '../http/errors.ts';
+import { documentOnlyHeaderNames, streamHeadersOf } from '../http/security-headers.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics/worker-metrics.ts';
 import { SseConnection } from './connection.ts';
@@ -209,12 +210,12 @@ function releaseRequestHeaders(req: IncomingMessage): void {
 const STREAM_COMMENT = encodeComment('pulseboard stream');
 
 /**
- * A stream's response headers: `headers` (the security headers, and on the Koa path the session cookie)
- * and the SSE ones.
+ * A stream's response headers: of `headers` (the security headers, and on the Koa path the session
+ * cookie) those that act on a stream (docs/security.md, "Security headers"), and the SSE ones.
  */
 function streamResponseHeaders(headers: OutgoingHttpHeaders, req: IncomingMessage): OutgoingHttpHeaders {
   return {
-    ...headers,
+    ...streamHeadersOf(headers),
     'Content-Type': 'text/event-stream; charset=utf-8',
     'Cache-Control': 'no-cache, no-transform',
     'X-Accel-Buffering': 'no',
@@ -422,6 +423,7 @@ export function eventsRoute(options: EventsRouteOptions): EventsRoute {
         ctx.status = 200;
         ctx.type = 'text/event-stream; charset=utf-8';
         ctx.set('Cache-Control', 'no-cache, no-transform');
+        for (const name of documentOnlyHeaderNames()) ctx.remove(name);
         return;
       }
       await admit(request);

@@ -38,6 +38,13 @@ function expectStrictHeaders(response: Response, what: string, https: boolean): 
   else expect(hsts, what).to.equal(null);
 }
 
+/** The header names of a response, lower case, sorted (repeats once each). */
+function headerNames(response: Response): string[] {
+  const names = new Set<string>();
+  response.headers.forEach((_value, name) => names.add(name));
+  return [...names].sort();
+}
+
 describe('security headers', function () {
   this.timeout(30_000);
   const bed = useTestBed({ client: false });
@@ -92,15 +99,76 @@ describe('security headers', function () {
     expectStrictHeaders(response, 'livez', false);
   });
 
-  it('sends the same headers on the event stream and the health endpoints', async function () {
-    const app = await bed.startApp();
-    const session = await bed.login(app.url);
-    const controller = new AbortController();
-    const stream = await fetch(`${app.url}/events`, { headers: session.headers, signal: controller.signal });
-    expect(stream.status).to.equal(200);
-    expectStrictHeaders(stream, 'events', false);
-    controller.abort();
-    const health = await fetch(`${app.url}/healthz`);
-    expectStrictHeaders(health, 'healthz', false);
-  });
+  /**
+   * The event stream's 200 (docs/security.md, "Security headers"): nosniff, CORP, HSTS over HTTPS and the
+   * SSE headers; nothing that acts only on a document (CSP, X-Frame-Options, Referrer-Policy, COOP, ...).
+   */
+  function streamHeaderNames(https: boolean): string[] {
+    return [
+      'cache-control',
+      'connection',
+      'content-type',
+      'cross-origin-resource-policy',
+      'date',
+      ...(https ? ['strict-transport-security'] : []),
+      'transfer-encoding',
+      'x-accel-buffering',
+      'x-content-type-options',
+    ];
+  }
+
+  /** Headers that are no security header, on a stream or a HEAD of it. */
+  const NOT_SECURITY_HEADERS = new Set([
+    'cache-control',
+    'connection',
+    'content-type',
+    'date',
+    'set-cookie',
+    'transfer-encoding',
+    'vary',
+    'x-accel-buffering',
+    'x-request-id',
+  ]);
+
+  function expectStreamHeaders(response: Response, what: string, https: boolean): void {
+    expect(headerNames(response), what).to.deep.equal(streamHeaderNames(https));
+    expect(response.headers.get('content-type'), what).to.equal('text/event-stream; charset=utf-8');
+    expect(response.headers.get('x-content-type-options'), what).to.equal('nosniff');
+    expect(response.headers.get('cross-origin-resource-policy'), what).to.equal('same-origin');
+    expect(response.headers.get('cache-control'), what).to.equal('no-cache, no-transform');
+    const hsts = response.headers.get('strict-transport-security');
+    expect(hsts, what).to.equal(https ? 'max-age=31536000; includeSubDomains' : null);
+  }
+
+  for (const https of [false, true]) {
+    it(`sends the event stream only the headers that act on a stream${https ? ', with HSTS over HTTPS' : ''}, and its errors, pages and health endpoints the full set`, async function () {
+      const app = await bed.startApp(https ? { TRUST_PROXY: 'true' } : {});
+      const extra: Record<string, string> = https ? { 'X-Forwarded-Proto': 'https' } : {};
+      const session = await bed.login(app.url);
+      const headers = { ...session.headers, ...extra };
+      const controller = new AbortController();
+      const stream = await fetch(`${app.url}/events`, { headers, signal: controller.signal });
+      expect(stream.status).to.equal(200);
+      expectStreamHeaders(stream, 'events', https);
+      controller.abort();
+      const head = await fetch(`${app.url}/events`, { method: 'HEAD', headers });
+      expect(head.status).to.equal(200);
+      // Answered by Koa (request id, session cookie), with the stream's security headers.
+      const headSecurity = headerNames(head).filter((name) => !NOT_SECURITY_HEADERS.has(name));
+      expect(headSecurity.sort(), 'HEAD /events').to.deep.equal(
+        streamHeaderNames(https).filter((name) => !NOT_SECURITY_HEADERS.has(name)),
+      );
+      const refused = await fetch(`${app.url}/events`, { headers: extra });
+      expect(refused.status).to.equal(401);
+      expectStrictHeaders(refused, 'events 401', https);
+      const badQuery = await fetch(`${app.url}/events?boards=NOT%20A%20BOARD`, { headers });
+      expect(badQuery.status).to.equal(400);
+      expectStrictHeaders(badQuery, 'events 400', https);
+      const page = await fetch(`${app.url}/`, { headers });
+      expect(page.status).to.equal(200);
+      expectStrictHeaders(page, 'page', https);
+      const health = await fetch(`${app.url}/healthz`, { headers: extra });
+      expectStrictHeaders(health, 'healthz', https);
+    });
+  }
 });
