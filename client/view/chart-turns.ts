@@ -1,8 +1,8 @@
 // When each chart takes its turn to redraw (docs/dashboard.md, "Performance"). A chart redraws at most
 // about once per pixel of time (every 2 s at 15 minutes, 10 s at 24 hours), and every chart has new points
 // every few seconds: charts drawn together stayed due together, so at 24 hours all fifty-odd in view fell
-// due at once every 10 s and were drawn in bursts of renders a few charts each. Each chart instead has its own turn in
-// the interval, its phase, and the charts in view take turns spread over it.
+// due at once every 10 s and were drawn in bursts of renders, a few charts each. Each chart instead has
+// its own turn in the interval, its phase, and the charts in view take turns spread over it.
 
 const GOLDEN_FRACTION = (Math.sqrt(5) - 1) / 2;
 
