@@ -2,8 +2,9 @@
 // A real worker on a private redis-server serves the production (minified) bundle; 500 services and
 // 100 metrics (24 hours of history: a point every 2 minutes, every 10 s in the last 15 minutes) and a
 // dozen annotations are seeded; then 50 events/s are published for --seconds while the page is measured:
-// main-thread busy share (CDP Performance.getMetrics TaskDuration over wall time) and frame times
-// (requestAnimationFrame intervals; long animation frames and long tasks >= 50 ms). Three scenarios: the
+// main-thread busy share (CDP Performance.getMetrics TaskDuration over wall time), frame times
+// (requestAnimationFrame intervals; long animation frames and long tasks >= 50 ms) and charts drawn a second
+// (a MutationObserver on their cards' data-points, the same count for any version). Three scenarios: the
 // top of the page (tiles in view, charts below the fold), scrolled to the charts (15-minute range), and
 // the charts in the 24-hour range with their annotation markers (docs/dashboard.md, "Ranges and history").
 // Prints medians over --runs, then each scenario's long animation frames: their phases (before rendering,
@@ -63,6 +64,8 @@ interface RunResult {
   longFrames: number;
   longFrameMax: number;
   longTasks: number;
+  /** Charts drawn per second (each draw of a chart's canvas, whatever the cause). */
+  drawsPerSecond: number;
   /** Long tasks that no long animation frame covers (their time in the frame summary). */
   longTasksOutside: LongTask[];
   published: number;
@@ -71,6 +74,8 @@ interface RunResult {
 }
 
 interface PageSample {
+  /** Chart draws since the last sample (each sets its card's `data-points`). */
+  draws: number;
   intervals: number[];
   longFrames: LongFrame[];
   longTasks: LongTask[];
@@ -229,7 +234,11 @@ function publishSteadily(env: BrowserEnvironment): { stop(): Promise<number> } {
  * loop records frame intervals; observers record long animation frames and long tasks.
  */
 const PROBES = `(() => {
-  const sample = { intervals: [], longFrames: [], longTasks: [], counting: false, last: 0 };
+  const sample = { draws: 0, intervals: [], longFrames: [], longTasks: [], counting: false, last: 0 };
+  // Every chart draw writes its card's data-points attribute (a record even when the value is the same).
+  new MutationObserver((records) => {
+    sample.draws += records.length;
+  }).observe(document.body, { subtree: true, attributeFilter: ['data-points'] });
   function frame(time) {
     if (!sample.counting) {
       sample.last = 0;
@@ -279,7 +288,13 @@ const countFrames = (on: boolean) => `globalThis.__pulseboardBench.countFrames($
 /** Takes (and clears) what the probes recorded since the last call. */
 const TAKE_SAMPLE = `(() => {
   const sample = globalThis.__pulseboardBench;
-  const taken = { intervals: sample.intervals, longFrames: sample.longFrames, longTasks: sample.longTasks };
+  const taken = {
+    draws: sample.draws,
+    intervals: sample.intervals,
+    longFrames: sample.longFrames,
+    longTasks: sample.longTasks,
+  };
+  sample.draws = 0;
   sample.intervals = [];
   sample.longFrames = [];
   sample.longTasks = [];
@@ -325,6 +340,7 @@ async function takeSample(page: Page): Promise<PageSample> {
   const taken: unknown = await page.evaluate(TAKE_SAMPLE);
   if (typeof taken !== 'object' || taken === null) throw new Error('the page probes are missing');
   return {
+    draws: numberIn(taken, 'draws'),
     intervals: numbers(Reflect.get(taken, 'intervals')),
     longFrames: longFrames(Reflect.get(taken, 'longFrames')),
     longTasks: objects(Reflect.get(taken, 'longTasks')).map((task) => ({
@@ -354,6 +370,7 @@ async function measure(page: Page, clocks: Clocks, env: BrowserEnvironment): Pro
   const publishing = publishSteadily(env);
   await new Promise((resolve) => setTimeout(resolve, WARMUP_MS));
   await takeSample(page); // discard the warm-up
+  const sampledFrom = performance.now();
   const [before, cpuBefore] = await Promise.all([
     mainThreadSeconds(clocks.wall),
     mainThreadSeconds(clocks.cpu),
@@ -371,6 +388,7 @@ async function measure(page: Page, clocks: Clocks, env: BrowserEnvironment): Pro
   await page.evaluate(countFrames(false));
   const framesSeconds = (performance.now() - framesStartedAt) / 1000;
   const sample = await takeSample(page);
+  const sampledSeconds = (performance.now() - sampledFrom) / 1000;
   const published = await publishing.stop();
   const share = (name: string) => (((after[name] ?? 0) - (before[name] ?? 0)) / wallSeconds) * 100;
   return {
@@ -385,6 +403,7 @@ async function measure(page: Page, clocks: Clocks, env: BrowserEnvironment): Pro
     longFrames: sample.longFrames.length,
     longFrameMax: Math.max(0, ...sample.longFrames.map((frame) => frame.duration)),
     longTasks: sample.longTasks.length,
+    drawsPerSecond: sample.draws / sampledSeconds,
     longTasksOutside: sample.longTasks.filter(
       (task) =>
         !sample.longFrames.some(
@@ -435,6 +454,7 @@ function row(label: string, result: RunResult): string {
     String(result.longFrames).padStart(6),
     result.longFrameMax.toFixed(0).padStart(9),
     String(result.longTasks).padStart(6),
+    result.drawsPerSecond.toFixed(1).padStart(7),
   ];
   return cells.join(' ');
 }
@@ -452,6 +472,7 @@ const HEADER = [
   'LoAFs'.padStart(6),
   'LoAF max'.padStart(9),
   'tasks'.padStart(6),
+  'draws/s'.padStart(7),
 ].join(' ');
 
 const ms = (value: number) => `${value.toFixed(0)} ms`;
@@ -520,6 +541,7 @@ function medianResult(results: RunResult[]): RunResult {
     longFrames: pick('longFrames'),
     longFrameMax: pick('longFrameMax'),
     longTasks: pick('longTasks'),
+    drawsPerSecond: pick('drawsPerSecond'),
     longTasksOutside: results.flatMap((result) => result.longTasksOutside),
     published: pick('published'),
     frames: results.flatMap((result) => result.frames),
@@ -602,7 +624,7 @@ async function main(): Promise<void> {
         `${SECONDS} s busy + ${SECONDS / 2} s frames per run (after ${WARMUP_MS / 1000} s warm-up), median of ${RUNS} runs, ` +
         `${VIEWPORT.width}x${VIEWPORT.height}, headless Chromium ${version}, minified bundle\n` +
         'busy% = main-thread task time / wall time (cpu% = the same in thread CPU time); frame = requestAnimationFrame interval (ms); ' +
-        'LoAF = long animation frames (>= 50 ms); tasks = long tasks (>= 50 ms)\n\n',
+        'LoAF = long animation frames (>= 50 ms); tasks = long tasks (>= 50 ms); draws/s = charts drawn a second with new data or window (annotation repaints not counted)\n\n',
     );
     process.stdout.write(`${HEADER}\n`);
     for (const [label, result] of summary) process.stdout.write(`${row(label, result)}\n`);

@@ -23,6 +23,7 @@ import {
   type BucketHistory,
 } from '../state/history.ts';
 import { ChartMarks, markText } from './chart-marks.ts';
+import { chartPhase, nextDrawAt } from './chart-turns.ts';
 import { element, reconcileChildren, setText } from './dom.ts';
 import '../styles/history.css';
 
@@ -92,6 +93,8 @@ interface ChartCard {
   /** The annotations changed: the plot is repainted (its paths kept) to draw their lines. */
   marksStale: boolean;
   readonly marks: ChartMarks;
+  /** Where in each redraw interval this chart takes its turn, as a fraction of it (./chart-turns.ts). */
+  phase: number;
   /** The range and bucket counts of the last draw (for the probe). */
   drawnRange: ChartRange | undefined;
   drawnCounts: number[] | undefined;
@@ -328,9 +331,12 @@ export class MetricCharts {
             : card.drawnWindowEnd !== this.windowEnd;
         if (!due) continue;
         // A chart that has a plot waits its turn; a new one is drawn at once.
-        if (card.plot && now - card.drawnAt < redrawMs) {
-          nextRedrawAt = Math.min(nextRedrawAt, card.drawnAt + redrawMs);
-          continue;
+        if (card.plot) {
+          const dueAt = nextDrawAt(card.drawnAt, card.phase, redrawMs);
+          if (now < dueAt) {
+            nextRedrawAt = Math.min(nextRedrawAt, dueAt);
+            continue;
+          }
         }
         if (performance.now() > deadline) {
           waiting = true;
@@ -412,12 +418,19 @@ export class MetricCharts {
 
   private redrawTimer: ReturnType<typeof setTimeout> | undefined;
 
-  /** Asks for a frame at a later time (one timer for all charts). */
+  private redrawTimerAt = Infinity;
+
+  /** Asks for a frame at a later time (one timer for all charts, set for the earliest time asked). */
   private requestFrameAt(time: number): void {
-    if (this.redrawTimer !== undefined) return;
+    if (this.redrawTimer !== undefined) {
+      if (time >= this.redrawTimerAt) return;
+      clearTimeout(this.redrawTimer);
+    }
+    this.redrawTimerAt = time;
     this.redrawTimer = setTimeout(
       () => {
         this.redrawTimer = undefined;
+        this.redrawTimerAt = Infinity;
         this.requestFrame();
       },
       Math.max(0, time - performance.now()),
@@ -457,6 +470,10 @@ export class MetricCharts {
     }
     if (added || removed) {
       const names = [...this.cards.keys()].sort();
+      names.forEach((name, index) => {
+        const card = this.cards.get(name);
+        if (card) card.phase = chartPhase(index);
+      });
       reconcileChildren(
         this.container,
         names.flatMap((name) => this.cards.get(name)?.root ?? []),
@@ -509,6 +526,7 @@ export class MetricCharts {
       stale: false,
       marksStale: false,
       marks,
+      phase: 0,
       drawnRange: undefined,
       drawnCounts: undefined,
     };

@@ -344,4 +344,57 @@ describe('long history and annotations in Chromium', function () {
     const recent = await waitForChart(page, 'db.connections', (c) => c.range === '15m', '15 min');
     expect(titles(recent)).to.deep.equal(['Failover db', 'Failover done']);
   });
+
+  it('spreads the redraws of the charts in view over the redraw interval instead of drawing them all in one render', async function () {
+    // Twelve charts fed a point each every 200 ms: all are due whenever their 2-s interval (15 minutes)
+    // allows. Drawn together at first, they must then take turns (docs/dashboard.md, "Performance"):
+    // measured, 1-2 charts a render with turns, 3-5 without (all due at once, split by the draw budget).
+    const names = Array.from({ length: 12 }, (_, index) => `turns.m${String(index).padStart(2, '0')}`);
+    for (const name of names) await env.publisher.publish({ type: 'metric', name, value: 1 });
+    await page.setViewportSize({ width: 1280, height: 3000 });
+    await logInThroughForm(page, app.url, env.username, env.password);
+    await waitForLive(page);
+    for (const name of names) await waitForChart(page, name, (c) => c.range === '15m', `${name} drawn`);
+    // Every draw of a chart writes its card's data-points attribute: record when, and which chart.
+    await page.evaluate(() => {
+      const draws: { name: string; at: number }[] = [];
+      Reflect.set(globalThis, 'turnDraws', draws);
+      new MutationObserver((records) => {
+        for (const record of records) {
+          const name = record.target instanceof Element ? record.target.getAttribute('data-metric') : null;
+          if (name?.startsWith('turns.')) draws.push({ name, at: performance.now() });
+        }
+      }).observe(document.body, { subtree: true, attributeFilter: ['data-points'] });
+    });
+    for (let tick = 0; tick < 40; tick += 1) {
+      for (const name of names) {
+        await env.publisher.publish({ type: 'metric', name, value: tick % 7 });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const draws = (await page.evaluate(() => Reflect.get(globalThis, 'turnDraws'))) as {
+      name: string;
+      at: number;
+    }[];
+    // The draws after the first interval (when the charts drawn together have reached their turns),
+    // grouped by render (the draws of one render are milliseconds apart, renders 200 ms).
+    const start = (draws[0]?.at ?? 0) + 3000;
+    const renders: string[][] = [];
+    let lastAt = -Infinity;
+    for (const draw of draws.filter((entry) => entry.at >= start)) {
+      if (draw.at - lastAt > 50) renders.push([]);
+      renders.at(-1)!.push(draw.name);
+      lastAt = draw.at;
+    }
+    const sizes = renders.map((render) => render.length);
+    expect(Math.max(...sizes), `charts drawn per render: ${sizes.join(' ')}`).to.be.at.most(3);
+    // Still every chart, about once per interval (2 s): none left behind, none drawn more often.
+    for (const name of names) {
+      const times = draws.filter((entry) => entry.name === name).map((entry) => entry.at);
+      expect(times.length, name).to.be.within(3, 6);
+      for (let index = 1; index < times.length; index += 1) {
+        expect(times[index]! - times[index - 1]!, name).to.be.at.least(1000);
+      }
+    }
+  });
 });
