@@ -1,6 +1,6 @@
 // The load driver as the bench sees it: one or more driver processes (driver.ts), each with its worker
 // threads, and the sums of their counters and histograms. Clients are spread over the processes and
-// over loopback source addresses 127.0.0.1..127.0.0.N so no source address runs out of ports.
+// over loopback source addresses 127.0.<block>.1..127.0.<block>.N so no source address runs out of ports.
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { DELIVERIES, ERRORS, FRAMES, LAST_RECEIVE_MS, OPEN, RECONNECTS, RESUMED } from './driver-layout.ts';
@@ -20,8 +20,14 @@ export interface PoolOptions {
   threadsPerDriver: number;
   epochMs: number;
   maxSeq: number;
-  /** The last byte of the first source address, 127.0.0.<firstAddress>; default 1. */
+  /** The last byte of the first source address, 127.0.<addressBlock>.<firstAddress>; default 1. */
   firstAddress?: number;
+  /**
+   * The third byte of the source addresses; default 0. The bench gives every measured run a block of its
+   * own, so no run finds another's closed connections in TIME_WAIT on its addresses (docs/performance.md,
+   * "Source addresses").
+   */
+  addressBlock?: number;
 }
 
 export interface PoolStats {
@@ -119,10 +125,11 @@ export class DriverPool {
   ): Promise<{ failures: number; firstError?: string }> {
     const addresses = Math.max(1, Math.ceil(this.options.streams / STREAMS_PER_ADDRESS));
     const first = this.options.firstAddress ?? 1;
+    const block = this.options.addressBlock ?? 0;
     const specs: ClientSpec[][] = this.drivers.map(() => []);
     for (let index = 0; index < this.options.streams; index += 1) {
       const cookie = cookies.length > 0 ? cookies[index % cookies.length] : undefined;
-      const spec: ClientSpec = { localAddress: `127.0.0.${first + (index % addresses)}` };
+      const spec: ClientSpec = { localAddress: `127.0.${block}.${first + (index % addresses)}` };
       if (cookie !== undefined) spec.cookie = cookie;
       specs[index % this.drivers.length]!.push(spec);
     }

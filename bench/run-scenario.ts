@@ -114,12 +114,18 @@ const WARMUP_STEADY_RATIO = 0.9;
 /** Between warm-up rounds: the closed streams' ends (quota leases, hub entries) are handled first. */
 const WARMUP_PAUSE_MS = 500;
 /**
- * Warm-up round n opens its streams from 127.0.0.<WARMUP_FIRST_ADDRESS + n - 1>, never from the measured
- * streams' addresses (127.0.0.1…): every closed warm-up connection leaves a TIME_WAIT socket on its source
+ * Warm-up round n opens its streams from 127.0.<block>.<WARMUP_FIRST_ADDRESS + n - 1>, never from the measured
+ * streams' addresses (127.0.<block>.1…): every closed warm-up connection leaves a TIME_WAIT socket on its source
  * address for 60 s, and the kernel's search for a free port to bind slows as they fill an address's range
  * (10,000 of them on 127.0.0.1 doubled the measured setup of both systems, 2026-12-03).
  */
 const WARMUP_FIRST_ADDRESS = 201;
+/**
+ * Runs of this process so far: run k (from 1) opens every stream, warm-up included, from 127.0.<k>.x, so
+ * it never meets the TIME_WAIT sockets an earlier system or scenario left for 60 s on its addresses
+ * (docs/performance.md, "Source addresses"): the system measured after another is not handicapped.
+ */
+let runsStarted = 0;
 /** The drain ends when nothing has arrived for this long (or everything has). */
 const DRAIN_IDLE_MS = 20_000;
 const DRAIN_MAX_MS = 90_000;
@@ -149,6 +155,7 @@ async function warmUpRound(
   streams: number,
   concurrency: number,
   round: number,
+  addressBlock: number,
 ): Promise<number> {
   const pool = await DriverPool.start({
     host: running.host,
@@ -158,6 +165,7 @@ async function warmUpRound(
     epochMs: Date.now(),
     maxSeq: 1,
     firstAddress: WARMUP_FIRST_ADDRESS + round - 1,
+    addressBlock,
   });
   try {
     const cpuBefore = await cpuMicros(pids);
@@ -177,12 +185,13 @@ async function warmUp(
   pids: readonly number[],
   streams: number,
   concurrency: number,
+  addressBlock: number,
 ): Promise<number[]> {
   const roundStreams = Math.min(streams, WARMUP_ROUND_MAX_STREAMS);
   const costs: number[] = [];
   for (let round = 1; round <= WARMUP_MAX_ROUNDS; round += 1) {
     if (round > 1) await delay(WARMUP_PAUSE_MS);
-    costs.push(Math.round(await warmUpRound(running, pids, roundStreams, concurrency, round)));
+    costs.push(Math.round(await warmUpRound(running, pids, roundStreams, concurrency, round, addressBlock)));
     const [previous, last] = costs.slice(-2);
     if (round >= WARMUP_MIN_ROUNDS && last! >= WARMUP_STEADY_RATIO * previous!) break;
   }
@@ -232,6 +241,8 @@ export async function runScenario(
   settings: RunSettings,
 ): Promise<Measurement> {
   const prefix = `bench${Date.now().toString(36)}`;
+  runsStarted += 1;
+  const addressBlock = ((runsStarted - 1) % 254) + 1;
   const { streams, rate, seconds } = scenario;
   const workers = Math.max(settings.workers, Math.ceil(streams / 12_500));
   const ingest = system === 'pulseboard' ? settings.ingest : 'publisher';
@@ -260,7 +271,7 @@ export async function runScenario(
   let pool: DriverPool | undefined;
   try {
     const pids = await running.workerPids();
-    const warmUpCosts = await warmUp(system, running, pids, streams, settings.openConcurrency);
+    const warmUpCosts = await warmUp(system, running, pids, streams, settings.openConcurrency, addressBlock);
     await delay(SETTLE_MS);
     const idleRss = await rssKiB(pids);
     const idleGc = await memoryAfterGc(running.memoryDir, pids);
@@ -273,6 +284,7 @@ export async function runScenario(
       threadsPerDriver: settings.threadsPerDriver,
       epochMs,
       maxSeq,
+      addressBlock,
     });
     const setupCpuBefore = await cpuMicros(pids);
     const setupStarted = performance.now();
