@@ -31,6 +31,8 @@ const QUOTE = 0x22;
 const VALUE_KEY = Buffer.from('"value":');
 const LF = 0x0a;
 const EMPTY = Buffer.alloc(0);
+/** What one read may fill; module state, so one per worker thread. */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 export class SseClient {
   /** seen[seq] = 1 once the event with that sequence number arrived (duplicates are counted, not kept). */
@@ -88,7 +90,21 @@ export class SseClient {
     this.sizeEnded = false;
     this.carry = EMPTY;
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host, port, localAddress: this.localAddress });
+      // Reads land in one buffer per thread, handed over synchronously (no Buffer or stream push per read):
+      // everything kept past the call is copied (the carry, the header text, the last id).
+      const socket = net.connect({
+        host,
+        port,
+        localAddress: this.localAddress,
+        onread: {
+          buffer: READ_BUFFER,
+          // true: keep reading (false would pause the socket).
+          callback: (size: number) => {
+            onData(READ_BUFFER.subarray(0, size));
+            return true;
+          },
+        },
+      });
       this.socket = socket;
       socket.setNoDelay(true);
       let settled = false;
@@ -106,7 +122,7 @@ export class SseClient {
         if (resume && this.lastId !== undefined) lines.push(`Last-Event-ID: ${this.lastId}`);
         socket.write(`${lines.join('\r\n')}${HEADER_END}`);
       });
-      socket.on('data', (chunk: Buffer) => {
+      const onData = (chunk: Buffer) => {
         if (opened) {
           this.onBody(chunk);
           return;
@@ -127,7 +143,7 @@ export class SseClient {
         this.headers = '';
         resolve();
         if (rest.length > 0) this.onBody(rest);
-      });
+      };
       socket.on('error', (error) => fail(error));
       socket.on('close', () => {
         if (!settled) fail(new Error('closed before the response headers'));
