@@ -27,9 +27,12 @@ const FRAME_END = Buffer.from('\n\n');
 const TS_KEY = Buffer.from('"ts":');
 const ID_KEY = Buffer.from('"id":"');
 const COMMA = 0x2c;
+const QUOTE = 0x22;
 const VALUE_KEY = Buffer.from('"value":');
 const LF = 0x0a;
 const EMPTY = Buffer.alloc(0);
+/** What one read may fill; module state, so one per worker thread. */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 export class SseClient {
   /** seen[seq] = 1 once the event with that sequence number arrived (duplicates are counted, not kept). */
@@ -58,7 +61,9 @@ export class SseClient {
   private chunked = false;
   private chunkLeft = 0;
   private chunkState: 'size' | 'data' | 'crlf' = 'size';
-  private sizeText = '';
+  /** The chunk size line read so far: its hex digits' value, and whether a non-digit (CR, `;`) ended them. */
+  private sizeValue = 0;
+  private sizeEnded = false;
   private carry: Buffer = EMPTY;
   /** Receive time of the frames of the current read; frames in one read arrived together. */
   private now = 0;
@@ -81,10 +86,25 @@ export class SseClient {
     this.wanted = true;
     this.headers = '';
     this.chunkState = 'size';
-    this.sizeText = '';
+    this.sizeValue = 0;
+    this.sizeEnded = false;
     this.carry = EMPTY;
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host, port, localAddress: this.localAddress });
+      // Reads land in one buffer per thread, handed over synchronously (no Buffer or stream push per read):
+      // everything kept past the call is copied (the carry, the header text, the last id).
+      const socket = net.connect({
+        host,
+        port,
+        localAddress: this.localAddress,
+        onread: {
+          buffer: READ_BUFFER,
+          // true: keep reading (false would pause the socket).
+          callback: (size: number) => {
+            onData(READ_BUFFER.subarray(0, size));
+            return true;
+          },
+        },
+      });
       this.socket = socket;
       socket.setNoDelay(true);
       let settled = false;
@@ -102,7 +122,7 @@ export class SseClient {
         if (resume && this.lastId !== undefined) lines.push(`Last-Event-ID: ${this.lastId}`);
         socket.write(`${lines.join('\r\n')}${HEADER_END}`);
       });
-      socket.on('data', (chunk: Buffer) => {
+      const onData = (chunk: Buffer) => {
         if (opened) {
           this.onBody(chunk);
           return;
@@ -123,7 +143,7 @@ export class SseClient {
         this.headers = '';
         resolve();
         if (rest.length > 0) this.onBody(rest);
-      });
+      };
       socket.on('error', (error) => fail(error));
       socket.on('close', () => {
         if (!settled) fail(new Error('closed before the response headers'));
@@ -167,15 +187,17 @@ export class SseClient {
         if (chunk[position] === LF) this.chunkState = 'size';
         position += 1;
       } else {
-        const newline = chunk.indexOf(LF, position);
-        if (newline === -1) {
-          this.sizeText += chunk.toString('latin1', position);
-          return;
+        // The size line in hex, digit by digit (no string per chunk); it may be cut by the read.
+        for (; position < chunk.length && chunk[position] !== LF; position += 1) {
+          const digit = this.sizeEnded ? -1 : hexDigit(chunk[position]!);
+          if (digit === -1) this.sizeEnded = true;
+          else this.sizeValue = this.sizeValue * 16 + digit;
         }
-        this.sizeText += chunk.toString('latin1', position, newline);
-        position = newline + 1;
-        this.chunkLeft = parseInt(this.sizeText, 16);
-        this.sizeText = '';
+        if (position === chunk.length) return;
+        position += 1;
+        this.chunkLeft = this.sizeValue;
+        this.sizeValue = 0;
+        this.sizeEnded = false;
         if (this.chunkLeft > 0) this.chunkState = 'data';
       }
     }
@@ -220,28 +242,49 @@ export class SseClient {
     if (retry) this.retryMs = Number(retry[1]);
   }
 
+  /**
+   * One event frame, data[start, end): `id: <cursor>\n`, then the envelope's `"id":"<ms>-<seq>"`, `"ts":`
+   * and `"value":`. Read in one pass in JS, without a native `indexOf` per field: this runs for every
+   * frame of every client (replays included), on the same two cores as the server (docs/performance.md,
+   * "The reconnect storm (2026-12-03)").
+   */
   private onEvent(data: Buffer, start: number, end: number): void {
     const { latency, ingestLag } = this.context;
-    // `id: <cursor>\n`, then the envelope's own `"id":"<ms>-<seq>"`.
-    const idLineEnd = data.indexOf(LF, start);
-    const cursorIsOneBoard = data.indexOf(COMMA, start) > idLineEnd || data.indexOf(COMMA, start) === -1;
-    let position = data.indexOf(ID_KEY, idLineEnd);
-    if (position === -1 || position > end) return;
-    position += ID_KEY.length;
-    let idMs = 0;
-    for (; data[position] !== 0x2d && position < end; position += 1) idMs = idMs * 10 + data[position]! - 48;
-    let idSeq = 0;
-    for (position += 1; data[position] !== 0x22 && position < end; position += 1) {
-      idSeq = idSeq * 10 + data[position]! - 48;
+    // The id line: a comma in it means a cursor of several boards (ids of different logs).
+    let position = start + 3;
+    let cursorIsOneBoard = true;
+    for (; position < end && data[position] !== LF; position += 1) {
+      if (data[position] === COMMA) cursorIsOneBoard = false;
     }
+    let idMs = -1;
+    let idSeq = 0;
+    let ts = -1;
+    let seq = -1;
+    // The first `"id":"`, `"ts":` and `"value":` after the id line (the same keys an indexOf would find).
+    for (; position < end; position += 1) {
+      if (data[position] !== QUOTE) continue;
+      const key = data[position + 1];
+      if (idMs === -1 && key === 0x69 && matchesAt(data, ID_KEY, position, end)) {
+        position += ID_KEY.length;
+        idMs = 0;
+        for (; data[position] !== 0x2d && position < end; position += 1)
+          idMs = idMs * 10 + data[position]! - 48;
+        for (position += 1; data[position] !== QUOTE && position < end; position += 1) {
+          idSeq = idSeq * 10 + data[position]! - 48;
+        }
+      } else if (ts === -1 && key === 0x74 && matchesAt(data, TS_KEY, position, end)) {
+        ts = digitsAt(data, position + TS_KEY.length, end);
+      } else if (seq === -1 && key === 0x76 && matchesAt(data, VALUE_KEY, position, end)) {
+        seq = digitsAt(data, position + VALUE_KEY.length, end);
+      }
+      if (seq !== -1 && ts !== -1 && idMs !== -1) break;
+    }
+    if (idMs === -1) return;
     if (cursorIsOneBoard && (idMs < this.lastIdMs || (idMs === this.lastIdMs && idSeq <= this.lastIdSeq))) {
       this.idRegressions += 1;
     }
     this.lastIdMs = idMs;
     this.lastIdSeq = idSeq;
-    position = idLineEnd;
-    const ts = readNumber(data, TS_KEY, position, end);
-    const seq = readNumber(data, VALUE_KEY, position, end);
     this.allFrames += 1;
     // Warm-up events (value 0) only bring the server's code up to speed; they are not measured.
     if (seq === 0) return;
@@ -263,12 +306,24 @@ export class SseClient {
   }
 }
 
-/** The integer after `key` inside data[from, to), or -1. */
-function readNumber(data: Buffer, key: Buffer, from: number, to: number): number {
-  const at = data.indexOf(key, from);
-  if (at === -1 || at > to) return -1;
+/** The value of a hex digit's byte, or -1. */
+function hexDigit(byte: number): number {
+  if (byte >= 0x30 && byte <= 0x39) return byte - 0x30;
+  const lower = byte | 0x20;
+  return lower >= 0x61 && lower <= 0x66 ? lower - 0x61 + 10 : -1;
+}
+
+/** Whether `key` is at data[at] and ends before `to`. */
+function matchesAt(data: Buffer, key: Buffer, at: number, to: number): boolean {
+  if (at + key.length > to) return false;
+  for (let index = 0; index < key.length; index += 1) if (data[at + index] !== key[index]) return false;
+  return true;
+}
+
+/** The integer whose digits start at data[from] (stopping at the first non-digit or at `to`). */
+function digitsAt(data: Buffer, from: number, to: number): number {
   let value = 0;
-  for (let index = at + key.length; index < to; index += 1) {
+  for (let index = from; index < to; index += 1) {
     const digit = data[index]! - 48;
     if (digit < 0 || digit > 9) break;
     value = value * 10 + digit;

@@ -55,6 +55,14 @@ function closeConnectionOf(this: ServerResponse): void {
   if (connection instanceof SseConnection) connection.close('client');
 }
 
+/**
+ * The whole frame (`id:` line and body) of a replayed event on a one-board stream, per event object: the
+ * memory replays hand every resuming stream the same kept events (server/sse/recent-events.ts), so in a
+ * reconnect storm each is framed once per worker instead of once per stream. Weak: a frame goes with its
+ * event once the event leaves the worker's recent events.
+ */
+const ONE_BOARD_FRAMES = new WeakMap<object, Buffer>();
+
 /** Between polls while waiting for room, in case the response emits no 'drain'. */
 const ROOM_POLL_MS = 100;
 
@@ -279,15 +287,30 @@ export class SseConnection {
   replayBatch(board: string, events: readonly { id: string; body: Buffer }[]): number {
     if (this.closeReason !== undefined || !this.carried.includes(board)) return 0;
     const cursor = (this.cursor ??= new Map());
+    // A one-board stream's cursor after an event is that event's id alone: its whole frame is the same
+    // for every stream that replays it, framed once (docs/performance.md, "The reconnect storm").
+    const oneBoard = this.carried.length === 1;
     const parts: Buffer[] = [];
-    for (const { id, body } of events) {
+    let count = 0;
+    for (const event of events) {
+      const { id, body } = event;
       const have = cursor.get(board);
       if (have !== undefined && compareStreamIds(id, have) <= 0) continue;
       cursor.set(board, id);
-      parts.push(encodeIdLine(formatCursorOver(this.carried, cursor)), body);
+      count += 1;
+      if (!oneBoard) {
+        parts.push(encodeIdLine(formatCursorOver(this.carried, cursor)), body);
+        continue;
+      }
+      let frame = ONE_BOARD_FRAMES.get(event);
+      if (frame === undefined) {
+        frame = Buffer.concat([encodeIdLine(formatCursorOver(this.carried, cursor)), body]);
+        ONE_BOARD_FRAMES.set(event, frame);
+      }
+      parts.push(frame);
     }
-    if (parts.length === 0) return 0;
-    return this.write(Buffer.concat(parts)) ? parts.length / 2 : 0;
+    if (count === 0) return 0;
+    return this.write(Buffer.concat(parts)) ? count : 0;
   }
 
   /** The log `board`'s ids came from is gone (or never issued the client's id): newer ids no longer wait. */

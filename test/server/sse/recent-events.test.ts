@@ -8,6 +8,7 @@ import { createPublisher } from '../../../shared/publisher.ts';
 import { until } from '../../helpers/sse-client.ts';
 import { useTestBed } from '../../helpers/test-bed.ts';
 import { monitorCommands } from '../../helpers/redis-monitor.ts';
+import { openRawStream } from '../../helpers/raw-stream.ts';
 
 function event(board: string, id: string): RecentEvent {
   return { board, id, body: Buffer.from(`data: ${id}\n\n`), topic: 'metric:m' };
@@ -114,6 +115,42 @@ describe('recent events', function () {
         monitor.close();
       }
       expect(seen, 'no read of the log').to.not.include(`"${log}"`);
+    });
+
+    it('replays the same kept events to streams resuming from different ids, each frame with its own id, each event once', async function () {
+      const app = await bed.startApp();
+      const session = await bed.login(app.url);
+      const publisher = createPublisher(bed.client, { prefix: bed.prefix });
+      const live = bed.openStream(`${app.url}/events`, { headers: session.headers });
+      await live.waitForOpen();
+      for (let index = 0; index <= 20; index += 1)
+        await publisher.publish({ type: 'metric', name: 'm', value: index });
+      await live.waitFor((events) => events.length === 21);
+      live.close();
+      const sent = live.events.map((each) => each.id);
+      await until(() => app.hub.fanOutPositions().get('main') === sent[20], 5000, 'fan-out');
+
+      // The first resume frames the kept events; the second, from a later id, replays the same events:
+      // it must get only those after its own id, each framed with its own id.
+      const frames = (text: string) =>
+        [...text.matchAll(/^id: main:(\S+)\nevent: metric\ndata: (.*)$/gm)].map((match) => ({
+          id: match[1],
+          dataId: (JSON.parse(match[2] ?? '') as { id: string }).id,
+        }));
+      for (const from of [0, 10, 0]) {
+        const resumed = await openRawStream(`${app.url}/events`, {
+          headers: session.headers,
+          lastEventId: sent[from]!,
+        }).opened;
+        try {
+          await resumed.waitForText(new RegExp(`id: main:${sent[20]}\\n`));
+          const got = frames(resumed.text());
+          expect(got.map((frame) => frame.id)).to.deep.equal(sent.slice(from + 1));
+          expect(got.map((frame) => frame.dataId)).to.deep.equal(sent.slice(from + 1));
+        } finally {
+          resumed.close();
+        }
+      }
     });
   });
 });
