@@ -22,10 +22,12 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 FROM ${NODE_IMAGE} AS runtime
+# NODE_CLUSTER_SCHED_POLICY=none: the workers accept their own connections (docs/deployment.md).
 ENV NODE_ENV=production \
     PORT=3000 \
     HOST=0.0.0.0 \
-    PM2_HOME=/home/node/.pm2
+    PM2_HOME=/home/node/.pm2 \
+    NODE_CLUSTER_SCHED_POLICY=none
 WORKDIR /app
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY package.json ecosystem.config.cjs ./

@@ -4,7 +4,7 @@
 // each open's connect, first byte and headers. PROBE_TIMING_DIR: each open's port and times, to join with
 // a worker's; PROBE_CPU_PROF: the workers' CPU profiles (with the round's monotonic window to cut them).
 //   npx tsx bench/probe-setup.ts pulseboard 2000 256 3
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 
 /** CPU ticks (utime+stime) of every process, by pid, with its command line. */
@@ -23,6 +23,18 @@ function cpuSnapshot(): Map<number, { ticks: number; name: string }> {
     }
   }
   return result;
+}
+/** Open sockets of a process (its streams, plus a few of its own: Redis, IPC, the listener). */
+function socketCount(pid: number): number {
+  let count = 0;
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) count += 1;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return count;
 }
 function machineTicks(): { busy: number; total: number; softirq: number; system: number } {
   const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1).map(Number);
@@ -177,6 +189,9 @@ try {
     process.stdout.write(`  monotonic µs window ${monoStart} ${process.hrtime.bigint() / 1000n}\n`);
     const cpu1 = cpuSnapshot();
     process.stdout.write(cpuReport(cpu0, cpu1, m0, m1, streams));
+    process.stdout.write(
+      `  sockets per worker: ${(await running.workerPids()).map(socketCount).join(' / ')}\n`,
+    );
     const withHeaders = timings.filter((t) => t.bodyAfter === -1).length;
     process.stdout.write(
       `${system} round ${round + 1}: ${streams} open in ${totalMs.toFixed(0)} ms\n` +

@@ -194,7 +194,13 @@ async function startParts(config: Config, options: StartOptions, state: StartSta
     }),
     ...(options.publicDir ? { publicDir: options.publicDir } : {}),
   });
-  const { server, url, port, drainInFlight } = await listen(config, app, { log, metrics });
+  const { server, url, port, accept, drainInFlight } = await listen(config, app, { log, metrics });
+  if (accept === 'round-robin')
+    log.warn(
+      'the cluster primary accepts every connection and hands it to a worker (round-robin), about twice ' +
+        'the cost of opening a stream: start PM2 with NODE_CLUSTER_SCHED_POLICY=none in its environment ' +
+        '(docs/deployment.md, "How workers get their connections")',
+    );
 
   // Drain in order (docs/reliability.md, "Reloads and shutdown"): stop accepting, end streams, let the
   // requests in flight finish (their session saves and replays still need Redis), cut what is left,

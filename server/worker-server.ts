@@ -12,8 +12,26 @@ export interface WorkerServer {
   server: http.Server;
   url: string;
   port: number;
+  /**
+   * How connections reach this worker: `direct`, it accepts them from the listening socket itself (a single
+   * process, or cluster workers sharing the socket: NODE_CLUSTER_SCHED_POLICY=none), or `round-robin`, the
+   * cluster primary (PM2's daemon) accepts each and hands it over by IPC, Node's default, which made
+   * opening a stream about twice as costly (docs/performance.md, "Workers accept their own connections").
+   */
+  accept: 'direct' | 'round-robin';
   /** Resolves when every request in flight has ended, or after `ms`. */
   drainInFlight(ms: number): Promise<void>;
+}
+
+/**
+ * A listening server's own socket is a TCP handle; in a round-robin cluster worker it is a stand-in object
+ * and connections come from the primary (node's lib/internal/cluster/child.js, `rr`).
+ */
+function acceptMode(server: http.Server): WorkerServer['accept'] {
+  const handle: unknown = Reflect.get(server, '_handle');
+  return typeof handle === 'object' && handle !== null && handle.constructor.name === 'TCP'
+    ? 'direct'
+    : 'round-robin';
 }
 
 export async function listen(
@@ -68,6 +86,7 @@ export async function listen(
     server,
     url,
     port,
+    accept: acceptMode(server),
     async drainInFlight(ms) {
       const deadline = Date.now() + ms;
       while (inFlight.size > 0 && Date.now() < deadline) {

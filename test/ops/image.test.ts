@@ -61,6 +61,8 @@ describe('production image contents', function () {
     expect(runtime).to.include('COPY --from=prod-deps /app/node_modules ./node_modules');
     expect(runtime).to.match(/\nUSER node\n/);
     expect(runtime).to.include('/livez');
+    // As `npm start`: workers accept their own connections (docs/deployment.md).
+    expect(runtime).to.match(/\n\s+NODE_CLUSTER_SCHED_POLICY=none\n/);
     expect(runtime).to.include('CMD ["node_modules/.bin/pm2-runtime", "ecosystem.config.cjs"]');
   });
 });

@@ -25,14 +25,24 @@ describe('pm2-runtime (npm start, Docker CMD)', function () {
     await rm(home, { recursive: true, force: true });
   });
 
-  it('runs the cluster in the foreground and stops every worker gracefully on SIGTERM', async function () {
-    // Exactly what `npm start` runs after the client build (the build itself is left out here).
+  /**
+   * Runs exactly what `npm start` runs after the client build (the build itself is left out here), with
+   * `env` added over the script's own, until its 2 workers answer; then SIGTERM. Returns everything it printed.
+   */
+  async function runUntilUp(env: Record<string, string>): Promise<{ output: string; stopMs: number }> {
     const manifest = z
       .object({ scripts: z.object({ start: z.string() }) })
       .parse(JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')));
     const [build, command] = manifest.scripts.start.split(' && ');
     expect(build).to.equal('npm run build');
-    const [binary, ...args] = command!.split(' ');
+    // Leading NAME=value words are the environment the script sets.
+    const words = command!.split(' ');
+    const scriptEnv: Record<string, string> = {};
+    while (/^[A-Z_]+=/.test(words[0] ?? '')) {
+      const [name, value] = words.shift()!.split('=');
+      scriptEnv[name!] = value!;
+    }
+    const [binary, ...args] = words;
     expect(binary).to.equal('pm2-runtime');
     const port = await freePort();
     const runtime = spawn(path.join(ROOT, 'node_modules/.bin/pm2-runtime'), args, {
@@ -48,6 +58,8 @@ describe('pm2-runtime (npm start, Docker CMD)', function () {
         LOG_LEVEL: 'warn',
         // NODE_ENV=production (ecosystem.config.cjs): /metrics is scraped below without a token.
         METRICS_PUBLIC: 'true',
+        ...scriptEnv,
+        ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -70,15 +82,30 @@ describe('pm2-runtime (npm start, Docker CMD)', function () {
       const code = await exited;
       const stopMs = performance.now() - signalledAt;
       expect(code, output).to.equal(0);
-      expect(output).to.match(/App \[pulseboard:0\] exited with code \[0\]/);
-      expect(output).to.match(/App \[pulseboard:1\] exited with code \[0\]/);
-      expect(output).not.to.match(/error: |TypeScript support unavailable/);
-      console.log(`      pm2-runtime: 2 workers up; SIGTERM -> exit 0 after ${Math.round(stopMs)} ms`);
+      return { output, stopMs };
     } finally {
       if (runtime.exitCode === null && runtime.signalCode === null) {
         runtime.kill('SIGKILL');
         await exited;
       }
     }
+  }
+
+  const roundRobinWarning = /hands it to a worker \(round-robin\)/g;
+
+  it('runs the cluster in the foreground and stops every worker gracefully on SIGTERM', async function () {
+    const { output, stopMs } = await runUntilUp({});
+    expect(output).to.match(/App \[pulseboard:0\] exited with code \[0\]/);
+    expect(output).to.match(/App \[pulseboard:1\] exited with code \[0\]/);
+    expect(output).not.to.match(/error: |TypeScript support unavailable/);
+    // docs/deployment.md, "How workers get their connections": `npm start` lets the workers accept from
+    // the socket they share (each would warn at start if PM2 handed them their connections).
+    expect(output.match(roundRobinWarning), output).to.equal(null);
+    console.log(`      pm2-runtime: 2 workers up; SIGTERM -> exit 0 after ${Math.round(stopMs)} ms`);
+  });
+
+  it('warns at start in every worker that PM2 hands its connections round-robin (NODE_CLUSTER_SCHED_POLICY=rr)', async function () {
+    const { output } = await runUntilUp({ NODE_CLUSTER_SCHED_POLICY: 'rr' });
+    expect(output.match(roundRobinWarning), output).to.have.length(2);
   });
 });
