@@ -121,11 +121,19 @@ const WARMUP_PAUSE_MS = 500;
  */
 const WARMUP_FIRST_ADDRESS = 201;
 /**
- * Runs of this process so far: run k (from 1) opens every stream, warm-up included, from 127.0.<k>.x, so
- * it never meets the TIME_WAIT sockets an earlier system or scenario left for 60 s on its addresses
- * (docs/performance.md, "Source addresses"): the system measured after another is not handicapped.
+ * Runs of this process so far: every run opens its streams, warm-up included, from a block of its own,
+ * 127.0.<b>.x (b counting on from FIRST_BLOCK), so it never meets the TIME_WAIT sockets an earlier system
+ * or scenario left for 60 s on its addresses (docs/performance.md, "Source addresses"): the system
+ * measured after another is not handicapped.
  */
 let runsStarted = 0;
+/**
+ * Where this invocation's blocks start: 16 further on every minute, so a bench started right after
+ * another (an A/B, back to back) does not reuse its first blocks while their sockets are still in
+ * TIME_WAIT. There a warm-up's binds cost the driver 1–4 ms of system time each (docs/performance.md,
+ * "Back-to-back runs and TIME_WAIT").
+ */
+const FIRST_BLOCK = Math.floor(Date.now() / 60_000) * 16;
 /** The drain ends when nothing has arrived for this long (or everything has). */
 const DRAIN_IDLE_MS = 20_000;
 const DRAIN_MAX_MS = 90_000;
@@ -242,7 +250,7 @@ export async function runScenario(
 ): Promise<Measurement> {
   const prefix = `bench${Date.now().toString(36)}`;
   runsStarted += 1;
-  const addressBlock = ((runsStarted - 1) % 254) + 1;
+  const addressBlock = ((FIRST_BLOCK + runsStarted - 1) % 254) + 1;
   const { streams, rate, seconds } = scenario;
   const workers = Math.max(settings.workers, Math.ceil(streams / 12_500));
   const ingest = system === 'pulseboard' ? settings.ingest : 'publisher';
