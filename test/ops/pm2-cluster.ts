@@ -104,8 +104,10 @@ export async function startPm2Cluster(options: Pm2ClusterOptions): Promise<Pm2Cl
     PULSEBOARD_PREFIX: options.prefix,
     WEB_CONCURRENCY: String(options.instances),
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
-    // As docs/deployment.md has the PM2 daemon started: its workers accept their own connections.
-    NODE_CLUSTER_SCHED_POLICY: 'none',
+    // As docs/deployment.md has the PM2 daemon started: its workers accept their own connections
+    // (`NODE_CLUSTER_SCHED_POLICY=rr` in the environment measures Node's default instead, as the bench's
+    // A/B in docs/performance.md did).
+    NODE_CLUSTER_SCHED_POLICY: process.env.NODE_CLUSTER_SCHED_POLICY || 'none',
     // ecosystem.config.cjs sets NODE_ENV=production, where /metrics needs a token or this explicit opt-out;
     // these suites scrape it on loopback without one.
     METRICS_PUBLIC: 'true',
