@@ -35,6 +35,9 @@ export interface HubOptions {
   onBoardIdle?: (board: string) => void;
 }
 
+/** The longest a flush waits after the last one (its pacing, `deliver`). */
+const MAX_FLUSH_PACE_MS = 50;
+
 /** The connections that share one board set and one topic filter: they get the same bytes from every flush. */
 interface FilterGroup {
   readonly filter: TopicFilter;
@@ -72,6 +75,9 @@ export class Hub implements EventDelivery {
   private pending: Envelope[] = [];
   private flushScheduled = false;
   private readonly flushSoon = () => this.flush();
+  /** When the last flush ended and how long it took (performance.now() ms): the pacing of the next. */
+  private lastFlushEnded = 0;
+  private lastFlushMs = 0;
   private readonly onConnectionClose = (connection: SseConnection, reason: CloseReason) =>
     this.remove(connection, reason);
   /** Board -> streams carrying it now (for onBoardIdle). */
@@ -211,8 +217,14 @@ export class Hub implements EventDelivery {
     this.pending.push(envelope);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
+      // A flush waits at least as long after the last one as that one took (up to MAX_FLUSH_PACE_MS), so
+      // a worker busy writing spends at most about half its time on the live fan-out: the rest goes to
+      // opening and replaying streams, and the events of the wait go out together, one write per stream
+      // for all of them (docs/performance.md, "Paced flushes"). An idle worker flushes at the end of the turn.
+      const wait = Math.min(this.lastFlushMs, MAX_FLUSH_PACE_MS) - (performance.now() - this.lastFlushEnded);
       // setImmediate, not a microtask: every message read from the subscriber's socket in this turn joins.
-      setImmediate(this.flushSoon);
+      if (wait < 1) setImmediate(this.flushSoon);
+      else setTimeout(this.flushSoon, wait);
     }
   }
 
@@ -222,6 +234,7 @@ export class Hub implements EventDelivery {
     const envelopes = this.pending;
     if (envelopes.length === 0) return 0;
     this.pending = [];
+    const started = performance.now();
     const now = Date.now();
     const events: RecentEvent[] = envelopes.map((envelope) => ({
       board: envelope.board,
@@ -249,6 +262,9 @@ export class Hub implements EventDelivery {
         for (const connection of group.connections) delivered += connection.deliverBatch(batch, now);
       }
     }
+    const ended = performance.now();
+    this.lastFlushMs = ended - started;
+    this.lastFlushEnded = ended;
     if (delivered > 0) this.metrics.deliveries.inc(delivered);
     // The id's first part is Redis' clock at sequencing; `ts` may be a publisher's (backfill, skew).
     for (const { id } of events) {
