@@ -198,4 +198,63 @@ describe('coalesced fan-out', function () {
     );
     for (const stream of streams) stream.close();
   });
+
+  // docs/performance.md, "Paced flushes": after a flush that took long, the next waits as long, and the
+  // events of separate turns in that wait go out in one write; after a quick flush nothing waits.
+  it('after a slow flush, writes the events of the next turns together; after a quick one, each turn at once', async function () {
+    const app = await bed.startApp();
+    const streams = await openStreams(app, ['', '']);
+    const base = Date.now() + 60_000;
+    const events = Array.from({ length: 5 }, (_, index) => metric(`${base}-${index}`, 'api.rps', index));
+    const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+    // The clock the hub reads stands still, except that the first event's flush takes 50 ms by it: its
+    // first framed socket write moves it on (the real flush takes well under a millisecond).
+    const realNow = performance.now.bind(performance);
+    let clock = 1000;
+    performance.now = () => clock;
+    recorder = recordWrites();
+    const original = net.Socket.prototype.write;
+    net.Socket.prototype.write = function (this: net.Socket, ...args: unknown[]) {
+      const [chunk] = args;
+      if (
+        clock === 1000 &&
+        Buffer.isBuffer(chunk) &&
+        /^[0-9a-f]+\r\nid: /.test(chunk.toString('latin1', 0, 40))
+      )
+        clock = 1050;
+      return Reflect.apply(original, this, args) as boolean;
+    } as typeof original;
+    try {
+      app.hub.deliver(events[0]!);
+      await until(() => recorder!.writes.length >= 2, 5000, 'the first flush');
+      net.Socket.prototype.write = original;
+      // Two more events, each in a turn of its own, right after the slow flush: they wait, then go together.
+      app.hub.deliver(events[1]!);
+      await nextTurn();
+      app.hub.deliver(events[2]!);
+      await until(() => recorder!.writes.length >= 4, 5000, 'the paced flush');
+      // That flush was quick: the next two turns' events go out one by one, at once.
+      app.hub.deliver(events[3]!);
+      await until(() => recorder!.writes.length >= 6, 5000, 'the flush of the fourth');
+      app.hub.deliver(events[4]!);
+      await until(() => recorder!.writes.length >= 8, 5000, 'the flush of the fifth');
+      await sleep(100);
+    } finally {
+      net.Socket.prototype.write = original;
+      performance.now = realNow;
+      recorder.restore();
+    }
+    const ids = (index: number) => events[index]!.id;
+    expect(recorder.writes.map((write) => idsIn(write.text))).to.deep.equal([
+      [ids(0)],
+      [ids(0)],
+      [ids(1), ids(2)],
+      [ids(1), ids(2)],
+      [ids(3)],
+      [ids(3)],
+      [ids(4)],
+      [ids(4)],
+    ]);
+    for (const stream of streams) stream.close();
+  });
 });
