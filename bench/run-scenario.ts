@@ -131,7 +131,7 @@ let runsStarted = 0;
  * Where this invocation's blocks start: 16 further on every minute, so a bench started right after
  * another (an A/B, back to back) does not reuse its first blocks while their sockets are still in
  * TIME_WAIT. There a warm-up's binds cost the driver 1–4 ms of system time each (docs/performance.md,
- * "Back-to-back runs and TIME_WAIT").
+ * "How it measures", Source addresses).
  */
 const FIRST_BLOCK = Math.floor(Date.now() / 60_000) * 16;
 /** The drain ends when nothing has arrived for this long (or everything has). */
