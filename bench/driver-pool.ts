@@ -123,18 +123,46 @@ export class DriverPool {
     cookies: readonly string[],
     concurrency: number,
   ): Promise<{ failures: number; firstError?: string }> {
-    const addresses = Math.max(1, Math.ceil(this.options.streams / STREAMS_PER_ADDRESS));
-    const first = this.options.firstAddress ?? 1;
+    const specs = this.specs(cookies, this.options.streams, this.options.firstAddress ?? 1);
+    return this.send('open', specs, concurrency);
+  }
+
+  /**
+   * Opens `streams` more streams from 127.0.<block>.<firstAddress>… and closes them once all have
+   * answered: the bench's warm-up runs through the threads that then open the measured streams, so
+   * these do not meet the server with client code not yet compiled (docs/performance.md, "Warm-up").
+   * Their failed attempts count in `errors`.
+   */
+  async warm(
+    cookies: readonly string[],
+    streams: number,
+    concurrency: number,
+    firstAddress: number,
+  ): Promise<{ failures: number; firstError?: string }> {
+    return this.send('warm', this.specs(cookies, streams, firstAddress), concurrency);
+  }
+
+  /** `streams` client specs, spread over the drivers, the cookies and the source addresses from `first`. */
+  private specs(cookies: readonly string[], streams: number, first: number): ClientSpec[][] {
+    const addresses = Math.max(1, Math.ceil(streams / STREAMS_PER_ADDRESS));
     const block = this.options.addressBlock ?? 0;
     const specs: ClientSpec[][] = this.drivers.map(() => []);
-    for (let index = 0; index < this.options.streams; index += 1) {
+    for (let index = 0; index < streams; index += 1) {
       const cookie = cookies.length > 0 ? cookies[index % cookies.length] : undefined;
       const spec: ClientSpec = { localAddress: `127.0.${block}.${first + (index % addresses)}` };
       if (cookie !== undefined) spec.cookie = cookie;
       specs[index % this.drivers.length]!.push(spec);
     }
+    return specs;
+  }
+
+  private async send(
+    type: 'open' | 'warm',
+    specs: ClientSpec[][],
+    concurrency: number,
+  ): Promise<{ failures: number; firstError?: string }> {
     const lanes = Math.max(1, Math.ceil(concurrency / this.drivers.length));
-    return merge(await this.all((index) => ({ type: 'open', clients: specs[index]!, concurrency: lanes })));
+    return merge(await this.all((index) => ({ type, clients: specs[index]!, concurrency: lanes })));
   }
 
   /** Drops every stream at once and reopens it with Last-Event-ID. */
@@ -185,7 +213,10 @@ export class DriverPool {
     await Promise.all(
       this.drivers.map(async (driver) => {
         if (driver.child.exitCode === null) {
-          await Promise.race([ask(driver, { type: 'close' }).catch(() => undefined), delay(5000)]);
+          let timer: NodeJS.Timeout | undefined;
+          const timeout = new Promise((resolve) => (timer = setTimeout(resolve, 5000)));
+          await Promise.race([ask(driver, { type: 'close' }).catch(() => undefined), timeout]);
+          clearTimeout(timer);
         }
         await stopChild(driver.child, 'SIGKILL', 0);
       }),
@@ -197,8 +228,4 @@ function merge(results: DriverResult[]): { failures: number; firstError?: string
   const firstError = results.find((result) => result.firstError)?.firstError;
   const failures = results.reduce((sum, result) => sum + result.failures, 0);
   return firstError === undefined ? { failures } : { failures, firstError };
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

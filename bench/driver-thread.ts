@@ -24,6 +24,7 @@ export interface ClientSpec {
 
 export type ThreadCommand =
   | { type: 'open'; clients: ClientSpec[]; concurrency: number }
+  | { type: 'warm'; clients: ClientSpec[]; concurrency: number }
   | { type: 'storm'; concurrency: number }
   | { type: 'report'; firstSeq: number; lastSeq: number }
   | { type: 'close' };
@@ -137,6 +138,15 @@ async function handle(command: ThreadCommand): Promise<ThreadReply> {
       );
       clients.push(...fresh);
       return { type: 'done', ...(await openAll(fresh, false, command.concurrency)) };
+    }
+    case 'warm': {
+      // Streams opened and closed again, not kept: they bring this thread's client code up to speed.
+      const passing = command.clients.map(
+        (spec) => new SseClient(context, spec.cookie, spec.localAddress, () => undefined),
+      );
+      const outcome = await openAll(passing, false, command.concurrency);
+      for (const client of passing) client.drop();
+      return { type: 'done', ...outcome };
     }
     case 'storm': {
       let newest = 0;

@@ -9,7 +9,7 @@ import type { ClientSpec, ClientTotals, ThreadCommand, ThreadData, ThreadReply }
 
 export type DriverCommand =
   | { type: 'start'; host: string; port: number; epochMs: number; maxSeq: number; threads: number }
-  | { type: 'open'; clients: ClientSpec[]; concurrency: number }
+  | { type: 'open' | 'warm'; clients: ClientSpec[]; concurrency: number }
   | { type: 'storm'; concurrency: number }
   | { type: 'report'; firstSeq: number; lastSeq: number }
   | { type: 'stats' }
@@ -97,11 +97,13 @@ async function handle(command: DriverCommand): Promise<DriverResult> {
       );
       return { failures: 0 };
     }
-    case 'open': {
+    case 'open':
+    case 'warm': {
       const shares: ClientSpec[][] = threads.map(() => []);
       command.clients.forEach((spec, index) => shares[index % threads.length]!.push(spec));
       const lanes = Math.max(1, Math.ceil(command.concurrency / threads.length));
-      return onEveryThread(shares.map((clients) => ({ type: 'open', clients, concurrency: lanes })));
+      const { type } = command;
+      return onEveryThread(shares.map((clients) => ({ type, clients, concurrency: lanes })));
     }
     case 'storm': {
       const lanes = Math.max(1, Math.ceil(command.concurrency / threads.length));
