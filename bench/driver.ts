@@ -42,10 +42,19 @@ function startThread(data: ThreadData): Worker {
   return new Worker(source, { eval: true, workerData: data });
 }
 
+/** One command, one reply; its listeners go with the reply (a run sends a thread a dozen commands). */
 function ask(thread: Worker, command: ThreadCommand): Promise<ThreadReply> {
   return new Promise((resolve, reject) => {
-    thread.once('message', resolve);
-    thread.once('error', reject);
+    const onReply = (reply: ThreadReply) => {
+      thread.off('error', onError);
+      resolve(reply);
+    };
+    const onError = (error: Error) => {
+      thread.off('message', onReply);
+      reject(error);
+    };
+    thread.once('message', onReply);
+    thread.once('error', onError);
     thread.postMessage(command);
   });
 }

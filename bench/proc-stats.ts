@@ -8,16 +8,24 @@ const TICK_MICROS = 10_000;
 
 /** Summed utime + stime of the processes, in µs (a process that has exited counts 0). */
 export async function cpuMicros(pids: readonly number[]): Promise<number> {
-  let ticks = 0;
+  const { user, system } = await cpuTimes(pids);
+  return user + system;
+}
+
+/** Summed utime (user) and stime (system: the kernel, on the processes' behalf) of the processes, in µs. */
+export async function cpuTimes(pids: readonly number[]): Promise<{ user: number; system: number }> {
+  let user = 0;
+  let system = 0;
   for (const pid of pids) {
     try {
       const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
+      user += Number(fields[11]);
+      system += Number(fields[12]);
     } catch {
       // exited
     }
   }
-  return ticks * TICK_MICROS;
+  return { user: user * TICK_MICROS, system: system * TICK_MICROS };
 }
 
 /** Summed VmRSS of the processes, in KiB. */

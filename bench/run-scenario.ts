@@ -11,7 +11,7 @@ import { BoardStore } from '../server/auth/boards.ts';
 import type { RedisClient } from '../server/redis.ts';
 import { DriverPool, type PoolStats } from './driver-pool.ts';
 import { summarize, type HistogramSummary } from './histogram.ts';
-import { cpuMicros, memoryAfterGc, rssKiB } from './proc-stats.ts';
+import { cpuMicros, cpuTimes, memoryAfterGc, rssKiB } from './proc-stats.ts';
 import { trackChild, stopChild } from './processes.ts';
 import type { PublisherOptions, PublisherReport } from './publisher.ts';
 import type { Scenario } from './scenarios.ts';
@@ -70,6 +70,11 @@ export interface Measurement {
   latency?: HistogramSummary;
   ingestLag?: HistogramSummary;
   cpuMicrosPerDelivery?: number;
+  /** The same, split: user time, and system time (the kernel's work on the workers' behalf: writes, reads, wake-ups). */
+  cpuUserMicrosPerDelivery?: number;
+  cpuSystemMicrosPerDelivery?: number;
+  /** The workers' CPU while every stream was open and nothing was published (100 = one core). */
+  idleCpuPercent?: number;
   serverCpuPercent?: number;
   /** CPU of the load driver processes over the same window (100 = one core): near 100 × threads, the
    * driver, not the server, limits the figures. */
@@ -333,7 +338,12 @@ export async function runScenario(
       `${system}: ${streams - opened.failures}/${streams} streams open in ${(setupMs / 1000).toFixed(1)} s (workers ${setupCpuPerOpen} µs CPU per open)${openRetries > 0 ? `, ${openRetries} attempts failed and retried` : ''}${opened.firstError ? ` (first error: ${opened.firstError})` : ''}`,
     );
     if (opened.failures === streams) throw new Error(`no stream opened: ${opened.firstError}`);
+    const idleCpuBefore = await cpuMicros(pids);
+    const idleStarted = performance.now();
     await delay(SETTLE_MS + streams / 10);
+    const idleCpuPercent = Math.round(
+      ((await cpuMicros(pids)) - idleCpuBefore) / 10 / (performance.now() - idleStarted),
+    );
     const connectedRss = await rssKiB(pids);
     const connectedGc = idleGc && (await memoryAfterGc(running.memoryDir, pids));
     const perStream = (before: number, after: number) => Math.round(((after - before) / streams) * 10) / 10;
@@ -351,7 +361,7 @@ export async function runScenario(
       },
     );
     await publisher.measuring;
-    const cpuBefore = await cpuMicros(pids);
+    const cpuBefore = await cpuTimes(pids);
     const driverCpuBefore = await cpuMicros(pool.pids);
     const windowStarted = performance.now();
     const ticker = setInterval(() => {
@@ -383,12 +393,17 @@ export async function runScenario(
           lastChange = performance.now();
         }
       }
-      const cpuUsed = (await cpuMicros(pids)) - cpuBefore;
+      const cpuAfter = await cpuTimes(pids);
+      const userUsed = cpuAfter.user - cpuBefore.user;
+      const systemUsed = cpuAfter.system - cpuBefore.system;
+      const cpuUsed = userUsed + systemUsed;
       const driverCpuUsed = (await cpuMicros(pool.pids)) - driverCpuBefore;
       const windowMs = performance.now() - windowStarted;
       const totals = await pool.totals(1, publisherReport.published);
       const spread = mergeTimelines(await pool.timelines(), 1, publisherReport.published);
       reportSpread(system, spread);
+      const perDelivery = (micros: number) =>
+        stats.deliveries > 0 ? Math.round((micros / stats.deliveries) * 100) / 100 : 0;
       const deliverySpanMs = Math.max(1, stats.lastReceiveMs - (publisherReport.startedAt - epochMs));
       const serverLogTail =
         totals.lost > 0 || stats.reconnects > 0 ? (await running.logs()).slice(-4000) : undefined;
@@ -411,7 +426,10 @@ export async function runScenario(
         openRetries,
         latency: summarize(stats.latency),
         ingestLag: summarize(stats.ingestLag),
-        cpuMicrosPerDelivery: stats.deliveries > 0 ? Math.round((cpuUsed / stats.deliveries) * 100) / 100 : 0,
+        cpuMicrosPerDelivery: perDelivery(cpuUsed),
+        cpuUserMicrosPerDelivery: perDelivery(userUsed),
+        cpuSystemMicrosPerDelivery: perDelivery(systemUsed),
+        idleCpuPercent,
         serverCpuPercent: Math.round((cpuUsed / 1000 / windowMs) * 100),
         driverCpuPercent: Math.round((driverCpuUsed / 1000 / windowMs) * 100),
         loadAverage: os.loadavg()[0]!,
