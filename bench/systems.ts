@@ -58,11 +58,24 @@ export type CeilingSession = 'own' | 'bench';
 const STREAMS_PER_SESSION = 250;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** A temporary folder for the workers' memory reports, removed when the bench exits. */
+/** The memory report folders not yet removed; one exit listener for all of them. */
+const memoryDirs = new Set<string>();
+const removeMemoryDirs = () => {
+  for (const dir of memoryDirs) removeMemoryDir(dir);
+};
+
+/** A temporary folder for the workers' memory reports, removed when the system stops or the bench exits. */
 function memoryReportDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'pulseboard-bench-memory-'));
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  if (memoryDirs.size === 0) process.on('exit', removeMemoryDirs);
+  memoryDirs.add(dir);
   return dir;
+}
+
+function removeMemoryDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  memoryDirs.delete(dir);
+  if (memoryDirs.size === 0) process.off('exit', removeMemoryDirs);
 }
 
 async function startPulseboard(options: SystemOptions): Promise<RunningSystem> {
@@ -113,6 +126,7 @@ async function startPulseboard(options: SystemOptions): Promise<RunningSystem> {
       async stop() {
         process.off('exit', removeHome);
         await cluster.kill();
+        removeMemoryDir(memoryDir);
       },
     };
   } catch (error) {
@@ -174,6 +188,7 @@ async function startCeiling(name: 'naive' | 'coalescing', options: SystemOptions
       }
       untrack();
       lines.close();
+      removeMemoryDir(memoryDir);
     },
   };
 }
