@@ -112,7 +112,9 @@ const SETTLE_MS = 2000;
  * round) until its workers' CPU per open stops falling: a round that costs at least WARMUP_STEADY_RATIO
  * of the round before, after at least WARMUP_MIN_ROUNDS and at most WARMUP_MAX_ROUNDS. A fresh worker's
  * one-time growth (compiled code, buffer pools, caches) and its connections handled by code not yet
- * optimized are not what one more stream costs a running server. The same rule for every system.
+ * optimized are not what one more stream costs a running server. The same rule for every system, and
+ * again after the idle reading, whose forced collections undo the warm-up. The rounds run through the
+ * measured driver pool (`DriverPool.warm`), so its clients are warm too.
  */
 const WARMUP_ROUND_MAX_STREAMS = 2000;
 const WARMUP_MIN_ROUNDS = 3;
